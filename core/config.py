@@ -1,0 +1,55 @@
+"""Settings, read from the environment when the app is created (never at import time)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+#: Plugins loaded into every app. Core's own behaviour is registered through the same
+#: hooks as any industry plugin; the built-in industry plugins follow. Names are modules,
+#: imported by the plugin manager, so core never imports an industry plugin itself.
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "core.kinds.observation",
+
+)
+
+#: Built-in industry plugins shipped in the ``plugins`` package.
+BUILTIN_INDUSTRY_PLUGINS: tuple[str, ...] = ()
+
+
+def default_instance_path() -> Path:
+    """The instance folder: ``SERVQ_INSTANCE_PATH`` or ``./instance``."""
+    return Path(os.environ.get("SERVQ_INSTANCE_PATH") or Path.cwd() / "instance").resolve()
+
+
+def load_settings(overrides: dict | None = None) -> dict:
+    """Build the app's settings from the environment, then apply ``overrides``.
+
+    Called by :func:`core.create_app`; nothing here runs at import time, so tests and
+    several apps in one process each get their own settings.
+    """
+    env = os.environ
+    overrides = dict(overrides or {})
+    instance = Path(overrides.get("INSTANCE_PATH") or default_instance_path())
+    settings = {
+        "INSTANCE_PATH": str(instance),
+        "DATABASE_URL": env.get("DATABASE_URL") or f"sqlite:///{instance / 'servq.db'}",
+        # Role the application switches to on PostgreSQL so row-level security applies
+        # even when DATABASE_URL names the owner (see README, "PostgreSQL").
+        "DATABASE_APP_ROLE": env.get("SERVQ_DB_ROLE") or None,
+        "REDIS_URL": env.get("REDIS_URL") or None,
+        "SECRET_KEY": env.get("SECRET_KEY") or None,
+        "PLUGINS": DEFAULT_PLUGINS + BUILTIN_INDUSTRY_PLUGINS,
+        "LOAD_ENTRY_POINTS": True,
+        "TOKEN_TTL_SECONDS": 30 * 24 * 3600,
+        "LOGIN_RATE_LIMIT": env.get("SERVQ_LOGIN_RATE_LIMIT") or "10 per minute",
+        "ORM_TENANT_FILTER": True,
+        "MAX_PAGE_SIZE": 500,
+        "JOB_QUEUE": env.get("SERVQ_QUEUE") or "servq",
+    }
+    settings.update(overrides)
+    if not settings["SECRET_KEY"]:
+        # A random key is fine for the embedded default; production sets SECRET_KEY.
+        settings["SECRET_KEY"] = secrets.token_hex(32)
+    return settings

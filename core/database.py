@@ -1,0 +1,43 @@
+"""The app's database: engine, session factory and the per-request session."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, g
+
+from core.db import make_engine, make_sessionmaker
+from core.tenancy import TenantSession
+
+
+def init_app(app: Flask) -> None:
+    """Create the engine and session factory of ``app`` from ``DATABASE_URL``."""
+    engine = make_engine(app.config["DATABASE_URL"], app.config.get("DATABASE_APP_ROLE"))
+    app.extensions["servq.engine"] = engine
+    app.extensions["servq.sessionmaker"] = make_sessionmaker(engine)
+    app.teardown_appcontext(_close_session)
+
+
+def new_session(app: Flask | None = None, tenant_id=None) -> TenantSession:
+    """A new session of ``app`` (default: the current app), scoped to ``tenant_id``.
+
+    With no tenant the session is a *system* session: it may read the global tables
+    (tenants, users) and fails on any tenant-owned table.
+    """
+    app = app or current_app
+    session = app.extensions["servq.sessionmaker"]()
+    session.info["orm_filter"] = app.config.get("ORM_TENANT_FILTER", True)
+    if tenant_id is not None:
+        session.set_tenant(tenant_id)
+    return session
+
+
+def request_session() -> TenantSession:
+    """The session of the current request (or CLI command), created on first use."""
+    if "db" not in g:
+        g.db = new_session()
+    return g.db
+
+
+def _close_session(_exc) -> None:
+    session = g.pop("db", None)
+    if session is not None:
+        session.close()

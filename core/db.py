@@ -1,0 +1,145 @@
+"""Database layer: declarative base, column types, engine and session factory.
+
+Tenancy lives in :mod:`core.tenancy`; this module only knows how to talk to SQLite and
+PostgreSQL the same way.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, Uuid, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware datetimes stored in UTC on every backend.
+
+    SQLite keeps no offset, so values are normalised to UTC on the way in and marked
+    UTC on the way out; naive datetimes are refused rather than guessed.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: servq stores only timezone-aware instants")
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    """The current instant, timezone-aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every servq table."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONType,
+        list[Any]: JSONType,
+        uuid.UUID: Uuid(),
+        str: String(),
+    }
+
+
+class TenantOwned:
+    """Mixin of every tenant-owned table: ``PRIMARY KEY (tenant_id, id)``.
+
+    Rows are stamped with the session's tenant on flush and every ORM statement on these
+    models is filtered to it (see :mod:`core.tenancy`). ``tenant_id`` comes first in the
+    key so the schema can be distributed by it (Citus).
+    """
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, sort_order=-2)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, default=uuid.uuid4, sort_order=-1)
+
+
+def tenant_tables() -> list[str]:
+    """Names of the tables that hold tenant-owned rows (for RLS, export and delete)."""
+    return sorted(
+        mapper.local_table.name
+        for mapper in Base.registry.mappers
+        if issubclass(mapper.class_, TenantOwned)
+    )
+
+
+def make_engine(url: str, app_role: str | None = None) -> Engine:
+    """Create the engine for ``url``.
+
+    SQLite: WAL, foreign keys on, a busy timeout. PostgreSQL: ``SET ROLE app_role`` on
+    every new connection when given, so row-level security applies to the application
+    even when it connects as the owner.
+    """
+    kwargs: dict[str, Any] = {"future": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, **kwargs)
+
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            # Let SQLAlchemy own transactions: pysqlite's own BEGIN handling breaks
+            # SAVEPOINTs and "BEGIN IMMEDIATE".
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            conn.exec_driver_sql("BEGIN")
+
+    elif app_role:
+
+        @event.listens_for(engine, "connect")
+        def _set_role(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute(f'SET ROLE "{app_role}"')
+            cur.close()
+            dbapi_conn.commit()
+
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker:
+    """A session factory bound to ``engine`` whose sessions carry tenancy (see tenancy)."""
+    from core.tenancy import TenantSession
+
+    return sessionmaker(bind=engine, class_=TenantSession, expire_on_commit=False)

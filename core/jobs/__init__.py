@@ -1,0 +1,103 @@
+"""Background jobs: rq on Redis in production, inline after commit without ``REDIS_URL``.
+
+A job is a function registered through the ``register_jobs`` hook. It is enqueued by
+name with the tenant id first and JSON arguments, only once the enqueuing transaction
+has committed, and runs with a fresh session scoped to that tenant. rq delivers at least
+once, so every job must be idempotent. Inline and queued jobs take the same code path
+(:func:`run_job`).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any, Callable
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue, Retry, SimpleWorker
+from rq.serializers import JSONSerializer
+
+from core.plugins.manager import job_name
+
+log = logging.getLogger(__name__)
+
+
+class UnknownJob(LookupError):
+    """The job name is not registered by any plugin."""
+
+
+def init_app(app: Flask) -> None:
+    """Connect to Redis when ``REDIS_URL`` is set; otherwise jobs run inline."""
+    url = app.config.get("REDIS_URL")
+    redis = Redis.from_url(url) if url else None
+    app.extensions["servq.redis"] = redis
+    app.extensions["servq.queue"] = (
+        Queue(app.config["JOB_QUEUE"], connection=redis, serializer=JSONSerializer) if redis else None
+    )
+
+
+def enqueue(session, job: Callable | str, tenant_id: uuid.UUID, *args: Any,
+            job_id: str | None = None) -> str:
+    """Run ``job(tenant_session, *args)`` once ``session`` commits.
+
+    :return: the job id (``job_id`` or a new one), known before the job runs.
+    """
+    name = job if isinstance(job, str) else job_name(job)
+    from core.plugins_ext import get_plugins
+
+    if name not in get_plugins().jobs:
+        raise UnknownJob(name)
+    app = current_app._get_current_object()
+    job_id = job_id or uuid.uuid4().hex
+    session.after_commit(lambda: dispatch(app, name, str(tenant_id), list(args), job_id))
+    return job_id
+
+
+def dispatch(app: Flask, name: str, tenant_id: str, args: list, job_id: str) -> None:
+    """Hand a job to rq, or run it now when there is no Redis."""
+    queue = app.extensions["servq.queue"]
+    if queue is None:
+        with app.app_context():
+            try:
+                run_job(name, tenant_id, *args)
+            except Exception:  # the caller has committed already; the job records its failure
+                log.exception("inline job %s failed", name)
+        return
+    queue.enqueue(run_job, name, tenant_id, *args, job_id=job_id,
+                  retry=Retry(max=3, interval=[10, 60, 300]))
+
+
+def run_job(name: str, tenant_id: str, *args: Any) -> Any:
+    """Run a registered job for one tenant with its own tenant-scoped session."""
+    from core.database import new_session
+    from core.plugins_ext import get_plugins
+
+    fn = get_plugins().jobs.get(name)
+    if fn is None:
+        raise UnknownJob(name)
+    session = new_session(current_app, uuid.UUID(tenant_id))
+    try:
+        return fn(session, *args)
+    finally:
+        session.close()
+
+
+class AppWorker(SimpleWorker):
+    """An rq worker that runs every job inside the servq app's context."""
+
+    def __init__(self, *args, app: Flask, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.app = app
+
+    def perform_job(self, job, queue):
+        with self.app.app_context():
+            return super().perform_job(job, queue)
+
+
+def make_worker(app: Flask) -> AppWorker:
+    """The worker of ``servq worker`` (with the rq scheduler for timed jobs)."""
+    queue = app.extensions["servq.queue"]
+    if queue is None:
+        raise RuntimeError("REDIS_URL is not set: without Redis, jobs run inline and need no worker")
+    return AppWorker([queue], connection=queue.connection, serializer=JSONSerializer, app=app)

@@ -1,0 +1,20 @@
+"""Alembic environment: runs on the connection ``core.schema.upgrade`` hands over."""
+
+from alembic import context
+
+import core.models  # noqa: F401  (registers every table)
+from core.db import Base
+
+config = context.config
+connection = config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run migrations with `servq db upgrade` (core.schema.upgrade)")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,43 @@
+"""The generic quality record: everything observed, of any kind."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKeyConstraint, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, TenantOwned, utcnow
+
+
+class Record(TenantOwned, Base):
+    """One observation, inspection, complaint, work order, delivery, ticket or call.
+
+    ``kind`` names a record kind registered by a plugin; ``data`` is validated by that
+    kind's schema. Records are never deleted, only marked ``deleted_at``.
+    """
+
+    __tablename__ = "records"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(["tenant_id", "site_id"], ["sites.tenant_id", "sites.id"]),
+        ForeignKeyConstraint(["tenant_id", "staff_id"], ["staff.tenant_id", "staff.id"]),
+        Index(None, "tenant_id", "occurred_at", "id"),
+        Index(None, "tenant_id", "kind", "occurred_at"),
+        Index(None, "tenant_id", "site_id", "occurred_at"),
+        Index(None, "tenant_id", "staff_id", "occurred_at"),
+        Index(None, "tenant_id", "status", "occurred_at"),
+    )
+
+    kind: Mapped[str] = mapped_column(String(100))
+    site_id: Mapped[uuid.UUID | None]
+    staff_id: Mapped[uuid.UUID | None]
+    occurred_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(40), default="open")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_by: Mapped[uuid.UUID | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None]

@@ -1,0 +1,6 @@
+"""The plugin contract. A plugin writes ``from core.plugins import hookimpl``."""
+
+from core.plugins.markers import hookimpl, hookspec
+from core.plugins.kinds import RecordKind
+
+__all__ = ["RecordKind", "hookimpl", "hookspec"]

@@ -1,0 +1,126 @@
+"""Every hook a servq plugin may implement.
+
+Contributing hooks are named ``register_*`` and return a list (or ``None``); event hooks
+are named after the event and return nothing. A hook implementation may accept any
+subset of the arguments of its specification. Hooks other than the ``register_*`` ones
+run only for plugins the current tenant has enabled; core's own plugins are always on.
+"""
+
+from __future__ import annotations
+
+from core.plugins.markers import hookspec
+
+
+@hookspec
+def register_record_kinds():
+    """Return the record kinds this plugin adds.
+
+    Called once when the app is created. Each kind's name must be unique across all
+    plugins; a plugin names its kinds ``<plugin id>.<name>``. A tenant can create records
+    of a kind only while the plugin that registered it is enabled for the tenant.
+
+    :return: a list of :class:`core.plugins.RecordKind`, or ``None``.
+    """
+
+
+@hookspec
+def register_blueprints():
+    """Return the flask-smorest blueprints this plugin serves.
+
+    Called once when the app is created. The blueprint's name must equal the plugin id;
+    it is mounted under ``/api/v1/<plugin id>/`` and tagged with the plugin id in the
+    OpenAPI document. Every route of it answers 404 to a tenant that has not enabled
+    the plugin; the current tenant, session and membership are on ``flask.g`` as in
+    core's routes (``g.tenant``, ``g.db``, ``g.membership``).
+
+    :return: a list of :class:`flask_smorest.Blueprint`, or ``None``.
+    """
+
+
+@hookspec
+def register_commands():
+    """Return click commands to add to the ``servq`` command line.
+
+    Called when the command line starts. The commands are grouped under the plugin id:
+    a command ``stats`` of plugin ``property`` runs as ``servq property stats``.
+
+    :return: a list of :class:`click.Command`, or ``None``.
+    """
+
+
+@hookspec
+def register_jobs():
+    """Return the functions this plugin runs as background jobs.
+
+    Only registered functions can be enqueued (``core.jobs.enqueue``). A job function
+    takes ``(session, *args)``: the session is scoped to the tenant the job was enqueued
+    for, and the function commits its own work. Arguments must be JSON-serialisable ids
+    and values, never ORM objects. Delivery is at least once, so a job must be
+    idempotent.
+
+    :return: a list of functions, or ``None``.
+    """
+
+
+@hookspec
+def register_demo_data():
+    """Return loaders that fill a demo tenant with realistic data.
+
+    ``servq serve --demo`` calls each loader of the plugins a demo tenant has enabled
+    as ``loader(session, tenant)`` after the tenant's manifest is onboarded, inside the
+    onboarding transaction. A loader must be deterministic (seed any randomness) so a
+    demo looks the same every time.
+
+    :return: a list of callables ``(session, tenant) -> None``, or ``None``.
+    """
+
+
+@hookspec
+def register_config_schema():
+    """Return the marshmallow schema class that validates this plugin's configuration.
+
+    Called for one plugin at a time when a tenant enables or configures it (manifest or
+    API). The loaded (validated) dictionary is stored; a validation error is a 422 (API)
+    or a failed onboarding naming the field (manifest). A plugin with no schema accepts
+    only an empty configuration.
+
+    :return: a :class:`marshmallow.Schema` subclass, or ``None``.
+    """
+
+
+@hookspec
+def tenant_onboarded(session, tenant, manifest):
+    """A tenant manifest has been onboarded (called on every run, first or repeated).
+
+    Runs inside the onboarding transaction, for the plugins the tenant has enabled, so a
+    plugin can create what the tenant needs (standards, schedules). It must be
+    idempotent: a second onboarding of the same manifest must change nothing.
+
+    :param session: the tenant-scoped :class:`sqlalchemy.orm.Session`.
+    :param tenant: the :class:`core.models.Tenant`.
+    :param manifest: the validated manifest, a ``dict``.
+    """
+
+
+@hookspec
+def record_created(session, record, actor_id):
+    """A record has been created (before the transaction commits).
+
+    Called for the plugins the record's tenant has enabled. An implementation may add
+    rows in the same session; an exception aborts the creation.
+
+    :param session: the tenant-scoped session.
+    :param record: the new :class:`core.models.Record`.
+    :param actor_id: the id of the user who created it, or ``None`` for system work.
+    """
+
+
+@hookspec
+def record_changed(session, record, changes, actor_id):
+    """A record has been changed or soft-deleted (before the transaction commits).
+
+    :param session: the tenant-scoped session.
+    :param record: the changed :class:`core.models.Record`.
+    :param changes: ``{field: [old, new]}`` for every field that changed.
+    :param actor_id: the id of the user who changed it, or ``None`` for system work.
+    """

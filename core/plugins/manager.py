@@ -1,0 +1,137 @@
+"""The app's plugin manager: loading, contributions and per-tenant dispatch."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Iterable
+
+import pluggy
+
+from core.plugins import hookspecs
+from core.plugins.kinds import RecordKind
+from core.plugins.markers import PROJECT
+
+ENTRY_POINT_GROUP = PROJECT
+CORE_PREFIX = "core."
+
+
+class PluginError(RuntimeError):
+    """A plugin broke the contract (duplicate kind, misnamed blueprint, …)."""
+
+
+def plugin_id_for_module(module_name: str) -> str:
+    """``plugins.property`` → ``property``; core's own modules keep their dotted name."""
+    if module_name.startswith(CORE_PREFIX):
+        return module_name
+    return module_name.rsplit(".", 1)[-1]
+
+
+class Plugins:
+    """The plugins loaded into one app (``app.extensions["servq.plugins"]``).
+
+    Core's own plugins (ids starting with ``core.``) are always on; every other plugin
+    runs for a tenant only while the tenant has enabled it.
+    """
+
+    def __init__(self, modules: Iterable[str] = (), load_entry_points: bool = True,
+                 extra: Iterable[tuple[str, Any]] = ()):
+        self.pm = pluggy.PluginManager(PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        for name in modules:
+            self.pm.register(importlib.import_module(name), name=plugin_id_for_module(name))
+        for name, plugin in extra:
+            self.pm.register(plugin, name=name)
+        if load_entry_points:
+            self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+        self.pm.check_pending()
+        self.kinds: dict[str, RecordKind] = {}
+        for plugin_id, kinds in self.contributions("register_record_kinds"):
+            for kind in kinds:
+                if kind.name in self.kinds:
+                    raise PluginError(f"record kind {kind.name!r} registered twice")
+                object.__setattr__(kind, "plugin", plugin_id)
+                self.kinds[kind.name] = kind
+        self.jobs: dict[str, Any] = {}
+        for _plugin_id, jobs in self.contributions("register_jobs"):
+            for fn in jobs:
+                self.jobs[job_name(fn)] = fn
+
+    # -- what is loaded -------------------------------------------------------------
+
+    def ids(self) -> list[str]:
+        """Ids of the plugins a tenant can enable (every plugin but core's own)."""
+        return sorted(
+            name for name, _ in self.pm.list_name_plugin() if not name.startswith(CORE_PREFIX)
+        )
+
+    def get(self, plugin_id: str) -> Any | None:
+        return self.pm.get_plugin(plugin_id)
+
+    def describe(self, plugin_id: str) -> dict:
+        """Id, description (the module's docstring), version and where it comes from."""
+        plugin = self.pm.get_plugin(plugin_id)
+        doc = (getattr(plugin, "__doc__", None) or "").strip()
+        dist = dict(self.pm.list_plugin_distinfo()).get(plugin)
+        return {
+            "id": plugin_id,
+            "description": doc.splitlines()[0] if doc else "",
+            "package": dist.project_name if dist else None,
+            "version": dist.version if dist else None,
+            "kinds": sorted(k.name for k in self.kinds.values() if k.plugin == plugin_id),
+        }
+
+    # -- contributions ----------------------------------------------------------------
+
+    def contributions(self, hook_name: str, **kwargs) -> list[tuple[str, list]]:
+        """Call a ``register_*`` hook on every plugin: ``[(plugin id, [items...]), ...]``."""
+        caller = getattr(self.pm.hook, hook_name)
+        out = []
+        for impl in reversed(caller.get_hookimpls()):  # registration order
+            result = impl.function(*(kwargs[arg] for arg in impl.argnames))
+            out.append((impl.plugin_name, list(result or [])))
+        return out
+
+    def call_one(self, plugin_id: str, hook_name: str, **kwargs) -> Any:
+        """Call ``hook_name`` on one plugin only; ``None`` when it does not implement it."""
+        caller = getattr(self.pm.hook, hook_name)
+        for impl in caller.get_hookimpls():
+            if impl.plugin_name == plugin_id:
+                return impl.function(*(kwargs[arg] for arg in impl.argnames))
+        return None
+
+    # -- per-tenant dispatch ------------------------------------------------------------
+
+    def hooks_for(self, enabled: Iterable[str]) -> "TenantHooks":
+        """Hook callers restricted to core's plugins and the ``enabled`` plugin ids."""
+        enabled = set(enabled)
+        removed = [
+            plugin for name, plugin in self.pm.list_name_plugin()
+            if not name.startswith(CORE_PREFIX) and name not in enabled
+        ]
+        return TenantHooks(self.pm, removed)
+
+    def kinds_for(self, enabled: Iterable[str]) -> dict[str, RecordKind]:
+        """The record kinds a tenant with ``enabled`` plugins may use."""
+        enabled = set(enabled)
+        return {
+            name: kind for name, kind in self.kinds.items()
+            if kind.plugin.startswith(CORE_PREFIX) or kind.plugin in enabled
+        }
+
+
+class TenantHooks:
+    """``hooks.record_created(...)`` calls only the plugins one tenant may run."""
+
+    def __init__(self, pm: pluggy.PluginManager, removed: list):
+        self._pm = pm
+        self._removed = removed
+
+    def __getattr__(self, name: str):
+        if not self._removed:
+            return getattr(self._pm.hook, name)
+        return self._pm.subset_hook_caller(name, remove_plugins=self._removed)
+
+
+def job_name(fn) -> str:
+    """The stable name a job is enqueued under: ``module:qualname``."""
+    return f"{fn.__module__}:{fn.__qualname__}"

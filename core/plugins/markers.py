@@ -1,0 +1,8 @@
+"""pluggy markers named after the project."""
+
+import pluggy
+
+PROJECT = "servq"
+
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)

@@ -1,0 +1,73 @@
+"""Schema management: Alembic upgrades, PostgreSQL row-level security and the app role."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, text
+from sqlalchemy.engine import Engine
+
+RLS_SETTING = "servq.tenant_id"
+DEFAULT_APP_ROLE = "servq_app"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic configuration pointing at the migrations shipped inside ``core``."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("core") / "migrations"))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head", app_role: str | None = DEFAULT_APP_ROLE) -> None:
+    """Bring the database to ``revision``; on PostgreSQL also (re)grant ``app_role``."""
+    with engine.begin() as conn:
+        command.upgrade(alembic_config(conn), revision)
+    if engine.dialect.name == "postgresql" and app_role:
+        with engine.begin() as conn:
+            grant_app_role(conn, app_role)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def enable_rls(op, table: str) -> None:
+    """Turn on row-level security for a tenant-owned ``table`` (PostgreSQL only).
+
+    ``FORCE`` makes the policy apply to the table owner too; the policy admits only rows
+    of the tenant named by the transaction-local setting ``servq.tenant_id``: with no
+    tenant set, no row is visible and no row can be written.
+    """
+    if op.get_bind().dialect.name != "postgresql":
+        return
+    op.execute(f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY')
+    op.execute(f'ALTER TABLE "{table}" FORCE ROW LEVEL SECURITY')
+    op.execute(f'DROP POLICY IF EXISTS tenant_isolation ON "{table}"')
+    op.execute(
+        f'CREATE POLICY tenant_isolation ON "{table}" '
+        f"USING (tenant_id = NULLIF(current_setting('{RLS_SETTING}', true), '')::uuid) "
+        f"WITH CHECK (tenant_id = NULLIF(current_setting('{RLS_SETTING}', true), '')::uuid)"
+    )
+
+
+def grant_app_role(conn: Connection, role: str) -> None:
+    """Create ``role`` if missing (NOLOGIN: connect as a login role that is granted it, or
+    have the owner ``SET ROLE`` to it) and grant it data access, nothing more.
+
+    The role is neither superuser, nor owner, nor ``BYPASSRLS``, so row-level security
+    holds for it.
+    """
+    exists = conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).scalar()
+    if not exists:
+        conn.execute(text(f'CREATE ROLE "{role}" NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE'))
+    conn.execute(text(f'GRANT USAGE ON SCHEMA public TO "{role}"'))
+    conn.execute(text(f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"'))
+    conn.execute(text(f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"'))
+    conn.execute(text(f'REVOKE ALL ON TABLE alembic_version FROM "{role}"'))
+    conn.execute(text(f'GRANT SELECT ON TABLE alembic_version TO "{role}"'))

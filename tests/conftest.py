@@ -1,0 +1,132 @@
+"""Fixtures: a fresh database per test (SQLite by default; PostgreSQL and Redis when
+``TEST_DATABASE_URL`` / ``TEST_REDIS_URL`` are set), the app, a client and factories."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from core import create_app
+from core.db import Base, tenant_tables
+from core.schema import upgrade
+
+from tests.factories import Factory
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
+APP_ROLE = "servq_app"
+
+ON_POSTGRES = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
+
+
+def pytest_report_header(config):
+    return [f"servq database: {'PostgreSQL (app role, RLS on)' if ON_POSTGRES else 'SQLite'}; "
+            f"jobs: {'rq on Redis' if TEST_REDIS_URL else 'inline'}"]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("postgres") and not ON_POSTGRES:
+            item.add_marker(pytest.mark.skip(reason="needs TEST_DATABASE_URL (PostgreSQL)"))
+        if item.get_closest_marker("redis") and not TEST_REDIS_URL:
+            item.add_marker(pytest.mark.skip(reason="needs TEST_REDIS_URL"))
+
+
+@pytest.fixture(scope="session")
+def database(tmp_path_factory):
+    """A migrated database for the session: ``{"url", "kind", "template"}``."""
+    if ON_POSTGRES:
+        admin_url = make_url(TEST_DATABASE_URL)
+        name = f"servq_test_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = admin_url.set(database=name)
+        engine = create_engine(url)
+        try:
+            upgrade(engine, app_role=APP_ROLE)
+        except Exception:
+            # Another test session may be creating the shared role at the same moment.
+            upgrade(engine, app_role=APP_ROLE)
+        yield {"url": url.render_as_string(hide_password=False), "kind": "postgresql", "engine": engine}
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    else:
+        template = tmp_path_factory.mktemp("db") / "template.db"
+        engine = create_engine(f"sqlite:///{template}")
+        upgrade(engine)
+        engine.dispose()
+        yield {"url": None, "kind": "sqlite", "template": template}
+
+
+def _truncate_all(engine) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+
+
+@pytest.fixture
+def app_config(database, tmp_path):
+    """Settings of the test app; tests may change them before ``app`` is created."""
+    config = {
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "SECRET_KEY": "test",
+        "LOAD_ENTRY_POINTS": False,
+        "REDIS_URL": TEST_REDIS_URL,
+        "LOGIN_RATE_LIMIT": "1000 per minute",
+    }
+    if database["kind"] == "postgresql":
+        _truncate_all(database["engine"])
+        config.update(DATABASE_URL=database["url"], DATABASE_APP_ROLE=APP_ROLE)
+    else:
+        path = tmp_path / "servq.db"
+        shutil.copy(database["template"], path)
+        config["DATABASE_URL"] = f"sqlite:///{path}"
+    return config
+
+
+@pytest.fixture
+def app(app_config):
+    app = create_app(app_config)
+    if TEST_REDIS_URL:
+        app.extensions["servq.redis"].flushdb()
+    yield app
+    app.extensions["servq.engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def factory(app, client):
+    """Makes tenants, users and tokens straight in the database (see tests/factories.py)."""
+    return Factory(app, client)
+
+
+@pytest.fixture
+def acme(factory):
+    """Tenant ``acme`` with an owner; ``acme.api`` is a client authenticated as the owner."""
+    return factory.tenant("acme")
+
+
+@pytest.fixture
+def globex(factory):
+    """A second tenant, to prove the first one's data is invisible to it."""
+    return factory.tenant("globex")
+
+
+__all__ = ["tenant_tables"]
