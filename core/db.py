@@ -105,7 +105,9 @@ def make_engine(url: str, app_role: str | None = None) -> Engine:
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     else:
-        kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+        # No pre-ping: it costs a round trip per request; a dropped connection is
+        # detected on use, the pool is invalidated and the request answers 503.
+        kwargs.update(pool_size=10, max_overflow=20, pool_recycle=900)
     engine = create_engine(url, **kwargs)
 
     if engine.dialect.name == "sqlite":

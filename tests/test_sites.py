@@ -47,3 +47,10 @@ def test_tenant_id_in_body_rejected(acme, globex):
     r = acme.api.post("/api/v1/sites", json={"code": "A", "name": "A", "tenant_id": str(globex.id)})
     assert r.status_code == 422
     assert "tenant_id" in r.json["errors"]["json"]
+
+
+def test_nul_characters_are_refused(acme):
+    r = acme.api.post("/api/v1/sites", json={"code": "A", "name": "a\u0000b"})
+    assert r.status_code == 422 and "name" in r.json["errors"]["json"]
+    assert acme.api.get("/api/v1/sites?q=a%00b").status_code == 422
+    assert acme.api.get("/api/v1/sites").json == []

@@ -6,12 +6,12 @@ import logging
 
 import swagger_ui_bundle
 from flask import Blueprint as FlaskBlueprint
-from flask import Flask, g, send_from_directory
+from flask import Flask, g, request, send_from_directory
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask_smorest import Api, abort
 from marshmallow import Schema
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 import core
@@ -46,6 +46,9 @@ def init_app(app: Flask) -> None:
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL=f"{API_PREFIX}/docs/assets/",
+        # Swagger UI would otherwise send the document to validator.swagger.io and show
+        # its badge: the docs must work offline and not leak the API description.
+        OPENAPI_SWAGGER_UI_CONFIG={"validatorUrl": None},
         API_SPEC_OPTIONS={
             "info": {"description": API_DESCRIPTION},
             "components": {
@@ -70,7 +73,9 @@ def init_app(app: Flask) -> None:
             if blp.name != plugin_id:
                 raise RuntimeError(f"plugin {plugin_id!r} registered blueprint {blp.name!r}: "
                                    "a plugin's blueprint is named after the plugin")
-            blp.before_request(_plugin_gate(plugin_id))
+            # The gate is attached to this app (keyed by blueprint name), not to the
+            # plugin's module-level blueprint, which every app in the process shares.
+            app.before_request_funcs.setdefault(blp.name, []).append(_plugin_gate(plugin_id))
             api.register_blueprint(blp, url_prefix=f"{API_PREFIX}/{plugin_id}")
 
     assets = FlaskBlueprint("docs_assets", __name__)
@@ -80,6 +85,7 @@ def init_app(app: Flask) -> None:
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename, max_age=86400)
 
     app.register_blueprint(assets)
+    app.before_request(_refuse_nul_characters)
     _register_error_handlers(app)
 
 
@@ -91,6 +97,38 @@ def schema_name(schema) -> str:
     if isinstance(schema, Schema) and schema.partial:
         name += "Patch"
     return name
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _refuse_nul_characters():
+    """422 for a NUL character anywhere in the query or the JSON body, naming the field.
+
+    PostgreSQL cannot store NUL in text, and no field of servq has a use for it; refusing
+    it once here keeps every schema and both databases answering the same way.
+    """
+    message = ["NUL characters are not allowed."]
+    errors = {}
+    bad_args = {k: message for k, v in request.args.items(multi=True) if "\x00" in k or "\x00" in v}
+    if bad_args:
+        errors["query"] = bad_args
+    body = request.get_json(silent=True) if request.is_json else None
+    if isinstance(body, dict):
+        bad_fields = {k: message for k, v in body.items() if _has_nul(k) or _has_nul(v)}
+        if bad_fields:
+            errors["json"] = bad_fields
+    elif _has_nul(body):
+        errors["json"] = {"_schema": message}
+    if errors:
+        abort(422, message="NUL characters are not allowed.", errors=errors)
 
 
 def _plugin_gate(plugin_id: str):
@@ -119,6 +157,17 @@ def _register_error_handlers(app: Flask) -> None:
         log.info("integrity error: %s", exc.orig)
         return api.handle_http_exception(_http(409, "This conflicts with existing data "
                                                     "(a duplicate code or a missing reference)."))
+
+    @app.errorhandler(DataError)
+    def _data(exc):
+        # The database refused a value the schemas let through: a NUL character
+        # (PostgreSQL text cannot hold one), a number out of range. The client sent it.
+        session = g.get("db")
+        if session is not None:
+            session.rollback()
+        log.info("data error: %s", exc.orig)
+        return api.handle_http_exception(_http(422, "A value cannot be stored: it contains a NUL "
+                                                    "character or is out of range."))
 
     @app.errorhandler(OperationalError)
     def _operational(exc):

@@ -16,6 +16,7 @@ BEARER = [{"bearerAuth": []}]
 
 
 def bearer_token() -> str | None:
+    """The token of the request's ``Authorization: Bearer`` header, or ``None``."""
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():

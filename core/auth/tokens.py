@@ -19,16 +19,17 @@ from core.db import utcnow
 from core.models import Membership, Tenant, Token, User
 
 PREFIX = "sq"
-_TOKEN_RE = re.compile(r"^sq_([0-9a-f]{32})_([A-Za-z0-9_-]{20,128})$")
+_TOKEN_RE = re.compile(r"sq_([0-9a-f]{32})_([A-Za-z0-9_-]{20,128})")
 
 
 def hash_token(token: str) -> str:
+    """The SHA-256 (hex) under which a token is stored and looked up."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
 def tenant_of(token: str) -> uuid.UUID | None:
     """The tenant a token claims to belong to, or ``None`` if it is not a servq token."""
-    match = _TOKEN_RE.match(token or "")
+    match = _TOKEN_RE.fullmatch(token or "")
     return uuid.UUID(match.group(1)) if match else None
 
 
@@ -56,21 +57,21 @@ def authenticate(session, clear: str) -> tuple[Tenant, Membership, User, Token] 
     tenant_id = tenant_of(clear)
     if tenant_id is None:
         return None
-    tenant = session.get(Tenant, tenant_id)
-    if tenant is None:
-        return None
-    session.set_tenant(tenant.id)
+    # Scope first, then one query: the RLS context is set once as the transaction
+    # begins, and an unknown tenant simply finds no token.
+    session.set_tenant(tenant_id)
     now = utcnow()
     row = session.execute(
-        select(Token, Membership, User)
+        select(Token, Membership, User, Tenant)
         .join(Membership, (Membership.tenant_id == Token.tenant_id) & (Membership.id == Token.membership_id))
         .join(User, User.id == Membership.user_id)
+        .join(Tenant, Tenant.id == Token.tenant_id)
         .where(Token.token_hash == hash_token(clear))
     ).first()
     if row is None:
         session.set_tenant(None)
         return None
-    token, membership, user = row
+    token, membership, user, tenant = row
     if token.revoked_at is not None or token.expires_at <= now or not user.is_active:
         session.set_tenant(None)
         return None
