@@ -24,17 +24,29 @@ def get_plugins(app: Flask | None = None) -> Plugins:
 
 
 def enabled_plugin_ids(session) -> set[str]:
-    """Ids of the plugins the session's tenant has enabled and that are loaded."""
+    """Ids of the plugins the session's tenant has enabled and that are loaded.
+
+    Cached on the session (one query per request or job); changing a tenant's plugins
+    through :func:`core.plugin_settings.configure_plugin` clears the cache.
+    """
+    cached = session.info.get("enabled_plugins")
+    if cached is not None and cached[0] == session.tenant_id:
+        return cached[1]
     loaded = set(get_plugins().ids())
     rows = session.scalars(select(TenantPlugin.plugin_id).where(TenantPlugin.active.is_(True)))
-    return {pid for pid in rows if pid in loaded}
+    enabled = {pid for pid in rows if pid in loaded}
+    session.info["enabled_plugins"] = (session.tenant_id, enabled)
+    return enabled
+
+
+def forget_enabled_plugins(session) -> None:
+    """Drop the session's cached plugin list after a tenant's plugins changed."""
+    session.info.pop("enabled_plugins", None)
 
 
 def tenant_enabled_plugins() -> set[str]:
-    """Enabled plugin ids of the current request's tenant (one query per request)."""
-    if "enabled_plugins" not in g:
-        g.enabled_plugins = enabled_plugin_ids(g.db)
-    return g.enabled_plugins
+    """Enabled plugin ids of the current request's tenant."""
+    return enabled_plugin_ids(g.db)
 
 
 def hooks_for_session(session) -> TenantHooks:

@@ -1,6 +1,190 @@
-"""(being written)"""
+"""Records: observations, inspections, complaints, work orders… one generic resource.
 
-from flask_smorest import Blueprint
+Validation, audit and plugin hooks live in :mod:`core.records`, shared with the CLI;
+this module adds HTTP: filters, pagination, ETags and the tenant's enabled kinds.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import contextmanager
+
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy import select
+
+from core.api.context import actor_id, require
+from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
+from core.database import request_session
+from core.models import AuditEvent, Record, User
+from core.plugins_ext import get_plugins, tenant_enabled_plugins
+from core.records import (ENTITY, RecordChangeSchema, RecordInputSchema, RecordInvalid,
+                          create_record, no_nul, soft_delete_record, update_record, utc_instant)
 
 URL = "/records"
-blp = Blueprint("records", __name__)
+blp = Blueprint("records", __name__,
+                description="Quality records of every kind, their changes and history.")
+
+
+class RecordSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    kind = fields.String(dump_only=True)
+    site_id = fields.UUID(dump_only=True, allow_none=True)
+    staff_id = fields.UUID(dump_only=True, allow_none=True)
+    occurred_at = fields.AwareDateTime(dump_only=True)
+    status = fields.String(dump_only=True)
+    data = fields.Dict(dump_only=True)
+    created_by = fields.UUID(dump_only=True, allow_none=True)
+    created_at = fields.AwareDateTime(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+
+class RecordQuery(PageArgs):
+    kind = fields.String(validate=[validate.Length(min=1, max=100), no_nul])
+    status = fields.String(validate=[validate.Length(min=1, max=40), no_nul])
+    site_id = fields.UUID()
+    staff_id = fields.UUID()
+    since = fields.AwareDateTime(validate=utc_instant, metadata={"description": "occurred_at at or after"})
+    until = fields.AwareDateTime(validate=utc_instant, metadata={"description": "occurred_at before"})
+
+    @validates_schema
+    def _ordered(self, data, **kwargs):
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise ValidationError("'since' must not be after 'until'.", "since")
+
+
+class ActorSchema(Schema):
+    id = fields.UUID()
+    name = fields.String()
+
+
+class HistoryEntrySchema(Schema):
+    id = fields.UUID()
+    action = fields.String(metadata={"description": "created, changed or deleted"})
+    at = fields.AwareDateTime()
+    actor = fields.Nested(ActorSchema, allow_none=True)
+    changes = fields.Dict(metadata={"description": "{field: [old, new]}"})
+
+
+def enabled_kinds() -> dict:
+    """The record kinds the current tenant may use."""
+    return get_plugins().kinds_for(tenant_enabled_plugins())
+
+
+def visible_records(kinds: dict):
+    """SELECT of the tenant's live records whose kind it may use."""
+    return select(Record).where(Record.deleted_at.is_(None), Record.kind.in_(sorted(kinds)))
+
+
+def get_record(record_id: uuid.UUID, kinds: dict, include_deleted: bool = False) -> Record:
+    """The current tenant's record of an enabled kind, or 404."""
+    stmt = select(Record).where(Record.id == record_id, Record.kind.in_(sorted(kinds)))
+    if not include_deleted:
+        stmt = stmt.where(Record.deleted_at.is_(None))
+    record = request_session().scalar(stmt)
+    if record is None:
+        abort(404, message="Record not found.")
+    return record
+
+
+@contextmanager
+def invalid_as_422():
+    """Turn :class:`RecordInvalid` from the service into a 422 that changed nothing."""
+    try:
+        yield
+    except RecordInvalid as exc:
+        request_session().rollback()
+        abort(422, message=exc.message, errors={"json": exc.errors})
+
+
+@blp.route("")
+class Records(MethodView):
+    @require("read")
+    @blp.arguments(RecordQuery, location="query")
+    @blp.response(200, RecordSchema(many=True), headers=PAGINATION_HEADER_DOC)
+    def get(self, args):
+        """List records, newest first."""
+        stmt = visible_records(enabled_kinds()).order_by(Record.occurred_at.desc(), Record.id.desc())
+        for name in ("kind", "status", "site_id", "staff_id"):
+            if name in args:
+                stmt = stmt.where(getattr(Record, name) == args[name])
+        if "since" in args:
+            stmt = stmt.where(Record.occurred_at >= args["since"])
+        if "until" in args:
+            stmt = stmt.where(Record.occurred_at < args["until"])
+        headers = {}
+        return paginate(request_session(), stmt, args, headers), 200, headers
+
+    @require("write")
+    @blp.arguments(RecordInputSchema)
+    @blp.response(201, RecordSchema)
+    def post(self, body):
+        """Create a record; ``data`` is validated by the kind's schema."""
+        session = request_session()
+        with invalid_as_422():
+            record = create_record(session, enabled_kinds(), body, actor_id())
+        session.commit()
+        return record
+
+
+@blp.route("/<uuid:record_id>")
+class RecordById(MethodView):
+    @require("read")
+    @blp.etag
+    @blp.response(200, RecordSchema)
+    def get(self, record_id):
+        """Get a record."""
+        return get_record(record_id, enabled_kinds())
+
+    @require("write")
+    @blp.etag
+    @blp.arguments(RecordChangeSchema(partial=True))
+    @blp.response(200, RecordSchema)
+    def patch(self, body, record_id):
+        """Change a record (needs If-Match); ``data`` replaces the whole of ``data``."""
+        session = request_session()
+        kinds = enabled_kinds()
+        record = get_record(record_id, kinds)
+        blp.check_etag(record, RecordSchema)
+        with invalid_as_422():
+            update_record(session, kinds, record, body, actor_id())
+        session.commit()
+        return record
+
+    @require("write")
+    @blp.etag
+    @blp.response(204)
+    def delete(self, record_id):
+        """Delete a record (needs If-Match); it is kept, marked deleted, in the history."""
+        session = request_session()
+        record = get_record(record_id, enabled_kinds())
+        blp.check_etag(record, RecordSchema)
+        soft_delete_record(session, record, actor_id())
+        session.commit()
+
+
+@blp.route("/<uuid:record_id>/history")
+class RecordHistory(MethodView):
+    @require("read")
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, HistoryEntrySchema(many=True), headers=PAGINATION_HEADER_DOC)
+    def get(self, args, record_id):
+        """The audit trail of a record, oldest first (a deleted record's too)."""
+        session = request_session()
+        get_record(record_id, enabled_kinds(), include_deleted=True)
+        stmt = (select(AuditEvent)
+                .where(AuditEvent.entity == ENTITY, AuditEvent.entity_id == record_id)
+                .order_by(AuditEvent.at, AuditEvent.id))
+        headers = {}
+        events = paginate(session, stmt, args, headers)
+        # One query for the page's actors rather than one per event.
+        actor_ids = {e.actor_user_id for e in events if e.actor_user_id}
+        actors = {u.id: u for u in session.scalars(select(User).where(User.id.in_(actor_ids)))} \
+            if actor_ids else {}
+        entries = [{
+            "id": e.id, "action": e.action, "at": e.at, "changes": e.changes,
+            "actor": ({"id": e.actor_user_id, "name": actors[e.actor_user_id].name}
+                      if e.actor_user_id in actors else None),
+        } for e in events]
+        return entries, 200, headers

@@ -1,0 +1,213 @@
+"""The generic quality record: create, change and soft-delete, with validation and audit.
+
+These functions are the one place a record is written, whatever the caller: the HTTP API
+today, the CLI import and batch endpoints later. They never answer HTTP themselves: bad
+input raises :class:`RecordInvalid` carrying marshmallow-shaped field errors, which each
+caller translates (the API into a 422). They add to the session and flush, write the
+audit event and fire the plugins' event hooks in the same transaction; the caller
+commits (or rolls back).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, Mapping
+
+from marshmallow import Schema, ValidationError, fields, validate
+from sqlalchemy import select
+
+from core.audit import apply_changes, audit, jsonable
+from core.db import utcnow
+from core.models import Record, Site, Staff
+from core.plugins import RecordKind
+from core.plugins_ext import hooks_for_session
+
+ENTITY = "records"
+
+
+class RecordInvalid(Exception):
+    """A record payload was refused.
+
+    :param errors: field errors shaped like marshmallow's (``{"data": {"title": [...]}}``).
+    :param message: one sentence for the client.
+    """
+
+    def __init__(self, errors: dict[str, Any], message: str = "The record is not valid."):
+        super().__init__(message)
+        self.errors = errors
+        self.message = message
+
+
+def utc_instant(value: datetime) -> None:
+    """Validator: the instant must be representable in UTC (years 1-9999 after the shift)."""
+    try:
+        value.astimezone(timezone.utc)
+    except OverflowError as exc:
+        raise ValidationError("Out of range once converted to UTC.") from exc
+
+
+def no_nul(value: str) -> None:
+    """Validator: PostgreSQL text and JSON cannot hold NUL characters, so refuse them here."""
+    if "\x00" in value:
+        raise ValidationError("May not contain NUL characters.")
+
+
+class RecordChangeSchema(Schema):
+    """The fields of a record a client may change (``kind`` is fixed at creation)."""
+
+    site_id = fields.UUID(allow_none=True, metadata={"description": "A site of this tenant"})
+    staff_id = fields.UUID(allow_none=True, metadata={"description": "A staff member of this tenant"})
+    occurred_at = fields.AwareDateTime(validate=utc_instant,
+                                       metadata={"description": "When it happened (default: now)"})
+    status = fields.String(validate=[validate.Length(min=1, max=40), no_nul],
+                           metadata={"description": "One of the kind's statuses (default: the first)"})
+    data = fields.Dict(keys=fields.String(),
+                       metadata={"description": "Validated by the kind's schema (GET /api/v1/kinds)"})
+
+
+class RecordInputSchema(RecordChangeSchema):
+    """A new record: its ``kind`` and the changeable fields."""
+
+    kind = fields.String(required=True, validate=[validate.Length(min=1, max=100), no_nul],
+                         metadata={"description": "A kind this tenant may use (GET /api/v1/kinds)"})
+
+
+def create_record(session, kinds: Mapping[str, RecordKind], payload: Mapping[str, Any],
+                  actor_id: uuid.UUID | None) -> Record:
+    """Validate ``payload`` (loaded by :class:`RecordInputSchema`) and add a record.
+
+    CLI and batch callers load raw JSON with ``RecordInputSchema().load`` (or
+    ``RecordChangeSchema(partial=True)`` for a change) and report its ``ValidationError``
+    the way they report :class:`RecordInvalid`.
+
+    :param kinds: the kinds the tenant may use (``Plugins.kinds_for``).
+    :raises RecordInvalid: unknown kind, ``data`` refused by the kind's schema, a site or
+        staff member not in the tenant, a status the kind does not have. Nothing is added.
+    """
+    kind = kinds.get(payload["kind"])
+    if kind is None:
+        valid = ", ".join(sorted(kinds)) or "none"
+        raise RecordInvalid({"kind": [f"Unknown record kind {payload['kind']!r}; "
+                                      f"this tenant may use: {valid}."]})
+    values = {
+        "site_id": payload.get("site_id"),
+        "staff_id": payload.get("staff_id"),
+        "occurred_at": payload.get("occurred_at") or utcnow(),
+        "status": payload.get("status") or kind.initial_status,
+        "data": payload.get("data") or {},
+    }
+    values.update(_validated(session, kind, values))
+    record = Record(kind=kind.name, created_by=actor_id, **values)
+    session.add(record)
+    session.flush()
+    audit(session, ENTITY, record.id, "created", actor_id,
+          {"kind": [None, kind.name], **{k: [None, jsonable(v)] for k, v in values.items()}})
+    hooks_for_session(session).record_created(session=session, record=record, actor_id=actor_id)
+    return record
+
+
+def update_record(session, kinds: Mapping[str, RecordKind], record: Record,
+                  payload: Mapping[str, Any], actor_id: uuid.UUID | None) -> dict[str, list]:
+    """Apply a partial change (loaded by ``RecordChangeSchema(partial=True)``) to ``record``.
+
+    ``data``, when given, replaces the whole of ``data`` and is validated as a whole.
+    Returns ``{field: [old, new]}``; when something changed, an audit event is added and
+    ``record_changed`` fired.
+
+    :raises RecordInvalid: as :func:`create_record`; ``record`` is left unchanged.
+    """
+    kind = kinds.get(record.kind)
+    if kind is None:
+        raise RecordInvalid({"kind": [f"Record kind {record.kind!r} is not enabled for this tenant."]})
+    if "occurred_at" in payload and payload["occurred_at"] is None:
+        raise RecordInvalid({"occurred_at": ["Field may not be null."]})
+    values = dict(payload)
+    values.update(_validated(session, kind, values))
+    changes = apply_changes(record, values)
+    if changes:
+        session.flush()
+        audit(session, ENTITY, record.id, "changed", actor_id, changes)
+        hooks_for_session(session).record_changed(session=session, record=record,
+                                                  changes=changes, actor_id=actor_id)
+    return changes
+
+
+def soft_delete_record(session, record: Record, actor_id: uuid.UUID | None) -> dict[str, list]:
+    """Mark ``record`` deleted (records are never removed), audit it, fire
+    ``record_changed``; returns the changes. A deleted record is left as it is."""
+    if record.deleted_at is not None:
+        return {}
+    changes = apply_changes(record, {"deleted_at": utcnow()})
+    session.flush()
+    audit(session, ENTITY, record.id, "deleted", actor_id, changes)
+    hooks_for_session(session).record_changed(session=session, record=record,
+                                              changes=changes, actor_id=actor_id)
+    return changes
+
+
+def _validated(session, kind: RecordKind, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Check the fields present in ``values`` against ``kind`` and the tenant's reference
+    data; return the normalised ``data`` (when given). Collects every error at once."""
+    errors: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    if values.get("site_id") is not None and session.scalar(
+            select(Site.id).where(Site.id == values["site_id"])) is None:
+        errors["site_id"] = ["No such site in this tenant."]
+    if values.get("staff_id") is not None and session.scalar(
+            select(Staff.id).where(Staff.id == values["staff_id"])) is None:
+        errors["staff_id"] = ["No such staff member in this tenant."]
+    if values.get("occurred_at") is not None:
+        # Stored in UTC; normalised here so the caller's object reads back as stored.
+        out["occurred_at"] = values["occurred_at"].astimezone(timezone.utc)
+    if "status" in values:
+        if values["status"] not in kind.statuses:
+            errors["status"] = [f"Must be one of: {', '.join(kind.statuses)}."]
+    if "data" in values:
+        try:
+            out["data"] = load_data(kind, values["data"] if values["data"] is not None else {})
+        except ValidationError as exc:
+            errors["data"] = exc.messages
+    if errors:
+        raise RecordInvalid(errors)
+    return out
+
+
+def load_data(kind: RecordKind, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate ``raw`` with the kind's schema and return it as stored: the schema's
+    dump of the loaded value, made JSON-safe (dates as ISO strings, decimals as numbers),
+    so defaults are filled in and the JSON column never sees a Python-only type."""
+    schema = kind.schema()
+    dumped = schema.dump(schema.load(raw))
+    try:
+        stored = json.loads(json.dumps(dumped, default=_json_default, allow_nan=False))
+    except ValueError as exc:  # NaN or Infinity: not JSON, and PostgreSQL refuses them
+        raise ValidationError({"_schema": ["Numbers must be finite."]}) from exc
+    if _has_nul(stored):
+        # PostgreSQL's jsonb refuses \u0000; SQLite would take it, so refuse it everywhere.
+        raise ValidationError({"_schema": ["Text may not contain NUL characters."]})
+    return stored
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} cannot be stored in a record's data")
