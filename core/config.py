@@ -11,6 +11,7 @@ from pathlib import Path
 #: imported by the plugin manager, so core never imports an industry plugin itself.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "core.kinds.observation",
+    "core.kinds.exports",
 
 )
 

@@ -39,7 +39,8 @@ def init_app(app: Flask) -> None:
 
 def enqueue(session, job: Callable | str, tenant_id: uuid.UUID, *args: Any,
             job_id: str | None = None) -> str:
-    """Run ``job(tenant_session, *args)`` once ``session`` commits.
+    """Run ``job(tenant_session, *args)`` once ``session``'s current transaction commits
+    (never, if it rolls back).
 
     :return: the job id (``job_id`` or a new one), known before the job runs.
     """
@@ -50,6 +51,10 @@ def enqueue(session, job: Callable | str, tenant_id: uuid.UUID, *args: Any,
         raise UnknownJob(name)
     app = current_app._get_current_object()
     job_id = job_id or uuid.uuid4().hex
+    if not session.in_transaction():
+        # Nothing has run in this session yet: without a transaction to belong to, the
+        # job would survive a rollback and go out with whatever commits next.
+        session.begin()
     session.after_commit(lambda: dispatch(app, name, str(tenant_id), list(args), job_id))
     return job_id
 

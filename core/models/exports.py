@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import ForeignKeyConstraint, LargeBinary, String, Text
+from sqlalchemy import ForeignKeyConstraint, Index, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, TenantOwned, utcnow
@@ -15,7 +15,10 @@ class TenantExport(TenantOwned, Base):
     """One export of all of a tenant's rows; ``content`` is the gzipped JSON document."""
 
     __tablename__ = "tenant_exports"
-    __table_args__ = (ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),)
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        Index(None, "tenant_id", "created_at"),  # the list, newest first
+    )
 
     status: Mapped[str] = mapped_column(String(16), default="queued")
     requested_by: Mapped[uuid.UUID | None]

@@ -96,6 +96,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_tenant_exports_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_tenant_exports'))
     )
+    with op.batch_alter_table('tenant_exports', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_tenant_exports_tenant_id_created_at'), ['tenant_id', 'created_at'], unique=False)
+
     op.create_table('tenant_plugins',
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -193,6 +196,9 @@ def downgrade() -> None:
 
     op.drop_table('staff')
     op.drop_table('tenant_plugins')
+    with op.batch_alter_table('tenant_exports', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_tenant_exports_tenant_id_created_at'))
+
     op.drop_table('tenant_exports')
     op.drop_table('sites')
     op.drop_table('memberships')

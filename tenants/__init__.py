@@ -1,0 +1,1 @@
+"""Tenant lifecycle: manifest schema, onboarding, data export and offboarding."""
