@@ -37,6 +37,18 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(conn).get_current_revision()
 
 
+def head_revision() -> str:
+    """The newest migration shipped with this version of servq."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def is_current(engine: Engine) -> bool:
+    """Whether the database is at the newest schema."""
+    return current_revision(engine) == head_revision()
+
+
 def enable_rls(op, table: str) -> None:
     """Turn on row-level security for a tenant-owned ``table`` (PostgreSQL only).
 

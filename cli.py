@@ -1,0 +1,527 @@
+"""The ``servq`` command: serve, worker, database, tenants, users, tokens and plugins.
+
+The app is created once per invocation, on first use, by the group's ``app_factory``
+(default :func:`core.create_app`, configured from the environment); tests inject their
+own: ``CliRunner().invoke(make_cli(app_factory=lambda: app), [...])``. Every error is a
+one-line ``error: ...`` on stderr and a non-zero exit, never a traceback (set
+``SERVQ_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tomllib
+from datetime import timedelta
+from typing import Callable
+
+import click
+from flask import Flask
+from marshmallow import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
+DOCS_PATH = "/api/v1/docs"
+_DURATION_RE = re.compile(r"^\s*(\d+)\s*([dhms])\s*$")
+_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+
+
+class CliError(click.ClickException):
+    """An error shown as one line, ``error: <message>``, on stderr (exit status 1)."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.format_message()}", err=True, file=file)
+
+
+def parse_duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m`` or ``45s`` as a :class:`~datetime.timedelta`."""
+    match = _DURATION_RE.match(text or "")
+    if not match or int(match.group(1)) == 0:
+        raise CliError(f"invalid duration {text!r}: use a positive number with d, h, m or s (e.g. 30d)")
+    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def _known_error(exc: Exception) -> str | None:
+    """The one-line message of an exception the commands expect, or ``None``."""
+    from core.jobs import UnknownJob
+    from core.plugin_settings import PluginConfigError, UnknownPlugin
+    from core.tenancy import CrossTenantWrite, NoTenantContext
+    from tenants.manifest import ManifestError, error_lines
+
+    if isinstance(exc, ManifestError):
+        return "invalid manifest: " + "; ".join(exc.errors)
+    if isinstance(exc, PluginConfigError):
+        return f"invalid configuration of plugin {exc.plugin_id!r}: " + "; ".join(error_lines(exc.messages))
+    if isinstance(exc, ValidationError):
+        return "; ".join(error_lines(exc.messages))
+    if isinstance(exc, (UnknownPlugin, UnknownJob, LookupError)):
+        return str(exc.args[0] if exc.args else exc)
+    if isinstance(exc, (NoTenantContext, CrossTenantWrite)):
+        return f"tenancy violation: {exc}"
+    if isinstance(exc, SQLAlchemyError):
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return f"database error: {detail} (is the database reachable and upgraded? try 'servq db upgrade')"
+    if isinstance(exc, (OSError, tomllib.TOMLDecodeError)):
+        return str(exc)
+    return None
+
+
+class ServqGroup(click.Group):
+    """The root group: builds the app lazily, adds the plugins' command groups, and turns
+    every exception into a one-line error."""
+
+    def __init__(self, *args, app_factory: Callable[[], Flask] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.app_factory = app_factory
+
+    def _plugin_groups(self, ctx: click.Context) -> dict[str, click.Group]:
+        if "servq.plugin_groups" not in ctx.meta:
+            from core.plugins_ext import get_plugins
+
+            plugins = get_plugins(get_app(ctx))
+            groups = {}
+            for plugin_id, commands in plugins.contributions("register_commands"):
+                if not commands or plugin_id in self.commands:
+                    continue
+                group = click.Group(plugin_id, help=plugins.describe(plugin_id)["description"])
+                for command in commands:
+                    group.add_command(command)
+                groups[plugin_id] = group
+            ctx.meta["servq.plugin_groups"] = groups
+        return ctx.meta["servq.plugin_groups"]
+
+    def list_commands(self, ctx):
+        names = super().list_commands(ctx)
+        try:
+            extra = list(self._plugin_groups(ctx))
+        except Exception:  # help must work even when the app cannot be built
+            extra = []
+        return names + sorted(extra)
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is None and not ctx.resilient_parsing:
+            command = self._plugin_groups(ctx).get(name)
+        return command
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("SERVQ_DEBUG"):
+                raise
+            message = _known_error(exc)
+            raise CliError(message or f"unexpected {type(exc).__name__}: {exc}") from exc
+
+
+def get_app(ctx: click.Context | None = None) -> Flask:
+    """The app of this invocation, created on first use with an app context pushed for
+    the rest of the invocation (plugin commands may use ``current_app``)."""
+    root = (ctx or click.get_current_context()).find_root()
+    if "servq.app" not in root.meta:
+        factory = getattr(root.command, "app_factory", None)
+        if factory is None:
+            from core import create_app
+
+            factory = create_app
+        try:
+            app = factory()
+        except Exception as exc:
+            if os.environ.get("SERVQ_DEBUG"):
+                raise
+            raise CliError(f"cannot create the app: {exc}") from exc
+        root.meta["servq.app"] = app
+        root.with_resource(app.app_context())
+    return root.meta["servq.app"]
+
+
+def tenant_by_slug(app: Flask, slug: str):
+    """The tenant with ``slug``, or a :class:`CliError`."""
+    from core.database import new_session
+    from core.models import Tenant
+
+    with new_session(app) as session:
+        tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        raise CliError(f"no tenant with slug {slug!r} (see 'servq tenants list')")
+    return tenant
+
+
+def _session(app: Flask, tenant_id=None):
+    from core.database import new_session
+
+    return new_session(app, tenant_id)
+
+
+# -- serve and worker -------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="Worker processes (default: 2 x CPUs + 1, at most 8).")
+@click.option("--demo", is_flag=True, help="Upgrade the database, onboard the example tenants "
+              "with demo data and print how to log in, then serve.")
+def serve(host, port, workers, demo):
+    """Serve the HTTP API with gunicorn (a production WSGI server)."""
+    from gunicorn.app.base import BaseApplication
+
+    app = get_app()
+    if demo:
+        run_demo(app, host, port)
+    else:
+        _ensure_schema(app)
+    engine = app.extensions["servq.engine"]
+    engine.dispose()  # no pooled connection may cross the fork into the workers
+    workers = workers or min(8, 2 * (os.cpu_count() or 1) + 1)
+
+    class Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", workers)
+            self.cfg.set("accesslog", "-")
+            self.cfg.set("post_fork", lambda _arbiter, _worker: engine.dispose(close=False))
+
+        def load(self):
+            return app
+
+    click.echo(f"servq: serving on http://{host}:{port} with {workers} worker(s)", err=True)
+    Server().run()
+
+
+def _ensure_schema(app: Flask) -> None:
+    """Serve only a database at the newest schema. The embedded default (SQLite) is
+    upgraded in place; a shared database is upgraded deliberately by an operator."""
+    from core.schema import is_current, upgrade
+
+    engine = _owner_engine(app)
+    try:
+        if is_current(engine):
+            return
+        if engine.dialect.name != "sqlite":
+            raise CliError("the database is not at the newest schema: run `servq db upgrade` first")
+        upgrade(engine)
+        click.echo("servq: upgraded the embedded SQLite database to the newest schema", err=True)
+    finally:
+        engine.dispose()
+
+
+def run_demo(app: Flask, host: str, port: int) -> list:
+    """What ``serve --demo`` does before serving: upgrade, onboard the examples with demo
+    data, print each tenant's login, token and docs address."""
+    from core.schema import upgrade
+    from tenants.onboarding import setup_demo
+
+    upgrade(_owner_engine(app), app_role=app.config.get("DATABASE_APP_ROLE") or None)
+    logins = setup_demo(app)
+    for login in logins:
+        click.echo(f"tenant:   {login.slug} ({login.report.status})")
+        click.echo(f"login:    {login.email} / {login.password or '(password changed since the demo was set up)'}")
+        click.echo(f"token:    {login.token}")
+        click.echo(f"docs:     http://{host}:{port}{DOCS_PATH}")
+        click.echo("")
+    return logins
+
+
+@click.command()
+def worker():
+    """Run an rq worker (with its scheduler) for the job queue; needs REDIS_URL."""
+    from core.jobs import make_worker
+
+    app = get_app()
+    if app.extensions.get("servq.queue") is None:
+        raise CliError("REDIS_URL is not set: without Redis, jobs run inline and need no worker")
+    make_worker(app).work(with_scheduler=True)
+
+
+# -- database ---------------------------------------------------------------------------
+
+
+def _owner_engine(app: Flask):
+    """An engine without ``SET ROLE``: migrations need the owner, not the app role."""
+    from core.db import make_engine
+
+    return make_engine(app.config["DATABASE_URL"])
+
+
+@click.group()
+def db():
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--app-role", default=None,
+              help="PostgreSQL role the app runs as, created and granted (default: servq_app).")
+def db_upgrade(app_role):
+    """Migrate the database to the newest schema."""
+    from sqlalchemy.engine import make_url
+
+    from core.schema import DEFAULT_APP_ROLE, current_revision, upgrade
+
+    app = get_app()
+    engine = _owner_engine(app)
+    try:
+        before = current_revision(engine)
+        role = app_role or app.config.get("DATABASE_APP_ROLE") or DEFAULT_APP_ROLE
+        upgrade(engine, app_role=role)
+        after = current_revision(engine)
+    finally:
+        engine.dispose()
+    where = make_url(app.config["DATABASE_URL"]).render_as_string(hide_password=True)
+    if before == after:
+        click.echo(f"{where}: already at revision {after}; nothing to do")
+    else:
+        click.echo(f"{where}: upgraded from {before or 'an empty database'} to revision {after}")
+    if engine.dialect.name == "postgresql":
+        click.echo(f"granted data access to role {role!r} (row-level security applies to it)")
+
+
+
+# -- tenants ----------------------------------------------------------------------------
+
+
+@click.group()
+def tenants():
+    """Onboard, list, show, export and delete tenants."""
+
+
+@tenants.command("onboard")
+@click.argument("file", type=click.File("rb"))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def tenants_onboard(file, as_json):
+    """Create or update a tenant from a TOML manifest (idempotent, all-or-nothing)."""
+    from tenants.manifest import parse_manifest
+    from tenants.onboarding import onboard
+
+    report = onboard(get_app(), parse_manifest(file.read()))
+    click.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.summary())
+
+
+@tenants.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def tenants_list(as_json):
+    """List the tenants."""
+    from core.models import Tenant
+
+    with _session(get_app()) as session:
+        rows = session.scalars(select(Tenant).order_by(Tenant.slug)).all()
+    items = [{"id": str(t.id), "slug": t.slug, "name": t.name, "industry": t.industry,
+              "timezone": t.timezone, "locale": t.locale} for t in rows]
+    if as_json:
+        click.echo(json.dumps(items, indent=2, ensure_ascii=False))
+        return
+    for t in items:
+        click.echo(f"{t['slug']:<24} {t['industry']:<12} {t['timezone']:<20} {t['name']}")
+    if not items:
+        click.echo("no tenants yet (servq tenants onboard FILE)", err=True)
+
+
+@tenants.command("show")
+@click.argument("slug")
+def tenants_show(slug):
+    """Show a tenant with counts of its members, sites, staff, records and plugins."""
+    from core.models import Membership, Record, Site, Staff, TenantPlugin
+
+    app = get_app()
+    tenant = tenant_by_slug(app, slug)
+    with _session(app, tenant.id) as session:
+        counts = {name: session.scalar(select(func.count()).select_from(model).where(*where))
+                  for name, model, where in (
+                      ("members", Membership, ()), ("sites", Site, ()), ("staff", Staff, ()),
+                      ("records", Record, (Record.deleted_at.is_(None),)),
+                      ("enabled plugins", TenantPlugin, (TenantPlugin.active.is_(True),)))}
+        enabled = session.scalars(select(TenantPlugin.plugin_id).where(TenantPlugin.active.is_(True))
+                                  .order_by(TenantPlugin.plugin_id)).all()
+    for label, value in (("slug", tenant.slug), ("id", tenant.id), ("name", tenant.name),
+                         ("industry", tenant.industry), ("timezone", tenant.timezone),
+                         ("locale", tenant.locale), ("created", tenant.created_at.isoformat())):
+        click.echo(f"{label + ':':<17}{value}")
+    for label, value in counts.items():
+        click.echo(f"{label + ':':<17}{value}")
+    if enabled:
+        click.echo(f"{'plugins:':<17}{', '.join(enabled)}")
+
+
+@tenants.command("export")
+@click.argument("slug")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file instead of stdout.")
+def tenants_export(slug, output):
+    """Export all of a tenant's data as JSON."""
+    from tenants.export import export_json
+
+    app = get_app()
+    tenant = tenant_by_slug(app, slug)
+    with _session(app, tenant.id) as session:
+        data = export_json(session)
+    if output:
+        with open(output, "wb") as fh:
+            fh.write(data)
+        click.echo(f"exported tenant {slug} to {output} ({len(data)} bytes)", err=True)
+    else:
+        click.echo(data.decode("utf-8"))
+
+
+@tenants.command("delete")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Confirm: deletion is final (export first).")
+def tenants_delete(slug, yes):
+    """Delete a tenant and all its data."""
+    from tenants.offboarding import delete_tenant
+
+    if not yes:
+        raise CliError(f"deleting tenant {slug!r} is final: export it first, then repeat with --yes")
+    app = get_app()
+    tenant = tenant_by_slug(app, slug)
+    counts = delete_tenant(app, tenant.id)
+    click.echo(f"deleted tenant {slug}: " + ", ".join(f"{n} {t}" for t, n in sorted(counts.items()) if n))
+
+
+# -- users and tokens -------------------------------------------------------------------
+
+
+@click.group()
+def users():
+    """Users and their memberships."""
+
+
+@users.command("add")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(
+    ["owner", "admin", "manager", "inspector", "agent", "viewer"]))
+@click.option("--name", default=None, help="Display name (new users).")
+@click.option("--password-stdin", is_flag=True, help="Read the user's password from stdin.")
+def users_add(slug, email, role, name, password_stdin):
+    """Add a user to a tenant (the user is created if new); changing a role revokes the
+    member's tokens."""
+    from core.audit import audit
+    from core.auth.passwords import MIN_LENGTH, hash_password
+    from core.auth.tokens import revoke_tokens_of
+    from core.models import Membership, User
+
+    email = email.strip().lower()
+    if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
+        raise CliError(f"not a valid email address: {email!r}")
+    password = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if len(password) < MIN_LENGTH:
+            raise CliError(f"the password must have at least {MIN_LENGTH} characters")
+    app = get_app()
+    tenant = tenant_by_slug(app, slug)
+    with _session(app) as session:
+        user = session.scalar(select(User).where(User.email == email))
+        created_user = user is None
+        if created_user:
+            user = User(email=email, name=name or email.split("@")[0])
+            session.add(user)
+            session.flush()
+        if password:
+            user.password_hash = hash_password(password)
+        session.set_tenant(tenant.id)
+        membership = session.scalar(select(Membership).where(Membership.user_id == user.id))
+        if membership is None:
+            membership = Membership(user_id=user.id, role=role)
+            session.add(membership)
+            session.flush()
+            audit(session, "memberships", membership.id, "created", None, {"role": [None, role]})
+            what = "added"
+        elif membership.role != role:
+            audit(session, "memberships", membership.id, "changed", None, {"role": [membership.role, role]})
+            membership.role = role
+            revoke_tokens_of(session, membership.id)
+            what = "role changed (tokens revoked)"
+        else:
+            what = "already a member with this role"
+        session.commit()
+    click.echo(f"{email} ({'new user' if created_user else 'existing user'}) in {slug} as {role}: {what}")
+
+
+@click.group()
+def tokens():
+    """Bearer tokens."""
+
+
+@tokens.command("create")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.option("--email", required=True, help="The member the token acts as.")
+@click.option("--expires-in", default="30d", show_default=True, help="Lifetime: 30d, 12h, 90m.")
+@click.option("--label", default="servq tokens create", show_default=True)
+def tokens_create(slug, email, expires_in, label):
+    """Issue a bearer token for a member; prints the token alone on stdout."""
+    from core.auth.tokens import issue_token
+    from core.models import Membership, User
+
+    ttl = parse_duration(expires_in)
+    app = get_app()
+    tenant = tenant_by_slug(app, slug)
+    with _session(app) as session:
+        user = session.scalar(select(User).where(User.email == email.strip().lower()))
+        if user is None or not user.is_active:
+            raise CliError(f"no active user {email!r}")
+        session.set_tenant(tenant.id)
+        membership = session.scalar(select(Membership).where(Membership.user_id == user.id))
+        if membership is None:
+            raise CliError(f"{email} is not a member of {slug}")
+        clear, row = issue_token(session, membership, ttl, label=label)
+        session.commit()
+    click.echo(clear)
+    click.echo(f"expires {row.expires_at.isoformat()} ({membership.role} in {slug})", err=True)
+
+
+# -- plugins ----------------------------------------------------------------------------
+
+
+@click.group()
+def plugins():
+    """Installed plugins (each plugin's own commands are under its id)."""
+
+
+@plugins.command("list")
+@click.option("--tenant", "slug", default=None, help="Also show whether this tenant enabled each.")
+def plugins_list(slug):
+    """List the loaded plugins with their descriptions."""
+    from core.models import TenantPlugin
+    from core.plugins_ext import get_plugins
+
+    app = get_app()
+    manager = get_plugins(app)
+    enabled = None
+    if slug:
+        tenant = tenant_by_slug(app, slug)
+        with _session(app, tenant.id) as session:
+            enabled = set(session.scalars(select(TenantPlugin.plugin_id).where(TenantPlugin.active.is_(True))))
+    ids = manager.ids()
+    for plugin_id in ids:
+        info = manager.describe(plugin_id)
+        state = "" if enabled is None else ("enabled   " if plugin_id in enabled else "disabled  ")
+        click.echo(f"{plugin_id:<16} {state}{info['description']}")
+    if not ids:
+        click.echo("no plugins installed", err=True)
+
+
+def make_cli(app_factory: Callable[[], Flask] | None = None) -> click.Group:
+    """Build the ``servq`` command group; ``app_factory`` makes the app (tests inject one)."""
+    @click.group(cls=ServqGroup, app_factory=app_factory,
+                 context_settings={"help_option_names": ["-h", "--help"]})
+    def servq():
+        """servq: multi-tenant service quality management."""
+
+    for command in (serve, worker, db, tenants, users, tokens, plugins):
+        servq.add_command(command)
+    return servq
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``servq`` console script."""
+    make_cli()(args=argv, prog_name="servq")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
