@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import re
 from typing import Any, Iterable
 
 import pluggy
@@ -13,6 +15,9 @@ from core.plugins.markers import PROJECT
 
 ENTRY_POINT_GROUP = PROJECT
 CORE_PREFIX = "core."
+#: What a tenant-enabled plugin's id may look like: it is a URL segment, a CLI group, an
+#: OpenAPI tag and a key in manifests (``tenants.manifest.PLUGIN_ID_RE``).
+PLUGIN_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 class PluginError(RuntimeError):
@@ -44,13 +49,20 @@ class Plugins:
         if load_entry_points:
             self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
         self.pm.check_pending()
+        for plugin_id in self.ids():
+            if not PLUGIN_ID_RE.match(plugin_id):
+                raise PluginError(f"plugin id {plugin_id!r} is not valid: lowercase letters, "
+                                  "digits and '_', starting with a letter (at most 63)")
         self.kinds: dict[str, RecordKind] = {}
         for plugin_id, kinds in self.contributions("register_record_kinds"):
             for kind in kinds:
+                if not plugin_id.startswith(CORE_PREFIX) and not kind.name.startswith(f"{plugin_id}."):
+                    raise PluginError(f"plugin {plugin_id!r} registered record kind {kind.name!r}: "
+                                      f"a plugin's kinds are named '{plugin_id}.<name>'")
                 if kind.name in self.kinds:
                     raise PluginError(f"record kind {kind.name!r} registered twice")
-                object.__setattr__(kind, "plugin", plugin_id)
-                self.kinds[kind.name] = kind
+                # A copy: the plugin's own RecordKind may be shared by other apps.
+                self.kinds[kind.name] = dataclasses.replace(kind, plugin=plugin_id)
         self.jobs: dict[str, Any] = {}
         for _plugin_id, jobs in self.contributions("register_jobs"):
             for fn in jobs:

@@ -1,0 +1,165 @@
+"""A sample plugin implementing every hook of :mod:`core.plugins.hookspecs`.
+
+Tests load it with ``app_config["EXTRA_PLUGINS"] = [("sample", tests.sample_plugin)]``;
+its id is therefore ``sample``. Event hooks and the job append to :data:`CALLS` so tests
+can assert what ran, for which tenant and with which arguments.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import click
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+from sqlalchemy import func, select
+
+from core.api.context import require
+from core.db import utcnow
+from core.models import Record, TenantPlugin
+from core.plugins import RecordKind, hookimpl
+
+PLUGIN_ID = "sample"
+KIND = "sample.note"
+
+#: ``(hook or job name, tenant id, details)`` for every call, in order; tests clear it.
+CALLS: list[tuple] = []
+
+
+def calls(name: str) -> list[tuple]:
+    """The recorded calls of one hook or job."""
+    return [c for c in CALLS if c[0] == name]
+
+
+class NoteData(Schema):
+    """``data`` of a ``sample.note`` record."""
+
+    text = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    priority = fields.Integer(load_default=3, validate=validate.Range(min=1, max=5))
+    reviewed = fields.Boolean(load_default=False)
+
+
+class SampleConfig(Schema):
+    """A tenant's configuration of the sample plugin."""
+
+    greeting = fields.String(load_default="hello", validate=validate.Length(min=1, max=50))
+    max_priority = fields.Integer(load_default=5, validate=validate.Range(min=1, max=5))
+
+
+class SummarySchema(Schema):
+    tenant = fields.String()
+    notes = fields.Integer()
+    greeting = fields.String()
+
+
+blp = Blueprint(PLUGIN_ID, __name__, description="The sample plugin's own routes.")
+
+
+@blp.route("/summary")
+class Summary(MethodView):
+    @require("read")
+    @blp.response(200, SummarySchema)
+    def get(self):
+        """How many sample notes the tenant has, and its configured greeting."""
+        session = g.db
+        notes = session.scalar(
+            select(func.count()).select_from(Record)
+            .where(Record.kind == KIND, Record.deleted_at.is_(None))
+        )
+        config = session.scalar(
+            select(TenantPlugin.configuration).where(TenantPlugin.plugin_id == PLUGIN_ID)
+        ) or {}
+        return {"tenant": g.tenant.slug, "notes": notes,
+                "greeting": config.get("greeting", "hello")}
+
+
+@click.command("hello")
+@click.option("--name", default="world", help="Whom to greet.")
+def hello(name):
+    """Greet someone (proves plugin commands reach the ``servq`` command line)."""
+    CALLS.append(("hello", None, {"name": name}))
+    click.echo(f"sample says hello, {name}")
+
+
+def mark_reviewed(session, record_id: str) -> bool:
+    """Job: mark a note reviewed. Idempotent: a second run finds it reviewed already."""
+    record = session.get(Record, (session.tenant_id, _uuid(record_id)))
+    CALLS.append(("mark_reviewed", session.tenant_id, {"record_id": record_id}))
+    if record is None or record.data.get("reviewed"):
+        return False
+    record.data = {**record.data, "reviewed": True}
+    session.commit()
+    return True
+
+
+def unregistered_job(session):
+    """Not returned by ``register_jobs``: enqueueing it must be refused."""
+    CALLS.append(("unregistered_job", session.tenant_id, {}))
+
+
+def load_demo(session, tenant):
+    """Demo loader: one welcome note, once (deterministic and idempotent)."""
+    CALLS.append(("load_demo", tenant.id, {}))
+    exists = session.scalar(select(Record.id).where(Record.kind == KIND).limit(1))
+    if exists is None:
+        session.add(Record(kind=KIND, occurred_at=utcnow(), status="open",
+                           data={"text": f"Welcome to {tenant.name}", "priority": 1,
+                                 "reviewed": False}))
+
+
+def _uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+# -- hooks ---------------------------------------------------------------------------
+
+
+@hookimpl
+def register_record_kinds():
+    return [RecordKind(name=KIND, schema=NoteData, title={"en": "Note", "zh": "备注"},
+                       description="A free-text note (sample plugin).",
+                       statuses=("open", "done"))]
+
+
+@hookimpl
+def register_blueprints():
+    return [blp]
+
+
+@hookimpl
+def register_commands():
+    return [hello]
+
+
+@hookimpl
+def register_jobs():
+    return [mark_reviewed]
+
+
+@hookimpl
+def register_demo_data():
+    return [load_demo]
+
+
+@hookimpl
+def register_config_schema():
+    return SampleConfig
+
+
+@hookimpl
+def tenant_onboarded(session, tenant, manifest):
+    CALLS.append(("tenant_onboarded", tenant.id, {"manifest": manifest}))
+
+
+@hookimpl
+def record_created(session, record, actor_id):
+    CALLS.append(("record_created", session.tenant_id,
+                  {"record_id": record.id, "kind": record.kind, "actor_id": actor_id}))
+
+
+@hookimpl
+def record_changed(session, record, changes, actor_id):
+    CALLS.append(("record_changed", session.tenant_id,
+                  {"record_id": record.id, "changes": changes, "actor_id": actor_id}))
