@@ -1,0 +1,77 @@
+"""Durations written by people: ``"24h"``, ``"3 days"``, ``"1h30m"``, ``"30 分钟"``.
+
+Standards give deadlines and corrective-action times as short strings; this module turns
+them into :class:`datetime.timedelta` and back into a canonical short form.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from marshmallow import ValidationError, fields
+
+# Unit spellings, English and Chinese, mapped to seconds.
+_UNITS = {
+    "s": 1, "sec": 1, "secs": 1, "second": 1, "seconds": 1, "秒": 1, "秒钟": 1,
+    "m": 60, "min": 60, "mins": 60, "minute": 60, "minutes": 60, "分": 60, "分钟": 60,
+    "h": 3600, "hr": 3600, "hrs": 3600, "hour": 3600, "hours": 3600,
+    "小时": 3600, "个小时": 3600, "钟头": 3600, "个钟头": 3600,
+    "d": 86400, "day": 86400, "days": 86400, "天": 86400, "日": 86400,
+    "w": 604800, "wk": 604800, "week": 604800, "weeks": 604800, "周": 604800, "星期": 604800,
+}
+_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([^\d\s.,]+)\s*")
+_CANONICAL = (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+
+
+def parse_duration(text: str) -> timedelta:
+    """Return the positive duration ``text`` names.
+
+    ``text`` is one or more ``<number><unit>`` parts (``"1h30m"``, ``"1 day 4 hours"``);
+    units are seconds, minutes, hours, days and weeks in English or Chinese.
+    :raises ValueError: when the text is not such a duration or is zero.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("a duration is a text such as '24h' or '3 days'")
+    seconds = 0.0
+    position = 0
+    stripped = text.strip().lower()
+    while position < len(stripped):
+        match = _PART.match(stripped, position)
+        if match is None or match.group(2) not in _UNITS:
+            raise ValueError(f"not a duration: {text!r} (use e.g. '30m', '4h', '3 days')")
+        seconds += float(match.group(1)) * _UNITS[match.group(2)]
+        position = match.end()
+    if seconds <= 0:
+        raise ValueError(f"a duration must be longer than zero: {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(duration: timedelta) -> str:
+    """Return the canonical short form of ``duration`` (``"1d4h"``); it parses back equal."""
+    remaining = duration.total_seconds()
+    if remaining <= 0:
+        raise ValueError("only positive durations have a canonical form")
+    parts = []
+    for unit, size in _CANONICAL:
+        whole = int(remaining // size)
+        if whole:
+            parts.append(f"{whole}{unit}")
+            remaining -= whole * size
+    if remaining > 1e-9:
+        # Sub-second rest: written in seconds so the text parses back to the same value.
+        parts.append(f"{round(remaining, 6):g}s")
+    return "".join(parts)
+
+
+class Duration(fields.Field):
+    """A marshmallow field for a duration written as text; loads a ``timedelta``."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return parse_duration(value)
+        except ValueError as error:
+            raise ValidationError(str(error)) from error
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else format_duration(value)

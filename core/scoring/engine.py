@@ -1,0 +1,206 @@
+"""Evaluation: a standard applied to one record's values at one instant.
+
+``evaluate(standard, values, now, calendar=WALL)`` is a pure function: no database, no
+clock of its own, the same answer for the same arguments. ``values`` is a mapping of the
+record's values (its fields, its ``data``, an inspection's answers); each item's rule
+reads the key named by its ``field`` parameter, by default the item's code, and a
+``deadline`` rule reads the two timestamps named by ``start`` and ``stop`` (see
+:mod:`core.scoring.registry` for dotted names and :mod:`core.scoring.rules` for what each
+rule accepts). ``now`` decides whether an unmet deadline is pending or breached;
+``calendar`` counts time for deadlines with ``clock = "business"``.
+
+For speed, compile a standard once (:func:`compile_standard`, or ``standard`` may
+already be a :class:`CompiledStandard`) and evaluate many records against it.
+
+Outcome of the record: the scoring method (:mod:`core.scoring.methods`) gives points and
+percent; a failed or breached *critical* item fails the record and sets its total and
+percent to 0, and its code is listed in ``failed_critical``. The record passes when its
+percent reaches the standard's pass mark and no critical item failed; with nothing to
+score (every item n.a. or pending) percent, grade and passed are ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import Enum
+from functools import partial
+from typing import Any, Mapping, NamedTuple
+
+from core.scoring.calendar import WALL, Calendar
+from core.scoring.methods import METHODS, Layout, Method
+from core.scoring.registry import Context, Evaluator, RuleRegistry, default_rules
+from core.scoring.rules import Outcome, RuleInputError
+from core.scoring.standard import Standard
+
+_FAILED = (Outcome.FAIL, Outcome.BREACHED)
+_PENDING = Outcome.PENDING
+
+
+class ItemOutcome(NamedTuple):
+    """What became of one item: outcome, points out of ``max_points``, evidence.
+
+    ``share`` (weighted method) is the item's part of the maximum once n.a. items are
+    left out; ``None`` for items that do not count, bonus items and other methods.
+    """
+
+    code: str
+    outcome: Outcome
+    points: float
+    max_points: float
+    share: float | None
+    evidence: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The evaluation of one record against one version of a standard."""
+
+    standard_code: str
+    standard_version: int
+    method: str
+    evaluated_at: datetime
+    items: tuple[ItemOutcome, ...]
+    total: float
+    max_total: float
+    percent: float | None
+    grade: str | None
+    passed: bool | None
+    failed_critical: tuple[str, ...]
+    complete: bool  # False while any deadline is pending: evaluate again later
+
+    def item(self, code: str) -> ItemOutcome:
+        """Return the outcome of item ``code``; :raises KeyError: when there is none."""
+        for outcome in self.items:
+            if outcome.code == code:
+                return outcome
+        raise KeyError(code)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the evaluation as JSON-safe data (datetimes ISO 8601, durations in seconds)."""
+        return {
+            "standard_code": self.standard_code,
+            "standard_version": self.standard_version,
+            "method": self.method,
+            "evaluated_at": self.evaluated_at.isoformat(),
+            "total": self.total,
+            "max_total": self.max_total,
+            "percent": self.percent,
+            "grade": self.grade,
+            "passed": self.passed,
+            "failed_critical": list(self.failed_critical),
+            "complete": self.complete,
+            "items": [{"code": item.code, "outcome": item.outcome.value, "points": item.points,
+                       "max_points": item.max_points, "share": item.share,
+                       "evidence": _json_safe(item.evidence)} for item in self.items],
+        }
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+class CompiledItem(NamedTuple):
+    """An item ready to run: its scoring facts and its rule's evaluator."""
+
+    code: str
+    weight: float
+    critical: bool
+    bonus: bool
+    run: Evaluator
+
+
+@dataclass(frozen=True)
+class CompiledStandard:
+    """A standard with every rule resolved and compiled, laid out for :func:`evaluate`."""
+
+    standard: Standard
+    items: tuple[CompiledItem, ...]
+    layout: Layout
+    method: Method
+    # Derived layouts: evaluate() loops over these instead of the items.
+    codes: tuple[str, ...]
+    runs: tuple[Evaluator, ...]
+    critical: tuple[tuple[int, str], ...]
+
+
+def compile_standard(standard: Standard, rules: RuleRegistry | None = None) -> CompiledStandard:
+    """Resolve and compile the rules of ``standard`` against ``rules`` (default: core's)."""
+    registry = default_rules() if rules is None else rules
+    items = []
+    for item in standard.items:
+        if item.rule.type not in registry:
+            raise KeyError(f"item {item.code!r}: unknown rule type {item.rule.type!r}")
+        run = registry[item.rule.type].compile(item.rule.params, item.code)
+        items.append(CompiledItem(item.code, item.weight, item.critical, item.bonus, run))
+    return CompiledStandard(
+        standard=standard, items=tuple(items),
+        layout=Layout.of([item.weight for item in items], [item.bonus for item in items]),
+        method=METHODS[standard.method], codes=tuple(item.code for item in items),
+        runs=tuple(item.run for item in items),
+        critical=tuple((n, item.code) for n, item in enumerate(items) if item.critical))
+
+
+class ItemInputError(RuleInputError):
+    """A value an item's rule cannot judge; ``code`` names the item."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(f"item {code!r}: {message}")
+        self.code = code
+
+
+def evaluate(standard: Standard | CompiledStandard, values: Mapping[str, Any], now: datetime,
+             calendar: Calendar = WALL, *, rules: RuleRegistry | None = None) -> Evaluation:
+    """Evaluate ``values`` against ``standard`` at ``now`` (see the module docstring).
+
+    :raises ValueError: when ``now`` has no time zone.
+    :raises ItemInputError: when a value is of a kind its rule cannot judge.
+    """
+    if now.utcoffset() is None:
+        raise ValueError("now must be a timezone-aware datetime")
+    compiled = standard if isinstance(standard, CompiledStandard) else compile_standard(standard, rules)
+    context = _new_context((now, calendar, {}))
+    try:
+        results = [run(values, context) for run in compiled.runs]
+    except RuleInputError as error:
+        raise ItemInputError(_culprit(compiled, values, now, calendar), str(error)) from error
+    spec = compiled.standard
+    score = compiled.method(compiled.layout, results, spec.base)
+    outcomes, evidences, _ = zip(*results) if results else ((), (), ())  # transposed in C
+    # tuple.__new__ through partial builds the named tuples without a Python-level call each.
+    items = tuple(map(_new_outcome, zip(compiled.codes, outcomes, score.points, score.max_points,
+                                        score.shares, evidences)))
+    failed_critical = tuple([code for n, code in compiled.critical if outcomes[n] in _FAILED])
+    total, percent = score.total, score.percent
+    if failed_critical:
+        total, percent = 0.0, 0.0
+    passed = None if percent is None else (not failed_critical and percent >= spec.pass_mark)
+    return Evaluation(spec.code, spec.version, spec.method, now, items, total, score.max_total,
+                      percent, spec.grade_for(percent), passed, failed_critical,
+                      _PENDING not in outcomes)
+
+
+_new_outcome = partial(tuple.__new__, ItemOutcome)
+_new_context = partial(tuple.__new__, Context)
+
+
+def _culprit(compiled: CompiledStandard, values: Mapping[str, Any], now: datetime,
+             calendar: Calendar) -> str:
+    """Return the code of the first item whose rule refuses ``values`` (rules are pure)."""
+    context = Context(now, calendar, {})
+    for code, run in zip(compiled.codes, compiled.runs):
+        try:
+            run(values, context)
+        except RuleInputError:
+            return code
+    raise AssertionError("a rule failed once and not again: rules must be pure")

@@ -1,0 +1,255 @@
+"""Rule types: the registry the engine resolves a rule's ``type`` against.
+
+A :class:`RuleType` bundles a name, the marshmallow schema of the rule's parameters (the
+keys of the rule table besides ``type``) and ``compile``: a function of the loaded
+parameters and the item's code that returns an *evaluator* ``(values, context) ->
+RuleResult``. Compiling does the work that does not depend on the record (normalising
+phrases, reading limits) once per standard, not once per evaluation.
+
+Core's types are in :func:`default_rules`; plugins add theirs to a copy of it (the
+registry belongs to the app, not to this module).
+
+Where a rule reads its input: ``values`` is a mapping (a record's fields, its ``data``,
+or the answers of an inspection, keyed as the caller likes). A rule reads the key named
+by its ``field`` parameter, which defaults to the item's code; ``deadline`` reads the two
+keys named by ``start`` and ``stop``. A dotted name (``"timestamps.closed_at"``) walks
+nested mappings when no key has that exact name. A missing key reads as ``None``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from operator import methodcaller
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, NamedTuple
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from core.scoring import rules
+from core.scoring.calendar import WALL, Calendar
+from core.scoring.durations import Duration
+from core.scoring.rules import RuleResult
+from core.scoring.text import IndexedText, index, normalise
+
+
+class Context(NamedTuple):
+    """What an evaluator knows besides the values: the time and the business calendar."""
+
+    now: datetime
+    calendar: Calendar
+    texts: dict[str, IndexedText]  # texts indexed so far in this evaluation, by field
+
+
+Evaluator = Callable[[Mapping[str, Any], Context], RuleResult]
+
+
+@dataclass(frozen=True)
+class RuleType:
+    """A kind of rule: its name, the schema of its parameters and how to compile one.
+
+    ``compile(params, item_code)`` gets the parameters as loaded by ``schema`` and returns
+    an evaluator ``(values, context) -> RuleResult``. The evaluator must be pure, return an
+    :class:`~core.scoring.rules.Outcome` member (not a plain string) and raise
+    :class:`~core.scoring.rules.RuleInputError` for a value it cannot judge.
+    """
+
+    name: str
+    schema: type[Schema]
+    compile: Callable[[Mapping[str, Any], str], Evaluator]
+    description: str = ""
+
+
+class RuleRegistry(dict[str, RuleType]):
+    """Rule types by name."""
+
+    def register(self, rule_type: RuleType) -> None:
+        """Add ``rule_type``; a name can be registered only once."""
+        if not isinstance(rule_type, RuleType):
+            raise TypeError(f"not a RuleType: {rule_type!r}")
+        if rule_type.name in self:
+            raise ValueError(f"rule type {rule_type.name!r} is already registered")
+        self[rule_type.name] = rule_type
+
+
+def reader(name: str) -> Callable[[Mapping[str, Any]], Any]:
+    """Return a function that reads key ``name`` (or the dotted path) from values."""
+    if "." not in name:
+        return methodcaller("get", name)  # runs in C: no Python frame per read
+    keys = name.split(".")
+
+    def read(values: Mapping[str, Any]) -> Any:
+        if name in values:
+            return values[name]
+        for key in keys:
+            if not isinstance(values, Mapping):
+                return None
+            values = values.get(key)
+        return values
+
+    return read
+
+
+class _Params(Schema):
+    field = fields.String(validate=validate.Length(min=1, max=200))
+
+
+class CheckParams(_Params):
+    """``check``: the answer at ``field`` is pass, fail or n.a."""
+
+
+class MeasureParams(_Params):
+    """``measure``: a number at ``field`` within ``min``/``max`` or ``target ± tolerance``."""
+
+    min = fields.Float(allow_nan=False)
+    max = fields.Float(allow_nan=False)
+    target = fields.Float(allow_nan=False)
+    tolerance = fields.Float(allow_nan=False, validate=validate.Range(min=0))
+    unit = fields.String(validate=validate.Length(max=20))
+
+    @validates_schema
+    def _bounds(self, data, **kwargs):
+        if "target" in data:
+            if "min" in data or "max" in data:
+                raise ValidationError("give either target (± tolerance) or min/max, not both")
+        elif "min" not in data and "max" not in data:
+            raise ValidationError("a measure needs min, max or target")
+        elif "tolerance" in data:
+            raise ValidationError("tolerance goes with target")
+        elif "min" in data and "max" in data and data["min"] > data["max"]:
+            raise ValidationError("min is above max")
+
+
+class DeadlineParams(Schema):
+    """``deadline``: from timestamp ``start`` to timestamp ``stop`` within ``limit``."""
+
+    start = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    stop = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    limit = Duration(required=True)
+    clock = fields.String(load_default="wall", validate=validate.OneOf(("wall", "business")))
+
+
+class DeductionParams(_Params):
+    """``deduction``: ``points`` per occurrence counted at ``field``, at most ``cap``."""
+
+    points = fields.Float(required=True, allow_nan=False, validate=validate.Range(min=0, min_inclusive=False))
+    cap = fields.Float(allow_nan=False, validate=validate.Range(min=0, min_inclusive=False))
+
+
+class PhrasesParams(_Params):
+    """``phrases``: the text at ``field`` holds every ``required`` and no ``forbidden`` phrase."""
+
+    required = fields.List(fields.String(), load_default=list)
+    forbidden = fields.List(fields.String(), load_default=list)
+
+    @validates_schema
+    def _phrases(self, data, **kwargs):
+        phrases = data.get("required", []) + data.get("forbidden", [])
+        if not phrases:
+            raise ValidationError("give at least one required or forbidden phrase")
+        empty = [phrase for phrase in phrases if not normalise(phrase)]
+        if empty:
+            raise ValidationError(f"phrases of nothing but punctuation or spaces: {empty}")
+
+
+def _compile_check(params, code):
+    field = params.get("field", code)
+    check, passed, failed = rules.check, rules.CHECK_TRUE, rules.CHECK_FALSE
+    if "." in field:
+        read = reader(field)
+        return lambda values, context: check(read(values))
+
+    def evaluate(values, context):
+        # The common answers skip the call into check(), which returns the same objects.
+        value = values.get(field)
+        if value is True:
+            return passed
+        if value is False:
+            return failed
+        return check(value)
+
+    return evaluate
+
+
+def _compile_measure(params, code):
+    read = reader(params.get("field", code))
+    if "target" in params:
+        low = params["target"] - params.get("tolerance", 0.0)
+        high = params["target"] + params.get("tolerance", 0.0)
+    else:
+        low, high = params.get("min"), params.get("max")
+    within, new, passed, failed = rules.within, rules.new_result, rules.PASS, rules.FAIL
+
+    def evaluate(values, context):
+        value = read(values)
+        if value.__class__ is float or value.__class__ is int:
+            if value == value:  # not NaN; within() explains what else is wrong
+                ok = (low is None or value >= low) and (high is None or value <= high)
+                return new((passed if ok else failed, {"value": value, "min": low, "max": high}, None))
+        return within(value, low, high)
+
+    return evaluate
+
+
+def _compile_deadline(params, code):
+    read_start, read_stop = reader(params["start"]), reader(params["stop"])
+    limit, business = params["limit"], params.get("clock", "wall") == "business"
+    timed = rules.timed
+
+    def evaluate(values, context):
+        return timed(read_start(values), read_stop(values), context.now, limit,
+                     context.calendar if business else WALL)
+
+    return evaluate
+
+
+def _compile_deduction(params, code):
+    read = reader(params.get("field", code))
+    points, cap = params["points"], params.get("cap")
+    deduct = rules.deduct
+    # No occurrence is the common answer; its result is the same every time.
+    none = deduct(0, points, cap)
+    none = RuleResult(none.outcome, MappingProxyType(dict(none.evidence)), none.deducted)
+
+    def evaluate(values, context):
+        value = read(values)
+        if value is None or (value.__class__ is int and value == 0):
+            return none
+        return deduct(value, points, cap)
+
+    return evaluate
+
+
+def _compile_phrases(params, code):
+    field = params.get("field", code)
+    read = reader(field)
+    match = rules.PhraseMatcher(params.get("required", ()), params.get("forbidden", ()))
+
+    def evaluate(values, context):
+        text = read(values)
+        if not isinstance(text, str):
+            return match(text)
+        # Several items often judge the same text: index it once per evaluation.
+        indexed = context.texts.get(field)
+        if indexed is None or indexed.original is not text:
+            indexed = context.texts[field] = index(text)
+        return match(text, indexed)
+
+    return evaluate
+
+
+CORE_RULE_TYPES = (
+    RuleType("check", CheckParams, _compile_check, "pass, fail or n.a."),
+    RuleType("measure", MeasureParams, _compile_measure, "a number against a range or target"),
+    RuleType("deadline", DeadlineParams, _compile_deadline, "time between two timestamps"),
+    RuleType("deduction", DeductionParams, _compile_deduction, "points per occurrence, capped"),
+    RuleType("phrases", PhrasesParams, _compile_phrases, "required and forbidden phrases"),
+)
+
+
+def default_rules() -> RuleRegistry:
+    """Return a new registry holding core's rule types."""
+    registry = RuleRegistry()
+    for rule_type in CORE_RULE_TYPES:
+        registry.register(rule_type)
+    return registry

@@ -1,0 +1,237 @@
+"""The rule types of core, each a pure function of plain values.
+
+A rule answers one question about one item of a standard and returns a
+:class:`RuleResult`: an :class:`Outcome` and the evidence for it. Rules know nothing of
+weights or points: the scoring method (:mod:`core.scoring.methods`) turns outcomes into
+points. The ``deduction`` rule alone also says how many points the lapses cost.
+
+What a value may be (anything else raises :class:`RuleInputError`):
+
+- ``check``: ``True``/``False``, ``"pass"``/``"fail"``/``"na"``; missing or ``None`` is n.a.
+- ``measure``: a number (not a bool); missing or ``None`` is n.a.
+- ``deadline``: two aware datetimes (or ISO 8601 texts with an offset); a missing start
+  is n.a. (the clock never started), a missing stop is pending or breached.
+- ``deduction``: a count of occurrences (int >= 0) or a list of them; missing or ``None``
+  is no occurrence; ``"na"`` is n.a.
+- ``phrases``: a text; missing or ``None`` is n.a.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from functools import partial
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping, NamedTuple
+
+from core.scoring.calendar import WALL, Calendar
+from core.scoring.text import IndexedText, index, normalise
+
+
+class Outcome(StrEnum):
+    """What became of one item."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    NA = "na"
+    PENDING = "pending"    # a deadline not yet due and not yet met
+    BREACHED = "breached"  # a deadline past due and still not met
+
+
+class RuleResult(NamedTuple):
+    """The answer of a rule: the outcome, its evidence and, for deductions, the cost."""
+
+    outcome: Outcome
+    evidence: Mapping[str, Any]
+    deducted: float | None = None
+
+
+# RuleResult(...) runs a Python-level __new__; the hot paths build the tuple in C:
+# new_result((outcome, evidence, deducted)).
+new_result = partial(tuple.__new__, RuleResult)
+
+
+class RuleInputError(ValueError):
+    """A value the rule cannot judge (wrong type, naive datetime, …)."""
+
+
+PASS, FAIL, NA, PENDING, BREACHED = (Outcome.PASS, Outcome.FAIL, Outcome.NA,
+                                     Outcome.PENDING, Outcome.BREACHED)
+_CHECK_WORDS = {"pass": PASS, "fail": FAIL, "na": NA, "n.a.": NA, "n/a": NA}
+# Results that never vary are made once; their evidence is read-only so sharing is safe.
+CHECK_TRUE = RuleResult(PASS, MappingProxyType({"value": True}))
+CHECK_FALSE = RuleResult(FAIL, MappingProxyType({"value": False}))
+CHECK_NONE = RuleResult(NA, MappingProxyType({"value": None}))
+_CHECK_BY_WORD = {outcome: RuleResult(outcome, MappingProxyType({"value": outcome.value}))
+                  for outcome in (PASS, FAIL, NA)}
+
+
+def check(value: Any) -> RuleResult:
+    """Pass, fail or n.a., as answered."""
+    if value is True:
+        return CHECK_TRUE
+    if value is False:
+        return CHECK_FALSE
+    if value is None:
+        return CHECK_NONE
+    if isinstance(value, str) and value.strip().lower() in _CHECK_WORDS:
+        return _CHECK_BY_WORD[_CHECK_WORDS[value.strip().lower()]]
+    raise RuleInputError(f"a check is answered true, false, 'pass', 'fail' or 'na', not {value!r}")
+
+
+def measure(value: Any, *, min: float | None = None, max: float | None = None,
+            target: float | None = None, tolerance: float = 0.0) -> RuleResult:
+    """Pass when ``value`` lies in ``[min, max]`` (either may be open) or ``target ± tolerance``."""
+    if target is not None:
+        return within(value, target - tolerance, target + tolerance)
+    return within(value, min, max)
+
+
+def within(value: Any, low: float | None, high: float | None) -> RuleResult:
+    """Pass when ``low <= value <= high`` (``None`` leaves that side open); the core of measure."""
+    if value is None:
+        return CHECK_NONE
+    kind = type(value)
+    if (kind is not int and kind is not float and (isinstance(value, bool) or
+                                                   not isinstance(value, (int, float)))) \
+            or value != value:  # NaN is the one number unequal to itself
+        raise RuleInputError(f"a measure is a number, not {value!r}")
+    ok = (low is None or value >= low) and (high is None or value <= high)
+    return new_result((PASS if ok else FAIL, {"value": value, "min": low, "max": high}, None))
+
+
+def as_instant(value: Any, name: str) -> datetime | None:
+    """Return ``value`` as an aware datetime (ISO 8601 texts accepted), or ``None``."""
+    if value is None:
+        return None
+    if value.__class__ is datetime and value.utcoffset() is not None:
+        return value  # the common case, first
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as error:
+            raise RuleInputError(f"{name}: not an ISO 8601 timestamp: {value!r}") from error
+    if not isinstance(value, datetime):
+        raise RuleInputError(f"{name}: a timestamp is expected, not {value!r}")
+    if value.utcoffset() is None:
+        raise RuleInputError(f"{name}: the timestamp has no time zone: {value.isoformat()}")
+    return value
+
+
+def deadline(start: Any, stop: Any, *, now: datetime, limit: timedelta,
+             calendar: Calendar = WALL) -> RuleResult:
+    """Was ``stop`` reached within ``limit`` of counted time after ``start``?
+
+    Met in time: pass; met late: fail; not met and ``now`` is not past the due time:
+    pending; not met and ``now`` is past it: breached. No start: n.a.
+    """
+    return timed(start, stop, now, limit, calendar)
+
+
+def timed(start: Any, stop: Any, now: datetime, limit: timedelta, calendar: Calendar) -> RuleResult:
+    """:func:`deadline` with positional arguments, for compiled rules."""
+    # Aware datetimes, the usual values, skip the call into as_instant().
+    if start.__class__ is datetime and start.utcoffset() is not None:
+        begin = start
+    else:
+        begin = as_instant(start, "start")
+        if begin is None:
+            return _DEADLINE_NA
+    end = stop if stop.__class__ is datetime and stop.utcoffset() is not None else \
+        as_instant(stop, "stop")
+    due = begin + limit if calendar is WALL else calendar.add(begin, limit)
+    if end is None:
+        return new_result((BREACHED if now > due else PENDING,
+                        {"start": begin, "due": due, "limit": limit, "stop": None}, None))
+    if end < begin:
+        raise RuleInputError(f"stop ({end.isoformat()}) is before start ({begin.isoformat()})")
+    elapsed = end - begin if calendar is WALL else calendar.elapsed(begin, end)
+    return new_result((PASS if elapsed <= limit else FAIL,
+                    {"start": begin, "due": due, "limit": limit, "stop": end, "elapsed": elapsed},
+                    None))
+
+
+_DEADLINE_NA = RuleResult(NA, MappingProxyType({"start": None}))
+
+
+def count_of(value: Any) -> int | None:
+    """Return the number of occurrences ``value`` stands for; ``None`` for n.a."""
+    if value is None:
+        return 0
+    if isinstance(value, str) and value.strip().lower() in ("na", "n.a.", "n/a"):
+        return None
+    if isinstance(value, (list, tuple)):
+        return len(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise RuleInputError(f"a deduction counts occurrences (an integer >= 0 or a list), not {value!r}")
+    return value
+
+
+def deduction(value: Any, *, points: float, cap: float | None = None) -> RuleResult:
+    """Deduct ``points`` per occurrence, at most ``cap`` in all; no occurrence passes."""
+    return deduct(value, points, cap)
+
+
+def deduct(value: Any, points: float, cap: float | None) -> RuleResult:
+    """:func:`deduction` with positional arguments, for compiled rules."""
+    count = count_of(value)
+    if count is None:
+        return RuleResult(NA, {"count": None})
+    uncapped = count * points
+    deducted = uncapped if cap is None or uncapped <= cap else cap
+    evidence = {"count": count, "points": points, "cap": cap, "deducted": deducted}
+    if isinstance(value, (list, tuple)):
+        evidence["occurrences"] = list(value)
+    return new_result((FAIL if count else PASS, evidence, deducted))
+
+
+class PhraseMatcher:
+    """Required and forbidden phrases, normalised once, matched against many texts."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self, required: Iterable[str] = (), forbidden: Iterable[str] = ()):
+        # (phrase as written, its normal form, kind, whether it must be present, and the
+        # read-only evidence of its absence, made once since most phrases are not there)
+        self.entries = tuple(
+            (phrase, normalise(phrase), kind, kind == "required", MappingProxyType(
+                {"phrase": phrase, "kind": kind, "found": False, "at": (), "matched": ()}))
+            for kind, phrases in (("required", required), ("forbidden", forbidden))
+            for phrase in phrases)
+        empty = [entry[0] for entry in self.entries if not entry[1]]
+        if empty:
+            raise ValueError(f"phrases of nothing but punctuation or spaces: {empty!r}")
+
+    def __call__(self, text: Any, indexed: IndexedText | None = None) -> RuleResult:
+        """Judge ``text``; ``indexed`` is its :func:`~core.scoring.text.index` if known."""
+        if text is None:
+            return RuleResult(NA, {"text": None})
+        if not isinstance(text, str):
+            raise RuleInputError(f"phrases are looked for in a text, not {text!r}")
+        if indexed is None:
+            indexed = index(text)
+        normal = indexed.normal
+        ok = True
+        found = []
+        for phrase, form, kind, wanted, absent in self.entries:
+            if form in normal:
+                spans = indexed.find_all(form)
+                found.append({"phrase": phrase, "kind": kind, "found": True,
+                              "at": [span[0] for span in spans],
+                              "matched": [text[begin:end] for begin, end in spans]})
+                if not wanted:
+                    ok = False
+            else:
+                found.append(absent)
+                if wanted:
+                    ok = False
+        return new_result((PASS if ok else FAIL, {"phrases": found}, None))
+
+
+def phrases(text: Any, *, required: Iterable[str] = (), forbidden: Iterable[str] = ()) -> RuleResult:
+    """Pass when ``text`` holds every required phrase and no forbidden one.
+
+    Matching ignores width, case, punctuation and spaces (:mod:`core.scoring.text`); the
+    evidence names each phrase, whether it was found and at which offsets of ``text``.
+    """
+    return PhraseMatcher(required, forbidden)(text)

@@ -1,0 +1,75 @@
+"""Chinese-aware phrase normalisation and offsets."""
+
+from hypothesis import given, settings, strategies as st
+
+from core.scoring.text import index, normalise
+
+
+def test_full_and_half_width_forms_are_the_same_phrase():
+    assert normalise("喂！") == normalise("喂!") == normalise("喂 ! ") == "喂"
+    assert normalise("ＡＢＣ１２３") == "abc123"
+
+
+def test_punctuation_spaces_and_invisible_characters_are_ignored():
+    assert normalise("您 好，\n我是……「快递」\u200b员") == "您好我是快递员"
+
+
+def test_symbols_keep_their_meaning_but_unicode_punctuation_goes():
+    assert normalise("￥50 + 1") == "¥50+1"
+    assert normalise("99 %") == "99"  # "%" is punctuation (Po) in Unicode
+
+
+def test_offsets_point_into_the_original_text():
+    text = "喂！你好，我不知道。问别人去!"
+    indexed = index(text)
+    assert indexed.find_all(normalise("不知道")) == [(6, 9)]
+    start, end = indexed.find_all(normalise("问别人去！"))[0]
+    assert text[start:end] == "问别人去"
+    assert indexed.find_all(normalise("经理")) == []
+
+
+def test_a_phrase_split_by_punctuation_is_found_across_it():
+    text = "您，好"
+    assert index(text).find_all("您好") == [(0, 3)]
+
+
+def test_every_occurrence_is_reported():
+    assert index("再见, 再见!").find_all("再见") == [(0, 2), (4, 6)]
+
+
+def test_one_to_many_forms_keep_their_offsets():
+    indexed = index("面积 5㎡ ok")
+    assert indexed.normal == "面积5m2ok"
+    assert indexed.find_all("m2") == [(4, 5)]
+    assert indexed.find_all("ok") == [(6, 8)]
+
+
+def test_combining_marks_and_half_width_kana_compose_like_whole_text_nfkc():
+    indexed = index("Cafe\u0301 ｶﾞｽ")
+    assert indexed.normal == normalise("Café ガス") == "caféガス"
+    assert indexed.find_all(normalise("café")) == [(0, 5)]
+    assert indexed.find_all(normalise("ガ")) == [(6, 8)]
+
+
+_TEXTS = st.text(alphabet=st.sampled_from(list("您好再见不知道喂问别人去快递！!，,。 ａＢc1２\u3000")), max_size=40)
+
+
+@settings(deadline=None)  # a loaded CI machine must not fail a property
+@given(_TEXTS)
+def test_index_agrees_with_whole_text_normalisation(text):
+    assert index(text).normal == normalise(text)
+
+
+@settings(deadline=None)  # a loaded CI machine must not fail a property
+@given(_TEXTS, st.data())
+def test_every_found_span_normalises_to_the_phrase(text, data):
+    indexed = index(text)
+    if not indexed.normal:
+        return
+    start = data.draw(st.integers(0, len(indexed.normal) - 1))
+    end = data.draw(st.integers(start + 1, len(indexed.normal)))
+    phrase = indexed.normal[start:end]
+    spans = indexed.find_all(phrase)
+    assert spans
+    for begin, finish in spans:
+        assert normalise(text[begin:finish]) == phrase
