@@ -55,6 +55,21 @@ class UTCDateTime(TypeDecorator):
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
+def contains_nul(value: Any) -> bool:
+    """Whether a JSON-like value holds a NUL character anywhere (keys included).
+
+    PostgreSQL cannot store NUL in text or jsonb; servq refuses it on every backend so
+    both answer the same.
+    """
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(contains_nul(v) for v in value)
+    return False
+
+
 def utcnow() -> datetime:
     """The current instant, timezone-aware, in UTC."""
     return datetime.now(timezone.utc)

@@ -20,7 +20,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
 from core.audit import apply_changes, audit, jsonable
-from core.db import utcnow
+from core.db import contains_nul, utcnow
 from core.models import Record, Site, Staff
 from core.plugins import RecordKind
 from core.plugins_ext import hooks_for_session
@@ -185,20 +185,10 @@ def load_data(kind: RecordKind, raw: Mapping[str, Any]) -> dict[str, Any]:
         stored = json.loads(json.dumps(dumped, default=_json_default, allow_nan=False))
     except ValueError as exc:  # NaN or Infinity: not JSON, and PostgreSQL refuses them
         raise ValidationError({"_schema": ["Numbers must be finite."]}) from exc
-    if _has_nul(stored):
+    if contains_nul(stored):
         # PostgreSQL's jsonb refuses \u0000; SQLite would take it, so refuse it everywhere.
         raise ValidationError({"_schema": ["Text may not contain NUL characters."]})
     return stored
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 def _json_default(value: Any) -> Any:

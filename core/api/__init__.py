@@ -15,6 +15,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 import core
+from core.db import contains_nul
 from core.plugins_ext import get_plugins
 
 log = logging.getLogger(__name__)
@@ -99,16 +100,6 @@ def schema_name(schema) -> str:
     return name
 
 
-def _has_nul(value) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
 def _refuse_nul_characters():
     """422 for a NUL character anywhere in the query or the JSON body, naming the field.
 
@@ -122,10 +113,10 @@ def _refuse_nul_characters():
         errors["query"] = bad_args
     body = request.get_json(silent=True) if request.is_json else None
     if isinstance(body, dict):
-        bad_fields = {k: message for k, v in body.items() if _has_nul(k) or _has_nul(v)}
+        bad_fields = {k: message for k, v in body.items() if contains_nul(k) or contains_nul(v)}
         if bad_fields:
             errors["json"] = bad_fields
-    elif _has_nul(body):
+    elif contains_nul(body):
         errors["json"] = {"_schema": message}
     if errors:
         abort(422, message="NUL characters are not allowed.", errors=errors)
@@ -151,9 +142,7 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(IntegrityError)
     def _integrity(exc):
-        session = g.get("db")
-        if session is not None:
-            session.rollback()
+        _rollback()
         log.info("integrity error: %s", exc.orig)
         return api.handle_http_exception(_http(409, "This conflicts with existing data "
                                                     "(a duplicate code or a missing reference)."))
@@ -162,18 +151,14 @@ def _register_error_handlers(app: Flask) -> None:
     def _data(exc):
         # The database refused a value the schemas let through: a NUL character
         # (PostgreSQL text cannot hold one), a number out of range. The client sent it.
-        session = g.get("db")
-        if session is not None:
-            session.rollback()
+        _rollback()
         log.info("data error: %s", exc.orig)
         return api.handle_http_exception(_http(422, "A value cannot be stored: it contains a NUL "
                                                     "character or is out of range."))
 
     @app.errorhandler(OperationalError)
     def _operational(exc):
-        session = g.get("db")
-        if session is not None:
-            session.rollback()
+        _rollback()
         log.exception("database unavailable")
         return api.handle_http_exception(_http(503, "The database is busy or unavailable; retry."))
 
@@ -181,11 +166,16 @@ def _register_error_handlers(app: Flask) -> None:
     def _unexpected(exc):
         if isinstance(exc, HTTPException):
             return api.handle_http_exception(exc)
-        session = g.get("db")
-        if session is not None:
-            session.rollback()
+        _rollback()
         log.exception("unhandled error")
         return api.handle_http_exception(_http(500, "Internal error."))
+
+
+def _rollback() -> None:
+    """Undo the request's unfinished transaction before answering an error."""
+    session = g.get("db")
+    if session is not None:
+        session.rollback()
 
 
 def _http(code: int, message: str) -> HTTPException:
