@@ -32,9 +32,14 @@ def enabled_plugin_ids(session) -> set[str]:
     cached = session.info.get("enabled_plugins")
     if cached is not None and cached[0] == session.tenant_id:
         return cached[1]
-    loaded = set(get_plugins().ids())
     rows = session.scalars(select(TenantPlugin.plugin_id).where(TenantPlugin.active.is_(True)))
-    enabled = {pid for pid in rows if pid in loaded}
+    return remember_enabled_plugins(session, set(rows))
+
+
+def remember_enabled_plugins(session, plugin_ids: set[str]) -> set[str]:
+    """Cache the tenant's active plugin ids (those loaded in this app) on the session."""
+    loaded = set(get_plugins().ids())
+    enabled = {pid for pid in plugin_ids if pid in loaded}
     session.info["enabled_plugins"] = (session.tenant_id, enabled)
     return enabled
 

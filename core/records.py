@@ -10,6 +10,7 @@ commits (or rolls back).
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from datetime import date, datetime, timezone
@@ -175,11 +176,18 @@ def _validated(session, kind: RecordKind, values: Mapping[str, Any]) -> dict[str
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _schema_instance(schema_cls: type[Schema]) -> Schema:
+    """One instance per kind schema: marshmallow schemas keep no state between loads,
+    and building one costs more than validating a record."""
+    return schema_cls()
+
+
 def load_data(kind: RecordKind, raw: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``raw`` with the kind's schema and return it as stored: the schema's
     dump of the loaded value, made JSON-safe (dates as ISO strings, decimals as numbers),
     so defaults are filled in and the JSON column never sees a Python-only type."""
-    schema = kind.schema()
+    schema = _schema_instance(kind.schema)
     dumped = schema.dump(schema.load(raw))
     try:
         stored = json.loads(json.dumps(dumped, default=_json_default, allow_nan=False))

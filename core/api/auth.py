@@ -50,7 +50,7 @@ class MeSchema(Schema):
 
 @blp.route("/auth/token")
 class TokenResource(MethodView):
-    @blp.arguments(LoginSchema)
+    @blp.arguments(LoginSchema())
     @blp.response(201, TokenSchema)
     @blp.alt_response(401, description="Unknown tenant, unknown user or wrong password")
     @blp.alt_response(429, description="Too many attempts")

@@ -58,7 +58,7 @@ def get_export(export_id: uuid.UUID) -> TenantExport:
 @blp.route("")
 class Exports(MethodView):
     @require("admin")
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(PageArgs(), location="query")
     @blp.response(200, ExportSchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args):
         """List exports, newest first."""

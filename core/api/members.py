@@ -90,7 +90,7 @@ def _keep_an_owner(membership: Membership) -> None:
 @blp.route("")
 class Members(MethodView):
     @require("admin")
-    @blp.arguments(MemberQuery, location="query")
+    @blp.arguments(MemberQuery(), location="query")
     @blp.response(200, MemberSchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args):
         """List members, by email."""
@@ -106,7 +106,7 @@ class Members(MethodView):
         return [member_view(m, users[m.user_id]) for m in memberships], 200, headers
 
     @require("admin")
-    @blp.arguments(MemberCreateSchema)
+    @blp.arguments(MemberCreateSchema())
     @blp.response(201, MemberSchema)
     @blp.alt_response(409, description="This person is already a member")
     def post(self, body):

@@ -57,7 +57,7 @@ def _known(plugin_id: str) -> None:
 @blp.route("")
 class Plugins(MethodView):
     @require("read")
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(PageArgs(), location="query")
     @blp.response(200, PluginSchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args):
         """List the installed plugins with this tenant's settings, by id."""
@@ -89,7 +89,7 @@ class PluginById(MethodView):
         return plugin_view(get_plugins(), plugin_id, tenant_plugin(request_session(), plugin_id))
 
     @require("admin")
-    @blp.arguments(PluginSettingsSchema)
+    @blp.arguments(PluginSettingsSchema())
     @blp.response(200, PluginSchema)
     @blp.alt_response(412, description="If-Match does not match the plugin's current ETag")
     @blp.alt_response(428, description="If-Match is required once the plugin has settings")

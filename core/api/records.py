@@ -101,7 +101,7 @@ def invalid_as_422():
 @blp.route("")
 class Records(MethodView):
     @require("read")
-    @blp.arguments(RecordQuery, location="query")
+    @blp.arguments(RecordQuery(), location="query")
     @blp.response(200, RecordSchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args):
         """List records, newest first."""
@@ -117,7 +117,7 @@ class Records(MethodView):
         return paginate(request_session(), stmt, args, headers), 200, headers
 
     @require("write")
-    @blp.arguments(RecordInputSchema)
+    @blp.arguments(RecordInputSchema())
     @blp.response(201, RecordSchema)
     def post(self, body):
         """Create a record; ``data`` is validated by the kind's schema."""
@@ -167,7 +167,7 @@ class RecordById(MethodView):
 @blp.route("/<uuid:record_id>/history")
 class RecordHistory(MethodView):
     @require("read")
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(PageArgs(), location="query")
     @blp.response(200, HistoryEntrySchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args, record_id):
         """The audit trail of a record, oldest first (a deleted record's too)."""

@@ -48,7 +48,7 @@ def get_site(site_id: uuid.UUID) -> Site:
 @blp.route("")
 class Sites(MethodView):
     @require("read")
-    @blp.arguments(SiteQuery, location="query")
+    @blp.arguments(SiteQuery(), location="query")
     @blp.response(200, SiteSchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args):
         """List sites, by code."""
@@ -62,7 +62,7 @@ class Sites(MethodView):
         return paginate(request_session(), stmt, args, headers), 200, headers
 
     @require("manage")
-    @blp.arguments(SiteSchema)
+    @blp.arguments(SiteSchema())
     @blp.response(201, SiteSchema)
     @blp.alt_response(409, description="A site with this code exists")
     def post(self, body):

@@ -70,7 +70,7 @@ def _code_taken(session, code: str) -> None:
 @blp.route("")
 class StaffList(MethodView):
     @require("read")
-    @blp.arguments(StaffQuery, location="query")
+    @blp.arguments(StaffQuery(), location="query")
     @blp.response(200, StaffSchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args):
         """List staff, by code."""
@@ -86,7 +86,7 @@ class StaffList(MethodView):
         return paginate(request_session(), stmt, args, headers), 200, headers
 
     @require("manage")
-    @blp.arguments(StaffSchema)
+    @blp.arguments(StaffSchema())
     @blp.response(201, StaffSchema)
     @blp.alt_response(409, description="A staff member with this code exists")
     def post(self, body):

@@ -13,10 +13,11 @@ import secrets
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from core.db import utcnow
-from core.models import Membership, Tenant, Token, User
+from core.models import Membership, Tenant, TenantPlugin, Token, User
+from core.plugins_ext import remember_enabled_plugins
 
 PREFIX = "sq"
 _TOKEN_RE = re.compile(r"sq_([0-9a-f]{32})_([A-Za-z0-9_-]{20,128})")
@@ -61,8 +62,15 @@ def authenticate(session, clear: str) -> tuple[Tenant, Membership, User, Token] 
     # begins, and an unknown tenant simply finds no token.
     session.set_tenant(tenant_id)
     now = utcnow()
+    # The tenant's active plugin ids ride along, so a request needs no second query
+    # to learn which plugins (routes, kinds, hooks) it may use.
+    plugin_ids = (
+        select(func.aggregate_strings(TenantPlugin.plugin_id, ","))
+        .where(TenantPlugin.tenant_id == Token.tenant_id, TenantPlugin.active.is_(True))
+        .scalar_subquery()
+    )
     row = session.execute(
-        select(Token, Membership, User, Tenant)
+        select(Token, Membership, User, Tenant, plugin_ids)
         .join(Membership, (Membership.tenant_id == Token.tenant_id) & (Membership.id == Token.membership_id))
         .join(User, User.id == Membership.user_id)
         .join(Tenant, Tenant.id == Token.tenant_id)
@@ -71,10 +79,11 @@ def authenticate(session, clear: str) -> tuple[Tenant, Membership, User, Token] 
     if row is None:
         session.set_tenant(None)
         return None
-    token, membership, user, tenant = row
+    token, membership, user, tenant, plugins = row
     if token.revoked_at is not None or token.expires_at <= now or not user.is_active:
         session.set_tenant(None)
         return None
+    remember_enabled_plugins(session, set(plugins.split(",")) if plugins else set())
     return tenant, membership, user, token
 
 
