@@ -1,0 +1,139 @@
+"""Shared pieces of the benchmarks: a scratch PostgreSQL database, servers in
+subprocesses, an HTTP load generator and percentiles. Benchmarks report ratios against a
+baseline measured in the same run, never absolute pass/fail timings."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def scratch_database(prefix: str = "servq_bench"):
+    """A new PostgreSQL database migrated to head (with the app role); dropped afterwards."""
+    from core.schema import upgrade
+
+    admin_url = make_url(PG_URL)
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url)
+    try:
+        upgrade(engine)
+        yield url, engine
+    finally:
+        engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server(argv: list[str], port: int, env: dict[str, str], health: str):
+    """Run a server subprocess until ``health`` answers; stop it afterwards."""
+    proc = subprocess.Popen(argv, env={**os.environ, **env}, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:]}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", health)
+                conn.getresponse().read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def load(port: int, method: str, path: str, body_factory, headers: dict, clients: int,
+         seconds: float) -> dict:
+    """``clients`` threads with keep-alive connections send requests for ``seconds``.
+
+    Returns throughput and latency percentiles; non-2xx answers are counted as errors.
+    """
+    stop = time.monotonic() + seconds
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+
+    def worker():
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        while time.monotonic() < stop:
+            body = body_factory()
+            data = json.dumps(body).encode() if body is not None else None
+            t0 = time.perf_counter()
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
+            resp.read()
+            mine.append(time.perf_counter() - t0)
+            if resp.status >= 300:
+                with lock:
+                    errors[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    return {"requests": len(latencies), "errors": errors[0], "seconds": round(elapsed, 2),
+            "throughput": round(len(latencies) / elapsed, 1), **percentiles(latencies)}
+
+
+def percentiles(samples: list[float]) -> dict:
+    if not samples:
+        return {"p50_ms": None, "p90_ms": None}
+    q = statistics.quantiles(samples, n=10) if len(samples) > 1 else [samples[0]] * 9
+    return {"p50_ms": round(statistics.median(samples) * 1000, 2), "p90_ms": round(q[8] * 1000, 2)}
+
+
+def report(name: str, result: dict) -> None:
+    """Print the result as one JSON line and keep it under bench/results/."""
+    line = json.dumps({"bench": name, **result})
+    print(line)
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"{name}.json").write_text(line + "\n")
+
+
+def python() -> str:
+    return sys.executable
