@@ -95,9 +95,9 @@ class AppWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
         self.app = app
 
-    def perform_job(self, job, queue):
+    def perform_job(self, job, queue, *args, **kwargs):
         with self.app.app_context():
-            return super().perform_job(job, queue)
+            return super().perform_job(job, queue, *args, **kwargs)
 
 
 def make_worker(app: Flask) -> AppWorker:
