@@ -15,7 +15,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import LargeBinary, Table, select
 
 from core.db import Base, tenant_tables, utcnow
 
@@ -52,15 +52,8 @@ def _columns(table: Table) -> list:
     return [
         col for col in table.columns
         if not is_secret_column(table.name, col.name)
-        and _python_type(col) is not bytes
+        and not isinstance(col.type, LargeBinary)
     ]
-
-
-def _python_type(col) -> type | None:
-    try:
-        return col.type.python_type
-    except NotImplementedError:
-        return None
 
 
 def _rows(session, table: Table, where) -> list[dict]:
