@@ -38,8 +38,7 @@ def enabled_plugin_ids(session) -> set[str]:
 
 def remember_enabled_plugins(session, plugin_ids: set[str]) -> set[str]:
     """Cache the tenant's active plugin ids (those loaded in this app) on the session."""
-    loaded = set(get_plugins().ids())
-    enabled = {pid for pid in plugin_ids if pid in loaded}
+    enabled = plugin_ids & get_plugins().enableable
     session.info["enabled_plugins"] = (session.tenant_id, enabled)
     return enabled
 

@@ -20,7 +20,7 @@ from core.database import request_session
 from core.models import AuditEvent, Record, User
 from core.plugins_ext import get_plugins, tenant_enabled_plugins
 from core.records import (ENTITY, RecordChangeSchema, RecordInputSchema, RecordInvalid,
-                          create_record, no_nul, soft_delete_record, update_record, utc_instant)
+                          create_record, soft_delete_record, update_record, utc_instant)
 
 URL = "/records"
 blp = Blueprint("records", __name__,
@@ -41,8 +41,8 @@ class RecordSchema(Schema):
 
 
 class RecordQuery(PageArgs):
-    kind = fields.String(validate=[validate.Length(min=1, max=100), no_nul])
-    status = fields.String(validate=[validate.Length(min=1, max=40), no_nul])
+    kind = fields.String(validate=validate.Length(min=1, max=100))
+    status = fields.String(validate=validate.Length(min=1, max=40))
     site_id = fields.UUID()
     staff_id = fields.UUID()
     since = fields.AwareDateTime(validate=utc_instant, metadata={"description": "occurred_at at or after"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import re
 from typing import Any, Iterable
@@ -69,6 +70,11 @@ class Plugins:
                 self.jobs[job_name(fn)] = fn
 
     # -- what is loaded -------------------------------------------------------------
+
+    @functools.cached_property
+    def enableable(self) -> frozenset[str]:
+        """:meth:`ids` as a set, computed once: plugins are only loaded at start-up."""
+        return frozenset(self.ids())
 
     def ids(self) -> list[str]:
         """Ids of the plugins a tenant can enable (every plugin but core's own)."""
