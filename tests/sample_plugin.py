@@ -20,6 +20,7 @@ from core.api.context import require
 from core.db import utcnow
 from core.models import Record, TenantPlugin
 from core.plugins import RecordKind, hookimpl
+from core.scoring import Outcome, RuleInputError, RuleResult, RuleType
 
 PLUGIN_ID = "sample"
 KIND = "sample.note"
@@ -109,6 +110,30 @@ def load_demo(session, tenant):
                                  "reviewed": False}))
 
 
+class EvenParams(Schema):
+    """Parameters of the ``sample.even`` rule type."""
+
+    field = fields.String(validate=validate.Length(min=1, max=200))
+
+
+def compile_even(params, code):
+    """``sample.even``: pass when the number at ``field`` is even; missing is n.a."""
+    name = params.get("field", code)
+
+    def evaluate(values, context):
+        value = values.get(name)
+        if value is None:
+            return RuleResult(Outcome.NA, {"value": None})
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise RuleInputError(f"an even check takes a whole number, not {value!r}")
+        return RuleResult(Outcome.PASS if value % 2 == 0 else Outcome.FAIL, {"value": value})
+
+    return evaluate
+
+
+EVEN = RuleType("sample.even", EvenParams, compile_even, "Pass when a whole number is even.")
+
+
 def _uuid(value) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
@@ -163,3 +188,21 @@ def record_created(session, record, actor_id):
 def record_changed(session, record, changes, actor_id):
     CALLS.append(("record_changed", session.tenant_id,
                   {"record_id": record.id, "changes": changes, "actor_id": actor_id}))
+
+
+@hookimpl
+def register_rule_types():
+    return [EVEN]
+
+
+@hookimpl
+def register_standards():
+    return [("tests", "sample_standards")]
+
+
+@hookimpl
+def record_evaluated(session, record, evaluations):
+    CALLS.append(("record_evaluated", session.tenant_id,
+                  {"record_id": record.id,
+                   "standards": sorted((e.standard_code, e.standard_version, e.percent)
+                                       for e in evaluations)}))

@@ -64,9 +64,14 @@ def init_app(app: Flask) -> None:
     api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
     app.extensions["servq.api"] = api
 
-    from core.api import auth, exports, kinds, members, plugins, records, sites, staff
+    from core.api import (actions, auth, batch, calendar, clocks, evaluations, exports, kinds,
+                          members, plugins, public, records, schedules, sites, staff, standards,
+                          surveys, webhooks, workflows)
 
-    for module in (auth, members, sites, staff, records, kinds, plugins, exports):
+    # batch before records: /records/batch must not be read as a record id.
+    for module in (auth, members, sites, staff, batch, records, evaluations, workflows, clocks,
+                   kinds, plugins, standards, actions, calendar, schedules, webhooks, surveys,
+                   public, exports):
         api.register_blueprint(module.blp, url_prefix=f"{API_PREFIX}{module.URL}")
 
     for plugin_id, blueprints in get_plugins(app).contributions("register_blueprints"):

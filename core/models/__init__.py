@@ -2,11 +2,17 @@
 
 from core.models.access import Membership, Tenant, TenantPlugin, Token, User
 from core.models.audit import AuditEvent
+from core.models.clocks import Clock
 from core.models.exports import TenantExport
+from core.models.quality import Action, Evaluation, StandardVersion
 from core.models.records import Record
 from core.models.reference import Site, Staff
 
 __all__ = [
+    "Action",
+    "Clock",
+    "Evaluation",
+    "StandardVersion",
     "AuditEvent",
     "Membership",
     "Record",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, TenantOwned, utcnow
@@ -25,6 +25,9 @@ class Tenant(Base):
     timezone: Mapped[str] = mapped_column(String(63), default="UTC")
     locale: Mapped[str] = mapped_column(String(16), default="en")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Bumped whenever the tenant's standards change, so each process can cache the
+    # compiled standards in force per (tenant, revision) and skip a query per request.
+    standards_revision: Mapped[int] = mapped_column(default=0, server_default=text("0"))
 
 
 class User(Base):

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, String
+from sqlalchemy import ForeignKeyConstraint, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, TenantOwned, utcnow
@@ -37,6 +37,9 @@ class Record(TenantOwned, Base):
     occurred_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(40), default="open")
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The instants its workflow stamped ({"acknowledged_at": "...", ...}), read by deadlines.
+    timestamps: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
+    escalation_level: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     created_by: Mapped[uuid.UUID | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

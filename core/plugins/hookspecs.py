@@ -124,3 +124,40 @@ def record_changed(session, record, changes, actor_id):
     :param changes: ``{field: [old, new]}`` for every field that changed.
     :param actor_id: the id of the user who changed it, or ``None`` for system work.
     """
+
+
+@hookspec
+def register_rule_types():
+    """Return the scoring rule types this plugin adds, a list of :class:`core.scoring.RuleType`.
+
+    Called once per app. A plugin's rule type is named ``<plugin id>.<name>`` (core's
+    are ``check``, ``measure``, ``deadline``, ``deduction`` and ``phrases``); the schema
+    validates the rule's parameters in a standard and ``compile`` turns them into a pure
+    evaluator of ``(values, context)`` returning a :class:`core.scoring.RuleResult`.
+    Standards of every tenant may use it once the app has loaded the plugin.
+    """
+
+
+@hookspec
+def register_standards():
+    """Return where this plugin's standard files are: a list of ``(package, folder)``.
+
+    Called once per app. Every ``*.toml`` and ``*.json`` file in ``folder`` of
+    ``package`` (read with :mod:`importlib.resources`, so it must be shipped as package
+    data) is a standard document (see :mod:`core.scoring.standard`). A plugin's standard
+    codes start with ``<plugin id>.``. A tenant that enables the plugin adopts each of
+    them as version 1 of its own standard, then may override it.
+    """
+
+
+@hookspec
+def record_evaluated(session, record, evaluations):
+    """A record has been scored (before the transaction commits).
+
+    Called for the plugins the record's tenant has enabled, after each (re-)evaluation
+    of a record against the standards that apply to its kind.
+
+    :param session: the tenant-scoped session.
+    :param record: the :class:`core.models.Record`.
+    :param evaluations: the stored :class:`core.models.Evaluation` rows, one per standard.
+    """

@@ -19,6 +19,9 @@ A standard is a versioned, bilingual set of items, written as TOML or JSON::
     critical = false                  # a failure fails the record and scores it 0
     bonus = false                     # points on top, never counted in the maximum
     fix_within = "24h"                # optional: time allowed for the corrective action
+    escalate_to = ["manager"]         # optional: roles notified when the item fails/breaches
+    action_on_failure = true          # optional: open a corrective action on any failure
+                                      # (failed critical items always open one)
     rule = { type = "phrases", field = "transcript", required = ["您好"] }
 
 The rule's ``type`` names a rule type of the registry; its other keys are checked by
@@ -74,6 +77,10 @@ class Item:
     critical: bool = False
     bonus: bool = False
     fix_within: timedelta | None = None
+    # What a breach of this item (a failed or breached deadline) sets in motion beyond the
+    # record's escalation level: the roles to notify and whether to open a corrective action.
+    escalate_to: tuple[str, ...] = ()
+    action_on_failure: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +156,9 @@ class ItemSchema(Schema):
     critical = fields.Boolean(load_default=False)
     bonus = fields.Boolean(load_default=False)
     fix_within = Duration(load_default=None, allow_none=True)
+    escalate_to = fields.List(fields.String(validate=validate.OneOf(
+        ("owner", "admin", "manager", "inspector", "agent", "viewer"))), load_default=tuple)
+    action_on_failure = fields.Boolean(load_default=False)
     rule = fields.Dict(keys=fields.String(), required=True)
 
     @validates_schema
@@ -216,7 +226,8 @@ class StandardSchema(Schema):
         for item in data["items"]:
             params = {key: value for key, value in item["rule"].items() if key != "type"}
             loaded = self.rules[item["rule"]["type"]].schema().load(params)
-            items.append(Item(**{**item, "rule": Rule(item["rule"]["type"], loaded)}))
+            items.append(Item(**{**item, "escalate_to": tuple(item["escalate_to"]),
+                                 "rule": Rule(item["rule"]["type"], loaded)}))
         grades = tuple(sorted(data["grades"], key=lambda band: band.min, reverse=True))
         return Standard(**{**data, "applies_to": tuple(data["applies_to"]),
                            "items": tuple(items), "grades": grades})
@@ -249,6 +260,10 @@ def dump_standard(standard: Standard, *, rules: RuleRegistry | None = None) -> d
         entry = ItemSchema(exclude=("rule",)).dump(item)
         if entry["fix_within"] is None:
             del entry["fix_within"]
+        if not entry["escalate_to"]:
+            del entry["escalate_to"]
+        if not entry["action_on_failure"]:
+            del entry["action_on_failure"]
         items.append({**entry, "rule": rule})
     document = StandardSchema(rules=registry, exclude=("items", "grades")).dump(standard)
     document["grades"] = [{key: value for key, value in GradeSchema().dump(band).items()

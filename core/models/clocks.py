@@ -1,0 +1,50 @@
+"""Deadline clocks: one per record and deadline item of the standard in force."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from core.db import Base, TenantOwned, utcnow
+
+
+class Clock(TenantOwned, Base):
+    """A running (or stopped) deadline of one record.
+
+    ``due_at`` is when the target is reached given the pauses so far; ``next_check_at`` is
+    the next instant the breach watch must look at it (the next warning or the due time),
+    ``None`` once nothing more can happen. ``warned`` lists the warning levels sent
+    (50, 75, 100) so each is sent once.
+    """
+
+    __tablename__ = "clocks"
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        ForeignKeyConstraint(["tenant_id", "record_id"], ["records.tenant_id", "records.id"],
+                             ondelete="CASCADE"),
+        UniqueConstraint("tenant_id", "record_id", "standard_code", "item_code"),
+        Index(None, "tenant_id", "state", "next_check_at"),
+        Index(None, "tenant_id", "state", "due_at"),
+    )
+
+    record_id: Mapped[uuid.UUID]
+    standard_code: Mapped[str] = mapped_column(String(100))
+    standard_version: Mapped[int]
+    item_code: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(60))  # the limit as written: "30m", "5 working days"
+    business: Mapped[bool] = mapped_column(default=False)
+    start_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    stop_at: Mapped[datetime | None]
+    state: Mapped[str] = mapped_column(String(16), default="running")  # running|paused|met|breached
+    paused_since: Mapped[datetime | None]
+    pause_reason: Mapped[str | None] = mapped_column(String(300))
+    pauses: Mapped[list[Any]] = mapped_column(default=list)  # [{start, end, reason}]
+    warned: Mapped[list[Any]] = mapped_column(default=list)
+    next_check_at: Mapped[datetime | None]
+    breached_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
