@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
 import sys
 import time
@@ -115,6 +116,21 @@ def baseline_percent(items: list[tuple], values: dict) -> float | None:
     return earned / maximum * 100 if maximum else None
 
 
+def baseline_items(standard) -> list[tuple]:
+    """``(code, weight, rule type, parameters)`` per item, as :func:`baseline_percent`
+    reads them: phrases normalised once, deadline limits as plain durations."""
+    items = []
+    for item in standard.items:
+        rule = dict(item.rule.params)
+        if item.rule.type == "phrases":
+            rule = {"field": rule["field"], "required": [normalise(p) for p in rule["required"]],
+                    "forbidden": [normalise(p) for p in rule["forbidden"]]}
+        elif item.rule.type == "deadline":
+            rule["limit"] = rule["limit"].timedelta  # wall-clock limits: plain time
+        items.append((item.code, item.weight, item.rule.type, rule))
+    return items
+
+
 def rates(functions, records, seconds: float) -> list[tuple[float, float]]:
     """Calls per wall-clock second and per CPU second of each function over ``records``.
 
@@ -146,28 +162,24 @@ def main(argv: list[str] | None = None) -> int:
     standard = parse_standard(build_document())
     compiled = compile_standard(standard)
     records = build_records(args.records)
-    baseline_items = []
-    for item in standard.items:
-        rule = dict(item.rule.params)
-        if item.rule.type == "phrases":
-            rule = {"field": rule["field"], "required": [normalise(p) for p in rule["required"]],
-                    "forbidden": [normalise(p) for p in rule["forbidden"]]}
-        baseline_items.append((item.code, item.weight, item.rule.type, rule))
+    plain_items = baseline_items(standard)
 
     # Both compute the same number for every record, or the comparison means nothing.
     for values in records:
-        engine, plain = evaluate(compiled, values, NOW).percent, baseline_percent(baseline_items, values)
+        engine, plain = evaluate(compiled, values, NOW).percent, baseline_percent(plain_items, values)
         assert (engine is None and plain is None) or math.isclose(engine, plain), (engine, plain)
 
     engine_rate, baseline_rate = rates(
         [lambda values: evaluate(compiled, values, NOW),
-         lambda values: baseline_percent(baseline_items, values)], records, args.seconds)
+         lambda values: baseline_percent(plain_items, values)], records, args.seconds)
     print(f"standard: {len(standard.items)} items, {len(records)} records, one process")
     print(f"{'':10}{'per second':>14}{'per CPU second':>16}")
     print(f"{'engine':10}{engine_rate[0]:>14,.0f}{engine_rate[1]:>16,.0f}   target {TARGET:,}")
     print(f"{'baseline':10}{baseline_rate[0]:>14,.0f}{baseline_rate[1]:>16,.0f}   plain loop, same weighted sum")
     print(f"{'ratio':10}{engine_rate[0] / baseline_rate[0]:>14.2f}{engine_rate[1] / baseline_rate[1]:>16.2f}"
           "   engine / baseline")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (a loaded machine lowers "
+          "the per-second rates, not the per-CPU-second ones)")
     return 0 if max(engine_rate) >= TARGET else 1
 
 

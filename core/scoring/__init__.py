@@ -10,7 +10,9 @@ How a rule gets its input: ``values`` is one mapping per record (its fields, its
 ``data`` or an inspection's answers, flattened or nested as the caller likes). Each
 item's rule reads the key named by the rule's ``field`` parameter, which defaults to the
 item's code; a ``deadline`` rule reads the two timestamps named by its ``start`` and
-``stop`` parameters. Dotted names (``"timestamps.closed_at"``) walk nested mappings.
+``stop`` parameters and holds a :class:`core.calendar.Limit` (``"4h"``, ``"5 working
+days"``): working limits count the calendar's time, plain ones wall time
+(:func:`deadline_limit` says which a loaded rule counts). Dotted names (``"timestamps.closed_at"``) walk nested mappings.
 A missing key reads as ``None``, which each rule type treats as documented in
 :mod:`core.scoring.rules` (mostly n.a.).
 
@@ -20,11 +22,11 @@ plugins add :class:`RuleType` objects to the app's copy.
 """
 
 from core.scoring.calendar import WALL, Calendar, WallClock
-from core.scoring.durations import format_duration, parse_duration
+from core.scoring.durations import format_duration, parse_deadline_limit, parse_duration
 from core.scoring.engine import (CompiledStandard, Evaluation, ItemInputError, ItemOutcome,
                                  compile_standard, evaluate)
 from core.scoring.methods import METHODS
-from core.scoring.registry import Context, RuleRegistry, RuleType, default_rules
+from core.scoring.registry import Context, RuleRegistry, RuleType, deadline_limit, default_rules
 from core.scoring.rules import Outcome, RuleInputError, RuleResult
 from core.scoring.standard import (DIMENSIONS, GradeBand, Item, Rule, Standard, StandardError,
                                    StandardSchema, Title, dump_standard, load_standard,
@@ -34,6 +36,7 @@ __all__ = [
     "DIMENSIONS", "METHODS", "WALL", "Calendar", "CompiledStandard", "Context", "Evaluation",
     "GradeBand", "Item", "ItemInputError", "ItemOutcome", "Outcome", "Rule", "RuleInputError",
     "RuleRegistry", "RuleResult", "RuleType", "Standard", "StandardError", "StandardSchema",
-    "Title", "WallClock", "compile_standard", "default_rules", "dump_standard", "evaluate",
-    "format_duration", "load_standard", "load_standards", "parse_duration", "parse_standard",
+    "Title", "WallClock", "compile_standard", "deadline_limit", "default_rules", "dump_standard",
+    "evaluate", "format_duration", "load_standard", "load_standards", "parse_deadline_limit",
+    "parse_duration", "parse_standard",
 ]

@@ -1,7 +1,9 @@
 """Durations written by people: ``"24h"``, ``"3 days"``, ``"1h30m"``, ``"30 分钟"``.
 
 Standards give deadlines and corrective-action times as short strings; this module turns
-them into :class:`datetime.timedelta` and back into a canonical short form.
+them into :class:`datetime.timedelta` and back into a canonical short form
+(``fix_within``), and a deadline rule's ``limit`` into a :class:`core.calendar.Limit`,
+which may count working time (``"5 working days"``).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import re
 from datetime import timedelta
 
 from marshmallow import ValidationError, fields
+
+from core.calendar.limits import Limit, LimitError, parse_limit
 
 # Unit spellings, English and Chinese, mapped to seconds.
 _UNITS = {
@@ -75,3 +79,49 @@ class Duration(fields.Field):
 
     def _serialize(self, value, attr, obj, **kwargs):
         return None if value is None else format_duration(value)
+
+
+def parse_deadline_limit(text: str | Limit) -> Limit:
+    """Return the :class:`core.calendar.Limit` a deadline rule's ``limit`` text names.
+
+    Every form of :func:`core.calendar.parse_limit` is accepted (``"30m"``, ``"4h"``,
+    ``"3 days"``, ``"8 working hours"``, ``"5 working days"``, ``"5个工作日"``); so are the
+    compound durations of :func:`parse_duration` (``"1h30m"``, ``"2 weeks"``, ``"1.5h"``),
+    read as a wall-clock limit in the largest whole unit (``"90m"``, ``"14d"``).
+    :raises ValueError: when the text is neither, or is not a whole number of minutes.
+    """
+    if isinstance(text, Limit):
+        return text
+    try:
+        return parse_limit(text)
+    except LimitError as first:
+        try:
+            duration = parse_duration(text)
+        except ValueError:
+            raise ValueError(str(first)) from first
+    minutes = duration.total_seconds() / 60
+    if minutes != int(minutes):
+        raise ValueError(f"a deadline limit is a whole number of minutes, not {text!r}")
+    minutes = int(minutes)
+    for unit, size in (("day", 1440), ("hour", 60), ("minute", 1)):
+        if minutes % size == 0:
+            try:
+                return Limit(minutes // size, unit)
+            except LimitError as error:
+                raise ValueError(str(error)) from error
+    raise AssertionError("unreachable: every whole number of minutes has a unit")
+
+
+class DeadlineLimit(fields.Field):
+    """A marshmallow field for a deadline's limit: text in, :class:`core.calendar.Limit`
+    out (see :func:`parse_deadline_limit`); dumped as the limit's canonical text
+    (``"4h"``, ``"5 working days"``), which loads back equal."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return parse_deadline_limit(value)
+        except ValueError as error:
+            raise ValidationError(str(error)) from error
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return None if value is None else str(parse_deadline_limit(value))

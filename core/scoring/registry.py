@@ -24,11 +24,12 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Callable, Mapping, NamedTuple
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
+from core.calendar.limits import Limit
 from core.scoring import rules
 from core.scoring.calendar import WALL, Calendar
-from core.scoring.durations import Duration
+from core.scoring.durations import DeadlineLimit, format_duration, parse_deadline_limit
 from core.scoring.rules import RuleResult
 from core.scoring.text import IndexedText, index, normalise
 
@@ -121,12 +122,47 @@ class MeasureParams(_Params):
 
 
 class DeadlineParams(Schema):
-    """``deadline``: from timestamp ``start`` to timestamp ``stop`` within ``limit``."""
+    """``deadline``: from timestamp ``start`` to timestamp ``stop`` within ``limit``.
+
+    ``limit`` is a :class:`core.calendar.Limit` written as text (``"30m"``, ``"4h"``,
+    ``"3 days"``, ``"8 working hours"``, ``"5 working days"``, ``"5个工作日"``; compound
+    durations such as ``"1h30m"`` too). ``clock`` says how time counts: ``"business"``
+    (the tenant's calendar) or ``"wall"``. A working limit implies ``"business"`` (saying
+    ``"wall"`` with it is an error); a plain limit is wall time unless ``clock =
+    "business"``, which reads it as working time (``"3 days"`` as 3 working days). Once
+    loaded, ``clock`` is always present and says what the rule counts.
+    """
 
     start = fields.String(required=True, validate=validate.Length(min=1, max=200))
     stop = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    limit = Duration(required=True)
-    clock = fields.String(load_default="wall", validate=validate.OneOf(("wall", "business")))
+    limit = DeadlineLimit(required=True)
+    clock = fields.String(validate=validate.OneOf(("wall", "business")))
+
+    @validates_schema
+    def _clock(self, data, **kwargs):
+        limit = data.get("limit")
+        if limit is not None and limit.working and data.get("clock") == "wall":
+            raise ValidationError(f"the limit {str(limit)!r} counts working time: "
+                                  "drop clock = 'wall' or give a plain limit", "clock")
+
+    @post_load
+    def _settle_clock(self, data, **kwargs):
+        if "clock" not in data:
+            data["clock"] = "business" if data["limit"].working else "wall"
+        return data
+
+
+def deadline_limit(params: Mapping[str, Any]) -> Limit:
+    """The limit a loaded ``deadline`` rule counts: its ``limit``, as working time when
+    the rule's clock is ``"business"`` (``"4h"`` with ``clock = "business"`` is 4 working
+    hours). ``deadline_limit(params).working`` says whether the tenant's calendar counts it.
+    """
+    limit = params["limit"]
+    if not isinstance(limit, Limit):  # parameters built by hand, not loaded by the schema
+        limit = parse_deadline_limit(limit if isinstance(limit, str) else format_duration(limit))
+    if params.get("clock") == "business" and not limit.working:
+        return Limit(limit.amount, limit.unit, working=True)
+    return limit
 
 
 class DeductionParams(_Params):
@@ -193,11 +229,12 @@ def _compile_measure(params, code):
 
 def _compile_deadline(params, code):
     read_start, read_stop = reader(params["start"]), reader(params["stop"])
-    limit, business = params["limit"], params.get("clock", "wall") == "business"
+    limit = deadline_limit(params)
+    business, span, text = limit.working, limit.timedelta, str(limit)
     timed = rules.timed
 
     def evaluate(values, context):
-        return timed(read_start(values), read_stop(values), context.now, limit,
+        return timed(read_start(values), read_stop(values), context.now, limit, span, text,
                      context.calendar if business else WALL)
 
     return evaluate

@@ -10,7 +10,8 @@ What a value may be (anything else raises :class:`RuleInputError`):
 - ``check``: ``True``/``False``, ``"pass"``/``"fail"``/``"na"``; missing or ``None`` is n.a.
 - ``measure``: a number (not a bool); missing or ``None`` is n.a.
 - ``deadline``: two aware datetimes (or ISO 8601 texts with an offset); a missing start
-  is n.a. (the clock never started), a missing stop is pending or breached.
+  is n.a. (the clock never started), a missing stop is pending or breached. The limit
+  is a :class:`core.calendar.Limit` (``"4h"``, ``"5 working days"``).
 - ``deduction``: a count of occurrences (int >= 0) or a list of them; missing or ``None``
   is no occurrence; ``"na"`` is n.a.
 - ``phrases``: a text; missing or ``None`` is n.a.
@@ -24,7 +25,9 @@ from functools import partial
 from types import MappingProxyType
 from typing import Any, Iterable, Mapping, NamedTuple
 
+from core.calendar.limits import Limit, parse_limit
 from core.scoring.calendar import WALL, Calendar
+from core.scoring.durations import format_duration
 from core.scoring.text import IndexedText, index, normalise
 
 
@@ -118,18 +121,35 @@ def as_instant(value: Any, name: str) -> datetime | None:
     return value
 
 
-def deadline(start: Any, stop: Any, *, now: datetime, limit: timedelta,
+def deadline(start: Any, stop: Any, *, now: datetime, limit: Limit | str | timedelta,
              calendar: Calendar = WALL) -> RuleResult:
     """Was ``stop`` reached within ``limit`` of counted time after ``start``?
 
-    Met in time: pass; met late: fail; not met and ``now`` is not past the due time:
-    pending; not met and ``now`` is past it: breached. No start: n.a.
+    Met in time (``stop`` at or before the due time): pass; met late: fail; not met and
+    ``now`` is not past the due time: pending; not met and ``now`` is past it: breached.
+    No start: n.a.
+
+    ``limit`` is a :class:`core.calendar.Limit` or its text (``"4h"``, ``"5 working
+    days"``): a working limit is counted with ``calendar``, a plain one in wall time. A
+    ``timedelta`` is counted with ``calendar`` (use :data:`WALL` for wall time).
+    Evidence: ``start``, ``stop``, ``due``, ``elapsed`` (counted time, when stopped),
+    ``limit`` (its text) and ``business`` (whether ``calendar`` counted it).
     """
-    return timed(start, stop, now, limit, calendar)
+    if isinstance(limit, timedelta):
+        text = format_duration(limit)
+        return timed(start, stop, now, limit, limit, text, calendar)
+    limit = parse_limit(limit)
+    return timed(start, stop, now, limit, limit.timedelta, str(limit),
+                 calendar if limit.working else WALL)
 
 
-def timed(start: Any, stop: Any, now: datetime, limit: timedelta, calendar: Calendar) -> RuleResult:
-    """:func:`deadline` with positional arguments, for compiled rules."""
+def timed(start: Any, stop: Any, now: datetime, limit: Limit | timedelta, span: timedelta,
+          text: str, calendar: Calendar) -> RuleResult:
+    """:func:`deadline` with its terms worked out, for compiled rules.
+
+    ``limit`` goes to ``calendar.add``; ``span`` is its wall-clock length, used instead
+    when ``calendar`` is :data:`WALL`; ``text`` is the limit as the evidence shows it.
+    """
     # Aware datetimes, the usual values, skip the call into as_instant().
     if start.__class__ is datetime and start.utcoffset() is not None:
         begin = start
@@ -139,16 +159,18 @@ def timed(start: Any, stop: Any, now: datetime, limit: timedelta, calendar: Cale
             return _DEADLINE_NA
     end = stop if stop.__class__ is datetime and stop.utcoffset() is not None else \
         as_instant(stop, "stop")
-    due = begin + limit if calendar is WALL else calendar.add(begin, limit)
+    wall = calendar is WALL
+    due = begin + span if wall else calendar.add(begin, limit)
     if end is None:
         return new_result((BREACHED if now > due else PENDING,
-                        {"start": begin, "due": due, "limit": limit, "stop": None}, None))
+                           {"start": begin, "stop": None, "due": due, "elapsed": None,
+                            "limit": text, "business": not wall}, None))
     if end < begin:
         raise RuleInputError(f"stop ({end.isoformat()}) is before start ({begin.isoformat()})")
-    elapsed = end - begin if calendar is WALL else calendar.elapsed(begin, end)
-    return new_result((PASS if elapsed <= limit else FAIL,
-                    {"start": begin, "due": due, "limit": limit, "stop": end, "elapsed": elapsed},
-                    None))
+    elapsed = end - begin if wall else calendar.elapsed(begin, end)
+    return new_result((PASS if end <= due else FAIL,
+                       {"start": begin, "stop": end, "due": due, "elapsed": elapsed,
+                        "limit": text, "business": not wall}, None))
 
 
 _DEADLINE_NA = RuleResult(NA, MappingProxyType({"start": None}))

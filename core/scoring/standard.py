@@ -24,6 +24,12 @@ A standard is a versioned, bilingual set of items, written as TOML or JSON::
                                       # (failed critical items always open one)
     rule = { type = "phrases", field = "transcript", required = ["您好"] }
 
+    [[items]]                         # a deadline: "30m", "4h", "3 days", "8 working hours",
+    code = "resolved_in_time"         # "5 working days", "5个工作日"; working limits count
+    title = { en = "Resolved in time", zh = "按时处理" }   # the tenant's business calendar
+    dimension = "responsiveness"
+    rule = { type = "deadline", start = "occurred_at", stop = "timestamps.resolved_at", limit = "5 working days" }
+
 The rule's ``type`` names a rule type of the registry; its other keys are checked by
 that type's schema (:mod:`core.scoring.registry`). Plugins ship standards as files in
 their package and load them with :func:`load_standard` / :func:`load_standards`.

@@ -29,14 +29,7 @@ def test_engine_and_baseline_agree_on_every_record():
     bench = load_bench()
     standard = parse_standard(bench.build_document())
     compiled = compile_standard(standard)
-    items = []
-    for item in standard.items:
-        rule = dict(item.rule.params)
-        if item.rule.type == "phrases":
-            rule = {"field": rule["field"],
-                    "required": [bench.normalise(p) for p in rule["required"]],
-                    "forbidden": [bench.normalise(p) for p in rule["forbidden"]]}
-        items.append((item.code, item.weight, item.rule.type, rule))
+    items = bench.baseline_items(standard)
     outcomes = Counter()
     for values in bench.build_records(300):
         result = evaluate(compiled, values, bench.NOW)

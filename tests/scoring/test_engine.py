@@ -193,6 +193,6 @@ def test_compiled_standard_gives_the_same_evaluation_and_json():
     data = evaluate(compiled, values, NOW).as_dict()
     on_time = next(item for item in data["items"] if item["code"] == "on_time")
     assert on_time["outcome"] == "pending"
-    assert on_time["evidence"]["limit"] == 14400 and on_time["evidence"]["due"].endswith("+00:00")
+    assert on_time["evidence"]["limit"] == "4h" and on_time["evidence"]["due"].endswith("+00:00")
     import json
     json.dumps(data)

@@ -8,6 +8,7 @@ from marshmallow import Schema, fields
 
 from core.scoring import (RuleType, StandardError, default_rules, dump_standard, load_standard,
                           load_standards, parse_standard)
+from core.calendar import Limit
 from core.scoring.rules import RuleResult, Outcome
 
 PACKAGE = "tests.scoring"
@@ -55,7 +56,7 @@ def test_toml_standard_shipped_in_a_package_loads():
     assert language.rule.type == "phrases"
     assert language.rule.params["forbidden"] == ["不知道", "喂!", "问别人去!"]
     on_time = standard.item("on_time")
-    assert on_time.rule.params["limit"] == timedelta(hours=4)
+    assert on_time.rule.params["limit"] == Limit(4, "hour")
     assert on_time.rule.params["clock"] == "wall"
     assert standard.item("checked_by_customer").critical
     assert standard.item("praise").bonus
@@ -107,7 +108,7 @@ def test_bad_documents_say_where(changes, where):
     (item(rule={"type": "measure"}), "min, max or target"),
     (item(rule={"type": "measure", "min": 5, "max": 1}), "min is above max"),
     (item(rule={"type": "measure", "target": 5, "min": 1}), "not both"),
-    (item(rule={"type": "deadline", "start": "a", "stop": "b", "limit": "later"}), "not a duration"),
+    (item(rule={"type": "deadline", "start": "a", "stop": "b", "limit": "later"}), "Cannot read the limit"),
     (item(rule={"type": "deadline", "start": "a", "stop": "b", "limit": "1h", "clock": "moon"}), "clock"),
     (item(rule={"type": "deduction", "points": 0}), "points"),
     (item(rule={"type": "phrases"}), "at least one"),
