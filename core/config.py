@@ -11,7 +11,13 @@ from pathlib import Path
 #: imported by the plugin manager, so core never imports an industry plugin itself.
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "core.kinds.observation",
+    "core.kinds.inspection",
+    "core.kinds.complaint",
     "core.kinds.exports",
+    "core.notify",
+    "core.deadlines",
+    "core.standards.plugin",
+    "core.surveys.plugin",
 
 )
 
@@ -45,9 +51,18 @@ def load_settings(overrides: dict | None = None) -> dict:
         "LOAD_ENTRY_POINTS": True,
         "TOKEN_TTL_SECONDS": 30 * 24 * 3600,
         "LOGIN_RATE_LIMIT": env.get("SERVQ_LOGIN_RATE_LIMIT") or "10 per minute",
+        # Public survey links: per client address and per link token (core/api/public.py).
+        "SURVEY_RATE_LIMIT": env.get("SERVQ_SURVEY_RATE_LIMIT") or "60 per minute",
+        "SURVEY_LINK_RATE_LIMIT": env.get("SERVQ_SURVEY_LINK_RATE_LIMIT") or "20 per minute",
+        # Where customers answer; "{token}" is replaced by the link token.
+        "SURVEY_LINK_URL": env.get("SERVQ_SURVEY_LINK_URL") or "/api/v1/public/surveys/{token}",
         "ORM_TENANT_FILTER": True,
         "MAX_PAGE_SIZE": 500,
         "JOB_QUEUE": env.get("SERVQ_QUEUE") or "servq",
+        # Webhook deliveries (core/notify.py, docs/webhooks.md): seconds before each retry
+        # (attempts = len + 1) and the HTTP timeout of one attempt.
+        "WEBHOOK_RETRY_DELAYS": env.get("SERVQ_WEBHOOK_RETRY_DELAYS") or "30,120,600,3600,21600,21600,21600",
+        "WEBHOOK_TIMEOUT": env.get("SERVQ_WEBHOOK_TIMEOUT") or "10",
     }
     settings.update(overrides)
     if not settings["SECRET_KEY"]:

@@ -16,9 +16,11 @@ import tomllib
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
+from marshmallow import (Schema, ValidationError, fields, pre_load, validate, validates,
+                         validates_schema)
 
 from core.auth.permissions import ROLES
+from core.calendar.tenant import CalendarDocumentField
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
@@ -94,6 +96,32 @@ class PluginsField(fields.Field):
         raise ValidationError("A list of plugin ids or a table of [plugins.<id>] sections.")
 
 
+STANDARD_CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
+
+
+class StandardsField(fields.Field):
+    """``[standards."<code>"]`` tables: ``{code: table}``.
+
+    For a shipped standard the table is the tenant's override document (see
+    ``docs/standards.md``), for any other code the whole document of a standard of the
+    tenant's own; an optional ``note`` is stored with the version. The tables are
+    validated against the standards when the manifest is onboarded.
+    """
+
+    def _deserialize(self, value, attr, data, **kwargs) -> dict[str, dict]:
+        if not isinstance(value, dict):
+            raise ValidationError('A table of [standards."<code>"] sections.')
+        errors = {}
+        for code, table in value.items():
+            if not STANDARD_CODE_RE.match(str(code)):
+                errors[code] = ["Not a standard code (lower-case letters, digits, '.', '_', '-')."]
+            elif not isinstance(table, dict):
+                errors[code] = ["A standard's overrides (or document) must be a table."]
+        if errors:
+            raise ValidationError(errors)
+        return {code: dict(table) for code, table in value.items()}
+
+
 class AdminSchema(Schema):
     """A user who administers the tenant (created if new) and their role."""
 
@@ -146,6 +174,18 @@ class ManifestSchema(Schema):
     admins = fields.List(fields.Nested(AdminSchema), load_default=list)
     sites = fields.List(fields.Nested(SiteSchema), load_default=list)
     staff = fields.List(fields.Nested(StaffSchema), load_default=list)
+    # The business calendar (core/calendar/schema.py); its timezone defaults to the
+    # tenant's. Absent: the tenant keeps its calendar (or the default one).
+    calendar = CalendarDocumentField(load_default=None)
+    # Overrides of shipped standards and standards of the tenant's own (docs/standards.md).
+    standards = StandardsField(load_default=dict)
+
+    @pre_load
+    def _calendar_timezone(self, data, **kwargs):
+        if isinstance(data, dict) and isinstance(data.get("calendar"), dict) \
+                and "timezone" not in data["calendar"]:
+            data = {**data, "calendar": {**data["calendar"], "timezone": data.get("timezone", "UTC")}}
+        return data
 
     @validates("admins")
     def _admins_have_owner(self, value, **kwargs):

@@ -26,7 +26,7 @@ from core.plugins_ext import get_plugins
 from tenants.manifest import ManifestError, error_lines, parse_manifest, validate_manifest
 
 #: Kinds of objects a report counts, in the order they are created.
-KINDS = ("tenant", "users", "memberships", "sites", "staff", "plugins")
+KINDS = ("tenant", "users", "memberships", "sites", "staff", "plugins", "calendar", "standards")
 
 #: Password given to demo admins that have none, so ``serve --demo`` can print a login.
 DEMO_PASSWORD = "servq-demo"
@@ -140,6 +140,8 @@ def _write(session, plugins, manifest: dict, demo: bool) -> OnboardingReport:
     sites = _sites(session, report, manifest["sites"])
     _staff(session, report, manifest["staff"], sites, users)
     _plugins(session, report, plugins, manifest["plugins"])
+    _calendar(session, report, manifest.get("calendar"))
+    _standards(session, report, manifest.get("standards") or {})
 
     enabled = {pid for pid in session.scalars(
         select(TenantPlugin.plugin_id).where(TenantPlugin.active.is_(True))) if pid in plugins.ids()}
@@ -235,6 +237,36 @@ def _plugins(session, report, plugins, wanted: dict[str, dict]) -> None:
             report.count("plugins", "unchanged")
     if errors:
         raise ManifestError(errors)
+
+
+def _standards(session, report, tables: dict[str, dict]) -> None:
+    """Apply ``[standards."<code>"]``: each table becomes a new version of the standard
+    unless the version in force already says the same (so a second run stores nothing)."""
+    if not tables:
+        return
+    from core.standards import StandardInvalid, apply_manifest_standards
+
+    try:
+        outcomes = apply_manifest_standards(session, tables)
+    except StandardInvalid as exc:
+        raise ManifestError([f"{path}: {message}" for path, messages in exc.errors.items()
+                             for message in messages]) from None
+    for outcome in outcomes.values():
+        report.count("standards", outcome)
+
+
+def _calendar(session, report, calendar: dict | None) -> None:
+    """Store the manifest's ``[calendar]`` (already the normal calendar document) as the
+    tenant's calendar; no section leaves the stored one (or the default) as it is."""
+    if calendar is None:
+        return
+    from core.calendar.tenant import forget_calendar
+    from core.models import TenantCalendar
+
+    row = session.scalar(select(TenantCalendar))
+    _upsert(session, report, "calendar", row or TenantCalendar(id=uuid.uuid4()),
+            {"document": dict(calendar)}, "calendars")
+    forget_calendar(session)
 
 
 # -- the demo of ``servq serve --demo`` ------------------------------------------------

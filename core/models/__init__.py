@@ -2,25 +2,45 @@
 
 from core.models.access import Membership, Tenant, TenantPlugin, Token, User
 from core.models.audit import AuditEvent
+from core.models.calendars import TenantCalendar
 from core.models.clocks import Clock
 from core.models.exports import TenantExport
+from core.models.notify import OutboxEvent, Webhook, WebhookDelivery
 from core.models.quality import Action, Evaluation, StandardVersion
 from core.models.records import Record
 from core.models.reference import Site, Staff
+from core.models.rescores import StandardRescore
+from core.models.schedules import Schedule
+from core.models.surveys import (Survey, SurveyAnswer, SurveyDimensionScore, SurveyInstrument,
+                                 SurveyInvitation, SurveyResponse, SurveyRollup, SurveyTrigger)
 
 __all__ = [
     "Action",
     "Clock",
     "Evaluation",
+    "StandardRescore",
     "StandardVersion",
     "AuditEvent",
     "Membership",
+    "OutboxEvent",
     "Record",
+    "Schedule",
     "Site",
     "Staff",
+    "Survey",
+    "SurveyAnswer",
+    "SurveyDimensionScore",
+    "SurveyInstrument",
+    "SurveyInvitation",
+    "SurveyResponse",
+    "SurveyRollup",
+    "SurveyTrigger",
     "Tenant",
+    "TenantCalendar",
     "TenantExport",
     "TenantPlugin",
     "Token",
     "User",
+    "Webhook",
+    "WebhookDelivery",
 ]

@@ -1,0 +1,635 @@
+"""A tenant's standards: adoption, versions in force, the compiled cache, changes.
+
+Every tenant standard is a series of immutable :class:`~core.models.StandardVersion`
+rows; the highest version is in force. A shipped standard is *adopted* (stored as the
+tenant's version 1, a copy of the shipped document) the first time the tenant uses it:
+when a record of a kind it applies to is scored, when the tenant reads the catalogue
+through the API, or when it overrides it. Adoption is race-safe: ``INSERT … ON CONFLICT
+DO NOTHING`` on the unique ``(tenant_id, code, version)``, so two requests adopting at
+once both succeed and one row is stored.
+
+Caching. :func:`standards_for_kind` runs on every record write, so the compiled
+standards in force are cached per process (per app) under ``(tenant id, standards
+revision)``; every version write bumps ``tenants.standards_revision`` in the same
+transaction. The revision comes from ``session.info["standards_revision"]`` (set when a
+request's token is authenticated) or from one query, remembered on the session. Compiled
+versions are also cached by ``(tenant id, code, version)``: versions never change. A
+session that has written versions and not committed yet reads from the database and
+caches nothing, so uncommitted (maybe rolled back) data never reaches the cache.
+
+The :class:`StandardVersion` objects returned by the lookups are detached snapshots
+shared between requests: read them, never change them or add them to a session.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from flask import Flask, current_app
+from sqlalchemy import and_, event, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from core.audit import audit
+from core.db import utcnow
+from core.models import StandardVersion, Tenant
+from core.plugins.manager import CORE_PREFIX
+from core.plugins_ext import enabled_plugin_ids
+from core.scoring import CompiledStandard, StandardError, compile_standard, dump_standard
+from core.scoring import parse_standard
+from core.standards.catalogue import (ShippedStandard, reserved_prefix, rule_registry,
+                                      shipped_by_kind, shipped_standards)
+from core.standards.overrides import OverrideError, apply_overrides, error_paths
+from core.tenancy import TenantSession
+
+log = logging.getLogger(__name__)
+
+#: Audit entity of version writes.
+ENTITY = "standard_versions"
+CACHE_KEY = "servq.standards_cache"
+DIRTY = "servq.standards_dirty"
+LOCAL = "servq.standards_local"
+REVISION = "servq.standards_revision"
+#: How many tenants' states and compiled versions one process keeps.
+MAX_TENANTS = 10_000
+MAX_COMPILED = 50_000
+
+
+class StandardNotFound(LookupError):
+    """No standard with this code is visible to the tenant."""
+
+
+class StandardInvalid(ValueError):
+    """A change was refused; ``errors`` maps each path of the input to its messages."""
+
+    def __init__(self, errors: Mapping[str, list[str]], message: str = "The standard is not valid."):
+        super().__init__(message)
+        self.errors = dict(errors)
+        self.message = message
+
+
+class StandardConflict(RuntimeError):
+    """Another change created the version this one was going to create."""
+
+
+# -- the process cache ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stored version with what the lookups need: snapshot, compiled, plugin."""
+
+    version: StandardVersion
+    compiled: CompiledStandard | None  # None: the stored document no longer loads
+    plugin: str | None  # the shipping plugin (from ``baseline``); None for a tenant's own
+
+    @property
+    def applies_to(self) -> tuple[str, ...]:
+        return tuple(self.version.document.get("applies_to") or ())
+
+
+@dataclass(frozen=True)
+class TenantState:
+    """A tenant's versions in force at one revision, indexed by code and by kind."""
+
+    revision: int | None
+    in_force: dict[str, Entry]
+    by_kind: dict[str, tuple[str, ...]]
+
+
+class StandardsCache:
+    """Per-app LRU caches of tenant states and compiled versions (thread-safe)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.states: OrderedDict[uuid.UUID, TenantState] = OrderedDict()
+        self.compiled: OrderedDict[tuple, Entry] = OrderedDict()
+
+    def state(self, tenant_id, revision) -> TenantState | None:
+        with self.lock:
+            state = self.states.get(tenant_id)
+            if state is None or state.revision != revision:
+                return None
+            self.states.move_to_end(tenant_id)
+            return state
+
+    def put_state(self, tenant_id, state: TenantState) -> None:
+        with self.lock:
+            current = self.states.get(tenant_id)
+            if current is not None and (current.revision or 0) > (state.revision or 0):
+                return  # a newer state is here already
+            self.states[tenant_id] = state
+            self.states.move_to_end(tenant_id)
+            while len(self.states) > MAX_TENANTS:
+                self.states.popitem(last=False)
+
+    def entry(self, key) -> Entry | None:
+        with self.lock:
+            entry = self.compiled.get(key)
+            if entry is not None:
+                self.compiled.move_to_end(key)
+            return entry
+
+    def put_entry(self, key, entry: Entry) -> None:
+        with self.lock:
+            self.compiled[key] = entry
+            self.compiled.move_to_end(key)
+            while len(self.compiled) > MAX_COMPILED:
+                self.compiled.popitem(last=False)
+
+
+def _app() -> Flask:
+    return current_app._get_current_object()
+
+
+def _cache(app: Flask) -> StandardsCache:
+    cache = app.extensions.get(CACHE_KEY)
+    if cache is None:
+        cache = app.extensions.setdefault(CACHE_KEY, StandardsCache())
+    return cache
+
+
+def _dirty(session) -> bool:
+    return bool(session.info.get(DIRTY))
+
+
+@event.listens_for(TenantSession, "after_soft_rollback")
+def _forget_dirty(session, previous_transaction) -> None:
+    if previous_transaction.parent is None:
+        session.info.pop(DIRTY, None)
+        session.info.pop(LOCAL, None)
+
+
+def _mark_dirty(session) -> None:
+    """The session wrote versions: bypass the caches until it commits."""
+    session.info[DIRTY] = session.info.get(DIRTY, 0) + 1
+    session.info.pop("standards_revision", None)
+    session.info.pop(REVISION, None)
+    session.after_commit(lambda: _clean(session))
+
+
+def _clean(session) -> None:
+    session.info.pop(DIRTY, None)
+    session.info.pop(LOCAL, None)
+
+
+def _revision(session) -> int:
+    tenant_id = session.tenant_id
+    given = session.info.get("standards_revision")
+    if isinstance(given, tuple) and len(given) == 2 and given[0] == tenant_id:
+        given = given[1]
+    if isinstance(given, int) and not isinstance(given, bool):
+        return given
+    remembered = session.info.get(REVISION)
+    if remembered is not None and remembered[0] == tenant_id:
+        return remembered[1]
+    revision = session.scalar(select(Tenant.standards_revision).where(Tenant.id == tenant_id)) or 0
+    session.info[REVISION] = (tenant_id, revision)
+    return revision
+
+
+def _plugin_of(baseline: str | None) -> str | None:
+    return baseline.split(":", 1)[0] if baseline else None
+
+
+def _snapshot(row: StandardVersion) -> StandardVersion:
+    """A detached copy of ``row`` that outlives its session."""
+    return StandardVersion(
+        id=row.id, tenant_id=row.tenant_id, code=row.code, version=row.version,
+        document=row.document, baseline=row.baseline, overrides=row.overrides or {},
+        note=row.note, created_by=row.created_by, created_at=row.created_at)
+
+
+def _entry(app: Flask, row: StandardVersion) -> Entry:
+    registry = rule_registry(app)
+    compiled = None
+    try:
+        compiled = compile_standard(parse_standard(row.document, rules=registry,
+                                                   source=f"{row.code}@{row.version}"), registry)
+    except (StandardError, KeyError) as error:
+        log.warning("standard %s version %s of tenant %s does not load and is not used: %s",
+                    row.code, row.version, row.tenant_id, error)
+    return Entry(_snapshot(row), compiled, _plugin_of(row.baseline))
+
+
+def _entry_for(session, row: StandardVersion, *, cache_it: bool) -> Entry:
+    app = _app()
+    cache = _cache(app)
+    key = (row.tenant_id, row.code, row.version)
+    entry = cache.entry(key)
+    if entry is None:
+        entry = _entry(app, row)
+        if cache_it:
+            cache.put_entry(key, entry)
+    return entry
+
+
+def in_force_stmt(session):
+    """SELECT of the tenant's version in force of every standard, by code."""
+    latest = (select(StandardVersion.code, func.max(StandardVersion.version).label("version"))
+              .where(StandardVersion.tenant_id == session.tenant_id)
+              .group_by(StandardVersion.code).subquery())
+    return (select(StandardVersion)
+            .join(latest, and_(StandardVersion.code == latest.c.code,
+                               StandardVersion.version == latest.c.version))
+            .order_by(StandardVersion.code))
+
+
+def _load_state(session, revision: int | None, *, cache_it: bool) -> TenantState:
+    in_force: dict[str, Entry] = {}
+    by_kind: dict[str, list[str]] = {}
+    for row in session.scalars(in_force_stmt(session)):
+        entry = _entry_for(session, row, cache_it=cache_it)
+        in_force[row.code] = entry
+        for kind in entry.applies_to:
+            by_kind.setdefault(kind, []).append(row.code)
+    return TenantState(revision, in_force, {k: tuple(v) for k, v in by_kind.items()})
+
+
+def tenant_state(session) -> TenantState:
+    """The tenant's versions in force, from the process cache when it is current."""
+    if _dirty(session):
+        # Uncommitted versions: read them, keep the result on this session only, until
+        # the session writes again.
+        writes = session.info[DIRTY]
+        local = session.info.get(LOCAL)
+        if local is not None and local[:2] == (session.tenant_id, writes):
+            return local[2]
+        state = _load_state(session, None, cache_it=False)
+        session.info[LOCAL] = (session.tenant_id, writes, state)
+        return state
+    cache = _cache(_app())
+    revision = _revision(session)
+    state = cache.state(session.tenant_id, revision)
+    if state is None:
+        state = _load_state(session, revision, cache_it=True)
+        if not _dirty(session):
+            cache.put_state(session.tenant_id, state)
+    return state
+
+
+# -- visibility and adoption ------------------------------------------------------------
+
+
+class _Visibility:
+    """Which plugins' standards the session's tenant sees (asks for the list lazily)."""
+
+    def __init__(self, session):
+        self.session = session
+        self._enabled: set[str] | None = None
+
+    def __call__(self, plugin: str | None) -> bool:
+        if plugin is None or plugin.startswith(CORE_PREFIX):
+            return True
+        if self._enabled is None:
+            self._enabled = enabled_plugin_ids(self.session)
+        return plugin in self._enabled
+
+
+def visible_filter(session):
+    """SQL condition: a stored version the tenant may see (its own, core's, enabled plugins')."""
+    enabled = sorted(enabled_plugin_ids(session))
+    return or_(StandardVersion.baseline.is_(None),
+               StandardVersion.baseline.startswith(CORE_PREFIX, autoescape=True),
+               *[StandardVersion.baseline.startswith(f"{plugin}:", autoescape=True)
+                 for plugin in enabled])
+
+
+def _insert(session, values: dict[str, Any]) -> bool:
+    """Insert a version unless ``(tenant, code, version)`` exists; whether it was inserted."""
+    dialect = session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = StandardVersion.__table__
+    stmt = (insert(table).values(**values)
+            .on_conflict_do_nothing(index_elements=["tenant_id", "code", "version"])
+            .returning(table.c.id))
+    # RETURNING, not rowcount: psycopg reports -1 for this statement.
+    return session.execute(stmt).first() is not None
+
+
+def _bump_revision(session) -> None:
+    session.execute(update(Tenant).where(Tenant.id == session.tenant_id)
+                    .values(standards_revision=Tenant.standards_revision + 1)
+                    .execution_options(synchronize_session=False))
+
+
+def _store(session, *, code: str, version: int, document: dict, baseline: str | None,
+           overrides: dict, note: str | None, actor_id, action: str) -> StandardVersion | None:
+    """Insert one version, bump the revision and audit it; ``None`` if it existed."""
+    values = {"id": uuid.uuid4(), "tenant_id": session.tenant_id, "code": code,
+              "version": version, "document": document, "baseline": baseline,
+              "overrides": overrides, "note": note, "created_by": actor_id,
+              "created_at": utcnow()}
+    if not _insert(session, values):
+        return None
+    _bump_revision(session)
+    _mark_dirty(session)
+    audit(session, ENTITY, values["id"], action, actor_id,
+          {"code": [None, code], "version": [None, version], "baseline": [None, baseline],
+           "overrides": [None, overrides], "note": [None, note]})
+    return StandardVersion(**values)
+
+
+def _in_force_row(session, code: str) -> StandardVersion | None:
+    return session.scalar(select(StandardVersion).where(StandardVersion.code == code)
+                          .order_by(StandardVersion.version.desc()).limit(1))
+
+
+def adopt(session, shipped: ShippedStandard, actor_id=None) -> StandardVersion:
+    """Store ``shipped`` as the tenant's version 1 unless it is stored already (race-safe).
+
+    Returns the version in force afterwards (this one, or what a concurrent adoption or
+    change stored). Flushes nothing else; the caller commits.
+    """
+    document = {**shipped.document, "version": 1}
+    row = _store(session, code=shipped.code, version=1, document=document,
+                 baseline=shipped.baseline, overrides={},
+                 note=f"adopted {shipped.baseline}", actor_id=actor_id, action="adopted")
+    return row if row is not None else _in_force_row(session, shipped.code)
+
+
+def adopt_visible(session, actor_id=None) -> int:
+    """Adopt every shipped standard the tenant sees and has not adopted yet.
+
+    Costs no query when the cached state shows everything adopted. Returns how many
+    were adopted now (the caller commits when that is not 0).
+    """
+    state = tenant_state(session)
+    visible = _Visibility(session)
+    adopted = 0
+    for code, shipped in sorted(shipped_standards().items()):
+        if code not in state.in_force and visible(shipped.plugin):
+            adopt(session, shipped, actor_id)
+            adopted += 1
+    return adopted
+
+
+# -- the lookups of the quality engine -----------------------------------------------------
+
+
+def _usable(entry: Entry) -> tuple[StandardVersion, CompiledStandard] | None:
+    return (entry.version, entry.compiled) if entry.compiled is not None else None
+
+
+def _adopted_entry(session, shipped: ShippedStandard) -> Entry:
+    row = adopt(session, shipped)
+    return _entry_for(session, row, cache_it=False)
+
+
+def standards_for_kind(session, kind: str) -> list[tuple[StandardVersion, CompiledStandard]]:
+    """The tenant's standards in force that apply to records of ``kind``, compiled, by code.
+
+    Only the tenant's own standards, core's, and those of plugins the tenant has enabled.
+    A shipped standard the tenant has not adopted yet is adopted now (in the session's
+    transaction). With a warm cache a kind no standard applies to costs no query.
+    """
+    state = tenant_state(session)
+    stored = state.by_kind.get(kind, ())
+    shipped = shipped_by_kind().get(kind, ())
+    if not stored and not shipped:
+        return []
+    visible = _Visibility(session)
+    found: dict[str, tuple[StandardVersion, CompiledStandard]] = {}
+    for code in stored:
+        entry = state.in_force[code]
+        if visible(entry.plugin) and entry.compiled is not None:
+            found[code] = (entry.version, entry.compiled)
+    for candidate in shipped:
+        if candidate.code not in state.in_force and visible(candidate.plugin):
+            entry = _adopted_entry(session, candidate)
+            if kind in entry.applies_to and entry.compiled is not None:
+                found[candidate.code] = (entry.version, entry.compiled)
+    return [found[code] for code in sorted(found)]
+
+
+def standard_in_force(session, code: str) -> tuple[StandardVersion, CompiledStandard] | None:
+    """The tenant's version in force of ``code``, compiled; ``None`` when the tenant does
+    not see such a standard (or its stored document no longer loads). Adopts a shipped
+    standard on first use."""
+    state = tenant_state(session)
+    entry = state.in_force.get(code)
+    visible = _Visibility(session)
+    if entry is not None:
+        return _usable(entry) if visible(entry.plugin) else None
+    shipped = shipped_standards().get(code)
+    if shipped is None or not visible(shipped.plugin):
+        return None
+    return _usable(_adopted_entry(session, shipped))
+
+
+def standard_version(session, code: str, version: int) -> tuple[StandardVersion, CompiledStandard] | None:
+    """Version ``version`` of the tenant's standard ``code``, compiled, or ``None``.
+
+    Any stored version is returned, even of a plugin the tenant has since disabled: a
+    record keeps the version it was scored with. Version 1 of a visible shipped standard
+    not adopted yet is adopted now.
+    """
+    state = tenant_state(session)
+    entry = state.in_force.get(code)
+    if entry is not None and entry.version.version == version:
+        return _usable(entry)
+    key = (session.tenant_id, code, version)
+    cached = _cache(_app()).entry(key)
+    if cached is not None:
+        return _usable(cached)
+    row = session.scalar(select(StandardVersion).where(StandardVersion.code == code,
+                                                       StandardVersion.version == version))
+    if row is None:
+        shipped = shipped_standards().get(code)
+        if version == 1 and entry is None and shipped is not None and _Visibility(session)(shipped.plugin):
+            return standard_in_force(session, code)
+        return None
+    return _usable(_entry_for(session, row, cache_it=not _dirty(session)))
+
+
+# -- changes ------------------------------------------------------------------------------
+
+
+def visible_row(session, code: str) -> StandardVersion | None:
+    """The stored version in force of ``code`` if the tenant sees it (database read)."""
+    row = _in_force_row(session, code)
+    if row is None or not _Visibility(session)(_plugin_of(row.baseline)):
+        return None
+    return row
+
+
+def baseline_document(session, row: StandardVersion) -> dict[str, Any] | None:
+    """The shipped document a tenant version was derived from (``None`` for its own).
+
+    That is the tenant's version 1: the copy stored at adoption. A newer file shipped by
+    a later release of the plugin does not change a standard the tenant has adopted.
+    """
+    if row.baseline is None:
+        return None
+    if row.version == 1:
+        return row.document
+    first = session.scalar(select(StandardVersion.document).where(
+        StandardVersion.code == row.code, StandardVersion.version == 1))
+    if first is not None:
+        return first
+    shipped = shipped_standards().get(row.code)
+    return shipped.document if shipped is not None else None
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return ({k: v for k, v in a.items() if k != "version"}
+            == {k: v for k, v in b.items() if k != "version"})
+
+
+def change_standard(session, code: str, *, overrides: Mapping[str, Any] | None = None,
+                    document: Mapping[str, Any] | None = None, note: str | None = None,
+                    actor_id=None, expected_version: int | None = None
+                    ) -> tuple[str, StandardVersion]:
+    """Store the next version of standard ``code`` for the session's tenant.
+
+    For a shipped standard (adopted first if need be) ``overrides`` is the tenant's whole
+    override document, applied to the shipped baseline (it replaces the previous
+    overrides). For a standard of the tenant's own, ``document`` is the whole standard
+    (its ``code`` may be left out; ``version`` is assigned). A new code defines a new
+    standard of the tenant's own; it may not start with ``core.`` or a loaded plugin's
+    ``<id>.``.
+
+    :param expected_version: the version in force the caller saw (its ETag); ``None``
+        for "no version yet" when creating, or to skip the check (manifests).
+    :return: ``(outcome, version)``: ``created`` (a new standard of the tenant's own),
+        ``updated`` (a new version) or ``unchanged`` (the result equals the version in
+        force; nothing is stored).
+    :raises StandardNotFound: the code belongs to a plugin the tenant has not enabled.
+    :raises StandardInvalid: wrong input, with the path of each problem.
+    :raises StandardConflict: another change stored the next version first.
+    """
+    for name, value in (("overrides", overrides), ("document", document)):
+        if value is not None and _too_deep(value):
+            raise StandardInvalid({name: [f"Nested deeper than {MAX_DEPTH} levels."]})
+    registry = rule_registry()
+    row = _in_force_row(session, code)
+    visible = _Visibility(session)
+    shipped = shipped_standards().get(code)
+    if row is not None and row.baseline is not None:
+        if not visible(_plugin_of(row.baseline)):
+            raise StandardNotFound(code)
+        based_on_shipped = True
+    elif row is None and shipped is not None:
+        if not visible(shipped.plugin):
+            raise StandardNotFound(code)
+        based_on_shipped = True
+    else:
+        based_on_shipped = False
+
+    if based_on_shipped:
+        if document is not None:
+            raise StandardInvalid({"document": [
+                f"{code!r} is a shipped standard: send 'overrides', not a whole document."]})
+        if row is None:
+            if expected_version not in (None, 1):
+                raise StandardConflict(code)
+            row = adopt(session, shipped, actor_id)
+        prefix = "overrides"
+        base = baseline_document(session, row)
+        try:
+            merged = apply_overrides(base, overrides or {})
+        except OverrideError as error:
+            raise StandardInvalid({_join(prefix, path): messages
+                                   for path, messages in error.errors.items()}) from None
+        baseline = row.baseline
+    else:
+        if overrides is not None:
+            raise StandardInvalid({"overrides": [
+                f"{code!r} is not a shipped standard: send the whole 'document'."]})
+        if not isinstance(document, Mapping):
+            raise StandardInvalid({"document": ["A standard of your own needs its whole document."]})
+        if row is None:
+            reserved = reserved_prefix(code)
+            if reserved is not None:
+                raise StandardInvalid({"code": [
+                    f"Codes starting with {reserved!r} are reserved for shipped standards; "
+                    "give your own standards another prefix (e.g. your tenant's slug)."]})
+        if "code" in document and document["code"] != code:
+            raise StandardInvalid({"document.code": [f"Must be {code!r}, the code in the URL."]})
+        prefix = "document"
+        merged = dict(document)
+        baseline = None
+        overrides = {}
+
+    current = row.version if row is not None else 0
+    if expected_version is not None and expected_version != current:
+        raise StandardConflict(code)
+    merged = {**merged, "code": code, "version": current + 1}
+    try:
+        standard = parse_standard(merged, rules=registry, source=code)
+    except StandardError as error:
+        raise StandardInvalid(error_paths(error.messages, merged, prefix)) from None
+    canonical = dump_standard(standard, rules=registry)
+    if row is not None and _same(canonical, row.document):
+        return "unchanged", row
+    stored = _store(session, code=code, version=current + 1, document=canonical,
+                    baseline=baseline, overrides=dict(overrides or {}), note=note,
+                    actor_id=actor_id, action="created" if row is None else "changed")
+    if stored is None:
+        raise StandardConflict(code)
+    return ("created" if row is None else "updated"), stored
+
+
+MAX_DEPTH = 16
+
+
+def _too_deep(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` nests objects or lists more than :data:`MAX_DEPTH` levels (a
+    standard needs 5; the merge and the diff recurse)."""
+    if depth > MAX_DEPTH:
+        return True
+    if isinstance(value, Mapping):
+        return any(_too_deep(item, depth + 1) for item in value.values())
+    if isinstance(value, list):
+        return any(_too_deep(item, depth + 1) for item in value)
+    return False
+
+
+def _join(prefix: str, path: str) -> str:
+    return f"{prefix}.{path}" if path else prefix
+
+
+def apply_manifest_standards(session, tables: Mapping[str, Mapping[str, Any]],
+                             actor_id=None) -> dict[str, str]:
+    """Apply a manifest's ``[standards."<code>"]`` tables; ``{code: outcome}``.
+
+    For a shipped standard the table is the override document (plus an optional
+    ``note``); for any other code it is the whole document of a standard of the
+    tenant's own. Idempotent: the same manifest again stores no new version.
+
+    :raises StandardInvalid: with paths ``standards."<code>".<path>`` for every problem of
+        every table (nothing is stored then: the caller rolls back).
+    """
+    outcomes: dict[str, str] = {}
+    errors: dict[str, list[str]] = {}
+    for code, table in tables.items():
+        table = dict(table)
+        note = table.pop("note", None)
+        if note is not None and not isinstance(note, str):
+            errors[f'standards."{code}".note'] = ["A text."]
+            continue
+        row = _in_force_row(session, code)
+        shipped = row.baseline is not None if row is not None else code in shipped_standards()
+        try:
+            outcome, _ = change_standard(
+                session, code, note=note, actor_id=actor_id,
+                **({"overrides": table} if shipped else {"document": table}))
+        except StandardNotFound:
+            errors[f'standards."{code}"'] = [
+                "This standard belongs to a plugin the tenant has not enabled."]
+            continue
+        except StandardInvalid as error:
+            for path, messages in error.errors.items():
+                path = path.split(".", 1)[1] if path.startswith(("overrides.", "document.")) \
+                    else ("" if path in ("overrides", "document") else path)
+                errors[f'standards."{code}"' + (f".{path}" if path else "")] = messages
+            continue
+        outcomes[code] = outcome
+    if errors:
+        raise StandardInvalid(errors, "The manifest's standards are not valid.")
+    return outcomes
