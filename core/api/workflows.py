@@ -1,8 +1,117 @@
-"""Workflow transitions of records."""
+"""Workflow transitions of records: ``/records/<id>/transitions``.
+
+``GET`` lists the actions allowed from the record's status (with their titles, the state
+each leads to and whether it needs a reason); ``POST {action, note, at, reason}`` (role
+``write``, ``If-Match`` with the record's ETag) takes one and answers the record. An
+action not allowed from the current status is a 409 ``{message, allowed: [...]}``; so
+is a PATCH that tries to change a workflow kind's status.
+"""
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
+from flask import jsonify, request
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from marshmallow import Schema, fields, validate
+
+from core.api.context import actor_id, require
+from core.api.records import (RecordSchema, audit_personal_reads, enabled_kinds, get_record)
+from core.database import request_session
+from core.records import utc_instant
+from core.workflows import (NOTE_MAX, REASON_MAX, TransitionInvalid, TransitionRefused,
+                            allowed_transitions, transition)
 
 URL = "/records"
 blp = Blueprint("workflows", __name__, description="Workflow transitions of records.")
+
+
+class TransitionInputSchema(Schema):
+    action = fields.String(required=True, validate=validate.Length(min=1, max=40),
+                           metadata={"description": "One of the allowed actions (GET .../transitions)"})
+    note = fields.String(allow_none=True, validate=validate.Length(max=NOTE_MAX))
+    at = fields.AwareDateTime(allow_none=True, validate=utc_instant, metadata={
+        "description": "When it happened (default: now); not in the future, not before the "
+                       "record's latest stamp"})
+    reason = fields.String(allow_none=True, validate=validate.Length(max=REASON_MAX), metadata={
+        "description": "Why the record waits: required when entering a waiting state"})
+
+
+class TitleSchema(Schema):
+    en = fields.String()
+    zh = fields.String()
+
+
+class AllowedActionSchema(Schema):
+    action = fields.String()
+    title = fields.Nested(TitleSchema)
+    target = fields.String(metadata={"description": "The status it leads to"})
+    stamp = fields.String(allow_none=True, metadata={"description": "The timestamp it records"})
+    needs_reason = fields.Boolean(metadata={"description": "It enters a waiting state"})
+
+
+class TransitionsSchema(Schema):
+    status = fields.String()
+    waiting = fields.Boolean(metadata={"description": "The status pauses the record's deadlines"})
+    final = fields.Boolean()
+    actions = fields.List(fields.Nested(AllowedActionSchema))
+
+
+class ConflictSchema(Schema):
+    code = fields.Integer()
+    status = fields.String()
+    message = fields.String()
+    allowed = fields.List(fields.String(), metadata={"description": "The actions allowed now"})
+
+
+@blp.app_errorhandler(TransitionRefused)
+def _refused(exc: TransitionRefused):
+    """409 ``{message, allowed}`` for a refused action, whichever route raised it."""
+    request_session().rollback()
+    response = jsonify({"code": 409, "status": "Conflict", "message": exc.message,
+                        "allowed": exc.allowed})
+    response.status_code = 409
+    return response
+
+
+@blp.route("/<uuid:record_id>/transitions")
+class Transitions(MethodView):
+    @require("read")
+    @blp.response(200, TransitionsSchema)
+    def get(self, record_id):
+        """The actions allowed from the record's current status."""
+        kinds = enabled_kinds()
+        record = get_record(record_id, kinds)
+        kind = kinds[record.kind]
+        workflow = kind.workflow
+        return {
+            "status": record.status,
+            "waiting": bool(workflow and record.status in workflow.waiting),
+            "final": bool(workflow and record.status in workflow.final),
+            "actions": allowed_transitions(kind, record.status),
+        }
+
+    @require("write")
+    @blp.etag
+    @blp.arguments(TransitionInputSchema())
+    @blp.response(200, RecordSchema)
+    @blp.alt_response(409, schema=ConflictSchema, description="The action is not allowed now")
+    @blp.alt_response(428, description="If-Match with the record's ETag is required")
+    @blp.alt_response(412, description="The record changed since its ETag was read")
+    def post(self, body, record_id):
+        """Take an action on the record (needs If-Match with the record's ETag)."""
+        session = request_session()
+        kinds = enabled_kinds()
+        record = get_record(record_id, kinds)
+        if not request.if_match:
+            abort(428, message="Send If-Match with the record's ETag (GET /api/v1/records/<id>).")
+        if blp._generate_etag(RecordSchema().dump(record)) not in request.if_match:
+            abort(412, message="The record changed since you read it; GET it again.")
+        try:
+            transition(session, kinds, record, body["action"], note=body.get("note"),
+                       at=body.get("at"), reason=body.get("reason"), actor_id=actor_id())
+        except TransitionInvalid as exc:
+            session.rollback()
+            abort(422, message=exc.message, errors={"json": exc.errors})
+        audit_personal_reads([record], kinds, "transition")
+        session.commit()
+        return record

@@ -135,6 +135,20 @@ class BusinessCalendar:
             names = holidays.country_holidays(self.country, subdiv=self.subdivision, years=day.year)
         return names.get(day)
 
+    def day_note(self, day: dt.date) -> str | None:
+        """Why ``day`` departs from its weekday's hours: ``"extra working day"``,
+        ``"extra holiday"``, ``"public holiday"``, ``"moved working day"``, or ``None``."""
+        if day in self.extra_working_days:
+            return "extra working day"
+        if day in self.extra_holidays:
+            return "extra holiday"
+        public, moved = self._library(day.year)
+        if day in public:
+            return "public holiday"
+        if day in moved:
+            return "moved working day"
+        return None
+
     def working_intervals(self, day: dt.date) -> tuple[Interval, ...]:
         """The working intervals of local ``day`` as UTC ``[start, end)`` pairs, in order."""
         key = ("day", day)

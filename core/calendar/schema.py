@@ -25,8 +25,9 @@ from marshmallow import Schema, ValidationError, fields, validates, validates_sc
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-# Without working_hours a calendar works Monday to Friday, nine to five.
-DEFAULT_HOURS = {day: ["09:00-17:00"] for day in WEEKDAYS[:5]}
+# Without working_hours a calendar works Monday to Friday, 09:00-18:00 with a lunch break
+# from 12:00 to 13:00 (8 hours a day): the same hours as a tenant's default calendar.
+DEFAULT_HOURS = {day: ["09:00-12:00", "13:00-18:00"] for day in WEEKDAYS[:5]}
 
 SPAN_RE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
@@ -131,7 +132,8 @@ class CalendarSchema(Schema):
     timezone = fields.String(required=True, metadata={"description": "IANA time zone, e.g. Asia/Shanghai"})
     working_hours = WorkingHoursField(
         load_default=lambda: WorkingHoursField().deserialize(DEFAULT_HOURS),
-        metadata={"description": "Spans per weekday; default Monday to Friday 09:00-17:00"})
+        metadata={"description": "Spans per weekday; default Monday to Friday "
+                                 "09:00-12:00 and 13:00-18:00"})
     country = fields.String(load_default=None, allow_none=True,
                             metadata={"description": "Public holidays of this country (ISO code, e.g. CN)"})
     subdivision = fields.String(load_default=None, allow_none=True)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from marshmallow import Schema
+
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 @dataclass(frozen=True)
@@ -15,8 +19,14 @@ class Transition:
     :param sources: the states it may be taken from.
     :param target: the state it leads to.
     :param stamp: the timestamp it records in ``record.timestamps`` (``acknowledged_at``),
-        which deadline rules read; ``None`` stamps nothing.
+        which deadline rules read; ``None`` stamps nothing. A stamp is written the first
+        time only (the first acknowledgement counts), unless ``restamp`` is set or a
+        transition ``clears`` it in between.
     :param title: ``{"en": ..., "zh": ...}``.
+    :param clears: stamps this transition removes (reopening a complaint clears
+        ``resolved_at`` and ``closed_at``, so the resolution deadline runs again).
+    :param restamp: overwrite ``stamp`` when it is already set (``reopened_at`` holds the
+        latest reopening).
     """
 
     action: str
@@ -24,6 +34,8 @@ class Transition:
     target: str
     stamp: str | None = None
     title: dict[str, str] = field(default_factory=dict)
+    clears: tuple[str, ...] = ()
+    restamp: bool = False
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,11 @@ class Workflow:
     :param transitions: the allowed actions.
     :param initial_stamp: the timestamp stamped with ``occurred_at`` when a record is
         created (``received_at``), or ``None``.
+    :param stamp_by: a field of ``data`` whose value keys a copy of the initial stamp:
+        with ``stamp_by="severity"`` a serious complaint is also stamped
+        ``serious_received_at`` (and a general one ``general_received_at``), so a
+        standard can give each value its own deadline: the other values' items have no
+        start and are n.a. Kept in step when ``data`` changes.
     :param waiting: states that pause the record's deadline clocks (waiting for the
         customer); entering one needs a reason.
     :param final: states after which no clock runs.
@@ -40,6 +57,7 @@ class Workflow:
 
     transitions: tuple[Transition, ...]
     initial_stamp: str | None = None
+    stamp_by: str | None = None
     waiting: tuple[str, ...] = ()
     final: tuple[str, ...] = ()
 
@@ -47,12 +65,63 @@ class Workflow:
         """The actions allowed from ``state``."""
         return [t.action for t in self.transitions if state in t.sources]
 
+    def allowed_transitions(self, state: str) -> list[Transition]:
+        """The transitions allowed from ``state``, in declaration order."""
+        return [t for t in self.transitions if state in t.sources]
+
     def transition(self, state: str, action: str) -> Transition | None:
         """The transition ``action`` takes from ``state``, or ``None`` when not allowed."""
         for t in self.transitions:
             if t.action == action and state in t.sources:
                 return t
         return None
+
+    def actions(self) -> list[str]:
+        """Every action of the workflow, once each, in declaration order."""
+        return list(dict.fromkeys(t.action for t in self.transitions))
+
+    def keyed_stamp(self, data: dict | None) -> str | None:
+        """The copy of the initial stamp keyed by ``data[stamp_by]`` (``serious_received_at``),
+        or ``None`` when there is no such key or no value."""
+        if not self.initial_stamp or not self.stamp_by or not isinstance(data, dict):
+            return None
+        value = data.get(self.stamp_by)
+        if not isinstance(value, str) or not _NAME_RE.match(value):
+            return None
+        return f"{value}_{self.initial_stamp}"
+
+    def check(self, statuses: tuple[str, ...]) -> None:
+        """Raise ``ValueError`` when the workflow does not fit ``statuses``."""
+        known = set(statuses)
+        problems = []
+        for t in self.transitions:
+            if not _NAME_RE.match(t.action):
+                problems.append(f"action {t.action!r} is not a lower-case name")
+            for state in (*t.sources, t.target):
+                if state not in known:
+                    problems.append(f"action {t.action!r} names unknown state {state!r}")
+            for stamp in (t.stamp, *t.clears):
+                if stamp is not None and not _NAME_RE.match(stamp):
+                    problems.append(f"action {t.action!r}: stamp {stamp!r} is not a lower-case name")
+            if not t.sources:
+                problems.append(f"action {t.action!r} has no source state")
+        seen: set[tuple[str, str]] = set()
+        for t in self.transitions:
+            for source in t.sources:
+                if (t.action, source) in seen:
+                    problems.append(f"action {t.action!r} is declared twice from {source!r}")
+                seen.add((t.action, source))
+        for state in (*self.waiting, *self.final):
+            if state not in known:
+                problems.append(f"unknown state {state!r} in waiting/final")
+        if statuses and statuses[0] in self.waiting:
+            problems.append("the initial state cannot be a waiting state")
+        if self.initial_stamp is not None and not _NAME_RE.match(self.initial_stamp):
+            problems.append(f"initial stamp {self.initial_stamp!r} is not a lower-case name")
+        if self.stamp_by is not None and self.initial_stamp is None:
+            problems.append("stamp_by needs an initial_stamp")
+        if problems:
+            raise ValueError("; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -68,7 +137,14 @@ class RecordKind:
         initial one.
     :param plugin: id of the plugin that registered it (filled in by the manager).
     :param workflow: the kind's :class:`Workflow`, or ``None``: then ``status`` is set
-        freely among ``statuses``.
+        freely among ``statuses``. With a workflow, ``status`` changes only through
+        ``POST /api/v1/records/<id>/transitions``.
+    :param personal: paths in ``data`` holding personal data (``"customer"`` or
+        ``"customer.phone"``); masked in every response for roles without the
+        ``personal_data`` permission, and each read by a role with it is audited.
+    :param links: paths in ``data`` holding the id of another record of the same tenant
+        (a complaint's ``record_id``); checked on every write: an id that is not a live
+        record of the tenant is refused (422).
     """
 
     name: str
@@ -78,6 +154,19 @@ class RecordKind:
     statuses: tuple[str, ...] = ("open", "closed")
     plugin: str = ""
     workflow: Workflow | None = None
+    personal: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for what, paths in (("personal", self.personal), ("links", self.links)):
+            bad = [p for p in paths if not isinstance(p, str) or not _PATH_RE.match(p)]
+            if bad:
+                raise ValueError(f"record kind {self.name!r}: {what} paths {bad!r} are not dotted names")
+        if self.workflow is not None:
+            try:
+                self.workflow.check(tuple(self.statuses))
+            except ValueError as exc:
+                raise ValueError(f"record kind {self.name!r}: {exc}") from None
 
     @property
     def initial_status(self) -> str:

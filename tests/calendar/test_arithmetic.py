@@ -208,3 +208,23 @@ def test_a_calendar_without_any_working_day_says_so():
     assert cal.add_working(at(UTC, 2026, 11, 2, 9, 30), dt.timedelta(minutes=30)) == at(UTC, 2026, 11, 2, 10)
     with pytest.raises(NoWorkingTime):
         cal.add_working(at(UTC, 2026, 11, 2, 9, 30), H)
+
+
+def test_working_days_across_spring_forward_and_easter_from_a_saturday():
+    # Berlin with its public holidays. Saturday 28 March 2026, the clocks go forward on
+    # Sunday: counting starts Monday 30 March 09:00 CEST. Good Friday (3 April) and Easter
+    # Monday (6 April) are holidays: 30, 31 March, 1, 2 and 7 April → Tuesday 7 April 18:00.
+    berlin = calendar("Europe/Berlin", "DE")
+    due = berlin.add(at(BER, 2026, 3, 28, 10), "5 working days")
+    assert due == at(BER, 2026, 4, 7, 18)
+    assert due.utcoffset() == dt.timedelta(hours=2)  # the zone given: summer time by then
+    assert due.astimezone(UTC) == dt.datetime(2026, 4, 7, 16, tzinfo=UTC)
+    # 5 working days of 8 hours each, none counted over the holidays or the weekend.
+    assert berlin.elapsed(berlin.next_working_moment(at(BER, 2026, 3, 28, 10)), due) == 40 * H
+    # 4 working hours from the Thursday before Easter, 16:00: 16-18, then Tuesday 09-11.
+    assert berlin.add(at(BER, 2026, 4, 2, 16), "4 working hours") == at(BER, 2026, 4, 7, 11)
+
+
+def test_limit_starting_in_the_lunch_break_on_a_moved_working_day(china):
+    # Saturday 14 February 2026 is a working day in China; 12:30 is lunch.
+    assert china.add(at(SH, 2026, 2, 14, 12, 30), "2 working hours") == at(SH, 2026, 2, 14, 15)

@@ -23,9 +23,9 @@ def errors_of(data):
     return exc.value.messages
 
 
-def test_defaults_are_monday_to_friday_nine_to_five():
+def test_defaults_are_monday_to_friday_nine_to_six_with_a_lunch_break():
     cal = BusinessCalendar.from_dict({"timezone": "Europe/Berlin"})
-    assert cal.hours_on(dt.date(2026, 11, 23)) == ((540, 1020),)  # a Monday
+    assert cal.hours_on(dt.date(2026, 11, 23)) == ((540, 720), (780, 1080))  # a Monday
     assert cal.hours_on(dt.date(2026, 11, 21)) == ()  # a Saturday
     assert cal.week_total == dt.timedelta(hours=40)
     assert cal.week_working_days == 5
@@ -137,3 +137,14 @@ def test_span_inside_the_spring_forward_gap_has_no_working_time():
     assert cal.working_intervals(dt.date(2026, 3, 8)) == ()
     assert not cal.is_working_day(dt.date(2026, 3, 8))
     assert cal.is_working_day(dt.date(2026, 3, 15))
+
+
+def test_day_note_says_why_a_day_departs_from_its_weekday():
+    cal = BusinessCalendar.from_dict({"timezone": "Asia/Shanghai", "country": "CN",
+                                      "extra_holidays": ["2026-02-27"], "extra_working_days": ["2026-03-07"]})
+    assert cal.day_note(dt.date(2026, 2, 13)) is None                   # an ordinary Friday
+    assert cal.day_note(dt.date(2026, 2, 14)) == "moved working day"    # 调休 Saturday
+    assert cal.day_note(dt.date(2026, 2, 17)) == "public holiday"
+    assert cal.holiday_name(dt.date(2026, 2, 17))
+    assert cal.day_note(dt.date(2026, 2, 27)) == "extra holiday"
+    assert cal.day_note(dt.date(2026, 3, 7)) == "extra working day"
