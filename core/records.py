@@ -1,11 +1,12 @@
 """The generic quality record: create, change and soft-delete, with validation and audit.
 
-These functions are the one place a record is written, whatever the caller: the HTTP API
-today, the CLI import and batch endpoints later. They never answer HTTP themselves: bad
-input raises :class:`RecordInvalid` carrying marshmallow-shaped field errors, which each
-caller translates (the API into a 422). They add to the session and flush, write the
-audit event and fire the plugins' event hooks in the same transaction; the caller
-commits (or rolls back).
+These functions are the one place a record is validated, whatever the caller: the HTTP
+API, and (through :func:`prepare_record`) the bulk paths of :mod:`core.ingest`, the CLI
+import and the batch endpoint, which write many records at once. They never answer HTTP
+themselves: bad input raises :class:`RecordInvalid` carrying marshmallow-shaped field
+errors, which each caller translates (the API into a 422). They add to the session and
+flush, write the audit event and fire the plugins' event hooks in the same transaction;
+the caller commits (or rolls back).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from core.db import contains_nul, utcnow
 from core.models import Record, Site, Staff
 from core.plugins import RecordKind
 from core.plugins_ext import hooks_for_session
+from core.workflows import StatusNeedsTransition, initial_stamps
+from core import quality  # scores records; imports this module's RecordInvalid late
 
 ENTITY = "records"
 
@@ -88,6 +91,28 @@ def create_record(session, kinds: Mapping[str, RecordKind], payload: Mapping[str
     :raises RecordInvalid: unknown kind, ``data`` refused by the kind's schema, a site or
         staff member not in the tenant, a status the kind does not have. Nothing is added.
     """
+    kind, values = prepare_record(session, kinds, payload, actor_id)
+    record = Record(kind=kind.name, created_by=actor_id, **values)
+    session.add(record)
+    session.flush()
+    audit(session, ENTITY, record.id, "created", actor_id, creation_changes(kind.name, values))
+    hooks_for_session(session).record_created(session=session, record=record, actor_id=actor_id)
+    quality.evaluate_record(session, record)
+    return record
+
+
+def prepare_record(session, kinds: Mapping[str, RecordKind], payload: Mapping[str, Any],
+                   actor_id: uuid.UUID | None, *, references: "References | None" = None
+                   ) -> tuple[RecordKind, dict[str, Any]]:
+    """Everything :func:`create_record` checks, without writing: ``(kind, column values)``.
+
+    The bulk paths (:mod:`core.ingest`: ``servq records import`` and
+    ``POST /records/batch``) validate each record with this function, then insert many at
+    once. ``references`` (the tenant's site and staff ids, loaded once) spares the two
+    lookups per record.
+
+    :raises RecordInvalid: as :func:`create_record`.
+    """
     kind = kinds.get(payload["kind"])
     if kind is None:
         valid = ", ".join(sorted(kinds)) or "none"
@@ -100,14 +125,35 @@ def create_record(session, kinds: Mapping[str, RecordKind], payload: Mapping[str
         "status": payload.get("status") or kind.initial_status,
         "data": payload.get("data") or {},
     }
-    values.update(_validated(session, kind, values))
-    record = Record(kind=kind.name, created_by=actor_id, **values)
-    session.add(record)
-    session.flush()
-    audit(session, ENTITY, record.id, "created", actor_id,
-          {"kind": [None, kind.name], **{k: [None, jsonable(v)] for k, v in values.items()}})
-    hooks_for_session(session).record_created(session=session, record=record, actor_id=actor_id)
-    return record
+    values.update(_validated(session, kind, values, references))
+    if kind.workflow is not None:
+        # A workflow kind starts in its initial status, stamped with occurred_at.
+        if values["status"] != kind.initial_status:
+            raise RecordInvalid({"status": [
+                f"Records of kind {kind.name!r} start as {kind.initial_status!r}; change the "
+                "status with POST /api/v1/records/<id>/transitions."]})
+        values["timestamps"] = initial_stamps(kind, values["occurred_at"], values["data"])
+    values.update(quality.check_record(session, kind.name, values, actor_id=actor_id))
+    return kind, values
+
+
+def creation_changes(kind_name: str, values: Mapping[str, Any]) -> dict[str, list]:
+    """The ``changes`` of a record's ``created`` audit event: ``{field: [None, value]}``."""
+    return {"kind": [None, kind_name], **{k: [None, jsonable(v)] for k, v in values.items()}}
+
+
+class References:
+    """The tenant's site and staff ids, read once for many records (bulk validation).
+
+    Also maps their codes to ids (``site_codes``, ``staff_codes``), which the importers
+    accept in place of ids.
+    """
+
+    def __init__(self, session):
+        self.site_codes = dict(session.execute(select(Site.code, Site.id)).all())
+        self.staff_codes = dict(session.execute(select(Staff.code, Staff.id)).all())
+        self.sites = set(self.site_codes.values())
+        self.staff = set(self.staff_codes.values())
 
 
 def update_record(session, kinds: Mapping[str, RecordKind], record: Record,
@@ -125,14 +171,23 @@ def update_record(session, kinds: Mapping[str, RecordKind], record: Record,
         raise RecordInvalid({"kind": [f"Record kind {record.kind!r} is not enabled for this tenant."]})
     if "occurred_at" in payload and payload["occurred_at"] is None:
         raise RecordInvalid({"occurred_at": ["Field may not be null."]})
+    if kind.workflow is not None and "status" in payload and payload["status"] != record.status:
+        raise StatusNeedsTransition(
+            f"The status of a {kind.name!r} record follows its workflow: use "
+            f"POST /api/v1/records/{record.id}/transitions with one of the allowed actions.",
+            kind.workflow.allowed(record.status))
     values = dict(payload)
     values.update(_validated(session, kind, values))
+    if kind.workflow is not None and ("occurred_at" in values or "data" in values):
+        values.update(_restamped(kind, record, values))
+    values.update(quality.check_record(session, kind.name, values, actor_id=actor_id, record=record))
     changes = apply_changes(record, values)
     if changes:
         session.flush()
         audit(session, ENTITY, record.id, "changed", actor_id, changes)
         hooks_for_session(session).record_changed(session=session, record=record,
                                                   changes=changes, actor_id=actor_id)
+        quality.evaluate_record(session, record)
     return changes
 
 
@@ -149,16 +204,39 @@ def soft_delete_record(session, record: Record, actor_id: uuid.UUID | None) -> d
     return changes
 
 
-def _validated(session, kind: RecordKind, values: Mapping[str, Any]) -> dict[str, Any]:
+def _restamped(kind: RecordKind, record: Record, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The workflow stamps after a change of ``occurred_at`` or ``data``: the initial stamp
+    (and its copy keyed by ``stamp_by``) follows them; ``occurred_at`` may not move past
+    a stamp of a later step."""
+    old = dict(record.timestamps or {})
+    occurred_at = values.get("occurred_at", record.occurred_at)
+    timestamps = initial_stamps(kind, occurred_at, values.get("data", record.data), old)
+    initial = old.get(kind.workflow.initial_stamp) if kind.workflow.initial_stamp else None
+    for key, value in sorted(old.items()):
+        if not isinstance(value, str) or value == initial:
+            continue
+        try:
+            later = datetime.fromisoformat(value)
+        except ValueError:
+            continue
+        if later.utcoffset() is not None and later < occurred_at:
+            raise RecordInvalid({"occurred_at": [f"Cannot be after the record's {key} ({value})."]})
+    return {} if timestamps == old else {"timestamps": timestamps}
+
+
+def _validated(session, kind: RecordKind, values: Mapping[str, Any],
+               references: References | None = None) -> dict[str, Any]:
     """Check the fields present in ``values`` against ``kind`` and the tenant's reference
-    data; return the normalised ``data`` (when given). Collects every error at once."""
+    data (``references`` when given, else a query each); return the normalised ``data``
+    (when given). Collects every error at once."""
     errors: dict[str, Any] = {}
     out: dict[str, Any] = {}
-    if values.get("site_id") is not None and session.scalar(
-            select(Site.id).where(Site.id == values["site_id"])) is None:
+    site_id, staff_id = values.get("site_id"), values.get("staff_id")
+    if site_id is not None and (site_id not in references.sites if references is not None else
+                                session.scalar(select(Site.id).where(Site.id == site_id)) is None):
         errors["site_id"] = ["No such site in this tenant."]
-    if values.get("staff_id") is not None and session.scalar(
-            select(Staff.id).where(Staff.id == values["staff_id"])) is None:
+    if staff_id is not None and (staff_id not in references.staff if references is not None else
+                                 session.scalar(select(Staff.id).where(Staff.id == staff_id)) is None):
         errors["staff_id"] = ["No such staff member in this tenant."]
     if values.get("occurred_at") is not None:
         # Stored in UTC; normalised here so the caller's object reads back as stored.
@@ -171,9 +249,41 @@ def _validated(session, kind: RecordKind, values: Mapping[str, Any]) -> dict[str
             out["data"] = load_data(kind, values["data"] if values["data"] is not None else {})
         except ValidationError as exc:
             errors["data"] = exc.messages
+        else:
+            if kind.links:
+                errors.update(_unknown_links(session, kind, out["data"]))
     if errors:
         raise RecordInvalid(errors)
     return out
+
+
+def _unknown_links(session, kind: RecordKind, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Errors for the ``kind.links`` paths of ``data`` naming no live record of the tenant
+    (one query for all of them)."""
+    wanted: dict[str, uuid.UUID] = {}
+    for path in kind.links:
+        value: Any = data
+        for key in path.split("."):
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if value is not None:
+            try:
+                wanted[path] = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+            except ValueError:
+                wanted[path] = None
+    if not wanted:
+        return {}
+    ids = {v for v in wanted.values() if v is not None}
+    found = set(session.scalars(select(Record.id).where(
+        Record.id.in_(ids), Record.deleted_at.is_(None)))) if ids else set()
+    errors: dict[str, Any] = {}
+    for path, value in wanted.items():
+        if value not in found:
+            node = errors.setdefault("data", {})
+            *parents, leaf = path.split(".")
+            for key in parents:
+                node = node.setdefault(key, {})
+            node[leaf] = ["No such record in this tenant."]
+    return errors
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,0 +1,282 @@
+"""Corrective actions: opening them (by hand or from a failed item), their states, overdue.
+
+States::
+
+    open ──start──▶ in_progress ──complete──▶ done ──verify──▶ verified
+      └───────────complete──────────────────▶ done
+    done / verified ──reopen──▶ open
+
+An action is *overdue* when it has a due time in the past and is neither done nor
+verified. An automatic action's ``source_key`` is ``"<record id>:<standard code>:<item
+code>"`` (:func:`action_key`); the unique key makes opening idempotent, so re-scoring a
+record never opens a second action for the same failure, and never reopens one that
+people have closed (a new failure is a new record, which opens its own action).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from core.audit import audit, jsonable
+from core.db import utcnow
+from core.models import Action, Record, Tenant
+
+ENTITY = "actions"
+STATUSES = ("open", "in_progress", "done", "verified")
+CLOSED = ("done", "verified")
+SOURCES = ("critical", "item", "deadline", "manual")
+#: action → (states it may be taken from, state it leads to)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "start": (("open",), "in_progress"),
+    "complete": (("open", "in_progress"), "done"),
+    "verify": (("done",), "verified"),
+    "reopen": (("done", "verified"), "open"),
+}
+
+
+class TransitionRefused(Exception):
+    """The action cannot take this step from its state; ``allowed`` lists what it can."""
+
+    def __init__(self, status: str, action: str, allowed: list[str]):
+        super().__init__(f"{action!r} is not allowed while the action is {status}; "
+                         f"allowed: {', '.join(allowed) or 'none'}.")
+        self.allowed = allowed
+
+
+def allowed_actions(status: str) -> list[str]:
+    """The transitions an action in ``status`` may take, in workflow order."""
+    return [name for name, (sources, _) in TRANSITIONS.items() if status in sources]
+
+
+def is_overdue(action: Action, now: datetime | None = None) -> bool:
+    """Whether ``action`` is past its due time and neither done nor verified."""
+    return (action.due_at is not None and action.status not in CLOSED
+            and action.due_at < (now or utcnow()))
+
+
+def overdue_clause(now: datetime):
+    """SQL condition: the action is overdue at ``now``."""
+    return and_(Action.due_at.is_not(None), Action.due_at < now, Action.status.not_in(CLOSED))
+
+
+def not_overdue_clause(now: datetime):
+    """SQL condition: the action is not overdue at ``now``."""
+    return or_(Action.due_at.is_(None), Action.due_at >= now, Action.status.in_(CLOSED))
+
+
+def action_key(record_id: uuid.UUID | str, standard_code: str, item_code: str) -> str:
+    """The ``source_key`` of the action opened for one item of one record's evaluation."""
+    return f"{record_id}:{standard_code}:{item_code}"
+
+
+def action_payload(action: Action) -> dict[str, Any]:
+    """A JSON-safe description of ``action`` (for events and notifications)."""
+    return {name: jsonable(getattr(action, name)) for name in (
+        "id", "title", "source", "source_key", "record_id", "standard_code", "standard_version",
+        "item_code", "owner_id", "status", "due_at", "created_at")}
+
+
+def _standard_ref(standard: Any) -> tuple[str | None, int | None]:
+    """``(code, version)`` of a StandardVersion, a scoring Standard or a bare code."""
+    if standard is None:
+        return None, None
+    if isinstance(standard, str):
+        return standard, None
+    return getattr(standard, "code", None), getattr(standard, "version", None)
+
+
+def open_action(session, *, title: str, record: Record | None = None, item_code: str | None = None,
+                standard: Any = None, due_at: datetime | None = None, source: str = "manual",
+                source_key: str | None = None, owner_id: uuid.UUID | None = None,
+                actor_id: uuid.UUID | None = None, description: str | None = None,
+                roles: Sequence[str] = ()) -> Action:
+    """Open a corrective action in the session's tenant (audited; not committed).
+
+    Idempotent on ``source_key``: when an action with that key exists (whatever its
+    state) it is returned unchanged. ``standard`` is a :class:`core.models.StandardVersion`,
+    a :class:`core.scoring.Standard` or a code. ``owner_id`` must be a member of the
+    tenant (the API checks it). ``action.opened`` is emitted to ``roles`` and the
+    tenant's webhooks once the action exists.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"unknown action source {source!r}; one of {SOURCES}")
+    if source_key is not None:
+        existing = session.scalar(select(Action).where(Action.source_key == source_key))
+        if existing is not None:
+            return existing
+    code, version = _standard_ref(standard)
+    action = Action(title=title[:300], description=description, source=source,
+                    source_key=source_key, record_id=record.id if record is not None else None,
+                    standard_code=code, standard_version=version, item_code=item_code,
+                    owner_id=owner_id, status="open", due_at=due_at, created_by=actor_id)
+    if source_key is None:
+        session.add(action)
+        session.flush()
+    else:
+        try:
+            # A concurrent evaluation may open the same action: the unique key decides.
+            with session.begin_nested():
+                session.add(action)
+        except IntegrityError:
+            existing = session.scalar(select(Action).where(Action.source_key == source_key))
+            if existing is None:
+                raise
+            return existing
+    _opened(session, [action], actor_id, {action.id: tuple(roles)})
+    return action
+
+
+def _opened(session, actions: Iterable[Action], actor_id, roles: dict) -> None:
+    """Audit each new action and emit ``action.opened``."""
+    from core.notify import emit
+
+    for action in actions:
+        payload = action_payload(action)
+        audit(session, ENTITY, action.id, "created", actor_id,
+              {name: [None, value] for name, value in payload.items()
+               if name not in ("id", "created_at") and value is not None})
+        emit(session, "action.opened", payload, roles=roles.get(action.id, ()),
+             dedupe_key=f"action.opened:{action.id}")
+
+
+def transition(session, action: Action, name: str, *, note: str | None = None,
+               actor_id: uuid.UUID | None = None, now: datetime | None = None) -> dict[str, list]:
+    """Take step ``name`` (start, complete, verify, reopen); audited with ``note``.
+
+    :raises TransitionRefused: when the step is not allowed from the action's state.
+    """
+    step = TRANSITIONS.get(name)
+    if step is None or action.status not in step[0]:
+        raise TransitionRefused(action.status, name, allowed_actions(action.status))
+    now = now or utcnow()
+    before = {"status": action.status, "done_at": action.done_at, "verified_at": action.verified_at}
+    action.status = step[1]
+    if name == "complete":
+        action.done_at = now
+    elif name == "verify":
+        action.verified_at = now
+    elif name == "reopen":
+        action.done_at = action.verified_at = None
+    changes = {key: [jsonable(old), jsonable(getattr(action, key))]
+               for key, old in before.items() if getattr(action, key) != old}
+    if note:
+        changes["note"] = [None, note]
+    session.flush()
+    audit(session, ENTITY, action.id, name, actor_id, changes)
+    return changes
+
+
+def failure_title(session, item, locale: str | None = None) -> str:
+    """The title of the action opened for a failed ``item``, in the tenant's language."""
+    if locale is None:
+        tenant = session.get(Tenant, session.tenant_id)
+        locale = tenant.locale if tenant is not None else "en"
+    if (locale or "").lower().startswith("zh"):
+        return f"整改：{item.title.zh}"
+    return f"Corrective action: {item.title.en}"
+
+
+def due_after(start: datetime, fix_within: Any, calendar: Any) -> datetime | None:
+    """When an action for a failure at ``start`` is due: ``start + fix_within``.
+
+    ``fix_within`` is a ``timedelta`` (wall-clock time) or a :class:`core.calendar.Limit`
+    (working limits count on the tenant's ``calendar``); ``None`` gives no due time.
+    """
+    if fix_within is None:
+        return None
+    if isinstance(fix_within, timedelta):
+        return start + fix_within
+    from core.calendar import due
+
+    return due(start, fix_within, calendar)
+
+
+def open_failure_actions(session, failures: Sequence[tuple], calendar: Any,
+                         actor_id: uuid.UUID | None = None) -> list[Action]:
+    """Open the actions for ``failures`` (``(record, version, standard, item, outcome)``
+    each) that have none yet: one SELECT for the existing keys, one flush for the rest.
+
+    A failed critical item opens a ``critical`` action, a breached deadline a
+    ``deadline`` one and any other failed ``action_on_failure`` item an ``item`` one;
+    due at the record's ``occurred_at`` + the item's ``fix_within``.
+    """
+    if not failures:
+        return []
+    keyed = {action_key(record.id, standard.code, item.code): (record, version, standard, item, outcome)
+             for record, version, standard, item, outcome in failures}
+    existing: set[str] = set()
+    keys = list(keyed)
+    for start in range(0, len(keys), 1000):
+        existing.update(session.scalars(
+            select(Action.source_key).where(Action.source_key.in_(keys[start:start + 1000]))))
+    todo = [(key, value) for key, value in keyed.items() if key not in existing]
+    if not todo:
+        return []
+    tenant = session.get(Tenant, session.tenant_id)
+    locale = tenant.locale if tenant is not None else "en"
+    actions, roles = [], {}
+    for key, (record, version, standard, item, outcome) in todo:
+        source = "deadline" if outcome == "breached" else "critical" if item.critical else "item"
+        action = Action(
+            id=uuid.uuid4(), title=failure_title(session, item, locale)[:300],
+            description=(f"Item {item.code!r} of standard {standard.code!r} (version "
+                         f"{standard.version}) {'was breached' if outcome == 'breached' else 'failed'} "
+                         f"on {record.kind} record {record.id} of {record.occurred_at.isoformat()}."),
+            source=source, source_key=key, record_id=record.id, standard_code=standard.code,
+            standard_version=standard.version, item_code=item.code, status="open",
+            due_at=due_after(record.occurred_at, item.fix_within, calendar), created_by=actor_id)
+        actions.append(action)
+        roles[action.id] = tuple(item.escalate_to)
+    try:
+        with session.begin_nested():
+            session.add_all(actions)
+    except IntegrityError:
+        # Someone opened one of them meanwhile: open them one by one, idempotently.
+        opened = []
+        for action in actions:
+            found = session.scalar(select(Action.id).where(Action.source_key == action.source_key))
+            if found is None:
+                opened.append(open_action(
+                    session, title=action.title, description=action.description,
+                    source=action.source, source_key=action.source_key,
+                    record=session.get(Record, (session.tenant_id, action.record_id)),
+                    standard=_Ref(action.standard_code, action.standard_version),
+                    item_code=action.item_code, due_at=action.due_at, actor_id=actor_id,
+                    roles=roles[action.id]))
+        return opened
+    _opened(session, actions, actor_id, roles)
+    return actions
+
+
+class _Ref:
+    """A standard named by code and version (for :func:`open_action`)."""
+
+    def __init__(self, code: str, version: int):
+        self.code, self.version = code, version
+
+
+def actions_query(filters: dict, now: datetime):
+    """The SELECT of actions matching the list filters of ``GET /actions``."""
+    stmt = select(Action)
+    for name in ("status", "owner_id", "record_id", "source"):
+        if filters.get(name) is not None:
+            stmt = stmt.where(getattr(Action, name) == filters[name])
+    if filters.get("overdue") is True:
+        stmt = stmt.where(overdue_clause(now))
+    elif filters.get("overdue") is False:
+        stmt = stmt.where(not_overdue_clause(now))
+    if filters.get("due_before") is not None:
+        stmt = stmt.where(Action.due_at < filters["due_before"])
+    return stmt
+
+
+__all__ = [
+    "CLOSED", "ENTITY", "SOURCES", "STATUSES", "TRANSITIONS", "TransitionRefused", "action_key",
+    "action_payload", "actions_query", "allowed_actions", "due_after", "is_overdue",
+    "open_action", "open_failure_actions", "overdue_clause", "transition",
+]

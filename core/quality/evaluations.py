@@ -1,0 +1,341 @@
+"""Scoring records against the standards in force, and storing the evaluations.
+
+:func:`evaluate_records` is the one path, for one record or a hundred thousand: it looks
+up the standards once per kind (an inspection: the standard it names, once per code),
+scores every record with the pure engine, then writes with bulk statements (one SELECT
+of the existing evaluations per thousand records, one multi-row INSERT, UPDATEs of the
+rows that changed), opens the corrective actions of failed items, synchronises the
+deadline clocks and fires ``record_evaluated``. A record of a kind no standard applies to
+costs no query.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import defaultdict
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any, NamedTuple, Sequence
+
+from sqlalchemy import delete, insert, select, update
+
+from core.calendar.tenant import tenant_calendar
+from core.clocks import sync_clocks_many
+from core.db import utcnow
+from core.models import Evaluation, Record
+from core.plugins_ext import hooks_for_session
+from core.quality.actions import open_failure_actions
+from core.quality.inspections import named_standard
+from core.quality.values import INSPECTION, inspection_plan, record_values
+from core.scoring import WALL, CompiledStandard, Outcome, RuleInputError, evaluate
+from core.scoring.engine import _json_safe
+from core.scoring.registry import CORE_RULE_TYPES
+from core.standards import rule_registry, standards_for_kind
+
+_FAILED = (Outcome.FAIL, Outcome.BREACHED)
+_CORE_TYPES = frozenset(rule_type.name for rule_type in CORE_RULE_TYPES)
+CHUNK = 1000
+#: The scalar columns of an evaluation row besides its keys.
+COLUMNS = ("standard_version", "evaluated_at", "total", "max_total", "percent", "grade",
+           "passed", "complete", "failed_critical", "items")
+
+
+class Facts(NamedTuple):
+    """What the evaluation loop needs to know of a compiled standard beyond the engine."""
+
+    flagged: tuple[tuple[int, Any], ...]  # (position, Item) of critical / action_on_failure items
+    deadlines: bool                       # has deadline items: its clocks are synchronised
+    calendar: bool                        # needs the tenant's business calendar
+
+
+_FACTS: dict[int, tuple[CompiledStandard, Facts]] = {}
+_FACTS_LOCK = threading.Lock()
+
+
+def facts(compiled: CompiledStandard) -> Facts:
+    """The :class:`Facts` of ``compiled`` (computed once per compiled object)."""
+    hit = _FACTS.get(id(compiled))
+    if hit is not None and hit[0] is compiled:
+        return hit[1]
+    items = compiled.standard.items
+    found = Facts(
+        flagged=tuple((n, item) for n, item in enumerate(items) if item.critical or item.action_on_failure),
+        deadlines=any(item.rule.type == "deadline" for item in items),
+        calendar=any(item.rule.type == "deadline" or item.rule.type not in _CORE_TYPES
+                     for item in items))
+    with _FACTS_LOCK:
+        if len(_FACTS) >= 512:
+            _FACTS.pop(next(iter(_FACTS)))
+        _FACTS[id(compiled)] = (compiled, found)
+    return found
+
+
+class _Standards:
+    """The standards that apply to each record, looked up once per kind / code per call."""
+
+    def __init__(self, session):
+        self.session = session
+        self.by_kind: dict[str, tuple] = {}
+        self.by_code: dict[str | None, tuple] = {}
+
+    def of(self, record: Record) -> tuple:
+        if record.kind == INSPECTION:
+            code = (record.data or {}).get("standard")
+            pairs = self.by_code.get(code)
+            if pairs is None:
+                pair = named_standard(self.session, code)
+                pairs = self.by_code[code] = (pair,) if pair is not None else ()
+            return pairs
+        pairs = self.by_kind.get(record.kind)
+        if pairs is None:
+            pairs = self.by_kind[record.kind] = tuple(standards_for_kind(self.session, record.kind))
+        return pairs
+
+
+def _invalid(errors: dict, message: str):
+    from core.records import RecordInvalid
+
+    return RecordInvalid(errors, message)
+
+
+def _input_errors(record: Record, standard_code: str, compiled: CompiledStandard,
+                  error: RuleInputError) -> dict:
+    """Field errors for a value the engine could not judge, naming the item."""
+    code = getattr(error, "code", None)
+    if record.kind == INSPECTION and code is not None:
+        return {"data": {"answers": {code: [str(error)]}}}
+    field = code or "_schema"
+    if code is not None:
+        try:
+            params = compiled.standard.item(code).rule.params
+        except KeyError:
+            params = {}
+        field = params.get("field", code)
+    return {"data": {field: [f"Standard {standard_code!r}, {error}"]}}
+
+
+def evaluate_records(session, records: Sequence[Record], *, now: datetime | None = None,
+                     actor_id: uuid.UUID | None = None, objects: bool = False) -> list:
+    """Score ``records`` (flushed or pending, of the session's tenant) against the
+    standards in force that apply to each, and store the evaluations.
+
+    Each record gets one evaluation row per standard, replacing the one it had; rows of
+    standards that no longer apply to a re-scored record are removed. Failed critical
+    items (and failed items marked ``action_on_failure``) open a corrective action each,
+    once; the deadline clocks of standards with deadline items are synchronised;
+    ``record_evaluated`` fires per record (plugins get ORM rows). Nothing is committed.
+
+    :param now: the instant of the evaluation (default: now).
+    :param objects: return :class:`core.models.Evaluation` objects (built only on
+        request: a bulk import does without them) instead of the stored rows as dicts.
+    :raises core.records.RecordInvalid: when a value cannot be judged by its item's rule;
+        its ``errors`` are keyed by the position of each bad record in ``records``
+        (``{3: {"data": {...}}}``) and nothing has been written.
+    """
+    now = now or utcnow()
+    standards = _Standards(session)
+    registry = None
+    calendar = None
+    scored: list[tuple[Record, Any, CompiledStandard, Facts, Any]] = []
+    errors: dict[int, dict] = {}
+    for position, record in enumerate(records):
+        pairs = standards.of(record)
+        if not pairs:
+            continue
+        values = None
+        for version, compiled in pairs:
+            target = compiled
+            if record.kind == INSPECTION:
+                if registry is None:
+                    registry = rule_registry()
+                plan = inspection_plan(compiled, registry)
+                target, values = plan.compiled, record_values(record, plan)
+            elif values is None:
+                values = record_values(record)
+            known = facts(compiled)
+            if known.calendar and calendar is None:
+                calendar = tenant_calendar(session)
+            try:
+                result = evaluate(target, values, now, calendar if known.calendar else WALL)
+            except RuleInputError as error:
+                errors[position] = _input_errors(record, version.code, compiled, error)
+                break
+            scored.append((record, version, compiled, known, result))
+    if errors:
+        if len(records) == 1:
+            raise _invalid(errors[0], "The record cannot be scored against its standard.")
+        raise _invalid(errors, f"{len(errors)} record(s) cannot be scored against their standards.")
+    if not scored:
+        return []
+    rows, stored = _store(session, scored, objects)
+    failures = [(record, version, compiled.standard, item, result.items[n].outcome.value)
+                for record, version, compiled, known, result in scored
+                for n, item in known.flagged if result.items[n].outcome in _FAILED]
+    if failures:
+        open_failure_actions(session, failures, calendar or _calendar_for_actions(session, failures),
+                             actor_id)
+    timed = [(record, version, compiled) for record, version, compiled, known, _ in scored
+             if known.deadlines]
+    if timed:
+        sync_clocks_many(session, timed, calendar or tenant_calendar(session), now)
+    _fire(session, records, scored, rows, stored)
+    return stored if objects else rows
+
+
+def _calendar_for_actions(session, failures) -> Any:
+    """The calendar due times count on: the tenant's only when a ``fix_within`` is working time."""
+    from datetime import timedelta
+
+    if all(item.fix_within is None or isinstance(item.fix_within, timedelta)
+           for _, _, _, item, _ in failures):
+        return WALL
+    return tenant_calendar(session)
+
+
+def evaluate_record(session, record: Record, *, now: datetime | None = None,
+                    actor_id: uuid.UUID | None = None) -> list[Evaluation]:
+    """Score ``record`` against the standards in force that apply to it (an inspection:
+    the standard it names) and return its stored :class:`core.models.Evaluation` rows,
+    by standard code; ``[]`` when none applies. See :func:`evaluate_records`.
+
+    :raises core.records.RecordInvalid: when a value cannot be judged (the error names
+        the item); nothing has been written.
+    """
+    return sorted(evaluate_records(session, [record], now=now, actor_id=actor_id, objects=True),
+                  key=lambda evaluation: evaluation.standard_code)
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def _safe(value: Any) -> Any:
+    """:func:`core.scoring.engine._json_safe` with fast paths for the usual plain types
+    (exact class checks instead of ABC checks, which cost most of the time on a bulk import)."""
+    cls = value.__class__
+    if cls in _PLAIN:
+        return value
+    if cls is dict or cls is MappingProxyType:
+        return _safe_mapping(value)
+    if cls is list or cls is tuple:
+        return [item if item.__class__ in _PLAIN else _safe(item) for item in value]
+    if cls is datetime:
+        return value.isoformat()
+    return _json_safe(value)
+
+
+def _safe_mapping(value) -> dict[str, Any]:
+    out = {}
+    for key, item in value.items():
+        out[key if key.__class__ is str else str(key)] = \
+            item if item.__class__ in _PLAIN else _safe(item)
+    return out
+
+
+def json_items(result) -> list[dict[str, Any]]:
+    """``result.as_dict()["items"]``, faster: what an evaluation row stores per item."""
+    return [{"code": item.code, "outcome": item.outcome.value, "points": item.points,
+             "max_points": item.max_points, "share": item.share,
+             "evidence": _safe_mapping(item.evidence) if item.evidence.__class__ is dict
+             or item.evidence.__class__ is MappingProxyType else _safe(item.evidence)}
+            for item in result.items]
+
+
+def _row(record: Record, result) -> dict[str, Any]:
+    items = json_items(result)
+    return {"record_id": record.id, "standard_code": result.standard_code,
+            "standard_version": result.standard_version, "evaluated_at": result.evaluated_at,
+            "total": result.total, "max_total": result.max_total, "percent": result.percent,
+            "grade": result.grade, "passed": result.passed, "complete": result.complete,
+            "failed_critical": list(result.failed_critical), "items": items}
+
+
+def _store(session, scored, objects: bool) -> tuple[list[dict], list[Evaluation]]:
+    """Upsert the evaluation rows of ``scored``: ``(rows as dicts, ORM objects if asked)``.
+
+    With ``objects`` (a few records) the rows go through the ORM; without, the existing
+    rows' keys are read (no ORM objects) and rows are written with bulk INSERT / UPDATE
+    by primary key / DELETE statements.
+    """
+    tenant_id = session.tenant_id
+    ids = list(dict.fromkeys(record.id for record, *_ in scored))
+    # (record id, standard code) → the existing ORM row (objects) or its id (bulk)
+    existing: dict[tuple[uuid.UUID, str], Any] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        if objects:
+            for row in session.scalars(select(Evaluation).where(Evaluation.record_id.in_(chunk))):
+                existing[(row.record_id, row.standard_code)] = row
+        else:
+            for row_id, record_id, code in session.execute(
+                    select(Evaluation.id, Evaluation.record_id, Evaluation.standard_code)
+                    .where(Evaluation.record_id.in_(chunk))):
+                existing[(record_id, code)] = row_id
+    rows, new_rows, changed, stored = [], [], [], []
+    current: set[tuple[uuid.UUID, str]] = set()
+    for record, _version, _compiled, _known, result in scored:
+        row = _row(record, result)
+        key = (record.id, result.standard_code)
+        current.add(key)
+        old = existing.get(key)
+        row["tenant_id"] = tenant_id
+        if old is None:
+            row["id"] = uuid.uuid4()
+            new_rows.append(row)
+        elif objects:
+            for name in COLUMNS:
+                setattr(old, name, row[name])
+            row["id"] = old.id
+            stored.append(old)
+        else:
+            row["id"] = old
+            changed.append(row)
+        rows.append(row)
+    # Rows of standards that no longer apply to a re-scored record.
+    stale = [old for key, old in existing.items() if key not in current]
+    if objects:
+        for old in stale:
+            session.delete(old)
+        made = [Evaluation(**row) for row in new_rows]
+        session.add_all(made)
+        stored.extend(made)
+        session.flush()
+        return rows, stored
+    if stale:
+        session.execute(delete(Evaluation).where(Evaluation.id.in_(stale)))
+    if changed:
+        session.execute(update(Evaluation), changed)
+    if new_rows:
+        session.execute(insert(Evaluation), new_rows)
+    if stale or changed:
+        # Evaluation objects loaded earlier in this session no longer match the table.
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, Evaluation):
+                session.expire(obj)
+    return rows, stored
+
+
+def _fire(session, records, scored, rows, stored) -> None:
+    """Fire ``record_evaluated`` once per scored record with its evaluation rows."""
+    hook = hooks_for_session(session).record_evaluated
+    if not hook.get_hookimpls():
+        return
+    if not stored or len(stored) < len(rows):
+        by_id = {(obj.record_id, obj.standard_code): obj for obj in stored}
+        stored = [by_id.get((row["record_id"], row["standard_code"])) or _transient(row)
+                  for row in rows]
+    per_record: dict[uuid.UUID, list[Evaluation]] = defaultdict(list)
+    for evaluation in stored:
+        per_record[evaluation.record_id].append(evaluation)
+    seen = set()
+    for record, *_ in scored:
+        if record.id in seen:
+            continue
+        seen.add(record.id)
+        hook(session=session, record=record,
+             evaluations=sorted(per_record[record.id], key=lambda e: e.standard_code))
+
+
+def _transient(row: dict) -> Evaluation:
+    """An Evaluation object describing a row written with a bulk INSERT."""
+    return Evaluation(**row)
