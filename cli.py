@@ -1,4 +1,4 @@
-"""The ``servq`` command: serve, worker, database, tenants, users, tokens and plugins.
+"""The ``servq`` command: serve, worker, database, tenants, users, tokens, plugins, records.
 
 The app is created once per invocation, on first use, by the group's ``app_factory``
 (default :func:`core.create_app`, configured from the environment); tests inject their
@@ -230,13 +230,45 @@ def run_demo(app: Flask, host: str, port: int) -> list:
 
 @click.command()
 def worker():
-    """Run an rq worker (with its scheduler) for the job queue; needs REDIS_URL."""
+    """Run an rq worker (with its scheduler) for the job queue; needs REDIS_URL. The
+    workers also keep the every-minute deadline tick going (core/deadlines.py)."""
+    from core.deadlines import start_ticking
     from core.jobs import make_worker
 
     app = get_app()
     if app.extensions.get("servq.queue") is None:
         raise CliError("REDIS_URL is not set: without Redis, jobs run inline and need no worker")
+    start_ticking(app)
     make_worker(app).work(with_scheduler=True)
+
+
+@click.group()
+def deadlines():
+    """The deadline tick: breach watch, recurring obligations, webhook retries."""
+
+
+@deadlines.command("scan")
+@click.option("--tenant", "slug", default=None, help="Only this tenant (default: every tenant).")
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def deadlines_scan(slug, as_json):
+    """Run one tick now, in this process (for cron, or a deployment without a worker)."""
+    from core.deadlines import run_tick, scan_tenant
+    from core.jobs import run_job
+    from core.plugins.manager import job_name
+
+    app = get_app()
+    if slug:
+        tenant = tenant_by_slug(app, slug)
+        results = {slug: run_job(job_name(scan_tenant), str(tenant.id))}
+    else:
+        results = run_tick(app)
+    if as_json:
+        click.echo(json.dumps(results, indent=2, sort_keys=True))
+        return
+    for name, counts in results.items():
+        click.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    if not results:
+        click.echo("no tenants", err=True)
 
 
 # -- database ---------------------------------------------------------------------------
@@ -506,6 +538,56 @@ def plugins_list(slug):
         click.echo("no plugins installed", err=True)
 
 
+# -- records ----------------------------------------------------------------------------
+
+
+@click.group()
+def records():
+    """Quality records in bulk."""
+
+
+@records.command("import")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.argument("file", type=click.File("rb"))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default=None,
+              help="File format (default: csv for *.csv, else jsonl).")
+@click.option("--chunk", type=click.IntRange(1, 100_000), default=1000, show_default=True,
+              help="Records written per bulk statement.")
+@click.option("--dry-run", is_flag=True, help="Validate and score every record, write nothing.")
+def records_import(slug, file, fmt, chunk, dry_run):
+    """Import records from a JSON Lines or CSV FILE ('-' for stdin), validated and scored
+    like POST /records; all or nothing: one bad line and nothing is written."""
+    from core.ingest import ImportRefused, guess_format, import_file
+
+    app = get_app()
+    tenant = tenant_by_slug(app, slug)
+    fmt = fmt or guess_format(file.name)
+    try:
+        size = os.fstat(file.fileno()).st_size if file.seekable() else 0
+    except (OSError, ValueError):  # stdin or a stream without a file behind it
+        size = 0
+    with click.progressbar(length=size or 1, label=f"importing into {slug}", file=sys.stderr,
+                           hidden=not size or not sys.stderr.isatty()) as bar:
+        def progress(_records: int) -> None:
+            if size:
+                bar.update(file.tell() - bar.pos)
+
+        try:
+            report = import_file(app, tenant.id, file, fmt, chunk=chunk, dry_run=dry_run,
+                                 progress=progress)
+        except ImportRefused as refused:
+            bar.render_finish()
+            if refused.header:
+                raise CliError(f"{refused.header}; nothing was written")
+            for error in refused.errors:
+                for message in error.messages():
+                    click.echo(f"line {error.line}: {message}", err=True)
+            more = " (stopped reading there)" if refused.truncated else ""
+            raise CliError(f"{len(refused.errors)} bad line(s){more}; nothing was written")
+        bar.update(max(size, 1) - bar.pos)
+    click.echo(report.summary())
+
+
 def make_cli(app_factory: Callable[[], Flask] | None = None) -> click.Group:
     """Build the ``servq`` command group; ``app_factory`` makes the app (tests inject one)."""
     @click.group(cls=ServqGroup, app_factory=app_factory,
@@ -513,7 +595,7 @@ def make_cli(app_factory: Callable[[], Flask] | None = None) -> click.Group:
     def servq():
         """servq: multi-tenant service quality management."""
 
-    for command in (serve, worker, db, tenants, users, tokens, plugins):
+    for command in (serve, worker, deadlines, db, tenants, users, tokens, plugins, records):
         servq.add_command(command)
     return servq
 

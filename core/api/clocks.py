@@ -2,7 +2,89 @@
 
 from __future__ import annotations
 
+from flask.views import MethodView
 from flask_smorest import Blueprint
+from marshmallow import Schema, fields
+from sqlalchemy import select
+
+from core.api.context import require
+from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
+from core.api.records import enabled_kinds, get_record
+from core.clocks import clock_view, pause_spans, standard_items
+from core.database import request_session
+from core.db import utcnow
+from core.models import Clock
 
 URL = "/records"
 blp = Blueprint("clocks", __name__, description="Deadline clocks of records.")
+
+
+class ClockTitleSchema(Schema):
+    en = fields.String()
+    zh = fields.String()
+
+
+class ClockPauseSchema(Schema):
+    start = fields.AwareDateTime()
+    end = fields.AwareDateTime(allow_none=True, metadata={"description": "null while paused"})
+    reason = fields.String(allow_none=True)
+
+
+class ClockSchema(Schema):
+    id = fields.UUID()
+    standard_code = fields.String()
+    standard_version = fields.Integer()
+    item = fields.String(metadata={"description": "The deadline item's code"})
+    title = fields.Nested(ClockTitleSchema, allow_none=True)
+    start = fields.AwareDateTime()
+    target = fields.String(metadata={"description": "The limit as written: '30m', '5 working days'"})
+    time = fields.String(metadata={"description": "working (the tenant's calendar) or wall (real time)"})
+    due = fields.AwareDateTime(metadata={"description": "Due time, moved by the pauses so far"})
+    stop = fields.AwareDateTime(allow_none=True, metadata={"description": "When the clock was stopped"})
+    state = fields.String(metadata={"description": "running, paused, met or breached"})
+    paused_since = fields.AwareDateTime(allow_none=True)
+    pause_reason = fields.String(allow_none=True)
+    pauses = fields.List(fields.Nested(ClockPauseSchema))
+    warned = fields.List(fields.Integer(), metadata={"description": "Warning levels sent (percent)"})
+    breached_at = fields.AwareDateTime(allow_none=True,
+                                       metadata={"description": "Set once the breach was escalated"})
+    time_left_seconds = fields.Integer(metadata={"description": "In the clock's own time"})
+    time_over_seconds = fields.Integer(metadata={"description": "In the clock's own time"})
+    percent_used = fields.Float()
+    counted_at = fields.AwareDateTime(metadata={
+        "description": "The instant time left/over are counted at: now, the stop or the pause"})
+
+
+@blp.route("/<uuid:record_id>/clocks")
+class RecordClocks(MethodView):
+    @require("read")
+    @blp.arguments(PageArgs(), location="query")
+    @blp.response(200, ClockSchema(many=True), headers=PAGINATION_HEADER_DOC)
+    def get(self, args, record_id):
+        """The record's deadline clocks: due time, pauses, state, time left or over."""
+        from core.calendar.tenant import tenant_calendar
+
+        session = request_session()
+        record = get_record(record_id, enabled_kinds())
+        stmt = (select(Clock).where(Clock.record_id == record.id)
+                .order_by(Clock.standard_code, Clock.item_code))
+        headers: dict = {}
+        clocks = paginate(session, stmt, args, headers)
+        now = utcnow()
+        calendar = tenant_calendar(session) if any(c.business for c in clocks) else None
+        items = standard_items(session, {(c.standard_code, c.standard_version) for c in clocks})
+        out = []
+        for clock in clocks:
+            item = items.get((clock.standard_code, clock.standard_version), {}).get(clock.item_code, {})
+            out.append({
+                "id": clock.id, "standard_code": clock.standard_code,
+                "standard_version": clock.standard_version, "item": clock.item_code,
+                "title": item.get("title"), "start": clock.start_at, "target": clock.target,
+                "due": clock.due_at, "stop": clock.stop_at, "state": clock.state,
+                "paused_since": clock.paused_since, "pause_reason": clock.pause_reason,
+                "pauses": [{"start": a, "end": b, "reason": p.get("reason")}
+                           for (a, b), p in zip(pause_spans(clock), clock.pauses or ())],
+                "warned": sorted(clock.warned or ()), "breached_at": clock.breached_at,
+                **clock_view(clock, calendar, now),
+            })
+        return out, 200, headers

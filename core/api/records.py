@@ -11,13 +11,18 @@ from contextlib import contextmanager
 
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from flask import g, has_request_context
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 from sqlalchemy import select
 
 from core.api.context import actor_id, require
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
+from core.auth.permissions import allowed
+from core.clocks import breached_clause, due_before_clause
 from core.database import request_session
+from core.kinds.inspection import hidden_from
 from core.models import AuditEvent, Record, User
+from core.personal import audit_reads, mask_paths
 from core.plugins_ext import get_plugins, tenant_enabled_plugins
 from core.records import (ENTITY, RecordChangeSchema, RecordInputSchema, RecordInvalid,
                           create_record, soft_delete_record, update_record, utc_instant)
@@ -38,6 +43,35 @@ class RecordSchema(Schema):
     created_by = fields.UUID(dump_only=True, allow_none=True)
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
+    timestamps = fields.Dict(dump_only=True, metadata={
+        "description": "Instants its workflow stamped (received_at, acknowledged_at, …)"})
+    escalation_level = fields.Integer(dump_only=True, metadata={
+        "description": "Raised by one for each breached deadline (and by hand)"})
+
+    @post_dump(pass_original=True)
+    def _mask_personal(self, out, original, **kwargs):
+        """Mask the kind's personal paths for callers without ``personal_data``."""
+        if "data" not in out or sees_personal_data():
+            return out
+        name = original.get("kind") if isinstance(original, dict) else getattr(original, "kind", None)
+        kind = get_plugins().kinds.get(name)
+        if kind is not None and kind.personal:
+            out["data"] = mask_paths(out["data"], kind.personal)
+        return out
+
+
+def sees_personal_data() -> bool:
+    """Whether the caller's role may see personal data in clear (never outside a request)."""
+    return has_request_context() and "membership" in g and allowed(g.membership.role, "personal_data")
+
+
+def audit_personal_reads(records, kinds: dict, via: str) -> int:
+    """Audit the caller's read of the personal data in ``records`` (when the role sees it
+    in clear; masked reads reveal nothing); returns the number of events added. The
+    caller commits."""
+    if not sees_personal_data():
+        return 0
+    return audit_reads(request_session(), records, kinds, actor_id(), via)
 
 
 class RecordQuery(PageArgs):
@@ -47,6 +81,10 @@ class RecordQuery(PageArgs):
     staff_id = fields.UUID()
     since = fields.AwareDateTime(validate=utc_instant, metadata={"description": "occurred_at at or after"})
     until = fields.AwareDateTime(validate=utc_instant, metadata={"description": "occurred_at before"})
+    breached = fields.Boolean(metadata={"description": "true: records with a breached deadline "
+                                                       "clock; false: records without one"})
+    due_before = fields.AwareDateTime(validate=utc_instant, metadata={
+        "description": "Records with a deadline clock still counting that is due before this instant"})
 
     @validates_schema
     def _ordered(self, data, **kwargs):
@@ -72,14 +110,20 @@ def enabled_kinds() -> dict:
     return get_plugins().kinds_for(tenant_enabled_plugins())
 
 
+def _for_role(stmt):
+    """Keep out the records the caller's role may not see (mystery inspections for agents)."""
+    hidden = hidden_from(g.membership.role) if "membership" in g else None
+    return stmt if hidden is None else stmt.where(hidden)
+
+
 def visible_records(kinds: dict):
     """SELECT of the tenant's live records whose kind it may use."""
-    return select(Record).where(Record.deleted_at.is_(None), Record.kind.in_(sorted(kinds)))
+    return _for_role(select(Record).where(Record.deleted_at.is_(None), Record.kind.in_(sorted(kinds))))
 
 
 def get_record(record_id: uuid.UUID, kinds: dict, include_deleted: bool = False) -> Record:
     """The current tenant's record of an enabled kind, or 404."""
-    stmt = select(Record).where(Record.id == record_id, Record.kind.in_(sorted(kinds)))
+    stmt = _for_role(select(Record).where(Record.id == record_id, Record.kind.in_(sorted(kinds))))
     if not include_deleted:
         stmt = stmt.where(Record.deleted_at.is_(None))
     record = request_session().scalar(stmt)
@@ -113,8 +157,16 @@ class Records(MethodView):
             stmt = stmt.where(Record.occurred_at >= args["since"])
         if "until" in args:
             stmt = stmt.where(Record.occurred_at < args["until"])
+        if "breached" in args:
+            stmt = stmt.where(breached_clause(args["breached"]))
+        if "due_before" in args:
+            stmt = stmt.where(due_before_clause(args["due_before"]))
         headers = {}
-        return paginate(request_session(), stmt, args, headers), 200, headers
+        session = request_session()
+        records = paginate(session, stmt, args, headers)
+        if audit_personal_reads(records, enabled_kinds(), "list"):
+            session.commit()
+        return records, 200, headers
 
     @require("write")
     @blp.arguments(RecordInputSchema())
@@ -135,7 +187,11 @@ class RecordById(MethodView):
     @blp.response(200, RecordSchema)
     def get(self, record_id):
         """Get a record."""
-        return get_record(record_id, enabled_kinds())
+        kinds = enabled_kinds()
+        record = get_record(record_id, kinds)
+        if audit_personal_reads([record], kinds, "get"):
+            request_session().commit()
+        return record
 
     @require("write")
     @blp.etag
@@ -147,8 +203,11 @@ class RecordById(MethodView):
         kinds = enabled_kinds()
         record = get_record(record_id, kinds)
         blp.check_etag(record, RecordSchema)
+        # A workflow kind's status changes by transition only: core.workflows raises
+        # StatusNeedsTransition, answered 409 by core.api.workflows.
         with invalid_as_422():
             update_record(session, kinds, record, body, actor_id())
+        audit_personal_reads([record], kinds, "patch")
         session.commit()
         return record
 
@@ -172,7 +231,8 @@ class RecordHistory(MethodView):
     def get(self, args, record_id):
         """The audit trail of a record, oldest first (a deleted record's too)."""
         session = request_session()
-        get_record(record_id, enabled_kinds(), include_deleted=True)
+        kinds = enabled_kinds()
+        record = get_record(record_id, kinds, include_deleted=True)
         stmt = (select(AuditEvent)
                 .where(AuditEvent.entity == ENTITY, AuditEvent.entity_id == record_id)
                 .order_by(AuditEvent.at, AuditEvent.id))
@@ -187,4 +247,14 @@ class RecordHistory(MethodView):
             "actor": ({"id": e.actor_user_id, "name": actors[e.actor_user_id].name}
                       if e.actor_user_id in actors else None),
         } for e in events]
+        personal = kinds[record.kind].personal
+        if personal and any(isinstance(e["changes"].get("data"), list) for e in entries):
+            if sees_personal_data():
+                audit_reads(session, [record], kinds, actor_id(), "history")
+                session.commit()
+            else:  # the data in the trail is masked like the record's
+                for entry in entries:
+                    if isinstance(entry["changes"].get("data"), list):
+                        entry["changes"] = {**entry["changes"], "data": [
+                            mask_paths(v, personal) for v in entry["changes"]["data"]]}
         return entries, 200, headers

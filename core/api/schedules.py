@@ -2,7 +2,207 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
+import uuid
+from contextlib import contextmanager
+
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy import select
+
+from core.api.context import actor_id, require
+from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
+from core.api.records import enabled_kinds
+from core.audit import audit
+from core.database import request_session
+from core.models import Schedule
+from core.records import utc_instant
+from core.scoring.durations import format_duration, parse_duration
+from core.schedules import (MAX_PERIODS, ROLES, ScheduleInvalid, TooManyPeriods, compliance,
+                            create_schedule, update_schedule)
 
 URL = "/schedules"
 blp = Blueprint("schedules", __name__, description="Recurring obligations and their compliance.")
+
+
+class GraceField(fields.Field):
+    """A duration written as text (``"3 days"``, ``"12h"``), kept as whole seconds."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value is None:
+            return 0
+        try:
+            return int(parse_duration(value).total_seconds())
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        from datetime import timedelta
+
+        return format_duration(timedelta(seconds=value)) if value else None
+
+
+class ScheduleSchema(Schema):
+    id = fields.UUID(dump_only=True)
+    key = fields.String(allow_none=True, validate=validate.Length(min=1, max=200), metadata={
+        "description": "Optional unique key (plugins use it to create a schedule once)"})
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    kind = fields.String(required=True, validate=validate.Length(min=1, max=100),
+                         metadata={"description": "The record kind that meets a period"})
+    standard_code = fields.String(allow_none=True, validate=validate.Length(min=1, max=100), metadata={
+        "description": "When set, the record must have been evaluated against this standard"})
+    site_id = fields.UUID(allow_none=True, metadata={"description": "When set, the record must be at this site"})
+    rrule = fields.String(required=True, validate=validate.Length(min=1, max=500), metadata={
+        "description": "iCalendar RRULE, e.g. FREQ=MONTHLY or FREQ=MONTHLY;INTERVAL=6 (at most daily)"})
+    dtstart = fields.AwareDateTime(required=True, validate=utc_instant,
+                                   metadata={"description": "Start of the first period"})
+    grace = GraceField(attribute="grace_seconds", allow_none=True, metadata={
+        "description": "Time allowed after a period ends to file its record (e.g. '3 days')",
+        "type": "string"})
+    active = fields.Boolean()
+    action_on_miss = fields.Boolean(metadata={"description": "Open a corrective action for a missed period"})
+    escalate_to = fields.List(fields.String(validate=validate.OneOf(ROLES)),
+                              metadata={"description": "Roles notified of a missed period"})
+    next_check_at = fields.AwareDateTime(dump_only=True, allow_none=True,
+                                         metadata={"description": "Deadline of the next period to judge"})
+    created_by = fields.UUID(dump_only=True, allow_none=True)
+    created_at = fields.AwareDateTime(dump_only=True)
+    updated_at = fields.AwareDateTime(dump_only=True)
+
+
+class ScheduleQuery(PageArgs):
+    kind = fields.String(validate=validate.Length(min=1, max=100))
+    site_id = fields.UUID()
+    active = fields.Boolean()
+
+
+class ComplianceQuery(Schema):
+    since = fields.AwareDateTime(validate=utc_instant, metadata={"description": "Default: the schedule's start"})
+    until = fields.AwareDateTime(validate=utc_instant, metadata={"description": "Default: now"})
+
+    @validates_schema
+    def _ordered(self, data, **kwargs):
+        if data.get("since") and data.get("until") and data["since"] >= data["until"]:
+            raise ValidationError("'since' must be before 'until'.", "since")
+
+
+class SchedulePeriodSchema(Schema):
+    start = fields.AwareDateTime()
+    end = fields.AwareDateTime()
+    deadline = fields.AwareDateTime(metadata={"description": "end + grace: missed after this"})
+    outcome = fields.String(metadata={"description": "met, missed or open"})
+    record_id = fields.UUID(allow_none=True, metadata={"description": "The first matching record"})
+
+
+class ComplianceSummarySchema(Schema):
+    met = fields.Integer()
+    missed = fields.Integer()
+    open = fields.Integer()
+
+
+class ComplianceSchema(Schema):
+    schedule_id = fields.UUID()
+    since = fields.AwareDateTime()
+    until = fields.AwareDateTime()
+    summary = fields.Nested(ComplianceSummarySchema)
+    periods = fields.List(fields.Nested(SchedulePeriodSchema))
+
+
+def get_schedule(schedule_id: uuid.UUID) -> Schedule:
+    """The current tenant's schedule or 404."""
+    schedule = request_session().scalar(select(Schedule).where(Schedule.id == schedule_id))
+    if schedule is None:
+        abort(404, message="Schedule not found.")
+    return schedule
+
+
+@contextmanager
+def invalid_as_422():
+    """Turn :class:`ScheduleInvalid` into a 422 that changed nothing."""
+    try:
+        yield
+    except ScheduleInvalid as exc:
+        request_session().rollback()
+        abort(422, message=exc.message, errors={"json": exc.errors})
+
+
+@blp.route("")
+class Schedules(MethodView):
+    @require("read")
+    @blp.arguments(ScheduleQuery(), location="query")
+    @blp.response(200, ScheduleSchema(many=True), headers=PAGINATION_HEADER_DOC)
+    def get(self, args):
+        """List the recurring obligations, by title."""
+        stmt = select(Schedule).order_by(Schedule.title, Schedule.id)
+        for name in ("kind", "site_id", "active"):
+            if name in args:
+                stmt = stmt.where(getattr(Schedule, name) == args[name])
+        headers: dict = {}
+        return paginate(request_session(), stmt, args, headers), 200, headers
+
+    @require("manage")
+    @blp.arguments(ScheduleSchema())
+    @blp.response(201, ScheduleSchema)
+    @blp.alt_response(409, description="A schedule with this key exists")
+    def post(self, body):
+        """Create a recurring obligation."""
+        session = request_session()
+        if body.get("key") and session.scalar(select(Schedule.id).where(Schedule.key == body["key"])):
+            abort(409, message=f"A schedule with key {body['key']!r} exists.")
+        with invalid_as_422():
+            schedule = create_schedule(session, kinds=enabled_kinds(), actor_id=actor_id(), **body)
+        session.commit()
+        return schedule
+
+
+@blp.route("/<uuid:schedule_id>")
+class ScheduleById(MethodView):
+    @require("read")
+    @blp.etag
+    @blp.response(200, ScheduleSchema)
+    def get(self, schedule_id):
+        """Get a recurring obligation."""
+        return get_schedule(schedule_id)
+
+    @require("manage")
+    @blp.etag
+    @blp.arguments(ScheduleSchema(partial=True))
+    @blp.response(200, ScheduleSchema)
+    def patch(self, body, schedule_id):
+        """Change a recurring obligation (needs If-Match). Changing its rule, start, kind,
+        site, standard or grace judges periods from now on."""
+        session = request_session()
+        schedule = get_schedule(schedule_id)
+        blp.check_etag(schedule, ScheduleSchema)
+        with invalid_as_422():
+            update_schedule(session, schedule, body, kinds=enabled_kinds(), actor_id=actor_id())
+        session.commit()
+        return schedule
+
+    @require("manage")
+    @blp.etag
+    @blp.response(204)
+    def delete(self, schedule_id):
+        """Delete a recurring obligation (needs If-Match); its history stays in the audit trail."""
+        session = request_session()
+        schedule = get_schedule(schedule_id)
+        blp.check_etag(schedule, ScheduleSchema)
+        audit(session, "schedules", schedule.id, "deleted", actor_id())
+        session.delete(schedule)
+        session.commit()
+
+
+@blp.route("/<uuid:schedule_id>/compliance")
+class ScheduleCompliance(MethodView):
+    @require("read")
+    @blp.arguments(ComplianceQuery(), location="query")
+    @blp.response(200, ComplianceSchema)
+    def get(self, args, schedule_id):
+        """The periods of ``[since, until)`` with their outcome (met, missed, open) and the
+        record that met each. At most 1000 periods: narrow the window for more."""
+        session = request_session()
+        schedule = get_schedule(schedule_id)
+        try:
+            return compliance(session, schedule, args.get("since"), args.get("until"))
+        except TooManyPeriods:
+            abort(422, message=f"The window holds more than {MAX_PERIODS} periods: narrow 'since' and 'until'.")

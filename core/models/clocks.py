@@ -16,9 +16,12 @@ class Clock(TenantOwned, Base):
     """A running (or stopped) deadline of one record.
 
     ``due_at`` is when the target is reached given the pauses so far; ``next_check_at`` is
-    the next instant the breach watch must look at it (the next warning or the due time),
-    ``None`` once nothing more can happen. ``warned`` lists the warning levels sent
-    (50, 75, 100) so each is sent once.
+    the next instant the breach watch must look at it (the next warning, the due time, or
+    a breach not yet escalated), ``None`` once nothing more can happen. ``warned`` lists
+    the warning levels handled (50, 75, 100) so each is sent at most once; ``warn50_at``
+    and ``warn75_at`` are the instants 50 % and 75 % of the target are used up (shifted by
+    the pauses so far). ``breached_at`` is set, to the due time, once the breach watch has
+    escalated the breach: from then on the clock stays breached.
     """
 
     __tablename__ = "clocks"
@@ -46,5 +49,7 @@ class Clock(TenantOwned, Base):
     pauses: Mapped[list[Any]] = mapped_column(default=list)  # [{start, end, reason}]
     warned: Mapped[list[Any]] = mapped_column(default=list)
     next_check_at: Mapped[datetime | None]
+    warn50_at: Mapped[datetime | None]
+    warn75_at: Mapped[datetime | None]
     breached_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
