@@ -1,0 +1,296 @@
+"""``servq records import``: JSON Lines and CSV files, validated and scored like
+``POST /records``, written in bulk, all or nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+import cli
+import tests.sample_plugin as sample
+from core.models import Action, AuditEvent, Evaluation, Record, Site, Staff
+from core.standards import change_standard
+
+NOTE = "sample.note"
+
+
+@pytest.fixture
+def app_config(app_config):
+    app_config["EXTRA_PLUGINS"] = [("sample", sample)]
+    return app_config
+
+
+@pytest.fixture(autouse=True)
+def _clear_calls():
+    sample.CALLS.clear()
+    yield
+    sample.CALLS.clear()
+
+
+@pytest.fixture
+def servq(app):
+    """``servq(*args, input=None)``: run the command line against the test app."""
+
+    def run(*args, input=None):
+        return CliRunner().invoke(cli.make_cli(app_factory=lambda: app), list(args), input=input)
+
+    return run
+
+
+@pytest.fixture
+def places(acme):
+    """A site ``lobby`` and a staff member ``S1`` in acme; returns their ids."""
+    with acme.session() as s:
+        site = Site(code="lobby", name="Lobby")
+        staff = Staff(code="S1", name="Li Lei")
+        s.add_all([site, staff])
+        s.commit()
+        return site.id, staff.id
+
+
+def count(tenant, model, *where) -> int:
+    with tenant.session() as s:
+        return s.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def nothing_written(tenant) -> bool:
+    return (all(count(tenant, model) == 0 for model in (Record, Evaluation, Action))
+            and count(tenant, AuditEvent, AuditEvent.entity == "records") == 0)
+
+
+def jsonl(tmp_path, *records, name="records.jsonl"):
+    path = tmp_path / name
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n"
+                            for r in records), encoding="utf-8")
+    return str(path)
+
+
+def note(text="Guest asked for towels", **data):
+    return {"kind": NOTE, "occurred_at": "2026-03-02T09:00:00+08:00",
+            "data": {"text": text, "priority": 2, **data}}
+
+
+def clean_failure(result, *messages):
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output and "Traceback" not in result.stderr
+    for message in messages:
+        assert message in result.stderr, result.stderr
+    return True
+
+
+def test_jsonl_import_writes_records_audit_events_and_evaluations(servq, acme, places, tmp_path):
+    acme.enable("sample")
+    site_id, staff_id = places
+    path = jsonl(tmp_path,
+                 note(reviewed=True, priority=4),
+                 note("不知道，问别人去"),                      # the critical item fails
+                 "",                                             # blank lines are skipped
+                 {**note("Lift fixed"), "site": "lobby", "staff": "S1", "status": "done"},
+                 {"kind": "observation", "occurred_at": "2026-03-02T10:00:00+00:00",
+                  "site_id": str(site_id), "data": {"title": "Wet floor", "tags": ["lobby"]}})
+    result = servq("records", "import", "--tenant", "acme", path)
+    assert result.exit_code == 0, result.output
+    assert "created 4 record(s) (1 observation, 3 sample.note) and 3 evaluation(s)" in result.stdout
+
+    with acme.session() as s:
+        records = {r.data.get("text") or r.data["title"]: r for r in s.scalars(select(Record))}
+        evaluations = {e.record_id: e for e in s.scalars(select(Evaluation))}
+        events = list(s.scalars(select(AuditEvent).where(AuditEvent.entity == "records")))
+        actions = list(s.scalars(select(Action)))
+    assert set(records) == {"Guest asked for towels", "不知道，问别人去", "Lift fixed", "Wet floor"}
+    lift = records["Lift fixed"]
+    assert (lift.site_id, lift.staff_id, lift.status) == (site_id, staff_id, "done")
+    assert records["Wet floor"].data == {"title": "Wet floor", "description": "", "severity": "low",
+                                         "tags": ["lobby"]}   # stored as POST /records stores it
+    assert records["Guest asked for towels"].occurred_at.isoformat() == "2026-03-02T01:00:00+00:00"
+    # one audit event per record, with what was created
+    assert sorted(e.entity_id for e in events) == sorted(r.id for r in records.values())
+    assert all(e.action == "created" and e.changes["kind"][1] == records_kind(records, e.entity_id)
+               for e in events)
+    # every note scored against the sample standard; the observation has no standard
+    assert set(evaluations) == {r.id for r in records.values() if r.kind == NOTE}
+    assert evaluations[records["Guest asked for towels"].id].percent == 100
+    rude = evaluations[records["不知道，问别人去"].id]
+    assert (rude.percent, rude.passed, rude.failed_critical) == (0, False, ["polite"])
+    assert [(a.record_id, a.item_code) for a in actions] == [(records["不知道，问别人去"].id, "polite")]
+    # the plugins heard of every record
+    assert len(sample.calls("record_created")) == 4 and len(sample.calls("record_evaluated")) == 3
+
+
+def records_kind(records, record_id):
+    return next(r.kind for r in records.values() if r.id == record_id)
+
+
+def test_csv_import_reads_columns_codes_and_typed_data(servq, acme, places, tmp_path):
+    acme.enable("sample")
+    site_id, staff_id = places
+    path = tmp_path / "records.csv"
+    path.write_text(
+        "\ufeffkind,occurred_at,status,site,staff,data.text,data.priority,data.reviewed,data.title,data.tags,data\n"
+        'sample.note,2026-03-02T09:00:00+08:00,,lobby,S1,"Towels, two",4,true,,,\n'
+        "\n"
+        'observation,2026-03-02T09:30:00+08:00,closed,,,,,,Broken lamp,"[""room"", ""lamp""]",'
+        '"{""severity"": ""high""}"\n', encoding="utf-8")
+    result = servq("records", "import", "--tenant", "acme", str(path))
+    assert result.exit_code == 0, result.output
+    assert "created 2 record(s)" in result.stdout and "1 evaluation(s)" in result.stdout
+    with acme.session() as s:
+        towels = s.scalar(select(Record).where(Record.kind == NOTE))
+        lamp = s.scalar(select(Record).where(Record.kind == "observation"))
+        evaluation = s.scalar(select(Evaluation))
+    assert towels.data == {"text": "Towels, two", "priority": 4, "reviewed": True}
+    assert (towels.site_id, towels.staff_id, towels.status) == (site_id, staff_id, "open")
+    assert lamp.data == {"title": "Broken lamp", "description": "", "severity": "high",
+                         "tags": ["room", "lamp"]}
+    assert lamp.status == "closed" and lamp.site_id is None
+    assert evaluation.record_id == towels.id and evaluation.percent == 100
+
+
+def test_bad_lines_are_each_named_with_their_field_and_nothing_is_written(servq, acme, places, tmp_path):
+    acme.enable("sample")
+    path = jsonl(tmp_path,
+                 note(),
+                 {"kind": NOTE, "occurred_at": "2026-03-02T09:00:00+08:00", "data": {"priority": 9}},
+                 note(),
+                 "{not json",
+                 {**note(), "site": "attic"},
+                 {**note(), "occurred_at": "2026-03-02T09:00:00", "colour": "red"},
+                 {"kind": "hotel.room", "data": {}},
+                 "[1, 2]")
+    # chunks of one: the first record is written before the bad ones are met, and still
+    # nothing is left afterwards
+    result = servq("records", "import", "--tenant", "acme", "--chunk", "1", path)
+    assert clean_failure(
+        result,
+        "line 2: data.text: Missing data for required field.",
+        "line 2: data.priority: Must be greater than or equal to 1 and less than or equal to 5.",
+        "line 4: record: Not valid JSON",
+        "line 5: site: No site with code 'attic' in this tenant.",
+        "line 6: occurred_at: Not a valid aware datetime.",
+        "line 6: colour: Unknown field.",
+        "line 7: kind: Unknown record kind 'hotel.room'",
+        "line 8: record: Each line must be a JSON object",
+        "error: 6 bad line(s); nothing was written")
+    assert "line 1:" not in result.stderr and "line 3:" not in result.stderr
+    assert nothing_written(acme)
+
+
+def test_another_tenants_site_and_a_disabled_kind_are_refused(servq, acme, globex, tmp_path):
+    with globex.session() as s:
+        theirs = Site(code="hq", name="Globex HQ")
+        s.add(theirs)
+        s.commit()
+    path = jsonl(tmp_path,
+                 {"kind": "observation", "site_id": str(theirs.id), "data": {"title": "x"}},
+                 {"kind": "observation", "site": "hq", "data": {"title": "x"}},
+                 note())                               # acme has not enabled the sample plugin
+    result = servq("records", "import", "--tenant", "acme", path)
+    assert clean_failure(result, "line 1: site_id: No such site in this tenant.",
+                         "line 2: site: No site with code 'hq' in this tenant.",
+                         "line 3: kind: Unknown record kind 'sample.note'")
+    assert nothing_written(acme) and nothing_written(globex)
+
+
+def test_a_value_the_standard_cannot_judge_names_the_line_and_field(app, servq, acme, tmp_path):
+    with app.app_context(), acme.session() as s:
+        change_standard(s, "acme.observations", document={
+            "title": {"en": "Observations", "zh": "观察"}, "applies_to": ["observation"],
+            "method": "weighted", "pass_mark": 50,
+            "items": [{"code": "verdict", "title": {"en": "Verdict", "zh": "结论"},
+                       "dimension": "reliability", "rule": {"type": "check", "field": "description"}}]})
+        s.commit()
+    good = {"kind": "observation", "data": {"title": "ok", "description": "pass"}}
+    path = jsonl(tmp_path, good, good, {"kind": "observation", "data": {"title": "?", "description": "maybe"}})
+    result = servq("records", "import", "--tenant", "acme", "--chunk", "2", path)
+    assert clean_failure(result, "line 3: data.description:", "a check is answered")
+    assert count(acme, Record) == 0 and count(acme, Evaluation) == 0
+
+    result = servq("records", "import", "--tenant", "acme", jsonl(tmp_path, good, good, name="ok.jsonl"))
+    assert result.exit_code == 0, result.output
+    with acme.session() as s:
+        assert [e.percent for e in s.scalars(select(Evaluation))] == [100, 100]
+
+
+def test_dry_run_validates_and_scores_but_writes_nothing(servq, acme, tmp_path):
+    acme.enable("sample")
+    path = jsonl(tmp_path, note(), note("不知道"))
+    result = servq("records", "import", "--tenant", "acme", "--dry-run", path)
+    assert result.exit_code == 0, result.output
+    assert "would create 2 record(s) (2 sample.note) and 2 evaluation(s)" in result.stdout
+    assert "dry run: nothing written" in result.stdout
+    assert nothing_written(acme)
+
+
+def test_chunks_stdin_and_the_format_option(servq, acme, tmp_path):
+    lines = "".join(json.dumps({"kind": "observation", "data": {"title": f"n{n}"}}) + "\n"
+                    for n in range(5))
+    result = servq("records", "import", "--tenant", "acme", "--chunk", "2", "--format", "jsonl", "-",
+                   input=lines)
+    assert result.exit_code == 0, result.output
+    assert "created 5 record(s) (5 observation) and 0 evaluation(s) in 3 chunk(s)" in result.stdout
+    csv_named_txt = tmp_path / "obs.txt"
+    csv_named_txt.write_text("kind,data.title\nobservation,from csv\n")
+    result = servq("records", "import", "--tenant", "acme", "--format", "csv", str(csv_named_txt))
+    assert result.exit_code == 0, result.output
+    assert count(acme, Record) == 6 and count(acme, AuditEvent, AuditEvent.entity == "records") == 6
+
+
+def test_bad_csv_files(servq, acme, tmp_path):
+    header = tmp_path / "header.csv"
+    header.write_text("kind,colour,data.title\nobservation,red,x\n")
+    result = servq("records", "import", "--tenant", "acme", str(header))
+    assert clean_failure(result, "line 1: unknown column(s) 'colour'", "nothing was written")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("kind,data.title,data.tags,data\n"
+                    "observation,ok,,\n"
+                    "observation,too,many,cells,here\n"
+                    'observation,x,"[broken",\n'
+                    "observation,x,,[1]\n"
+                    "observation,,,\n")
+    result = servq("records", "import", "--tenant", "acme", str(rows))
+    assert clean_failure(result, "line 3: record: Has 5 cell(s); the header has 4 column(s).",
+                         "line 4: data.tags: Not valid JSON", "line 5: data: Must be a JSON object.",
+                         "line 6: data.title: Missing data for required field.",
+                         "4 bad line(s); nothing was written")
+    assert nothing_written(acme)
+
+
+def test_unknown_tenant_and_missing_file(servq, tmp_path):
+    path = jsonl(tmp_path, {"kind": "observation", "data": {"title": "x"}})
+    assert clean_failure(servq("records", "import", "--tenant", "nobody", path), "no tenant with slug 'nobody'")
+    result = servq("records", "import", "--tenant", "acme", str(tmp_path / "missing.jsonl"))
+    assert result.exit_code == 2 and "No such file or directory" in result.stderr
+
+
+def test_imported_records_belong_to_the_tenant_alone(servq, acme, globex, tmp_path):
+    path = jsonl(tmp_path, {"kind": "observation", "data": {"title": "acme only"}})
+    assert servq("records", "import", "--tenant", "acme", path).exit_code == 0
+    listed = acme.api.get("/api/v1/records").json
+    assert [r["data"]["title"] for r in listed] == ["acme only"]
+    assert globex.api.get("/api/v1/records").json == []
+    assert globex.api.get(f"/api/v1/records/{listed[0]['id']}").status_code == 404
+    history = acme.api.get(f"/api/v1/records/{listed[0]['id']}/history").json
+    assert [entry["action"] for entry in history] == ["created"]
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_import_benchmark_runs_and_reports_both_rates(capsys, monkeypatch):
+    """bench/records_import.py, small: the import and the executemany baseline write the
+    same number of records, and the figures and their ratio are printed."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "records_import.py"
+    spec = importlib.util.spec_from_file_location("bench_records_import", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "report", lambda name, result: None)  # keep bench/results/ real
+    result = bench.main(["--count", "120", "--chunk", "50"])
+    assert result["rows"]["records"] == result["rows"]["evaluations"] == 120
+    assert result["rows"]["actions"] == 2 and result["servq"]["records_per_s"] > 0
+    out = capsys.readouterr().out
+    assert "servq records import" in out and "plain executemany" in out and "ratio" in out
