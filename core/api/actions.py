@@ -16,12 +16,12 @@ from sqlalchemy import select
 
 from core.api.context import actor_id, require
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from core.api.records import ActorSchema
+from core.api.history import HistoryEntrySchema, audit_history
 from core.audit import apply_changes, audit
 from core.database import request_session
 from core.db import utcnow
 from core.kinds.inspection import hidden_from
-from core.models import Action, AuditEvent, Membership, Record, User
+from core.models import Action, Membership, Record
 from core.quality.actions import (ENTITY, SOURCES, STATUSES, TRANSITIONS, TransitionRefused,
                                   actions_query, allowed_actions, is_overdue, open_action, transition)
 from core.records import no_nul, utc_instant
@@ -88,14 +88,6 @@ class TransitionSchema(Schema):
     action = fields.String(required=True, validate=validate.OneOf(tuple(TRANSITIONS)))
     note = fields.String(load_default=None, allow_none=True,
                          validate=[validate.Length(max=2000), no_nul])
-
-
-class ActionHistoryEntrySchema(Schema):
-    id = fields.UUID()
-    action = fields.String(metadata={"description": "created, changed, start, complete, verify, reopen"})
-    at = fields.AwareDateTime()
-    actor = fields.Nested(ActorSchema, allow_none=True)
-    changes = fields.Dict(metadata={"description": "{field: [old, new]}; a transition's note too"})
 
 
 def _in_utc(body: dict) -> dict:
@@ -211,22 +203,11 @@ class ActionTransitions(MethodView):
 class ActionHistory(MethodView):
     @require("read")
     @blp.arguments(PageArgs(), location="query")
-    @blp.response(200, ActionHistoryEntrySchema(many=True), headers=PAGINATION_HEADER_DOC)
+    @blp.response(200, HistoryEntrySchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args, action_id):
         """The audit trail of an action, oldest first."""
         session = request_session()
         get_action(action_id)
-        stmt = (select(AuditEvent)
-                .where(AuditEvent.entity == ENTITY, AuditEvent.entity_id == action_id)
-                .order_by(AuditEvent.at, AuditEvent.id))
         headers = {}
-        events = paginate(session, stmt, args, headers)
-        actor_ids = {e.actor_user_id for e in events if e.actor_user_id}
-        actors = {u.id: u for u in session.scalars(select(User).where(User.id.in_(actor_ids)))} \
-            if actor_ids else {}
-        entries = [{
-            "id": e.id, "action": e.action, "at": e.at, "changes": e.changes,
-            "actor": ({"id": e.actor_user_id, "name": actors[e.actor_user_id].name}
-                      if e.actor_user_id in actors else None),
-        } for e in events]
+        entries = audit_history(session, ENTITY, action_id, args, headers)
         return entries, 200, headers

@@ -16,12 +16,13 @@ from marshmallow import Schema, ValidationError, fields, post_dump, validate, va
 from sqlalchemy import select
 
 from core.api.context import actor_id, require
+from core.api.history import HistoryEntrySchema, audit_history
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from core.auth.permissions import allowed
 from core.clocks import breached_clause, due_before_clause
 from core.database import request_session
 from core.kinds.inspection import hidden_from
-from core.models import AuditEvent, Record, User
+from core.models import Record
 from core.personal import audit_reads, mask_paths
 from core.plugins_ext import get_plugins, tenant_enabled_plugins
 from core.records import (ENTITY, RecordChangeSchema, RecordInputSchema, RecordInvalid,
@@ -90,19 +91,6 @@ class RecordQuery(PageArgs):
     def _ordered(self, data, **kwargs):
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
             raise ValidationError("'since' must not be after 'until'.", "since")
-
-
-class ActorSchema(Schema):
-    id = fields.UUID()
-    name = fields.String()
-
-
-class HistoryEntrySchema(Schema):
-    id = fields.UUID()
-    action = fields.String(metadata={"description": "created, changed or deleted"})
-    at = fields.AwareDateTime()
-    actor = fields.Nested(ActorSchema, allow_none=True)
-    changes = fields.Dict(metadata={"description": "{field: [old, new]}"})
 
 
 def enabled_kinds() -> dict:
@@ -233,20 +221,8 @@ class RecordHistory(MethodView):
         session = request_session()
         kinds = enabled_kinds()
         record = get_record(record_id, kinds, include_deleted=True)
-        stmt = (select(AuditEvent)
-                .where(AuditEvent.entity == ENTITY, AuditEvent.entity_id == record_id)
-                .order_by(AuditEvent.at, AuditEvent.id))
         headers = {}
-        events = paginate(session, stmt, args, headers)
-        # One query for the page's actors rather than one per event.
-        actor_ids = {e.actor_user_id for e in events if e.actor_user_id}
-        actors = {u.id: u for u in session.scalars(select(User).where(User.id.in_(actor_ids)))} \
-            if actor_ids else {}
-        entries = [{
-            "id": e.id, "action": e.action, "at": e.at, "changes": e.changes,
-            "actor": ({"id": e.actor_user_id, "name": actors[e.actor_user_id].name}
-                      if e.actor_user_id in actors else None),
-        } for e in events]
+        entries = audit_history(session, ENTITY, record_id, args, headers)
         personal = kinds[record.kind].personal
         if personal and any(isinstance(e["changes"].get("data"), list) for e in entries):
             if sees_personal_data():
