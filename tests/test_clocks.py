@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-import pytest
 import time_machine
 from sqlalchemy import select
 

@@ -18,7 +18,7 @@ from core import create_app
 from core.models import AuditEvent, StandardVersion, Tenant
 from core.plugins import RecordKind, hookimpl
 from core.plugins.manager import PluginError
-from core.scoring import Outcome, RuleResult, RuleType
+from core.scoring import Outcome, RuleType
 from core.standards import (rule_registry, shipped_standards, standard_in_force,
                             standard_version, standards_for_kind)
 from core.standards.store import tenant_state

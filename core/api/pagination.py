@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-from flask import current_app, request
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import func, select
 
