@@ -11,8 +11,11 @@ Each record is validated exactly as ``POST /records`` validates one
 (:func:`core.records.prepare_record`: kind enabled for the tenant, ``data`` by the
 kind's schema, site and staff of the tenant, status, workflow stamps, an inspection's
 standard and answers); the tenant's sites and staff are read once, not once per record.
-Valid records are then written a chunk at a time with bulk statements: one multi-row
-INSERT of records, one of their ``created`` audit events, then
+Plain valid input takes :mod:`core.fastload`'s path (the same result as marshmallow;
+anything else, errors included, goes through marshmallow). Valid records are then
+written a chunk at a time with bulk statements (:mod:`core.quality.bulk`): on
+PostgreSQL one statement inserts the chunk's records and their ``created`` audit events
+and is only sent, so the server works while Python goes on; then
 :func:`core.quality.evaluate_records` scores the chunk against the standards in force
 and stores the evaluations (and opens corrective actions, synchronises deadline clocks,
 fires ``record_evaluated``). ``record_created`` fires per record when a plugin
@@ -42,7 +45,9 @@ from sqlalchemy.orm import make_transient_to_detached
 from core.db import utcnow
 from core.models import AuditEvent, Record
 from core.plugins import RecordKind
+from core.fastload import fast_loader
 from core.plugins_ext import hooks_for_session
+from core.quality.bulk import insert_tables
 from core.records import (ENTITY, RecordInputSchema, RecordInvalid, References, creation_changes,
                           prepare_record, _schema_instance)
 from core.tenancy import NoTenantContext
@@ -58,6 +63,8 @@ FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = ("kind", "occurred_at", "status", "site", "site_id", "staff", "staff_id")
 _CONTAINERS = (fields.List, fields.Tuple, fields.Dict, fields.Nested)
 _INPUT = RecordInputSchema()
+#: ``_INPUT.load`` for plain valid input (the same result), else None: see core.fastload.
+_FAST_INPUT = fast_loader(_INPUT) or (lambda payload: None)
 _RECORDS, _EVENTS = Record.__table__, AuditEvent.__table__
 _new_record = Record._sa_class_manager.new_instance
 
@@ -322,10 +329,12 @@ def validate_one(session, kinds: Mapping[str, RecordKind], raw: Any, actor_id: u
     if not isinstance(raw, Mapping):
         raise RecordInvalid({"_schema": ["A record is a JSON object."]})
     payload, errors = _with_ids(raw, references)
-    try:
-        loaded = _INPUT.load(payload)
-    except ValidationError as error:
-        raise RecordInvalid({**error.messages, **errors}) from None
+    loaded = None if errors else _FAST_INPUT(payload)
+    if loaded is None:
+        try:
+            loaded = _INPUT.load(payload)
+        except ValidationError as error:
+            raise RecordInvalid({**error.messages, **errors}) from None
     if errors:
         raise RecordInvalid(errors)
     return prepare_record(session, kinds, loaded, actor_id, references=references)
@@ -347,20 +356,19 @@ def insert_records(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]
     if tenant_id is None:
         raise NoTenantContext("bulk insert of records with no tenant in context")
     now = now or utcnow()
-    rows, events = [], []
-    for kind, values in prepared:
-        record_id = uuid.uuid4()
-        rows.append({"timestamps": {}, **values, "tenant_id": tenant_id, "id": record_id,
-                     "kind": kind.name, "escalation_level": 0, "created_by": actor_id,
-                     "created_at": now, "updated_at": now, "deleted_at": None})
-        events.append({"tenant_id": tenant_id, "id": uuid.uuid4(), "entity": ENTITY,
-                       "entity_id": record_id, "action": "created", "actor_user_id": actor_id,
-                       "at": now, "changes": creation_changes(kind.name, values)})
+    rows = [{"timestamps": {}, **values, "tenant_id": tenant_id, "id": uuid.uuid4(),
+             "kind": kind.name, "escalation_level": 0, "created_by": actor_id,
+             "created_at": now, "updated_at": now, "deleted_at": None}
+            for kind, values in prepared]
     # Core statements: the rows carry their tenant (checked above) and PostgreSQL's
     # row-level security checks it again; the ORM's bulk path would add nothing but time.
+    # On PostgreSQL one statement, only sent: the server writes while Python goes on.
     connection = session.connection()
-    connection.execute(_RECORDS.insert(), rows)
-    connection.execute(_EVENTS.insert(), events)
+    events = [{"tenant_id": tenant_id, "id": uuid.uuid4(), "entity": ENTITY,
+               "entity_id": row["id"], "action": "created", "actor_user_id": actor_id,
+               "at": now, "changes": creation_changes(kind.name, values)}
+              for row, (kind, values) in zip(rows, prepared)]
+    insert_tables(connection, [(_RECORDS, rows), (_EVENTS, events)], wait=False)
     records = []
     for row in rows:
         # The row is in the database: attach it as if loaded (no INSERT at flush, no
@@ -390,7 +398,7 @@ def write_chunk(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]],
     records = insert_records(session, prepared, actor_id, now=now)
     try:
         # No actor, as for POST /records: the actions scoring opens are the system's.
-        rows = evaluate_records(session, records, now=now)
+        rows = evaluate_records(session, records, now=now, fresh=True)
     except RecordInvalid as error:
         if len(records) == 1:  # evaluate_records reports a lone record's errors unkeyed
             raise RecordInvalid({0: error.errors}, error.message) from None

@@ -294,3 +294,106 @@ def test_import_benchmark_runs_and_reports_both_rates(capsys, monkeypatch):
     assert result["rows"]["actions"] == 2 and result["servq"]["records_per_s"] > 0
     out = capsys.readouterr().out
     assert "servq records import" in out and "plain executemany" in out and "ratio" in out
+
+
+def test_imported_records_read_back_exactly_as_posted_ones(servq, acme, places, tmp_path):
+    """The bulk path (marshmallow fast path, one multi-row INSERT per chunk on PostgreSQL,
+    sent without waiting) stores what ``POST /records`` stores, defaults and all."""
+    site = acme.api.get("/api/v1/sites").json[0]["id"]
+    bodies = [{"kind": "observation", "occurred_at": "2026-03-01T09:30:00+08:00", "site_id": site,
+               "status": "closed", "data": {"title": "Wet floor", "tags": ["lobby", "clean"],
+                                            "severity": "high", "description": "您好，地面有水"}},
+              {"kind": "observation", "occurred_at": "2026-03-01T10:00:00Z", "data": {"title": "Plain"}}]
+    path = jsonl(tmp_path, *bodies, *bodies)  # two of each: a multi-row chunk
+    assert servq("records", "import", "--tenant", "acme", "--chunk", "3", path).exit_code == 0
+    imported = acme.api.get("/api/v1/records?per_page=10").json
+    for body in bodies:
+        posted = acme.api.post("/api/v1/records", json=body).json
+        twins = [r for r in imported if r["data"] == posted["data"]]
+        assert len(twins) == 2
+        for twin in twins:
+            for name in ("kind", "occurred_at", "site_id", "staff_id", "status", "timestamps"):
+                assert twin[name] == posted[name], name
+            assert acme.api.get(f"/api/v1/records/{twin['id']}/evaluation").status_code == \
+                acme.api.get(f"/api/v1/records/{posted['id']}/evaluation").status_code
+
+
+@pytest.mark.parametrize("payload", [
+    {"title": "a"}, {"title": "a", "tags": ["x", "y"], "severity": "high", "description": "d"},
+    {"title": ""}, {"title": "a", "tags": [""]}, {"title": "a", "zz": 1}, {"title": "a", "severity": "bad"},
+    {"title": "a", "tags": None}, {"title": None}, {}, {"title": 3}, {"title": "a", "tags": "x"},
+    {"title": "a\x00"}, {"title": "a", "tags": ["x"] * 21}, {"title": b"bytes"}, [], "text",
+])
+def test_fast_data_path_matches_marshmallow(payload):
+    """core.fastload answers exactly marshmallow's load + dump, or None (then marshmallow
+    runs and its error stands)."""
+    from marshmallow import ValidationError
+
+    from core.kinds.observation import ObservationData
+    from core.records import _fast_data_loader
+
+    fast = _fast_data_loader(ObservationData)
+    assert fast is not None
+    schema = ObservationData()
+    try:
+        expected = schema.dump(schema.load(payload))
+    except ValidationError:
+        expected = None
+    got = fast(payload)
+    assert got is None or got == expected
+    if got is not None:
+        assert list(got) == list(expected)  # same key order as the dump
+
+
+@pytest.mark.parametrize("payload", [
+    {"kind": "observation", "occurred_at": "2026-01-01T08:00:00+08:00", "status": "open",
+     "site_id": "0b9b5f0e-6a43-4d1a-9d1b-3f4b6f7f8e90", "staff_id": None, "data": {"title": "x"}},
+    {"kind": "observation"}, {"kind": ""}, {"kind": "x", "occurred_at": "2026-01-01T08:00:00"},
+    {"kind": "x", "occurred_at": "not a date"}, {"kind": "x", "site_id": "nope"},
+    {"kind": "x", "data": {1: 2}}, {"kind": "x", "data": []}, {"kind": "x", "extra": 1}, {"data": {}},
+    {"kind": "x", "occurred_at": "0001-01-01T00:00:00+01:00"},
+])
+def test_fast_record_input_matches_marshmallow(payload):
+    from marshmallow import ValidationError
+
+    from core.ingest import _FAST_INPUT, _INPUT
+
+    try:
+        expected = _INPUT.load(payload)
+    except ValidationError:
+        expected = None
+    got = _FAST_INPUT(payload)
+    assert got is None or got == expected
+
+
+@pytest.mark.postgres
+def test_an_insert_sent_without_waiting_fails_the_next_statement(acme):
+    """core.quality.bulk: the error of an INSERT only sent (a chunk's records) is raised
+    before the connection's next statement, and rolling back leaves nothing behind."""
+    import uuid as uuidlib
+
+    import psycopg
+    import sqlalchemy.exc
+
+    from core.db import utcnow
+    from core.quality.bulk import insert_tables
+
+    now = utcnow()
+    with acme.session() as s:
+        s.execute(select(func.count()).select_from(Record)).scalar()  # a transaction is open
+        rows = [{"tenant_id": acme.id, "id": uuidlib.uuid4(), "kind": "observation",
+                 "site_id": uuidlib.uuid4(), "staff_id": None, "occurred_at": now, "status": "open",
+                 "data": {"title": f"r{n}"}, "timestamps": {}, "escalation_level": 0,
+                 "created_by": None, "created_at": now, "updated_at": now, "deleted_at": None}
+                for n in range(2)]
+        insert_tables(s.connection(), [(Record.__table__, rows)], wait=False)
+        assert s.connection().connection.info.get("servq.bulk.pending")  # sent, not waited for
+        with pytest.raises((psycopg.errors.ForeignKeyViolation, sqlalchemy.exc.IntegrityError)):
+            s.execute(select(func.count()).select_from(Record)).scalar()
+        s.rollback()
+        assert s.execute(select(func.count()).select_from(Record)).scalar() == 0
+        good = [dict(row, site_id=None, id=uuidlib.uuid4()) for row in rows]
+        insert_tables(s.connection(), [(Record.__table__, good)], wait=False)
+        s.commit()  # collects the result first
+    with acme.session() as s:
+        assert s.execute(select(func.count()).select_from(Record)).scalar() == 2

@@ -18,7 +18,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple, Sequence
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 
 from core.calendar.tenant import tenant_calendar
 from core.clocks import sync_clocks_many
@@ -26,6 +26,7 @@ from core.db import utcnow
 from core.models import Evaluation, Record
 from core.plugins_ext import hooks_for_session
 from core.quality.actions import open_failure_actions
+from core.quality.bulk import insert_rows
 from core.quality.inspections import named_standard
 from core.quality.values import INSPECTION, inspection_plan, record_values
 from core.scoring import WALL, CompiledStandard, Outcome, RuleInputError, evaluate
@@ -33,6 +34,7 @@ from core.scoring.engine import _json_safe
 from core.scoring.registry import CORE_RULE_TYPES
 from core.standards import rule_registry, standards_for_kind
 
+_EVALUATIONS = Evaluation.__table__
 _FAILED = (Outcome.FAIL, Outcome.BREACHED)
 _CORE_TYPES = frozenset(rule_type.name for rule_type in CORE_RULE_TYPES)
 CHUNK = 1000
@@ -116,7 +118,8 @@ def _input_errors(record: Record, standard_code: str, compiled: CompiledStandard
 
 
 def evaluate_records(session, records: Sequence[Record], *, now: datetime | None = None,
-                     actor_id: uuid.UUID | None = None, objects: bool = False) -> list:
+                     actor_id: uuid.UUID | None = None, objects: bool = False,
+                     fresh: bool = False) -> list:
     """Score ``records`` (flushed or pending, of the session's tenant) against the
     standards in force that apply to each, and store the evaluations.
 
@@ -129,6 +132,8 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
     :param now: the instant of the evaluation (default: now).
     :param objects: return :class:`core.models.Evaluation` objects (built only on
         request: a bulk import does without them) instead of the stored rows as dicts.
+    :param fresh: the records were inserted in this transaction by the caller (a bulk
+        import), so none has an evaluation yet: the SELECT of existing rows is skipped.
     :raises core.records.RecordInvalid: when a value cannot be judged by its item's rule;
         its ``errors`` are keyed by the position of each bad record in ``records``
         (``{3: {"data": {...}}}``) and nothing has been written.
@@ -168,7 +173,8 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
         raise _invalid(errors, f"{len(errors)} record(s) cannot be scored against their standards.")
     if not scored:
         return []
-    rows, stored = _store(session, scored, objects)
+    if not fresh:
+        rows, stored = _store(session, scored, objects, fresh)
     failures = [(record, version, compiled.standard, item, result.items[n].outcome.value)
                 for record, version, compiled, known, result in scored
                 for n, item in known.flagged if result.items[n].outcome in _FAILED]
@@ -179,6 +185,10 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
              if known.deadlines]
     if timed:
         sync_clocks_many(session, timed, calendar or tenant_calendar(session), now)
+    if fresh:
+        # Written last and only sent (PostgreSQL): the server stores them while the
+        # caller goes on with its next records.
+        rows, stored = _store(session, scored, objects, fresh)
     _fire(session, records, scored, rows, stored)
     return stored if objects else rows
 
@@ -250,18 +260,19 @@ def _row(record: Record, result) -> dict[str, Any]:
             "failed_critical": list(result.failed_critical), "items": items}
 
 
-def _store(session, scored, objects: bool) -> tuple[list[dict], list[Evaluation]]:
+def _store(session, scored, objects: bool, fresh: bool = False) -> tuple[list[dict], list[Evaluation]]:
     """Upsert the evaluation rows of ``scored``: ``(rows as dicts, ORM objects if asked)``.
 
     With ``objects`` (a few records) the rows go through the ORM; without, the existing
     rows' keys are read (no ORM objects) and rows are written with bulk INSERT / UPDATE
-    by primary key / DELETE statements.
+    by primary key / DELETE statements (new rows with :func:`core.quality.bulk.insert_rows`).
+    ``fresh`` records have no rows yet: nothing is read.
     """
     tenant_id = session.tenant_id
     ids = list(dict.fromkeys(record.id for record, *_ in scored))
     # (record id, standard code) → the existing ORM row (objects) or its id (bulk)
     existing: dict[tuple[uuid.UUID, str], Any] = {}
-    for start in range(0, len(ids), CHUNK):
+    for start in range(0, 0 if fresh else len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
         if objects:
             for row in session.scalars(select(Evaluation).where(Evaluation.record_id.in_(chunk))):
@@ -306,7 +317,7 @@ def _store(session, scored, objects: bool) -> tuple[list[dict], list[Evaluation]
     if changed:
         session.execute(update(Evaluation), changed)
     if new_rows:
-        session.execute(insert(Evaluation), new_rows)
+        insert_rows(session.connection(), _EVALUATIONS, new_rows, wait=not fresh or objects)
     if stale or changed:
         # Evaluation objects loaded earlier in this session no longer match the table.
         for obj in list(session.identity_map.values()):
