@@ -7,6 +7,7 @@ import logging
 import swagger_ui_bundle
 from flask import Blueprint as FlaskBlueprint
 from flask import Flask, g, request, send_from_directory
+from flask.sessions import NullSession, SessionInterface
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask_smorest import Api, abort
@@ -61,6 +62,8 @@ def init_app(app: Flask) -> None:
         },
     )
     app.json.sort_keys = False
+    # Bearer tokens, never cookies: no signed cookie session to open on every request.
+    app.session_interface = NoCookieSessions()
     api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
     app.extensions["servq.api"] = api
 
@@ -93,6 +96,46 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(assets)
     app.before_request(_refuse_nul_characters)
     _register_error_handlers(app)
+    app.wsgi_app = _own_app_context(app, app.wsgi_app)
+
+
+class NoCookieSession(NullSession):
+    """``flask.session`` under servq: always empty; writing to it is a programming error."""
+
+    def _fail(self, *args, **kwargs):
+        raise RuntimeError("servq keeps no cookie session: callers authenticate with bearer tokens")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = update = setdefault = _fail
+
+
+class NoCookieSessions(SessionInterface):
+    """Flask's session interface without cookies: Flask would otherwise build a signing
+    serializer from ``SECRET_KEY`` on every request to look for a cookie nobody sets."""
+
+    null_session_class = NoCookieSession
+
+    def open_session(self, app, request):
+        return self.make_null_session(app)
+
+    def save_session(self, app, session, response) -> None:
+        return None
+
+
+def _own_app_context(app: Flask, wsgi_app):
+    """Serve every request in an application context of its own.
+
+    Flask reuses an application context that is already pushed, and ``g`` lives there:
+    under ``servq serve`` the CLI's context is inherited by every gunicorn worker, so
+    without this the caller authenticated by one request (``g.membership``) and its
+    session (``g.db``) would carry over to the next request, token or not. A fresh
+    context gives each request its own ``g`` and closes its session when it ends.
+    """
+
+    def wsgi(environ, start_response):
+        with app.app_context():
+            return wsgi_app(environ, start_response)
+
+    return wsgi
 
 
 def schema_name(schema) -> str:
@@ -111,12 +154,24 @@ def _refuse_nul_characters():
     PostgreSQL cannot store NUL in text, and no field of servq has a use for it; refusing
     it once here keeps every schema and both databases answering the same way.
     """
+    environ = request.environ
+    query = environ.get("QUERY_STRING", "")
+    # NUL reaches the query as %00 (or raw) and a JSON body as the escape \u0000 (or a
+    # raw byte, which the parser refuses, or in UTF-16/32, which has zero bytes
+    # everywhere); without those the request holds none and nothing need be parsed.
+    query_may = "%00" in query or "\x00" in query
+    body_may = False
+    if request.is_json:
+        raw = request.get_data(cache=True)
+        body_may = b"\\u0000" in raw or b"\x00" in raw
+    if not (query_may or body_may):
+        return
     message = ["NUL characters are not allowed."]
     errors = {}
     bad_args = {k: message for k, v in request.args.items(multi=True) if "\x00" in k or "\x00" in v}
     if bad_args:
         errors["query"] = bad_args
-    body = request.get_json(silent=True) if request.is_json else None
+    body = request.get_json(silent=True) if body_may else None
     if isinstance(body, dict):
         bad_fields = {k: message for k, v in body.items() if contains_nul(k) or contains_nul(v)}
         if bad_fields:
