@@ -119,6 +119,81 @@ def load(port: int, method: str, path: str, body_factory, headers: dict, clients
             "throughput": round(len(latencies) / elapsed, 1), **percentiles(latencies)}
 
 
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, user + system CPU seconds) of a process, from /proc; None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and its live descendants (Linux /proc)."""
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = _stat(int(entry))
+            if st is not None:
+                stats[int(entry)] = st
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        if p in stats:
+            total += stats[p][1]
+            todo.extend(c for c, (parent, _) in stats.items() if parent == p)
+    return total
+
+
+def backends_cpu(admin_engine, database: str) -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL backend connected to ``database``
+    (the server must run on this machine)."""
+    with admin_engine.connect() as conn:
+        pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"),
+                            {"d": database}).scalars().all()
+    out = {}
+    for pid in pids:
+        st = _stat(pid)
+        if st is not None:
+            out[pid] = st[1]
+    return out
+
+
+class CpuMeter:
+    """CPU used per request by each side of a load run: the server processes, the
+    database backends and the load generator (this process), in milliseconds.
+
+    Throughput on a busy machine depends on what else runs; CPU per request much less
+    so, and the sum over the three sides is what bounds throughput on a machine that
+    runs them all.
+    """
+
+    def __init__(self, server_pid: int, admin_engine=None, database: str | None = None):
+        self.server_pid, self.admin, self.database = server_pid, admin_engine, database
+
+    def _sample(self):
+        db = backends_cpu(self.admin, self.database) if self.admin is not None else {}
+        return process_tree_cpu(self.server_pid), db
+
+    def run(self, requests_fn) -> dict:
+        """Call ``requests_fn`` (returning a :func:`load` result); add its CPU figures."""
+        server0, db0 = self._sample()
+        client0 = time.process_time()
+        result = requests_fn()
+        client1 = time.process_time()
+        server1, db1 = self._sample()
+        n = max(1, result["requests"])
+        db = sum(cpu - db0.get(pid, 0.0) for pid, cpu in db1.items())
+        cpu = {"server": (server1 - server0) * 1000 / n, "db": db * 1000 / n,
+               "client": (client1 - client0) * 1000 / n}
+        cpu["total"] = sum(cpu.values())
+        return {**result, "cpu_ms_per_request": {k: round(v, 3) for k, v in cpu.items()}}
+
+
 def percentiles(samples: list[float]) -> dict:
     if not samples:
         return {"p50_ms": None, "p90_ms": None}

@@ -9,8 +9,8 @@ from core.database import new_session
 from core.models import Membership, Tenant, User
 
 
-def make_tenant(app, slug: str) -> tuple:
-    """Returns ``(tenant_id, bearer token)``."""
+def make_tenant_with_owner(app, slug: str) -> tuple:
+    """Returns ``(tenant_id, owner user id, bearer token)``."""
     with new_session(app) as s:
         tenant = Tenant(slug=slug, name=slug, industry="general", timezone="UTC", locale="en")
         user = User(email=f"owner@{slug}.bench", name="owner")
@@ -22,4 +22,10 @@ def make_tenant(app, slug: str) -> tuple:
         s.flush()
         token, _ = issue_token(s, membership, timedelta(days=1))
         s.commit()
-        return tenant.id, token
+        return tenant.id, user.id, token
+
+
+def make_tenant(app, slug: str) -> tuple:
+    """Returns ``(tenant_id, bearer token)``."""
+    tenant_id, _user_id, token = make_tenant_with_owner(app, slug)
+    return tenant_id, token

@@ -6,7 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
+from core.db import driver_execute, utcnow
 from core.models import AuditEvent
+from core.tenancy import NoTenantContext
 
 
 def jsonable(value: Any) -> Any:
@@ -30,9 +34,35 @@ def apply_changes(obj: Any, values: dict[str, Any]) -> dict[str, list]:
 
 
 def audit(session, entity: str, entity_id: uuid.UUID, action: str,
-          actor_id: uuid.UUID | None, changes: dict | None = None) -> AuditEvent:
-    """Add an audit event for ``entity``/``entity_id`` to ``session`` (not committed)."""
-    event = AuditEvent(entity=entity, entity_id=entity_id, action=action,
-                       actor_user_id=actor_id, changes=changes or {})
-    session.add(event)
-    return event
+          actor_id: uuid.UUID | None, changes: dict | None = None) -> uuid.UUID:
+    """Write an audit event for ``entity``/``entity_id`` in the session's transaction.
+
+    The row is inserted at once with one ``INSERT`` on the session's connection (not
+    added to the unit of work, whose flush costs several times more; on PostgreSQL
+    straight through the driver), so it commits or rolls back with the change it
+    describes. It is stamped with the
+    session's tenant; row-level security checks it on PostgreSQL. Returns the event's id.
+
+    :raises NoTenantContext: the session has no tenant.
+    """
+    tenant_id = session.info.get("tenant_id")
+    if tenant_id is None:
+        raise NoTenantContext(f"writing an audit event of {entity} with no tenant in context")
+    values = {"tenant_id": tenant_id, "id": uuid.uuid4(), "entity": entity,
+              "entity_id": entity_id, "action": action, "actor_user_id": actor_id,
+              "at": utcnow(), "changes": changes or {}}
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        driver_execute(connection, _INSERT_POSTGRESQL, {**values, "changes": Jsonb(values["changes"])})
+    else:
+        connection.execute(_INSERT, values)
+    return values["id"]
+
+
+_INSERT = AuditEvent.__table__.insert()
+# The same INSERT as PostgreSQL runs it through the driver (every write runs it).
+_INSERT_POSTGRESQL = (
+    "INSERT INTO audit_events (tenant_id, id, entity, entity_id, action, actor_user_id, at, changes) "
+    "VALUES (%(tenant_id)s, %(id)s, %(entity)s, %(entity_id)s, %(action)s, %(actor_user_id)s, "
+    "%(at)s, %(changes)s)"
+)

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, Uuid, create_engine, event
+from sqlalchemy import exc as sqlalchemy_exc
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -153,6 +154,49 @@ def make_engine(url: str, app_role: str | None = None) -> Engine:
             dbapi_conn.commit()
 
     return engine
+
+
+def driver_cursor(connection):
+    """The DB-API cursor kept for :func:`driver_execute` on this pooled connection."""
+    fairy = connection.connection
+    cursor = fairy.info.get("servq.cursor")
+    if cursor is None or cursor.closed:
+        cursor = fairy.info["servq.cursor"] = fairy.driver_connection.cursor()
+    return cursor
+
+
+def driver_execute(connection, sql: str, params):
+    """Run ``sql`` straight on the DB-API (psycopg) connection under ``connection``, in its
+    transaction, and return the cursor.
+
+    For the few statements every request runs (the RLS context, the token lookup, the
+    audit row): SQLAlchemy's statement machinery costs several times what the driver
+    does for them. Parameters go to the driver as they are (no type processing), so the
+    SQL is written for PostgreSQL. The engine's ``before_cursor_execute`` and
+    ``after_cursor_execute`` listeners run as for any statement; driver errors are raised
+    as SQLAlchemy's, with a lost connection invalidated, as :meth:`Connection.execute`
+    would.
+    """
+    dialect = connection.dialect
+    try:
+        cursor = driver_cursor(connection)
+        events = connection._has_events or connection.engine._has_events
+        if events:
+            # The engine's listeners see the statement as any other (statement counters,
+            # core.quality.bulk collecting a result it left pending on the connection).
+            for fn in connection.dispatch.before_cursor_execute:
+                sql, params = fn(connection, cursor, sql, params, None, False)
+        cursor.execute(sql, params)
+        if events:
+            connection.dispatch.after_cursor_execute(connection, cursor, sql, params, None, False)
+    except dialect.loaded_dbapi.Error as exc:
+        disconnect = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
+        if disconnect:
+            connection.invalidate(exc)
+        raise sqlalchemy_exc.DBAPIError.instance(
+            sql, params, exc, dialect.loaded_dbapi.Error,
+            connection_invalidated=disconnect, dialect=dialect) from exc
+    return cursor
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

@@ -93,8 +93,7 @@ def create_record(session, kinds: Mapping[str, RecordKind], payload: Mapping[str
     """
     kind, values = prepare_record(session, kinds, payload, actor_id)
     record = Record(kind=kind.name, created_by=actor_id, **values)
-    session.add(record)
-    session.flush()
+    session.insert(record)  # one INSERT, without the unit of work's cost
     audit(session, ENTITY, record.id, "created", actor_id, creation_changes(kind.name, values))
     hooks_for_session(session).record_created(session=session, record=record, actor_id=actor_id)
     quality.evaluate_record(session, record)

@@ -6,11 +6,13 @@ from functools import wraps
 
 from flask import g, request
 from flask_smorest import Blueprint, abort
+from werkzeug.local import LocalProxy
 
 from core.auth.permissions import allowed
-from core.auth.tokens import authenticate
+from core.auth.tokens import authenticate, touch_token
 from core.database import request_session
 from core.db import utcnow
+from core.models import Token
 
 BEARER = [{"bearerAuth": []}]
 
@@ -26,7 +28,13 @@ def bearer_token() -> str | None:
 
 def authenticate_request() -> None:
     """Resolve the bearer token to ``g.tenant``, ``g.membership``, ``g.user``, ``g.token``
-    and scope ``g.db`` to the tenant; 401 otherwise."""
+    and scope ``g.db`` to the tenant; 401 otherwise.
+
+    ``g.tenant``, ``g.membership`` and ``g.user`` are read-only snapshots read with the
+    token (:class:`~core.auth.tokens.CallerTenant` …); query the models to change them.
+    ``g.token`` is the :class:`~core.models.Token` row of the session, loaded on first
+    use (logging out sets its ``revoked_at``).
+    """
     if "membership" in g:
         return
     token = bearer_token()
@@ -35,12 +43,27 @@ def authenticate_request() -> None:
     if found is None:
         abort(401, message="A valid bearer token is required.",
               headers={"WWW-Authenticate": 'Bearer realm="servq"'})
-    g.tenant, g.membership, g.user, g.token = found
+    g.tenant, g.membership, g.user, g.token_use = found
+    g.token = LocalProxy(_token_row)
     now = utcnow()
     # Record use at most once a minute to keep reads free of writes.
-    if g.token.last_used_at is None or (now - g.token.last_used_at).total_seconds() > 60:
-        g.token.last_used_at = now
+    used = found.token.last_used_at
+    if used is None or (now - used).total_seconds() > 60:
+        touch_token(session, found.token, now)
         session.commit()
+
+
+def _token_row() -> Token:
+    """The ORM row of the request's token, from the request's session (one query, once)."""
+    row = g.get("_token_row")
+    if row is None:
+        use = g.token_use
+        row = request_session().get(Token, (use.tenant_id, use.id))
+        if row is None:  # deleted since authentication (membership removed)
+            abort(401, message="A valid bearer token is required.",
+                  headers={"WWW-Authenticate": 'Bearer realm="servq"'})
+        g._token_row = row
+    return row
 
 
 def require(permission: str):

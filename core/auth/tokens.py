@@ -11,12 +11,14 @@ import hashlib
 import re
 import secrets
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
-from core.db import utcnow
-from core.models import Membership, Tenant, TenantPlugin, Token, User
+from core.db import driver_execute, utcnow
+from core.models import Membership, Survey, SurveyTrigger, Tenant, TenantPlugin, Token, User
 from core.plugins_ext import remember_enabled_plugins
 
 PREFIX = "sq"
@@ -50,10 +52,146 @@ def issue_token(session, membership: Membership, ttl: timedelta, label: str = ""
     return clear, row
 
 
-def authenticate(session, clear: str) -> tuple[Tenant, Membership, User, Token] | None:
+@dataclass(frozen=True, slots=True)
+class CallerTenant:
+    """The caller's tenant as read with the token (``g.tenant``): a read-only snapshot."""
+
+    id: uuid.UUID
+    slug: str
+    name: str
+    industry: str
+    timezone: str
+    locale: str
+    standards_revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class CallerUser:
+    """The caller (``g.user``): a read-only snapshot of the user row."""
+
+    id: uuid.UUID
+    email: str
+    name: str
+    is_active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallerMembership:
+    """The caller's membership (``g.membership``): a read-only snapshot."""
+
+    tenant_id: uuid.UUID
+    id: uuid.UUID
+    user_id: uuid.UUID
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class TokenUse:
+    """The token as read by :func:`authenticate`: enough to check it and record its use.
+
+    ``g.token`` (see :mod:`core.api.context`) is the ORM row itself, loaded on first use.
+    """
+
+    tenant_id: uuid.UUID
+    id: uuid.UUID
+    membership_id: uuid.UUID
+    expires_at: datetime
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+
+class Caller(NamedTuple):
+    """Who is calling, from one query: tenant, membership, user and token."""
+
+    tenant: CallerTenant
+    membership: CallerMembership
+    user: CallerUser
+    token: TokenUse
+
+
+#: ``session.info`` keys filled by :func:`authenticate`, each ``(tenant_id, value)``:
+#: the tenant's standards revision (read by :mod:`core.standards`) and the record kinds
+#: for which one of its active surveys has a trigger (a frozenset: a record of any
+#: other kind needs no look at the triggers).
+STANDARDS_REVISION = "standards_revision"
+SURVEY_TRIGGER_KINDS = "survey_trigger_kinds"
+_SEP = "\x1f"  # between aggregated kinds (ASCII unit separator, never in a kind name)
+
+_AUTH_STMT = None
+
+
+def _auth_statement():
+    """The one query of :func:`authenticate`, built once per process.
+
+    A Core statement (no ORM entities to build for four rows on every request) in which
+    every tenant-owned table is explicitly restricted to the token's tenant by the
+    ``tenant_id`` bind, which also lets PostgreSQL use the ``(tenant_id, token_hash)``
+    index; row-level security still applies on top, since it runs on the session's
+    connection after the transaction's ``servq.tenant_id`` is set. The tenant's active
+    plugin ids, its standards revision and the kinds its survey triggers watch ride
+    along, so a request needs no second query to learn which plugins (routes, kinds,
+    hooks) it may use, whether the compiled standards cached in this process are
+    current, or whether a new record may invite to a survey.
+    """
+    global _AUTH_STMT
+    if _AUTH_STMT is None:
+        tk, ms, us, tn, tp = (Token.__table__, Membership.__table__, User.__table__,
+                              Tenant.__table__, TenantPlugin.__table__)
+        st, sv = SurveyTrigger.__table__, Survey.__table__
+        tenant_id = bindparam("tenant_id", type_=tk.c.tenant_id.type)
+        plugin_ids = (
+            select(func.aggregate_strings(tp.c.plugin_id, ","))
+            .where(tp.c.tenant_id == tenant_id, tp.c.active.is_(True))
+            .scalar_subquery()
+        )
+        trigger_kinds = (
+            select(func.aggregate_strings(st.c.kind, _SEP))
+            .select_from(st.join(sv, (sv.c.tenant_id == st.c.tenant_id) & (sv.c.id == st.c.survey_id)))
+            .where(st.c.tenant_id == tenant_id, sv.c.active.is_(True))
+            .scalar_subquery()
+        )
+        _AUTH_STMT = (
+            select(tk.c.id, tk.c.membership_id, tk.c.expires_at, tk.c.revoked_at, tk.c.last_used_at,
+                   ms.c.user_id, ms.c.role,
+                   us.c.email, us.c.name, us.c.is_active,
+                   tn.c.slug, tn.c.name, tn.c.industry, tn.c.timezone, tn.c.locale,
+                   tn.c.standards_revision,
+                   plugin_ids, trigger_kinds)
+            .select_from(tk.join(ms, (ms.c.tenant_id == tk.c.tenant_id) & (ms.c.id == tk.c.membership_id))
+                         .join(us, us.c.id == ms.c.user_id)
+                         .join(tn, tn.c.id == tk.c.tenant_id))
+            .where(tk.c.tenant_id == tenant_id, ms.c.tenant_id == tenant_id,
+                   tk.c.token_hash == bindparam("token_hash", type_=tk.c.token_hash.type))
+        )
+    return _AUTH_STMT
+
+
+# The same query, as PostgreSQL runs it through the driver (every request runs it).
+_AUTH_SQL_POSTGRESQL = """
+SELECT t.id, t.membership_id, t.expires_at, t.revoked_at, t.last_used_at,
+       m.user_id, m.role, u.email, u.name, u.is_active,
+       n.slug, n.name, n.industry, n.timezone, n.locale, n.standards_revision,
+       (SELECT string_agg(p.plugin_id, ',') FROM tenant_plugins p
+         WHERE p.tenant_id = %(tenant_id)s AND p.active) AS plugins,
+       (SELECT string_agg(st.kind, chr(31)) FROM survey_triggers st
+         JOIN surveys sv ON sv.tenant_id = st.tenant_id AND sv.id = st.survey_id
+         WHERE st.tenant_id = %(tenant_id)s AND sv.active) AS trigger_kinds
+FROM tokens t
+JOIN memberships m ON m.tenant_id = t.tenant_id AND m.id = t.membership_id
+JOIN users u ON u.id = m.user_id
+JOIN tenants n ON n.id = t.tenant_id
+WHERE t.tenant_id = %(tenant_id)s AND m.tenant_id = %(tenant_id)s AND t.token_hash = %(token_hash)s
+"""
+
+
+def authenticate(session, clear: str) -> Caller | None:
     """Resolve a bearer token to its live membership, scoping ``session`` to its tenant.
 
-    Returns ``None`` for an unknown, revoked or expired token, or a deactivated user.
+    One query: token, membership, user, tenant, the tenant's active plugin ids, its
+    standards revision and the kinds its survey triggers watch (kept in
+    ``session.info`` under :data:`STANDARDS_REVISION` and :data:`SURVEY_TRIGGER_KINDS`
+    as ``(tenant_id, value)``). Returns ``None`` for an unknown, revoked or expired
+    token, or a deactivated user.
     """
     tenant_id = tenant_of(clear)
     if tenant_id is None:
@@ -61,30 +199,40 @@ def authenticate(session, clear: str) -> tuple[Tenant, Membership, User, Token] 
     # Scope first, then one query: the RLS context is set once as the transaction
     # begins, and an unknown tenant simply finds no token.
     session.set_tenant(tenant_id)
-    now = utcnow()
-    # The tenant's active plugin ids ride along, so a request needs no second query
-    # to learn which plugins (routes, kinds, hooks) it may use.
-    plugin_ids = (
-        select(func.aggregate_strings(TenantPlugin.plugin_id, ","))
-        .where(TenantPlugin.tenant_id == Token.tenant_id, TenantPlugin.active.is_(True))
-        .scalar_subquery()
-    )
-    row = session.execute(
-        select(Token, Membership, User, Tenant, plugin_ids)
-        .join(Membership, (Membership.tenant_id == Token.tenant_id) & (Membership.id == Token.membership_id))
-        .join(User, User.id == Membership.user_id)
-        .join(Tenant, Tenant.id == Token.tenant_id)
-        .where(Token.token_hash == hash_token(clear))
-    ).first()
+    connection = session.connection()
+    params = {"tenant_id": tenant_id, "token_hash": hash_token(clear)}
+    if connection.dialect.name == "postgresql":
+        row = driver_execute(connection, _AUTH_SQL_POSTGRESQL, params).fetchone()
+    else:
+        row = connection.execute(_auth_statement(), params).first()
     if row is None:
         session.set_tenant(None)
         return None
-    token, membership, user, tenant, plugins = row
-    if token.revoked_at is not None or token.expires_at <= now or not user.is_active:
+    (token_id, membership_id, expires_at, revoked_at, last_used_at, user_id, role,
+     email, user_name, is_active, slug, tenant_name, industry, timezone, locale,
+     revision, plugins, trigger_kinds) = row
+    if revoked_at is not None or expires_at <= utcnow() or not is_active:
         session.set_tenant(None)
         return None
     remember_enabled_plugins(session, set(plugins.split(",")) if plugins else set())
-    return tenant, membership, user, token
+    revision = revision or 0
+    session.info[STANDARDS_REVISION] = (tenant_id, revision)
+    session.info[SURVEY_TRIGGER_KINDS] = (
+        tenant_id, frozenset(trigger_kinds.split(_SEP)) if trigger_kinds else frozenset())
+    return Caller(
+        CallerTenant(tenant_id, slug, tenant_name, industry, timezone, locale, revision),
+        CallerMembership(tenant_id, membership_id, user_id, role),
+        CallerUser(user_id, email, user_name, is_active),
+        TokenUse(tenant_id, token_id, membership_id, expires_at, revoked_at, last_used_at),
+    )
+
+
+def touch_token(session, token: TokenUse, when: datetime) -> None:
+    """Record that ``token`` was used at ``when`` (one UPDATE, not committed)."""
+    tk = Token.__table__
+    session.connection().execute(
+        update(tk).where(tk.c.tenant_id == token.tenant_id, tk.c.id == token.id)
+        .values(last_used_at=when))
 
 
 def revoke_tokens_of(session, membership_id: uuid.UUID, when: datetime | None = None) -> int:

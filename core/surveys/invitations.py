@@ -24,7 +24,7 @@ from flask import current_app, has_app_context
 from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 
-from core.auth.tokens import hash_token
+from core.auth.tokens import SURVEY_TRIGGER_KINDS, hash_token
 from core.db import utcnow
 from core.models import AuditEvent, Record, Survey, SurveyInvitation, SurveyTrigger
 from core.personal import READ_ACTION, mask_text
@@ -185,6 +185,7 @@ def triggers_by_kind(session) -> dict[str, list[tuple[uuid.UUID, str | None]]]:
 def forget_triggers(session) -> None:
     """Drop the session's cached triggers (after surveys or triggers changed)."""
     session.info.pop(_CACHE_KEY, None)
+    session.info.pop(SURVEY_TRIGGER_KINDS, None)
 
 
 def _text(value, limit: int) -> str | None:
@@ -220,6 +221,11 @@ def invite_for_record(session, record: Record, status: str | None, *, created: b
     too). Records naming no customer email or phone get no invitation (there is no one
     to send it to). Returns the invitations created.
     """
+    # The request's authentication already read which kinds the tenant's triggers watch:
+    # a record of any other kind needs no look at the triggers.
+    watched = session.info.get(SURVEY_TRIGGER_KINDS)
+    if watched is not None and watched[0] == session.tenant_id and record.kind not in watched[1]:
+        return []
     triggers = triggers_by_kind(session).get(record.kind)
     if not triggers or record.deleted_at is not None:
         return []
