@@ -351,3 +351,15 @@ def test_event_hooks_run_for_enabled_tenants_only(acme, globex, testkinds):
     other = globex.api.post(RECORDS, json=observation()).json
     globex.api.update(f"{RECORDS}/{other['id']}", {"status": "closed"})
     assert testkinds.calls == []
+
+
+def test_bodies_nested_too_deeply_are_refused_and_change_nothing(acme):
+    headers = {"Authorization": f"Bearer {acme.api.token}", "Content-Type": "application/json"}
+    for depth, status in ((500, 422), (5000, 400)):
+        for leaf in ('"\\u0000"', '"a"'):  # with and without a NUL at the bottom
+            body = ('{"kind": "observation", "data": {"title": "x", "tags": '
+                    + "[" * depth + leaf + "]" * depth + "}}")
+            r = acme.api.client.post(RECORDS, data=body, headers=headers)
+            assert r.status_code == status, (depth, leaf, r.json)
+            assert r.json["message"]
+    assert acme.api.get(RECORDS).json == []

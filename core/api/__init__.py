@@ -222,6 +222,13 @@ def _register_error_handlers(app: Flask) -> None:
         log.exception("database unavailable")
         return api.handle_http_exception(_http(503, "The database is busy or unavailable; retry."))
 
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc):
+        # Python's JSON parser gives up on bodies nested thousands of levels deep; no
+        # servq document is nested more than a few levels, so the client sent it.
+        _rollback()
+        return api.handle_http_exception(_http(400, "The JSON body is nested too deeply."))
+
     @app.errorhandler(Exception)
     def _unexpected(exc):
         if isinstance(exc, HTTPException):
