@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, Uuid, create_engine, event
 from sqlalchemy import exc as sqlalchemy_exc
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -116,6 +117,18 @@ def tenant_tables() -> list[str]:
     )
 
 
+SUPPORTED_URL_PREFIXES = ("sqlite", "postgresql")
+
+
+def dialect_insert(session):
+    """The ``insert`` construct of the session's database, which has ``ON CONFLICT``
+    (``on_conflict_do_nothing`` / ``on_conflict_do_update``) on both backends servq runs
+    on; :func:`make_engine` refuses any other."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert
+    return sqlite.insert
+
+
 def make_engine(url: str, app_role: str | None = None) -> Engine:
     """Create the engine for ``url``.
 
@@ -123,6 +136,9 @@ def make_engine(url: str, app_role: str | None = None) -> Engine:
     every new connection when given, so row-level security applies to the application
     even when it connects as the owner.
     """
+    if not url.startswith(SUPPORTED_URL_PREFIXES):
+        raise ValueError(f"servq runs on SQLite or PostgreSQL; DATABASE_URL names neither: "
+                         f"{url.split(':', 1)[0]}")
     kwargs: dict[str, Any] = {"future": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}

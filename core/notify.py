@@ -39,7 +39,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import make_transient_to_detached
 
 from core.auth.permissions import ROLES
-from core.db import utcnow
+from core.db import dialect_insert, utcnow
 from core.jobs import enqueue, run_job
 from core.models import OutboxEvent, Webhook, WebhookDelivery
 from core.plugins import hookimpl
@@ -189,7 +189,7 @@ def emit_many(session, events: Iterable[Sequence]) -> list[OutboxEvent]:
     rows = _event_rows(session, events)
     if not rows:
         return []
-    statement = (_dialect_insert(session)(OutboxEvent)
+    statement = (dialect_insert(session)(OutboxEvent)
                  .on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
                  .returning(OutboxEvent.id))
     # In key order: concurrent batches with overlapping keys then wait for each other
@@ -238,18 +238,6 @@ def _event_rows(session, events: Iterable[Sequence]) -> list[dict[str, Any]]:
                      "payload": payload, "roles": roles, "dedupe_key": key,
                      "created_at": now + timedelta(microseconds=len(rows))})
     return rows
-
-
-def _dialect_insert(session):
-    """The ``insert`` construct with ``ON CONFLICT`` of the session's database."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # servq runs on PostgreSQL and SQLite only (DESIGN.md)
-        raise NotImplementedError(f"notifications need PostgreSQL or SQLite, not {dialect}")
-    return insert
 
 
 def _deliver_new(session, created: list[OutboxEvent]) -> None:

@@ -254,3 +254,10 @@ def test_serve_upgrades_a_fresh_embedded_database(app_config, tmp_path, monkeypa
         result = CliRunner().invoke(cli.make_cli(app_factory=lambda: app), ["serve", "--workers", "1"])
         assert failed(result, "run `servq db upgrade` first")
     app.extensions["servq.engine"].dispose()
+
+
+def test_an_unsupported_database_is_a_clean_error(app_config):
+    config = {**app_config, "DATABASE_URL": "mysql://servq@127.0.0.1/servq"}
+    result = CliRunner().invoke(cli.make_cli(app_factory=lambda: create_app(config)),
+                                ["db", "upgrade"])
+    assert failed(result, "servq runs on SQLite or PostgreSQL")

@@ -32,11 +32,9 @@ from typing import Any, Mapping
 
 from flask import Flask, current_app
 from sqlalchemy import and_, event, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.audit import audit
-from core.db import utcnow
+from core.db import dialect_insert, utcnow
 from core.models import StandardVersion, Tenant
 from core.plugins.manager import CORE_PREFIX
 from core.plugins_ext import enabled_plugin_ids
@@ -302,8 +300,7 @@ def visible_filter(session):
 
 def _insert(session, values: dict[str, Any]) -> bool:
     """Insert a version unless ``(tenant, code, version)`` exists; whether it was inserted."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = dialect_insert(session)
     table = StandardVersion.__table__
     stmt = (insert(table).values(**values)
             .on_conflict_do_nothing(index_elements=["tenant_id", "code", "version"])

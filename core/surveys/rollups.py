@@ -19,8 +19,8 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Integer, and_, case, cast, delete, func, insert, literal, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from core.db import dialect_insert
 from core.models import SurveyAnswer, SurveyDimensionScore, SurveyResponse, SurveyRollup
 
 #: The summed columns, in the order results read them.
@@ -88,9 +88,7 @@ def add_rollups(session, rows: list[dict]) -> None:
     """Add ``rows`` to the stored sums (one statement; creates the rows that are missing)."""
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = make(SurveyRollup).values(rows)
+    stmt = dialect_insert(session)(SurveyRollup).values(rows)
     table = SurveyRollup.__table__
     stmt = stmt.on_conflict_do_update(
         index_elements=["tenant_id", "survey_id", "bucket", "level", "key"],
