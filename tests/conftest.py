@@ -73,8 +73,12 @@ def _truncate_all(engine) -> None:
 
 
 @pytest.fixture
-def app_config(database, tmp_path):
-    """Settings of the test app; tests may change them before ``app`` is created."""
+def app_config(database, tmp_path, request):
+    """Settings of the test app; tests may change them before ``app`` is created.
+
+    Tests marked ``sample_plugin`` run with ``tests/sample_plugin.py`` loaded as the
+    plugin ``sample``, its record of hook calls empty at the start and cleared after.
+    """
     config = {
         "INSTANCE_PATH": str(tmp_path / "instance"),
         "SECRET_KEY": "test",
@@ -89,6 +93,12 @@ def app_config(database, tmp_path):
         path = tmp_path / "servq.db"
         shutil.copy(database["template"], path)
         config["DATABASE_URL"] = f"sqlite:///{path}"
+    if request.node.get_closest_marker("sample_plugin"):
+        from tests import sample_plugin
+
+        config["EXTRA_PLUGINS"] = [("sample", sample_plugin)]
+        sample_plugin.CALLS.clear()
+        request.addfinalizer(sample_plugin.CALLS.clear)
     return config
 
 

@@ -14,17 +14,8 @@ BATCH = "/api/v1/records/batch"
 NOTE = "sample.note"
 
 
-@pytest.fixture
-def app_config(app_config):
-    app_config["EXTRA_PLUGINS"] = [("sample", sample)]
-    return app_config
-
-
-@pytest.fixture(autouse=True)
-def _clear_calls():
-    sample.CALLS.clear()
-    yield
-    sample.CALLS.clear()
+# Every test here runs with tests/sample_plugin.py loaded as ``sample`` (conftest.py).
+pytestmark = pytest.mark.sample_plugin
 
 
 def note(text="Guest asked for towels", **data):

@@ -17,17 +17,8 @@ from core.standards import change_standard
 NOTE = "sample.note"
 
 
-@pytest.fixture
-def app_config(app_config):
-    app_config["EXTRA_PLUGINS"] = [("sample", sample)]
-    return app_config
-
-
-@pytest.fixture(autouse=True)
-def _clear_calls():
-    sample.CALLS.clear()
-    yield
-    sample.CALLS.clear()
+# Every test here runs with tests/sample_plugin.py loaded as ``sample`` (conftest.py).
+pytestmark = pytest.mark.sample_plugin
 
 
 @pytest.fixture

@@ -34,18 +34,8 @@ SPEC_NAMES = sorted(
 )
 
 
-@pytest.fixture
-def app_config(app_config):
-    """Every test here runs with the sample plugin loaded as ``sample``."""
-    app_config["EXTRA_PLUGINS"] = [("sample", sample)]
-    return app_config
-
-
-@pytest.fixture(autouse=True)
-def _clear_calls():
-    sample.CALLS.clear()
-    yield
-    sample.CALLS.clear()
+# Every test here runs with tests/sample_plugin.py loaded as ``sample`` (conftest.py).
+pytestmark = pytest.mark.sample_plugin
 
 
 def _other_app(app_config, **changes):
