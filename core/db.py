@@ -149,6 +149,8 @@ def make_engine(url: str, app_role: str | None = None) -> Engine:
     engine = create_engine(url, **kwargs)
 
     if engine.dialect.name == "sqlite":
+        # KPIs' tenant-local periods and percentiles (PostgreSQL has its own).
+        from core.kpis.sql import register_sqlite_functions
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -161,6 +163,7 @@ def make_engine(url: str, app_role: str | None = None) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            register_sqlite_functions(dbapi_conn)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):

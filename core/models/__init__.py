@@ -5,9 +5,11 @@ from core.models.audit import AuditEvent
 from core.models.calendars import TenantCalendar
 from core.models.clocks import Clock
 from core.models.exports import TenantExport
+from core.models.kpis import KpiDay, KpiDirtyDay, KpiState
 from core.models.notify import OutboxEvent, Webhook, WebhookDelivery
 from core.models.quality import Action, Evaluation, StandardVersion
 from core.models.records import Record
+from core.models.reports import ReportRun
 from core.models.reference import Site, Staff
 from core.models.rescores import StandardRescore
 from core.models.schedules import Schedule
@@ -21,9 +23,13 @@ __all__ = [
     "StandardRescore",
     "StandardVersion",
     "AuditEvent",
+    "KpiDay",
+    "KpiDirtyDay",
+    "KpiState",
     "Membership",
     "OutboxEvent",
     "Record",
+    "ReportRun",
     "Schedule",
     "Site",
     "Staff",

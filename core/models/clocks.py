@@ -52,4 +52,8 @@ class Clock(TenantOwned, Base):
     warn50_at: Mapped[datetime | None]
     warn75_at: Mapped[datetime | None]
     breached_at: Mapped[datetime | None]
+    #: Set when the clock stops: seconds from start to stop less the paused time, in
+    #: wall-clock time and in the tenant's working time (KPIs aggregate them in SQL).
+    elapsed_seconds: Mapped[float | None]
+    working_seconds: Mapped[float | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

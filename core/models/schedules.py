@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, TenantOwned, utcnow
@@ -39,6 +39,9 @@ class Schedule(TenantOwned, Base):
     title: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(100))
     standard_code: Mapped[str | None] = mapped_column(String(100))
+    #: Only records whose ``data`` has these top-level values meet the obligation
+    #: (``{"facility": "fire_equipment", "check": "patrol"}``); ``{}``: any record.
+    match: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
     site_id: Mapped[uuid.UUID | None]
     rrule: Mapped[str] = mapped_column(String(500))
     dtstart: Mapped[datetime]

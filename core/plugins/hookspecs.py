@@ -161,3 +161,16 @@ def record_evaluated(session, record, evaluations):
     :param record: the :class:`core.models.Record`.
     :param evaluations: the stored :class:`core.models.Evaluation` rows, one per standard.
     """
+
+
+@hookspec
+def register_kpis():
+    """Return the KPIs this plugin adds, a list of :class:`core.kpis.Metric`.
+
+    Called once per app. A plugin's metric is named ``<plugin id>.<name>`` (core's have
+    plain names: ``records``, ``score``, ``pass_rate`` …) and is asked for by that name in
+    ``GET /api/v1/kpis?metrics=...``; only tenants that enabled the plugin can ask for it.
+    ``compute`` receives a :class:`core.kpis.KpiQuery` (the tenant-scoped session, the
+    period, the grouping, the filters) and returns ``{group key: value}`` computed in SQL
+    (see docs/kpis.md).
+    """
