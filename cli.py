@@ -271,6 +271,43 @@ def deadlines_scan(slug, as_json):
         click.echo("no tenants", err=True)
 
 
+# -- KPIs -------------------------------------------------------------------------------
+
+
+@click.group()
+def kpis():
+    """KPI rollups (docs/kpi-rollups.md)."""
+
+
+@kpis.command("refresh")
+@click.option("--tenant", "slug", default=None, help="Only this tenant (default: every tenant).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def kpis_refresh(slug, as_json):
+    """Bring the daily KPI rollups up to date now (the worker does it every hour)."""
+    from core.kpis.rollups import refresh_kpi_rollups
+    from core.models import Tenant
+
+    app = get_app()
+    if slug:
+        tenants = [(tenant_by_slug(app, slug).id, slug)]
+    else:
+        with _session(app) as session:
+            tenants = session.execute(select(Tenant.id, Tenant.slug).order_by(Tenant.slug)).all()
+    results = {}
+    for tenant_id, name in tenants:
+        with _session(app, tenant_id) as session:
+            results[name] = refresh_kpi_rollups(session)
+    if as_json:
+        click.echo(json.dumps(results, indent=2, sort_keys=True))
+        return
+    for name, report in results.items():
+        click.echo(f"{name}: rolled until {report['rolled_until']}, {report['days']} day(s) "
+                   f"({report['dirty']} dirty) in {report['statements']} statement(s), "
+                   f"{report['rows']} row(s){', rebuilt' if report['rebuilt'] else ''}")
+    if not results:
+        click.echo("no tenants", err=True)
+
+
 # -- database ---------------------------------------------------------------------------
 
 
@@ -588,6 +625,51 @@ def records_import(slug, file, fmt, chunk, dry_run):
     click.echo(report.summary())
 
 
+# -- reports ----------------------------------------------------------------------------
+
+
+@click.group()
+def reports():
+    """Reports for the quality meeting."""
+
+
+@reports.command("weekly")
+@click.option("--tenant", "slug", required=True, help="Tenant slug.")
+@click.option("--week", default=None, help="ISO week, e.g. 2026-W47 (default: last week, tenant's time zone).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "xlsx", "pdf"]), default=None,
+              help="File format (default: from the output file's extension, else json).")
+@click.option("--lang", type=click.Choice(["en", "zh"]), default=None,
+              help="Language (default: the tenant's locale).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file (needed for xlsx and pdf); default: stdout.")
+def reports_weekly(slug, week, fmt, lang, output):
+    """Build the weekly quality-meeting report of a tenant (see docs/reports.md)."""
+    from core.db import utcnow
+    from core.reports import weekly_file
+    from core.reports.weekly import WeekError, parse_week, previous_week_key, report_timezone
+
+    fmt = fmt or next((ext for ext in ("json", "csv", "xlsx", "pdf")
+                       if output and output.lower().endswith(f".{ext}")), "json")
+    if fmt in ("xlsx", "pdf") and not output:
+        raise CliError(f"a {fmt} report is binary: give a file with -o")
+    app = get_app()
+    tenant = tenant_by_slug(app, slug)
+    language = lang or ("zh" if (tenant.locale or "").lower().startswith("zh") else "en")
+    with _session(app, tenant.id) as session:
+        try:
+            week = week or previous_week_key(utcnow(), report_timezone(session))
+            parse_week(week)
+        except WeekError as exc:
+            raise CliError(str(exc)) from None
+        built = weekly_file(session, week, fmt, language)
+    if output:
+        with open(output, "wb") as fh:
+            fh.write(built.content)
+        click.echo(f"weekly report {week} of {slug} written to {output} ({len(built.content)} bytes)", err=True)
+    else:
+        click.echo(built.content, nl=False)  # bytes go to the binary stdout
+
+
 def make_cli(app_factory: Callable[[], Flask] | None = None) -> click.Group:
     """Build the ``servq`` command group; ``app_factory`` makes the app (tests inject one)."""
     @click.group(cls=ServqGroup, app_factory=app_factory,
@@ -595,7 +677,7 @@ def make_cli(app_factory: Callable[[], Flask] | None = None) -> click.Group:
     def servq():
         """servq: multi-tenant service quality management."""
 
-    for command in (serve, worker, deadlines, db, tenants, users, tokens, plugins, records):
+    for command in (serve, worker, deadlines, kpis, db, tenants, users, tokens, plugins, records, reports):
         servq.add_command(command)
     return servq
 

@@ -156,15 +156,17 @@ def clock_times(keeper, start: datetime, limit: Limit,
                  total)
 
 
-def refresh(clock: Clock, keeper, now: datetime) -> None:
+def refresh(clock: Clock, keeper, now: datetime, calendar: Any = None) -> None:
     """Recompute a clock's due time, warning instants, state and ``next_check_at`` from
-    its start, target, stop and pauses, as of ``now``."""
+    its start, target, stop and pauses, as of ``now``; and its measured time once it has
+    stopped (:func:`measure`, working time on ``calendar``, the tenant's)."""
     limit = parse_limit(clock.target)
     stop = clock.stop_at
     if stop is not None and clock.paused_since is not None:
         # Stopped while waiting (resolved during a pause): the pause ends there.
         _close_pause(clock, max(stop, clock.paused_since))
     closed = [(a, b) for a, b in pause_spans(clock) if b is not None]
+    measure(clock, closed, calendar)
     times = clock_times(keeper, clock.start_at, limit, closed)
     clock.due_at, clock.warn50_at, clock.warn75_at = times.due_at, times.warn50_at, times.warn75_at
     if clock.breached_at is not None:  # escalated already: final
@@ -187,6 +189,21 @@ def refresh(clock: Clock, keeper, now: datetime) -> None:
     pending = [at for level, at in ((50, clock.warn50_at), (75, clock.warn75_at), (100, clock.due_at))
                if level not in warned]
     clock.next_check_at = min(pending) if pending else clock.due_at
+
+
+def measure(clock: Clock, pauses: Sequence[tuple[datetime, datetime]], calendar: Any) -> None:
+    """Set ``elapsed_seconds`` and ``working_seconds`` of a stopped clock (``None`` while
+    it runs): start to stop less the ``pauses``, in real time and in the working time of
+    ``calendar`` (the tenant's business calendar, whatever the clock's own limit counts),
+    so the response and resolution KPIs aggregate plain columns in SQL. A clock stopped
+    late (breached) is measured too."""
+    if clock.stop_at is None:
+        clock.elapsed_seconds = clock.working_seconds = None
+        return
+    end = max(clock.stop_at, clock.start_at)
+    clock.elapsed_seconds = WALL.elapsed_excluding(clock.start_at, end, pauses).total_seconds()
+    clock.working_seconds = timekeeper(True, calendar).elapsed_excluding(
+        clock.start_at, end, pauses).total_seconds()
 
 
 def _close_pause(clock: Clock, at: datetime) -> None:
@@ -230,7 +247,7 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
     """:func:`sync_clocks` for many ``(record, version, compiled)`` at once: one SELECT of
     the existing clocks per 500 records, whatever their number (bulk imports)."""
     from core.quality import record_values
-    from core.scoring.registry import reader
+    from core.scoring.registry import deadline_applies, reader
     from core.scoring.rules import as_instant
 
     now = now or utcnow()
@@ -257,6 +274,8 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
         wanted = set()
         for item in items:
             params = item.rule.params
+            if not deadline_applies(params, values):
+                continue  # the item's ``when`` leaves this record out: no clock
             start = as_instant(reader(params["start"])(values), "start")
             if start is None:
                 continue  # no start, no clock
@@ -274,7 +293,7 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
             clock.business = limit.working
             clock.start_at = start.astimezone(timezone.utc)
             clock.stop_at = None if stop is None else stop.astimezone(timezone.utc)
-            refresh(clock, timekeeper(limit.working, calendar), now)
+            refresh(clock, timekeeper(limit.working, calendar), now, calendar)
             out.append(clock)
         for item_code in [c for c in mine if c not in wanted]:
             # The start is gone or the standard no longer has this deadline item; a
@@ -324,10 +343,11 @@ def resume_clocks(session, record: Record, at: datetime, *, now: datetime | None
     now = now or utcnow()
     clocks = list(session.scalars(select(Clock).where(Clock.record_id == record.id,
                                                       Clock.state == "paused")))
-    calendar = _tenant_calendar(session) if any(c.business for c in clocks) else None
+    calendar = _tenant_calendar(session) \
+        if any(c.business or c.stop_at is not None for c in clocks) else None
     for clock in clocks:
         _close_pause(clock, at.astimezone(timezone.utc))
-        refresh(clock, timekeeper(clock.business, calendar), now)
+        refresh(clock, timekeeper(clock.business, calendar), now, calendar)
     _watch_soon(session, clocks, now)
     return clocks
 

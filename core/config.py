@@ -18,11 +18,12 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "core.deadlines",
     "core.standards.plugin",
     "core.surveys.plugin",
-
+    "core.kpis.plugin",
+    "core.reports.plugin",
 )
 
 #: Built-in industry plugins shipped in the ``plugins`` package.
-BUILTIN_INDUSTRY_PLUGINS: tuple[str, ...] = ()
+BUILTIN_INDUSTRY_PLUGINS: tuple[str, ...] = ("plugins.property",)
 
 
 def default_instance_path() -> Path:
@@ -59,6 +60,8 @@ def load_settings(overrides: dict | None = None) -> dict:
         "ORM_TENANT_FILTER": True,
         "MAX_PAGE_SIZE": 500,
         "JOB_QUEUE": env.get("SERVQ_QUEUE") or "servq",
+        # A weekly report of a week with more records than this runs as a job (docs/reports.md).
+        "REPORT_INLINE_MAX_RECORDS": int(env.get("SERVQ_REPORT_INLINE_MAX_RECORDS") or 20000),
         # Webhook deliveries (core/notify.py, docs/webhooks.md): seconds before each retry
         # (attempts = len + 1) and the HTTP timeout of one attempt.
         "WEBHOOK_RETRY_DELAYS": env.get("SERVQ_WEBHOOK_RETRY_DELAYS") or "30,120,600,3600,21600,21600,21600",

@@ -141,6 +141,9 @@ def tick() -> dict:
     started = time.monotonic()
     try:
         run_tick(app, now, fan_out=queue is not None)
+        from core.kpis.rollups import schedule_refresh
+
+        schedule_refresh(app, now)  # the KPI rollups of every tenant, once an hour
     finally:
         if lock is not None:
             try:

@@ -46,6 +46,7 @@ from core.db import utcnow
 from core.models import AuditEvent, Record
 from core.plugins import RecordKind
 from core.fastload import fast_loader
+from core.kpis.rollups import mark_dirty
 from core.plugins_ext import hooks_for_session
 from core.quality.bulk import insert_tables
 from core.records import (ENTITY, RecordInputSchema, RecordInvalid, References, creation_changes,
@@ -369,6 +370,7 @@ def insert_records(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]
                "at": now, "changes": creation_changes(kind.name, values)}
               for row, (kind, values) in zip(rows, prepared)]
     insert_tables(connection, [(_RECORDS, rows), (_EVENTS, events)], wait=False)
+    mark_dirty(session, [row["occurred_at"] for row in rows])  # KPI rollups of old days
     records = []
     for row in rows:
         # The row is in the database: attach it as if loaded (no INSERT at flush, no

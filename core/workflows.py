@@ -134,6 +134,8 @@ def transition(session, kinds: Mapping[str, RecordKind], record, action: str, *,
     :param at: when it happened (aware; default ``now``); not in the future, not before
         the record's ``occurred_at`` or its latest stamp.
     :param reason: required when entering a waiting state (it pauses the clocks).
+    :param now: the present (default: now): ``at`` may not be later, and the record is
+        scored as of it (a demo loader replaying history passes each step's instant).
     :raises TransitionRefused: the kind has no workflow or the action is not allowed
         from the current status (``allowed`` lists those that are).
     :raises TransitionInvalid: ``at`` or ``reason`` is wrong. Nothing is changed.
@@ -200,7 +202,7 @@ def transition(session, kinds: Mapping[str, RecordKind], record, action: str, *,
                                               actor_id=actor_id)
     evaluate = _optional("core.quality", "evaluate_record")
     if evaluate is not None:
-        evaluate(session, record)
+        evaluate(session, record, now=now)
     return changes
 
 

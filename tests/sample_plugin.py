@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 from core.api.context import require
 from core.db import utcnow
+from core.kpis import KpiError, KpiQuery, Metric
 from core.models import Record, TenantPlugin
 from core.plugins import RecordKind, hookimpl
 from core.scoring import Outcome, RuleInputError, RuleResult, RuleType
@@ -134,6 +135,33 @@ def compile_even(params, code):
 EVEN = RuleType("sample.even", EvenParams, compile_even, "Pass when a whole number is even.")
 
 
+def even_records(q: KpiQuery) -> dict[tuple, int]:
+    """KPI ``sample.even_records``: notes whose priority is even (and at least the
+    ``min_priority`` parameter), counted in SQL."""
+    try:
+        floor = int(q.params.get("min_priority", 1))
+    except ValueError:
+        raise KpiError("min_priority is not a number.",
+                       {"min_priority": ["A whole number from 1 to 5."]}) from None
+    priority = Record.data["priority"].as_integer()
+    keys = q.keys(time=Record.occurred_at, site=Record.site_id, staff=Record.staff_id)
+    stmt = (select(*keys, func.count().label("n"))
+            .where(Record.kind == KIND, priority % 2 == 0, priority >= floor,
+                   q.in_period(Record.occurred_at), *q.record_filters())
+            .group_by(*keys))
+    out = {key: row.n for key, row in q.grouped(stmt).items()}
+    if not q.group_by:
+        out.setdefault((), 0)
+    return out
+
+
+EVEN_RECORDS = Metric(
+    "sample.even_records", {"en": "Notes of even priority", "zh": "偶数优先级备注"}, "count",
+    frozenset({"day", "week", "month", "site", "staff"}), even_records,
+    description="Sample notes whose priority is an even number.",
+    params={"min_priority": "Only notes of at least this priority (default 1)."}, better=None)
+
+
 def _uuid(value) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
@@ -206,3 +234,8 @@ def record_evaluated(session, record, evaluations):
                   {"record_id": record.id,
                    "standards": sorted((e.standard_code, e.standard_version, e.percent)
                                        for e in evaluations)}))
+
+
+@hookimpl
+def register_kpis():
+    return [EVEN_RECORDS]

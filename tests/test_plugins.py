@@ -285,6 +285,48 @@ def test_hook_record_changed(acme, globex):
     assert list(changed[0][2]["changes"]["status"]) == ["open", "closed"]
 
 
+def test_hook_register_kpis(app, acme, globex):
+    acme.enable("sample")
+    period = {"since": "2026-01-01T00:00:00+08:00", "until": "2026-03-01T00:00:00+08:00"}
+    notes = [("2026-01-05T09:00:00+08:00", 1), ("2026-01-06T09:00:00+08:00", 2),
+             ("2026-01-31T20:00:00+00:00", 4),  # 1 February in Shanghai
+             ("2026-02-10T09:00:00+08:00", 2), ("2026-03-02T09:00:00+08:00", 4)]  # last: after
+    for occurred, priority in notes:
+        r = acme.api.post("/api/v1/records", json={"kind": "sample.note", "occurred_at": occurred,
+                                                   "data": {"text": "n", "priority": priority}})
+        assert r.status_code == 201, r.json
+    globex.api.post("/api/v1/records", json={**OBSERVATION, "occurred_at": "2026-01-05T09:00:00+08:00"})
+
+    r = acme.api.get("/api/v1/kpis", query_string={**period, "metrics": "sample.even_records",
+                                                   "group_by": "month"})
+    assert r.status_code == 200, r.json
+    assert [(row["group"]["month"], row["values"]["sample.even_records"]) for row in r.json["rows"]] == \
+        [("2026-01", 1), ("2026-02", 2)]
+    assert r.json["metrics"][0]["plugin"] == "sample"
+    # The metric's own parameter reaches it; a bad value is the metric's 422.
+    r = acme.api.get("/api/v1/kpis", query_string={**period, "metrics": "sample.even_records",
+                                                   "min_priority": 3})
+    assert r.json["rows"] == [{"group": {}, "values": {"sample.even_records": 1}}]
+    r = acme.api.get("/api/v1/kpis", query_string={**period, "metrics": "sample.even_records",
+                                                   "min_priority": "high"})
+    assert r.status_code == 422 and "min_priority" in r.json["errors"]["query"]
+    # A grouping it does not declare.
+    r = acme.api.get("/api/v1/kpis", query_string={"metrics": "sample.even_records", "group_by": "item"})
+    assert r.status_code == 422
+    assert "it can by: day, week, month, site, staff" in r.json["errors"]["query"]["group_by"][0]
+
+    listed = {m["name"]: m for m in acme.api.get("/api/v1/kpis/metrics").json}
+    assert listed["sample.even_records"]["params"] == {
+        "min_priority": "Only notes of at least this priority (default 1)."}
+    zh = acme.api.get("/api/v1/kpis/metrics", headers={"Accept-Language": "zh"}).json
+    assert {m["name"]: m["title"] for m in zh}["sample.even_records"] == "偶数优先级备注"
+    # A tenant that has not enabled the plugin neither sees nor computes it.
+    assert "sample.even_records" not in {m["name"] for m in globex.api.get("/api/v1/kpis/metrics").json}
+    r = globex.api.get("/api/v1/kpis", query_string={"metrics": "sample.even_records"})
+    assert r.status_code == 422
+    assert "Unknown metric(s) sample.even_records" in r.json["errors"]["query"]["metrics"][0]
+
+
 # -- (c) loading ---------------------------------------------------------------------------
 
 

@@ -68,13 +68,13 @@ def init_app(app: Flask) -> None:
     app.extensions["servq.api"] = api
 
     from core.api import (actions, auth, batch, calendar, clocks, evaluations, exports, kinds,
-                          members, plugins, public, records, schedules, sites, staff, standards,
-                          surveys, webhooks, workflows)
+                          kpis, members, plugins, public, quality_files, records, reports,
+                          schedules, sites, staff, standards, surveys, webhooks, workflows)
 
     # batch before records: /records/batch must not be read as a record id.
     for module in (auth, members, sites, staff, batch, records, evaluations, workflows, clocks,
                    kinds, plugins, standards, actions, calendar, schedules, webhooks, surveys,
-                   public, exports):
+                   public, exports, kpis, quality_files, reports):
         api.register_blueprint(module.blp, url_prefix=f"{API_PREFIX}{module.URL}")
 
     for plugin_id, blueprints in get_plugins(app).contributions("register_blueprints"):

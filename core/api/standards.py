@@ -87,6 +87,8 @@ class ItemViewSchema(Schema):
     fix_within = fields.String(allow_none=True)
     escalate_to = fields.List(fields.String())
     action_on_failure = fields.Boolean()
+    kpi = fields.String(allow_none=True, metadata={
+        "description": "response or resolution: which KPI times this deadline item feeds (GET /kpis)"})
     rule = fields.Dict(metadata={"description": "type and parameters"})
 
 
@@ -231,7 +233,7 @@ def view(row: StandardVersion, lang: str, in_force: bool) -> dict[str, Any]:
         **{key: value for key, value in item.items() if key != "title"},
         "title": _title(item.get("title"), lang), "titles": item.get("title"),
         "fix_within": item.get("fix_within"), "escalate_to": item.get("escalate_to", []),
-        "action_on_failure": item.get("action_on_failure", False),
+        "action_on_failure": item.get("action_on_failure", False), "kpi": item.get("kpi"),
     } for item in document.get("items") or []]
     grades = [{**grade, "title": _title(grade.get("title"), lang), "titles": grade.get("title")}
               for grade in document.get("grades") or []]

@@ -145,6 +145,10 @@ class RecordKind:
     :param links: paths in ``data`` holding the id of another record of the same tenant
         (a complaint's ``record_id``); checked on every write: an id that is not a live
         record of the tenant is refused (422).
+    :param first_time_fix: the name of a top-level boolean field of ``data`` that says
+        whether the job was fixed the first time (``"fixed_first_time"``), or ``None``.
+        The ``first_time_fix`` KPI is the share of ``true`` among the records of every kind
+        that names one, counting only records whose field is ``true`` or ``false``.
     """
 
     name: str
@@ -156,8 +160,13 @@ class RecordKind:
     workflow: Workflow | None = None
     personal: tuple[str, ...] = ()
     links: tuple[str, ...] = ()
+    first_time_fix: str | None = None
 
     def __post_init__(self) -> None:
+        ftf = self.first_time_fix
+        if ftf is not None and not (isinstance(ftf, str) and _PATH_RE.match(ftf) and "." not in ftf):
+            raise ValueError(f"record kind {self.name!r}: first_time_fix {ftf!r} is not the name "
+                             f"of a top-level field of data")
         for what, paths in (("personal", self.personal), ("links", self.links)):
             bad = [p for p in paths if not isinstance(p, str) or not _PATH_RE.match(p)]
             if bad:

@@ -23,6 +23,7 @@ from sqlalchemy import delete, select, update
 from core.calendar.tenant import tenant_calendar
 from core.clocks import sync_clocks_many
 from core.db import utcnow
+from core.kpis.rollups import mark_dirty
 from core.models import Evaluation, Record
 from core.plugins_ext import hooks_for_session
 from core.quality.actions import open_failure_actions
@@ -175,6 +176,8 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
         return []
     if not fresh:
         rows, stored = _store(session, scored, objects, fresh)
+        # Fresh records were marked by whoever inserted them.
+        mark_dirty(session, [record.occurred_at for record, *_ in scored])
     failures = [(record, version, compiled.standard, item, result.items[n].outcome.value)
                 for record, version, compiled, known, result in scored
                 for n, item in known.flagged if result.items[n].outcome in _FAILED]

@@ -1,0 +1,584 @@
+"""Daily KPI rollups: per tenant-local day sums of records and evaluations, kept beside
+the raw tables so that a KPI over a year reads a few hundred thousand summed rows
+instead of millions of records.
+
+The tables (:mod:`core.models.kpis`):
+
+* ``kpi_days``: one row per tenant-local day × site × staff × kind × standard. The row
+  with ``standard_code = ''`` counts the live records (``records``); a row with a
+  standard summarises the evaluations of live records against it (``records`` = how many
+  were evaluated, ``scored`` = how many have a percent, ``sum_percent``, ``judged`` = how
+  many have ``passed`` set, ``passed``, ``failed_critical`` = how many failed a critical
+  item).
+* ``kpi_states``: per tenant, the time zone the days are in and ``rolled_until``: the
+  days before it (exclusive) are rolled up.
+* ``kpi_dirty_days``: days whose records changed after they were rolled up.
+
+**Refresh** (:func:`refresh`, the job :func:`refresh_kpi_rollups`, ``servq kpis
+refresh``): rolls the days up to local today − :data:`LAG_DAYS` (exclusive) and re-rolls
+the dirty days, each batch of days with one ``DELETE`` and one ``INSERT … SELECT …
+GROUP BY`` from the raw tables; a change of the tenant's time zone rebuilds everything.
+It is idempotent: running it twice changes nothing the second time.
+
+**Writes** (:func:`mark_dirty`, called by :mod:`core.records`, :mod:`core.ingest` and
+:mod:`core.quality.evaluations`): a record created, changed, deleted or re-evaluated whose
+``occurred_at`` (old or new) is older than :data:`HORIZON` marks its local day dirty, one
+statement per call. :data:`HORIZON` is 47 hours because every rolled-up day ends at least
+47 hours before the refresh that rolled it (two local days back, one of which may be a
+23-hour day); a record of a more recent day cannot be in a rolled day, so the common
+write (a record of today) costs a comparison in Python and no query.
+
+**Reads** (:func:`record_sums`): whole local days of the period that are rolled up and
+not dirty come from ``kpi_days``; the rest (the partial days at either end of the
+period, the days not rolled yet, the dirty days) from ``records`` ⋈ ``evaluations``; the
+sums of both are added. The answer is the raw tables' answer, never a stale one. User
+guide: ``docs/kpi-rollups.md``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import (Date, DateTime, Float, Uuid, and_, case, cast, delete, false, func, insert,
+                        literal, literal_column, or_, select, text, true, union_all)
+from sqlalchemy.sql import ColumnElement
+
+from core.db import dialect_insert, utcnow
+from core.kpis.sql import PERIODS, _zone
+
+#: A write to a record older than this marks its day dirty (see the module docstring).
+HORIZON = timedelta(hours=47)
+#: Refresh rolls the days before local today minus this many days.
+LAG_DAYS = 2
+#: Days handled by one INSERT … SELECT when rolling up a long stretch.
+BATCH_DAYS = 92
+#: Read rollups at all. Only the tests switch this off, to compare with the raw answer.
+USE_ROLLUPS = True
+#: PostgreSQL ``work_mem`` of a transaction reading KPIs (see :func:`record_sums`).
+WORK_MEM = "64MB"
+#: The sums every record and evaluation KPI is made of, in this order.
+SUMS = ("records", "evaluated", "scored", "sum_percent", "judged", "passed", "failed_critical")
+_PG_DAY_FORMATS = {"day": "YYYY-MM-DD", "week": 'IYYY-"W"IW', "month": "YYYY-MM"}
+_DIRTY_INFO = "kpis.dirty_marked"
+_SUMS_ATTRIBUTE = "_servq_record_sums"
+
+
+# -- days ---------------------------------------------------------------------------------
+
+
+def local_day(instant: datetime, tz: str) -> date:
+    """The tenant-local day of an instant."""
+    return instant.astimezone(_zone(tz)).date()
+
+
+def day_start(day: date, tz: str) -> datetime:
+    """The first instant (UTC) of a tenant-local day (after a gap at midnight: the first
+    instant that exists)."""
+    return datetime.combine(day, time(), tzinfo=_zone(tz)).astimezone(timezone.utc)
+
+
+def runs(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Sorted days as half-open runs of consecutive days: ``[(first, after last), …]``."""
+    out: list[list[date]] = []
+    for day in sorted(set(days)):
+        if out and out[-1][1] == day:
+            out[-1][1] = day + timedelta(days=1)
+        else:
+            out.append([day, day + timedelta(days=1)])
+    return [(a, b) for a, b in out]
+
+
+def _local_day_sql(column, tz: str, dialect: str) -> ColumnElement:
+    """SQL for the tenant-local day of a UTC timestamp column, as ``kpi_days.day`` stores
+    it (a date; on SQLite its ``YYYY-MM-DD`` text)."""
+    if dialect == "postgresql":
+        return cast(func.timezone(tz, column), Date)
+    return func.servq_period(column, "day", tz)
+
+
+def _day_bucket(column, unit: str, dialect: str) -> ColumnElement:
+    """A cheap expression equal for the local dates of one day, ISO week or month (what
+    rollup rows are summed by); :func:`_bucket_key` turns it into the period's key
+    afterwards, once per group rather than once per row (``to_char`` is costly)."""
+    if dialect == "postgresql":
+        return column if unit == "day" else func.date_trunc(unit, cast(column, DateTime()))
+    if unit == "day":
+        return column  # SQLite stores a date as its YYYY-MM-DD text: the key already
+    if unit == "month":
+        return func.substr(column, 1, 7)
+    return func.servq_period(column, unit, "UTC")  # the date is local already
+
+
+def _bucket_key(column, unit: str, dialect: str) -> ColumnElement:
+    """The key (as :func:`core.kpis.sql.period` writes them) of a :func:`_day_bucket`."""
+    if dialect == "postgresql":
+        return func.to_char(cast(column, DateTime()), _PG_DAY_FORMATS[unit])
+    return column
+
+
+def _new_id(dialect: str) -> ColumnElement:
+    """A new UUID per row, made by the database (as ``Uuid`` stores it on each)."""
+    if dialect == "postgresql":
+        return func.gen_random_uuid()
+    return func.lower(func.hex(func.randomblob(16)))
+
+
+def _nonempty_json_array(column, dialect: str) -> ColumnElement:
+    if dialect == "postgresql":
+        return func.jsonb_array_length(column) > 0
+    return func.json_array_length(column) > 0
+
+
+def _dialect(session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _tenant_timezone(session) -> str:
+    from core.calendar.tenant import tenant_calendar
+
+    return tenant_calendar(session).timezone
+
+
+# -- marking dirty days -------------------------------------------------------------------
+
+
+def mark_dirty(session, instants: Iterable[datetime | None], now: datetime | None = None) -> int:
+    """Mark the tenant-local days of ``instants`` (the ``occurred_at`` of records just
+    created, changed, deleted or re-evaluated, old and new) dirty, when older than
+    :data:`HORIZON`: one ``INSERT … ON CONFLICT`` for all of them, none when every
+    instant is recent (compared in Python first). A day already marked in the current
+    transaction is not sent again. Returns the number of days sent.
+
+    On conflict the row's ``marked_at`` is updated rather than left alone: the update
+    locks the row until this transaction commits, so a refresh that deletes it
+    (:func:`refresh` deletes the dirty days before reading the records) waits for this
+    write and then sees it.
+    """
+    cutoff = (now or utcnow()) - HORIZON
+    old = [at for at in instants if at is not None and at < cutoff]
+    if not old:
+        return 0
+    tenant_id = session.tenant_id
+    if tenant_id is None:
+        from core.tenancy import NoTenantContext
+
+        raise NoTenantContext("marking KPI days dirty with no tenant in context")
+    tz = _tenant_timezone(session)
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    memo = session.info.get(_DIRTY_INFO)
+    if memo is None or memo[0] is not transaction:
+        memo = session.info[_DIRTY_INFO] = (transaction, set())
+    days = {local_day(at, tz) for at in old} - memo[1]
+    if not days:
+        return 0
+    from core.models import KpiDirtyDay
+
+    marked_at = utcnow()
+    stmt = dialect_insert(session)(KpiDirtyDay).values(
+        [{"tenant_id": tenant_id, "id": uuid.uuid4(), "day": day, "marked_at": marked_at}
+         for day in sorted(days)])
+    stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "day"],
+                                      set_={"marked_at": stmt.excluded.marked_at})
+    session.execute(stmt)
+    if transaction is not None:
+        memo[1].update(days)
+    return len(days)
+
+
+# -- refresh ------------------------------------------------------------------------------
+
+
+@dataclass
+class RefreshReport:
+    """What :func:`refresh` did."""
+
+    rolled_until: date | None = None
+    rebuilt: bool = False
+    days: int = 0          # days rolled (new days and dirty ones)
+    dirty: int = 0         # dirty days cleared
+    rows: int = 0          # kpi_days rows written
+    statements: int = 0    # INSERT … SELECT statements run
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rolled_until": self.rolled_until.isoformat() if self.rolled_until else None,
+                "rebuilt": self.rebuilt, "days": self.days, "dirty": self.dirty,
+                "rows": self.rows, "statements": self.statements}
+
+
+def refresh(session, now: datetime | None = None) -> RefreshReport:
+    """Bring the session's tenant's rollups up to date (the caller commits).
+
+    Rolls the days up to local today − :data:`LAG_DAYS` (exclusive) not rolled yet and
+    re-rolls the dirty days; rebuilds everything when the tenant's time zone is not the
+    one the rollups were made in (or there are none yet). Concurrent refreshes of one
+    tenant queue on its ``kpi_states`` row (PostgreSQL); running it again changes nothing.
+    """
+    from core.models import KpiDay, KpiDirtyDay
+
+    now = now or utcnow()
+    tz = _tenant_timezone(session)
+    target = local_day(now, tz) - timedelta(days=LAG_DAYS)
+    state = _locked_state(session, tz)
+    report = RefreshReport()
+    # Deleted first: a write marking one of these days meanwhile waits for this
+    # transaction (see mark_dirty) and marks it again afterwards.
+    dirty = set(session.scalars(delete(KpiDirtyDay).returning(KpiDirtyDay.day)
+                                .execution_options(synchronize_session=False)).all())
+    report.dirty = len(dirty)
+    if state.rolled_until is None or state.timezone != tz:
+        report.rebuilt = True
+        session.execute(delete(KpiDay).execution_options(synchronize_session=False))
+        first = _first_day(session, tz)
+        pending = [(first, target)] if first is not None and first < target else []
+        rolled_until = target
+    else:
+        rolled_until = max(state.rolled_until, target)
+        pending = runs([*(day for day in dirty if day < state.rolled_until),
+                        *_days(state.rolled_until, target)])
+    for batch in _batches(pending):
+        report.days += sum((b - a).days for a, b in batch)
+        report.rows += _roll(session, batch, tz)
+        report.statements += 1
+    state.timezone, state.rolled_until, state.refreshed_at = tz, rolled_until, now
+    session.flush()
+    report.rolled_until = rolled_until
+    return report
+
+
+def _days(a: date, b: date) -> list[date]:
+    return [a + timedelta(days=n) for n in range((b - a).days)]
+
+
+def _batches(pending: Sequence[tuple[date, date]]) -> list[list[tuple[date, date]]]:
+    """Group day runs into batches of at most :data:`BATCH_DAYS` days (a long run is cut)."""
+    batches: list[list[tuple[date, date]]] = []
+    size = BATCH_DAYS
+    for a, b in pending:
+        while a < b:
+            if not batches or size >= BATCH_DAYS:
+                batches.append([])
+                size = 0
+            end = min(b, a + timedelta(days=BATCH_DAYS - size))
+            batches[-1].append((a, end))
+            size += (end - a).days
+            a = end
+    return batches
+
+
+def _locked_state(session, tz: str):
+    """The tenant's ``kpi_states`` row, created when missing, locked for this
+    transaction (PostgreSQL: ``FOR UPDATE``)."""
+    from core.models import KpiState
+
+    stmt = dialect_insert(session)(KpiState).values(
+        tenant_id=session.tenant_id, id=uuid.uuid4(), timezone=tz, rolled_until=None,
+        refreshed_at=utcnow()).on_conflict_do_nothing(index_elements=["tenant_id"])
+    session.execute(stmt)
+    return session.scalars(select(KpiState).with_for_update()
+                           .execution_options(populate_existing=True)).one()
+
+
+def _first_day(session, tz: str) -> date | None:
+    from core.models import Record
+
+    first = session.scalar(select(func.min(Record.occurred_at))
+                           .where(Record.tenant_id == session.tenant_id))
+    if first is None:
+        return None
+    if isinstance(first, str):  # SQLite hands an aggregate back as the stored text
+        first = datetime.fromisoformat(first)
+    if first.tzinfo is None:
+        first = first.replace(tzinfo=timezone.utc)
+    return local_day(first, tz)
+
+
+def _ranges_clause(column, ranges: Sequence[tuple[datetime, datetime]]) -> ColumnElement:
+    if not ranges:
+        return false()
+    return or_(*[and_(column >= a, column < b) for a, b in ranges])
+
+
+def _roll(session, batch: Sequence[tuple[date, date]], tz: str) -> int:
+    """Replace the rollup rows of the days in ``batch`` (runs of days) by sums of the raw
+    tables: one DELETE and one INSERT … SELECT (records UNION ALL evaluations)."""
+    from core.models import Evaluation, KpiDay, Record
+
+    dialect = _dialect(session)
+    tenant_id = session.tenant_id
+    days = or_(*[and_(KpiDay.day >= a, KpiDay.day < b) for a, b in batch])
+    session.execute(delete(KpiDay).where(days).execution_options(synchronize_session=False))
+    r, e = Record, Evaluation
+    instants = [(day_start(a, tz), day_start(b, tz)) for a, b in batch]
+    day = _local_day_sql(r.occurred_at, tz, dialect)
+    where = [r.tenant_id == tenant_id, r.deleted_at.is_(None), _ranges_clause(r.occurred_at, instants)]
+    tenant = literal(tenant_id, Uuid())
+    zero = literal_column("0")
+    live = (select(tenant, _new_id(dialect), day, r.site_id, r.staff_id, r.kind, literal_column("''"),
+                   func.count(), zero, cast(zero, Float), zero, zero, zero)
+            .where(*where)
+            .group_by(day, r.site_id, r.staff_id, r.kind))
+    fails = case((_nonempty_json_array(e.failed_critical, dialect), 1), else_=0)
+    evaluated = (select(tenant, _new_id(dialect), day, r.site_id, r.staff_id, r.kind, e.standard_code,
+                        func.count(), func.count(e.percent),
+                        func.coalesce(func.sum(e.percent), cast(zero, Float)),
+                        func.count(e.passed),
+                        func.coalesce(func.sum(case((e.passed.is_(True), 1), else_=0)), 0),
+                        func.coalesce(func.sum(fails), 0))
+                 .join(e, and_(e.tenant_id == r.tenant_id, e.record_id == r.id))
+                 .where(*where)
+                 .group_by(day, r.site_id, r.staff_id, r.kind, e.standard_code))
+    columns = ["tenant_id", "id", "day", "site_id", "staff_id", "kind", "standard_code", "records",
+               "scored", "sum_percent", "judged", "passed", "failed_critical"]
+    result = session.execute(insert(KpiDay).from_select(columns, union_all(live, evaluated))
+                             .execution_options(preserve_rowcount=True))
+    return max(result.rowcount or 0, 0)
+
+
+# -- reading ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Coverage:
+    """Which part of a KPI period the rollups answer."""
+
+    first: date | None = None          # rollup days: [first, until) minus dirty
+    until: date | None = None
+    dirty: list[date] = field(default_factory=list)
+    raw: list[tuple[datetime, datetime]] = field(default_factory=list)  # UTC ranges read raw
+
+
+def coverage(session, since: datetime, until: datetime, tz: str) -> _Coverage:
+    """Split ``[since, until)`` into whole rolled-up clean days (answered by ``kpi_days``)
+    and UTC ranges read from the raw tables. One query (the state and its dirty days)."""
+    from core.models import KpiDirtyDay, KpiState
+
+    everything_raw = _Coverage(raw=[(since, until)] if since < until else [])
+    if not USE_ROLLUPS or since >= until:
+        return everything_raw
+    rows = session.execute(
+        select(KpiState.timezone, KpiState.rolled_until, KpiDirtyDay.day)
+        .outerjoin(KpiDirtyDay, and_(KpiDirtyDay.tenant_id == KpiState.tenant_id,
+                                     KpiDirtyDay.day < KpiState.rolled_until))).all()
+    if not rows or rows[0].rolled_until is None or rows[0].timezone != tz:
+        return everything_raw
+    try:
+        first = local_day(since, tz)
+        if day_start(first, tz) < since:
+            first += timedelta(days=1)
+        last = min(local_day(until, tz), rows[0].rolled_until)
+        if first >= last:
+            return everything_raw
+        dirty = sorted({row.day for row in rows if row.day is not None and first <= row.day < last})
+        raw = [(since, day_start(first, tz))]
+        raw += [(day_start(a, tz), day_start(b, tz)) for a, b in runs(dirty)]
+        raw.append((day_start(last, tz), until))
+    except OverflowError:  # a period reaching the ends of the calendar
+        return everything_raw
+    merged: list[tuple[datetime, datetime]] = []
+    for a, b in raw:
+        if a >= b:
+            continue
+        if merged and merged[-1][1] == a:
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return _Coverage(first, last, dirty, merged)
+
+
+def record_sums(q) -> dict[tuple, dict[str, Any]]:
+    """The :data:`SUMS` of the records and evaluations of a :class:`core.kpis.KpiQuery`,
+    by group key: rollups for the whole clean rolled-up days, the raw tables for the rest
+    (at most three queries, made once per query object whatever the number of metrics
+    asked). ``records`` counts live records; grouped by ``standard``, it is the records
+    evaluated against each standard instead (``evaluated``)."""
+    cached = q.__dict__.get(_SUMS_ATTRIBUTE)
+    if cached is not None:
+        return cached
+    parts = coverage(q.session, q.since, q.until, q.timezone)
+    if q.dialect == "postgresql":
+        # For this transaction: no JIT (these statements take tens of milliseconds; the
+        # compilation their estimated cost triggers takes as long), and the memory to
+        # sum in a hash table (PostgreSQL cannot tell how few groups a day's month makes
+        # and would sort the rows on disk instead).
+        q.session.execute(text("SELECT set_config('jit', 'off', true), "
+                               "set_config('work_mem', :work_mem, true)"), {"work_mem": WORK_MEM})
+    out: dict[tuple, dict[str, Any]] = {}
+    for statement in (_rollup_statement(q, parts), _raw_statement(q, parts.raw)):
+        if statement is None:
+            continue
+        for key, row in q.grouped(statement).items():
+            sums = out.setdefault(key, dict.fromkeys(SUMS, 0))
+            for name in SUMS:
+                value = getattr(row, name) or 0  # PostgreSQL sums counts as numeric
+                sums[name] += float(value) if name == "sum_percent" else int(value)
+    if "standard" in q.group_by:
+        for sums in out.values():
+            sums["records"] = sums["evaluated"]
+    q.__dict__[_SUMS_ATTRIBUTE] = out  # several metrics of one request share the sums
+    return out
+
+
+def _filters(q, model) -> list[ColumnElement]:
+    clauses = []
+    if q.site_id is not None:
+        clauses.append(model.site_id == q.site_id)
+    if q.staff_id is not None:
+        clauses.append(model.staff_id == q.staff_id)
+    if q.kind is not None:
+        clauses.append(model.kind == q.kind)
+    return clauses
+
+
+def _rollup_statement(q, parts: _Coverage):
+    from core.models import KpiDay
+
+    if parts.first is None:
+        return None
+    d = KpiDay
+    dialect = q.dialect
+    sources = {"site": d.site_id, "staff": d.staff_id, "kind": d.kind, "standard": d.standard_code}
+    buckets = [(_day_bucket(d.day, name, dialect) if name in PERIODS else sources[name]).label(f"g{n}")
+               for n, name in enumerate(q.group_by)]
+    base = d.standard_code == ""
+    where = [d.tenant_id == q.session.tenant_id, d.day >= parts.first, d.day < parts.until,
+             *_filters(q, d)]
+    if parts.dirty:
+        where.append(d.day.not_in(parts.dirty))
+    if "standard" in q.group_by:
+        where.append(~base)
+    sums = (select(*buckets,
+                   func.sum(case((base, d.records), else_=0)).label("records"),
+                   func.sum(case((base, 0), else_=d.records)).label("evaluated"),
+                   *[func.sum(getattr(d, name)).label(name) for name in SUMS[2:]])
+            .where(*where).group_by(*buckets).subquery())
+    # One bucket is one key: no second GROUP BY.
+    keys = [(_bucket_key(sums.c[f"g{n}"], name, dialect) if name in PERIODS else sums.c[f"g{n}"])
+            .label(f"g{n}") for n, name in enumerate(q.group_by)]
+    return select(*keys, *[sums.c[name] for name in SUMS])
+
+
+def _raw_statement(q, ranges: Sequence[tuple[datetime, datetime]]):
+    """One aggregate over the raw tables in ``ranges``, grouped by the query's keys."""
+    from core.models import Record
+
+    if not ranges:
+        return None
+    r = Record
+    where = [r.tenant_id == q.session.tenant_id, *q.record_filters(r),
+             _ranges_clause(r.occurred_at, ranges)]
+    if q.dialect == "postgresql":
+        return _raw_lateral(q, where)
+    return _raw_union(q, where)
+
+
+def _raw_lateral(q, where):
+    """PostgreSQL: each live record in range joined to the sums of its evaluations (per
+    standard when grouped by standard) by a LATERAL subquery: one scan of the records
+    and one index lookup per record, whatever the planner thinks of the whole
+    evaluations table (the raw part is a few days: a nested loop is always right)."""
+    from core.models import Evaluation, Record
+
+    r, e = Record, Evaluation
+    by_standard = "standard" in q.group_by
+    fails = case((_nonempty_json_array(e.failed_critical, q.dialect), 1), else_=0)
+    per_record = (select(*([e.standard_code.label("standard_code")] if by_standard else []),
+                         func.count(e.id).label("evaluated"), func.count(e.percent).label("scored"),
+                         func.sum(e.percent).label("sum_percent"), func.count(e.passed).label("judged"),
+                         func.sum(case((e.passed.is_(True), 1), else_=0)).label("passed"),
+                         func.sum(fails).label("failed_critical"))
+                  .where(e.tenant_id == r.tenant_id, e.record_id == r.id))
+    if by_standard:
+        per_record = per_record.group_by(e.standard_code)
+    ev = per_record.lateral("ev")
+    keys = q.keys(time=r.occurred_at, site=r.site_id, staff=r.staff_id, kind=r.kind,
+                  standard=ev.c.standard_code if by_standard else None)
+    records = func.sum(ev.c.evaluated) if by_standard else func.count()
+    return (select(*keys, records.label("records"),
+                   *[func.sum(ev.c[name]).label(name) for name in SUMS[1:]])
+            .select_from(r).join(ev, true()).where(*where).group_by(*keys))
+
+
+def _raw_union(q, where):
+    """SQLite (no LATERAL; its planner loops over an index anyway): the live records
+    (unless grouped by standard) UNION ALL their evaluations, one row each, summed by
+    the query's keys."""
+    from core.models import Evaluation, Record
+
+    r, e = Record, Evaluation
+    zero, one = literal_column("0"), literal_column("1")
+    fails = case((_nonempty_json_array(e.failed_critical, q.dialect), 1), else_=0)
+    evaluated = (select(r.occurred_at.label("at"), r.site_id, r.staff_id, r.kind,
+                        e.standard_code.label("standard_code"), zero.label("records"),
+                        one.label("evaluated"),
+                        case((e.percent.is_not(None), 1), else_=0).label("scored"),
+                        func.coalesce(e.percent, cast(zero, Float)).label("sum_percent"),
+                        case((e.passed.is_not(None), 1), else_=0).label("judged"),
+                        case((e.passed.is_(True), 1), else_=0).label("passed"),
+                        fails.label("failed_critical"))
+                 .join(e, and_(e.tenant_id == r.tenant_id, e.record_id == r.id))
+                 .where(*where))
+    if "standard" in q.group_by:
+        rows = evaluated.subquery()
+    else:
+        live = (select(r.occurred_at.label("at"), r.site_id, r.staff_id, r.kind,
+                       literal_column("''").label("standard_code"), one.label("records"),
+                       zero.label("evaluated"), zero.label("scored"),
+                       cast(zero, Float).label("sum_percent"), zero.label("judged"),
+                       zero.label("passed"), zero.label("failed_critical"))
+                .where(*where))
+        rows = union_all(live, evaluated).subquery()
+    keys = q.keys(time=rows.c.at, site=rows.c.site_id, staff=rows.c.staff_id, kind=rows.c.kind,
+                  standard=rows.c.standard_code)
+    return (select(*keys, *[func.sum(rows.c[name]).label(name) for name in SUMS])
+            .group_by(*keys))
+
+
+# -- the job and its schedule -------------------------------------------------------------
+
+
+def refresh_kpi_rollups(session, now: str | None = None) -> dict:
+    """Job: refresh the tenant's KPI rollups (:func:`refresh`) and commit. Idempotent.
+
+    :param now: ISO 8601 instant to refresh as of (default: now).
+    """
+    instant = datetime.fromisoformat(now) if now else utcnow()
+    report = refresh(session, instant)
+    session.commit()
+    return report.as_dict()
+
+
+#: Seconds between the worker's refreshes of every tenant's rollups.
+REFRESH_INTERVAL = 3600
+_REFRESH_KEY = "servq:kpis:refresh:{queue}:{slot}"
+
+
+def schedule_refresh(app, now: datetime) -> bool:
+    """From the worker's every-minute tick: once per :data:`REFRESH_INTERVAL` (a Redis
+    ``SET NX`` per interval, however many workers tick), enqueue
+    :func:`refresh_kpi_rollups` for every tenant. Costs one Redis command otherwise.
+    Returns whether this call enqueued them."""
+    from core.database import new_session
+    from core.jobs import dispatch
+    from core.models import Tenant
+    from core.plugins.manager import job_name
+
+    queue = app.extensions.get("servq.queue")
+    if queue is None:
+        return False
+    slot = int(now.timestamp()) // REFRESH_INTERVAL
+    key = _REFRESH_KEY.format(queue=queue.name, slot=slot)
+    if not queue.connection.set(key, b"1", nx=True, ex=2 * REFRESH_INTERVAL):
+        return False
+    with new_session(app) as session:
+        tenant_ids = session.scalars(select(Tenant.id).order_by(Tenant.slug)).all()
+    name = job_name(refresh_kpi_rollups)
+    for tenant_id in tenant_ids:
+        dispatch(app, name, str(tenant_id), [], f"kpi-rollups-{tenant_id}-{slot}")
+    return True
+
+
+__all__ = ["HORIZON", "LAG_DAYS", "SUMS", "RefreshReport", "coverage", "day_start", "local_day",
+           "mark_dirty", "record_sums", "refresh", "refresh_kpi_rollups", "schedule_refresh"]
