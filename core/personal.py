@@ -74,6 +74,36 @@ def mask_paths(data: Any, paths: Iterable[str]) -> Any:
     return data
 
 
+def _with_path(data: Mapping[str, Any], keys: list[str], source: Any) -> Mapping[str, Any]:
+    head, rest = keys[0], keys[1:]
+    present = isinstance(source, Mapping) and head in source
+    out = dict(data)
+    if rest:
+        inner = data.get(head)
+        if isinstance(inner, Mapping):
+            out[head] = _with_path(inner, rest, source.get(head) if present else None)
+        elif present:
+            out[head] = source[head]
+        else:
+            out.pop(head, None)
+    elif present:
+        out[head] = source[head]
+    else:
+        out.pop(head, None)
+    return out
+
+
+def keep_paths(new: Any, old: Any, paths: Iterable[str]) -> Any:
+    """A copy of ``new`` whose value at each dotted path is ``old``'s (absent when ``old``
+    has none): what a caller who sees personal data masked sends back can neither
+    overwrite nor erase it."""
+    if not isinstance(new, Mapping):
+        return new
+    for path in paths:
+        new = _with_path(new, path.split("."), old)
+    return new
+
+
 def _present(value: Any) -> bool:
     if value is None or value == "":
         return False

@@ -230,6 +230,22 @@ def test_customer_contact_is_masked_below_manager_everywhere(acme, role, clear):
     assert acme.api.get(f"{RECORDS}/{c['id']}").json["data"]["customer"] == CUSTOMER
 
 
+@pytest.mark.parametrize("role", ["inspector", "agent"])
+def test_a_role_that_sees_contacts_masked_cannot_overwrite_or_erase_them(acme, role):
+    api = acme.as_role(role)
+    c = file(acme)
+    seen = api.get(f"{RECORDS}/{c['id']}").json
+    assert seen["data"]["customer"] == MASKED
+    # Sending back what it saw (masked) with one change keeps the stored contact …
+    patched = api.update(f"{RECORDS}/{c['id']}", {"data": {**seen["data"], "category": "Noise"}})
+    assert patched.status_code == 200, patched.json
+    # … and so does leaving the contact out.
+    without = {k: v for k, v in patched.json["data"].items() if k != "customer"}
+    assert api.update(f"{RECORDS}/{c['id']}", {"data": {**without, "category": "Smell"}}).status_code == 200
+    stored = acme.api.get(f"{RECORDS}/{c['id']}").json["data"]
+    assert stored["customer"] == CUSTOMER and stored["category"] == "Smell"
+
+
 def test_every_clear_read_is_audited_and_masked_reads_are_not(acme):
     c = file(acme)
     empty = file(acme, customer={})

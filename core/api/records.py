@@ -23,7 +23,7 @@ from core.clocks import breached_clause, due_before_clause
 from core.database import request_session
 from core.kinds.inspection import hidden_from
 from core.models import Record
-from core.personal import audit_reads, mask_paths
+from core.personal import audit_reads, keep_paths, mask_paths
 from core.plugins_ext import get_plugins, tenant_enabled_plugins
 from core.records import (ENTITY, RecordChangeSchema, RecordInputSchema, RecordInvalid,
                           create_record, soft_delete_record, update_record, utc_instant)
@@ -186,11 +186,18 @@ class RecordById(MethodView):
     @blp.arguments(RecordChangeSchema(partial=True))
     @blp.response(200, RecordSchema)
     def patch(self, body, record_id):
-        """Change a record (needs If-Match); ``data`` replaces the whole of ``data``."""
+        """Change a record (needs If-Match); ``data`` replaces the whole of ``data``.
+
+        A caller whose role sees personal data masked cannot change it: the kind's
+        personal fields keep their stored values whatever the body says."""
         session = request_session()
         kinds = enabled_kinds()
         record = get_record(record_id, kinds)
         blp.check_etag(record, RecordSchema)
+        personal = kinds[record.kind].personal if record.kind in kinds else ()
+        if personal and isinstance(body.get("data"), dict) and not sees_personal_data():
+            # The caller saw the personal data masked: it keeps its stored values.
+            body["data"] = keep_paths(body["data"], record.data, personal)
         # A workflow kind's status changes by transition only: core.workflows raises
         # StatusNeedsTransition, answered 409 by core.api.workflows.
         with invalid_as_422():
