@@ -11,7 +11,8 @@ ends where the rule would have put the next occurrence.
 Outcome of a period ``[start, end)``:
 
 * **met**: a live record of the kind (at the site; with an evaluation against the
-  standard when one is named) has ``occurred_at`` in the period;
+  standard when one is named; whose ``data`` has the top-level values of ``match``) has
+  ``occurred_at`` in the period;
 * **missed**: none, and the period ended more than ``grace`` ago (the time allowed to
   file a record late);
 * **open**: none yet, and there is still time.
@@ -24,6 +25,7 @@ a ``schedule.missed`` notification and, when the schedule says so, a corrective 
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -32,7 +34,9 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrule, rrulestr
-from sqlalchemy import Integer, column, exists, select, values
+from sqlalchemy import (Integer, and_, cast, column, exists, func, literal, literal_column, select,
+                        values)
+from sqlalchemy.dialects.postgresql import JSONB
 
 from core.db import UTCDateTime, utcnow
 from core.models import Evaluation, Record, Schedule, Site
@@ -43,6 +47,10 @@ MAX_PERIODS = 1000
 FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
 _FREQ_RE = re.compile(r"(?:^|;)FREQ=([A-Z]+)(?:;|$)")
 ROLES = ("owner", "admin", "manager", "inspector", "agent", "viewer")
+#: A key of ``match``: a top-level field of a record's ``data``.
+MATCH_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+#: Most fields one ``match`` may name.
+MAX_MATCH = 10
 
 
 class ScheduleInvalid(ValueError):
@@ -183,6 +191,65 @@ def schedule_zone(session) -> ZoneInfo:
 # -- matching records -------------------------------------------------------------------------
 
 
+def check_match(match: Any) -> list[str]:
+    """Why ``match`` cannot be a schedule's ``match`` (``[]`` when it can): an object of at
+    most :data:`MAX_MATCH` top-level ``data`` fields, each required to equal a string, an
+    integer or a boolean."""
+    if not isinstance(match, Mapping):
+        return ["Give an object of data fields and the values they must have."]
+    errors = []
+    if len(match) > MAX_MATCH:
+        errors.append(f"At most {MAX_MATCH} fields.")
+    for key, value in match.items():
+        if not isinstance(key, str) or not MATCH_KEY_RE.match(key):
+            errors.append(f"{key!r} is not a top-level data field name (letters, digits, '_').")
+        elif isinstance(value, float) or not isinstance(value, (str, int, bool)):
+            errors.append(f"{key}: the value must be a string, an integer or a boolean.")
+        elif isinstance(value, str) and (len(value) > 200 or "\x00" in value):
+            errors.append(f"{key}: at most 200 characters, no NUL.")
+        elif isinstance(value, int) and not -2**63 <= value < 2**63:
+            errors.append(f"{key}: the integer is out of range.")
+    return errors
+
+
+def match_clauses(match: Mapping[str, Any] | None, dialect: str, record=Record) -> list:
+    """SQL conditions: ``record.data`` has each top-level value of ``match``, with its JSON
+    type (``"5"`` does not match ``5``, nor ``1`` ``true``)."""
+    clauses = []
+    for key, value in sorted((match or {}).items()):
+        if dialect == "postgresql":
+            clauses.append(record.data[key] == cast(literal(json.dumps(value)), JSONB))
+            continue
+        path = f'$."{key}"'
+        kind = func.json_type(record.data, path)
+        if isinstance(value, bool):
+            clauses.append(kind == ("true" if value else "false"))
+        else:
+            clauses.append(and_(kind == ("integer" if isinstance(value, int) else "text"),
+                                func.json_extract(record.data, path) == value))
+    return clauses
+
+
+def matches_statement(session, schedule: Schedule, periods: list[Period], tag: int = 0):
+    """``SELECT tag, n, first matching record id`` for each of ``periods`` (see
+    :func:`matches`); several schedules' statements may be joined with ``UNION ALL``."""
+    table = values(column("n", Integer), column("start_at", UTCDateTime()),
+                   column("end_at", UTCDateTime()), name=f"periods{tag}") \
+        .data([(p.index, p.start, p.end) for p in periods]).cte(f"periods{tag}")
+    first = (select(Record.id)
+             .where(Record.kind == schedule.kind, Record.deleted_at.is_(None),
+                    Record.occurred_at >= table.c.start_at, Record.occurred_at < table.c.end_at,
+                    *match_clauses(schedule.match, session.get_bind().dialect.name))
+             .order_by(Record.occurred_at, Record.id).limit(1))
+    if schedule.site_id is not None:
+        first = first.where(Record.site_id == schedule.site_id)
+    if schedule.standard_code:
+        first = first.where(exists().where(Evaluation.record_id == Record.id,
+                                           Evaluation.standard_code == schedule.standard_code))
+    return select(literal_column(str(int(tag))).label("tag"), table.c.n.label("n"),
+                  first.correlate(table).scalar_subquery().label("record_id"))
+
+
 def matches(session, schedule: Schedule, periods: list[Period]) -> dict[int, uuid.UUID]:
     """``{period index: id of the first matching record}`` for ``periods``: one query.
 
@@ -192,20 +259,8 @@ def matches(session, schedule: Schedule, periods: list[Period]) -> dict[int, uui
     """
     if not periods:
         return {}
-    table = values(column("n", Integer), column("start_at", UTCDateTime()),
-                   column("end_at", UTCDateTime()), name="periods") \
-        .data([(p.index, p.start, p.end) for p in periods]).cte("periods")
-    first = (select(Record.id)
-             .where(Record.kind == schedule.kind, Record.deleted_at.is_(None),
-                    Record.occurred_at >= table.c.start_at, Record.occurred_at < table.c.end_at)
-             .order_by(Record.occurred_at, Record.id).limit(1))
-    if schedule.site_id is not None:
-        first = first.where(Record.site_id == schedule.site_id)
-    if schedule.standard_code:
-        first = first.where(exists().where(Evaluation.record_id == Record.id,
-                                           Evaluation.standard_code == schedule.standard_code))
-    stmt = select(table.c.n, first.correlate(table).scalar_subquery())
-    return {n: record_id for n, record_id in session.execute(stmt) if record_id is not None}
+    stmt = matches_statement(session, schedule, periods)
+    return {n: record_id for _tag, n, record_id in session.execute(stmt) if record_id is not None}
 
 
 def compliance(session, schedule: Schedule, since: datetime | None = None,
@@ -260,6 +315,8 @@ def _check(session, fields: Mapping[str, Any], kinds: Mapping[str, Any] | None) 
             errors["rrule"] = [str(exc)]
     if fields.get("grace_seconds") is not None and fields["grace_seconds"] < 0:
         errors["grace"] = ["The grace period cannot be negative."]
+    if "match" in fields and check_match(fields["match"]):
+        errors["match"] = check_match(fields["match"])
     return errors
 
 
@@ -289,14 +346,17 @@ def _defaults(fields: Mapping[str, Any]) -> dict[str, Any]:
         out["grace_seconds"] = 0
     if "escalate_to" in out and out["escalate_to"] is None:
         out["escalate_to"] = []
+    if "match" in out and out["match"] is None:
+        out["match"] = {}
     return out
 
 
 #: The fields of a schedule a caller may set.
-FIELDS = ("key", "title", "kind", "standard_code", "site_id", "rrule", "dtstart", "grace_seconds",
-          "active", "action_on_miss", "escalate_to")
+FIELDS = ("key", "title", "kind", "standard_code", "match", "site_id", "rrule", "dtstart",
+          "grace_seconds", "active", "action_on_miss", "escalate_to")
 #: Changing one of these starts the watch afresh.
-_RULE_FIELDS = ("kind", "standard_code", "site_id", "rrule", "dtstart", "grace_seconds", "active")
+_RULE_FIELDS = ("kind", "standard_code", "match", "site_id", "rrule", "dtstart", "grace_seconds",
+                "active")
 
 
 def create_schedule(session, *, kinds: Mapping[str, Any] | None = None, actor_id: uuid.UUID | None = None,
@@ -305,9 +365,9 @@ def create_schedule(session, *, kinds: Mapping[str, Any] | None = None, actor_id
 
     Fields: ``title``, ``kind``, ``rrule``, ``dtstart`` (required), ``key`` (plugins:
     makes the call idempotent, the existing schedule with that key is returned
-    unchanged), ``standard_code``, ``site_id``, ``grace_seconds``, ``active``,
-    ``action_on_miss``, ``escalate_to``. ``kinds`` (the tenant's record kinds), when
-    given, restricts ``kind``.
+    unchanged), ``standard_code``, ``match`` (top-level ``data`` values a record must
+    have), ``site_id``, ``grace_seconds``, ``active``, ``action_on_miss``, ``escalate_to``.
+    ``kinds`` (the tenant's record kinds), when given, restricts ``kind``.
 
     :raises ScheduleInvalid: naming each bad field; nothing is added.
     """
@@ -329,7 +389,8 @@ def create_schedule(session, *, kinds: Mapping[str, Any] | None = None, actor_id
         raise ScheduleInvalid(errors)
     now = now or utcnow()
     values_ = {"grace_seconds": 0, "active": True, "action_on_miss": False, "escalate_to": [],
-               **fields}
+               "match": {}, **fields}
+    values_["match"] = dict(values_["match"])
     values_["rrule"] = validate_rrule(values_["rrule"], values_["dtstart"], schedule_zone(session))
     values_["dtstart"] = values_["dtstart"].astimezone(timezone.utc)
     values_["escalate_to"] = list(values_["escalate_to"] or [])
@@ -347,7 +408,7 @@ def update_schedule(session, schedule: Schedule, changes: Mapping[str, Any], *,
                     kinds: Mapping[str, Any] | None = None, actor_id: uuid.UUID | None = None,
                     now: datetime | None = None) -> dict[str, list]:
     """Apply ``changes`` (audited; the caller commits). Changing the rule, its start, the
-    kind, site, standard or grace, or re-activating, judges periods from now on.
+    kind, match, site, standard or grace, or re-activating, judges periods from now on.
 
     :raises ScheduleInvalid: naming each bad field; the schedule is left unchanged.
     """
@@ -378,6 +439,8 @@ def update_schedule(session, schedule: Schedule, changes: Mapping[str, Any], *,
         new["dtstart"] = new["dtstart"].astimezone(timezone.utc)
     if "escalate_to" in new:
         new["escalate_to"] = list(new["escalate_to"] or [])
+    if "match" in new:
+        new["match"] = dict(new["match"])
     applied = apply_changes(schedule, new)
     if applied:
         now = now or utcnow()
@@ -430,6 +493,7 @@ def scan(session, now: datetime | None = None) -> int:
 def _missed(session, schedule: Schedule, period: Period, emit, zone: ZoneInfo) -> None:
     payload = {"schedule_id": str(schedule.id), "key": schedule.key, "title": schedule.title,
                "kind": schedule.kind, "standard_code": schedule.standard_code,
+               "match": dict(schedule.match or {}),
                "site_id": str(schedule.site_id) if schedule.site_id else None,
                "period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
                "deadline": period.deadline.isoformat()}

@@ -296,3 +296,59 @@ def test_plugins_create_schedules_idempotently(acme, app):
                             dtstart=local(2026, 1, 1))
         assert "rrule" in error.value.errors
     assert [s["key"] for s in acme.api.get("/api/v1/schedules").json] == ["sample.fire_patrol"]
+
+
+def test_match_restricts_the_records_that_meet_a_period(acme, globex, app):
+    """``match``: only records whose data has those top-level values (with their JSON
+    type) meet a period, in the compliance report and in the watch."""
+    def note(when, severity, tags=()):
+        response = acme.api.post("/api/v1/records", json={
+            "kind": "observation", "occurred_at": when.isoformat(),
+            "data": {"title": "Roof check", "severity": severity, "tags": list(tags)}})
+        assert response.status_code == 201, response.json
+        return response.json["id"]
+
+    with at(local(2025, 12, 20)):
+        roof = schedule(acme, title="High-severity review", match={"severity": "high"})
+        anything = schedule(acme, title="Any observation")
+    assert roof["match"] == {"severity": "high"} and anything["match"] == {}
+    note(local(2026, 1, 10), "low")
+    feb = note(local(2026, 2, 10), "high")
+    with at(local(2026, 3, 10)):
+        report = acme.api.get(f"/api/v1/schedules/{roof['id']}/compliance").json
+        assert [(p["outcome"], p["record_id"]) for p in report["periods"]] == [
+            ("missed", None), ("met", feb), ("open", None)]
+        assert acme.api.get(f"/api/v1/schedules/{anything['id']}/compliance").json["summary"] == {
+            "met": 2, "missed": 0, "open": 1}
+    with at(local(2026, 4, 1, 0, 1)):
+        assert run_scan(app, acme)["missed_periods"] == 3  # January and March; March of the other
+    with acme.session() as session:
+        missed = [e for e in session.scalars(select(OutboxEvent).where(OutboxEvent.type == "schedule.missed"))
+                  if e.payload["schedule_id"] == roof["id"]]
+    assert sorted(t(e.payload["period_start"]) for e in missed) == [local(2026, 1, 1), local(2026, 3, 1)]
+    assert all(e.payload["match"] == {"severity": "high"} for e in missed)
+
+    # Changing the match is audited, judged from now on, and the type of a value counts.
+    url = f"/api/v1/schedules/{roof['id']}"
+    changed = acme.api.update(url, {"match": {"severity": "low", "title": "Roof check"}})
+    assert changed.status_code == 200 and changed.json["match"] == {"severity": "low", "title": "Roof check"}
+    with at(local(2026, 3, 10)):
+        report = acme.api.get(f"{url}/compliance").json
+    assert [p["outcome"] for p in report["periods"]] == ["met", "missed", "open"]
+    assert acme.api.update(url, {"match": {"severity": 1}}).status_code == 200
+    with at(local(2026, 3, 10)):
+        assert acme.api.get(f"{url}/compliance").json["summary"]["met"] == 0
+    assert acme.api.update(url, {"match": None}).json["match"] == {}
+
+    # Bad matches are 422 naming the field, and change nothing.
+    for bad in ({"a b": "x"}, {"severity": 1.5}, {"severity": ["high"]}, {"severity": None},
+                {"n": 2**70}, "high", {f"k{i}": "v" for i in range(11)}):
+        body = {"title": "x", "kind": "observation", "rrule": "FREQ=MONTHLY",
+                "dtstart": "2026-01-01T00:00:00+08:00", "match": bad}
+        response = acme.api.post("/api/v1/schedules", json=body)
+        assert response.status_code == 422, (bad, response.json)
+        assert "match" in response.json["errors"]["json"], (bad, response.json)
+        assert acme.api.update(url, {"match": bad}).status_code == 422
+    assert len(acme.api.get("/api/v1/schedules").json) == 2
+    assert acme.api.get(url).json["match"] == {}
+    assert globex.api.get(url).status_code == 404

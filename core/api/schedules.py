@@ -51,6 +51,10 @@ class ScheduleSchema(Schema):
                          metadata={"description": "The record kind that meets a period"})
     standard_code = fields.String(allow_none=True, validate=validate.Length(min=1, max=100), metadata={
         "description": "When set, the record must have been evaluated against this standard"})
+    match = fields.Dict(keys=fields.String(), allow_none=True, metadata={
+        "description": "Top-level data values a record must have to meet a period, e.g. "
+                       '{"facility": "fire_equipment", "check": "patrol"} (strings, integers, '
+                       "booleans); {} or absent: any record of the kind"})
     site_id = fields.UUID(allow_none=True, metadata={"description": "When set, the record must be at this site"})
     rrule = fields.String(required=True, validate=validate.Length(min=1, max=500), metadata={
         "description": "iCalendar RRULE, e.g. FREQ=MONTHLY or FREQ=MONTHLY;INTERVAL=6 (at most daily)"})
