@@ -42,6 +42,7 @@ def run_export(session, export_id: str) -> str | None:
         document = export_tenant(session)
         export.content = gzip.compress(dumps(document))
         export.row_count = row_count(document)
+        _audit_personal_reads(session, export)
         export.status, export.finished_at = "done", utcnow()
         session.commit()
     except Exception as exc:
@@ -53,6 +54,22 @@ def run_export(session, export_id: str) -> str | None:
             session.commit()
         raise
     return export.status
+
+
+def _audit_personal_reads(session, export: TenantExport) -> int:
+    """An export reads every record's personal data in clear (only admins may request
+    one): audit it per record as the API does (:func:`core.personal.audit_reads`, ``via
+    "export"``), in the name of whoever requested the export. Returns the events added."""
+    from core.models import Record
+    from core.personal import audit_reads
+    from core.plugins_ext import get_plugins
+
+    kinds = {name: kind for name, kind in get_plugins().kinds.items() if kind.personal}
+    if not kinds:
+        return 0
+    rows = session.execute(select(Record.id, Record.kind, Record.data)
+                           .where(Record.kind.in_(sorted(kinds))))
+    return audit_reads(session, rows, kinds, export.requested_by, "export")
 
 
 @hookimpl

@@ -121,6 +121,32 @@ class MeasureParams(_Params):
             raise ValidationError("min is above max")
 
 
+def _scalar(value: Any) -> None:
+    """Validator: a value a ``when`` condition compares with (text, number or boolean)."""
+    if not isinstance(value, (str, int, float)) or value != value:
+        raise ValidationError("a text, a number or true/false")
+
+
+def deadline_applies(params: Mapping[str, Any], values: Mapping[str, Any]) -> bool:
+    """Whether a ``deadline`` rule applies to a record with ``values``: it has no ``when``,
+    or every value it names is one of those listed (``when = {priority = ["urgent"]}``)."""
+    when = params.get("when")
+    if not when:
+        return True
+    for name, accepted in when.items():
+        value = reader(name)(values)
+        if not any(_same(value, option) for option in accepted):
+            return False
+    return True
+
+
+def _same(value: Any, option: Any) -> bool:
+    """Equality that keeps booleans apart from numbers (``True`` is not ``1`` here)."""
+    if isinstance(value, bool) or isinstance(option, bool):
+        return value is option
+    return value == option
+
+
 class DeadlineParams(Schema):
     """``deadline``: from timestamp ``start`` to timestamp ``stop`` within ``limit``.
 
@@ -131,12 +157,20 @@ class DeadlineParams(Schema):
     ``"wall"`` with it is an error); a plain limit is wall time unless ``clock =
     "business"``, which reads it as working time (``"3 days"`` as 3 working days). Once
     loaded, ``clock`` is always present and says what the rule counts.
+
+    ``when`` (optional) makes the item apply only to some records: ``{name: [values]}``,
+    each name read like ``start`` (a key of ``data``, such as ``"priority"``, or a dotted
+    path); the rule applies when every name holds one of its values and is n.a. otherwise,
+    with no deadline clock: ``when = { priority = ["urgent"] }``.
     """
 
     start = fields.String(required=True, validate=validate.Length(min=1, max=200))
     stop = fields.String(required=True, validate=validate.Length(min=1, max=200))
     limit = DeadlineLimit(required=True)
     clock = fields.String(validate=validate.OneOf(("wall", "business")))
+    when = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=200)),
+                       values=fields.List(fields.Raw(validate=_scalar), validate=validate.Length(min=1)),
+                       validate=validate.Length(min=1, max=20))
 
     @validates_schema
     def _clock(self, data, **kwargs):
@@ -237,7 +271,18 @@ def _compile_deadline(params, code):
         return timed(read_start(values), read_stop(values), context.now, limit, span, text,
                      context.calendar if business else WALL)
 
-    return evaluate
+    if not params.get("when"):
+        return evaluate
+
+    def conditional(values, context):
+        if not deadline_applies(params, values):
+            return _NOT_APPLICABLE
+        return evaluate(values, context)
+
+    return conditional
+
+
+_NOT_APPLICABLE = RuleResult(rules.NA, MappingProxyType({"start": None, "applies": False}))
 
 
 def _compile_deduction(params, code):

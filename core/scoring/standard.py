@@ -10,6 +10,8 @@ A standard is a versioned, bilingual set of items, written as TOML or JSON::
     pass_mark = 80                    # percent
     base = 100                        # deduction method: the points a record starts with
     grades = [{ grade = "A", min = 90 }, { grade = "B", min = 75 }, { grade = "C", min = 0 }]
+    replaces = ["core.complaint"]     # optional: where this standard is in force, the
+                                      # standards named here no longer score those kinds
 
     [[items]]
     code = "greeting"
@@ -22,6 +24,9 @@ A standard is a versioned, bilingual set of items, written as TOML or JSON::
     escalate_to = ["manager"]         # optional: roles notified when the item fails/breaches
     action_on_failure = true          # optional: open a corrective action on any failure
                                       # (failed critical items always open one)
+    kpi = "response"                  # optional, deadline items only: the item times the
+                                      # response ("response") or the resolution ("resolution")
+                                      # of a record for the response/resolution time KPIs
     rule = { type = "phrases", field = "transcript", required = ["您好"] }
 
     [[items]]                         # a deadline: "30m", "4h", "3 days", "8 working hours",
@@ -51,6 +56,8 @@ from core.scoring.methods import METHODS
 from core.scoring.registry import RuleRegistry, default_rules
 
 DIMENSIONS = ("tangibles", "reliability", "responsiveness", "assurance", "empathy")
+#: What a deadline item may time for the KPIs (``kpi`` of an item).
+KPI_TAGS = ("response", "resolution")
 CODE = validate.Regexp(r"^[a-z0-9][a-z0-9_.\-]{0,99}$",
                        error="use lower-case letters, digits, '.', '_' and '-' (at most 100)")
 
@@ -87,6 +94,8 @@ class Item:
     # record's escalation level: the roles to notify and whether to open a corrective action.
     escalate_to: tuple[str, ...] = ()
     action_on_failure: bool = False
+    # A deadline item that times the record's response or resolution (docs/kpis.md).
+    kpi: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,9 @@ class Standard:
     items: tuple[Item, ...]
     grades: tuple[GradeBand, ...] = ()   # highest ``min`` first
     base: float = 100.0
+    # Codes of standards this one replaces for the records it applies to (a plugin's
+    # complaint standard replacing core's default where the plugin is enabled).
+    replaces: tuple[str, ...] = ()
 
     def item(self, code: str) -> Item:
         """Return the item ``code``; :raises KeyError: when there is none."""
@@ -165,12 +177,15 @@ class ItemSchema(Schema):
     escalate_to = fields.List(fields.String(validate=validate.OneOf(
         ("owner", "admin", "manager", "inspector", "agent", "viewer"))), load_default=tuple)
     action_on_failure = fields.Boolean(load_default=False)
+    kpi = fields.String(load_default=None, allow_none=True, validate=validate.OneOf(KPI_TAGS))
     rule = fields.Dict(keys=fields.String(), required=True)
 
     @validates_schema
     def _flags(self, data, **kwargs):
         if data.get("critical") and data.get("bonus"):
             raise ValidationError("an item is either critical or a bonus, not both", "bonus")
+        if data.get("kpi") and (data.get("rule") or {}).get("type") != "deadline":
+            raise ValidationError("only a deadline item times a response or a resolution", "kpi")
 
 
 class StandardSchema(Schema):
@@ -192,6 +207,8 @@ class StandardSchema(Schema):
     grades = fields.List(fields.Nested(GradeSchema), load_default=list)
     items = fields.List(fields.Nested(ItemSchema), required=True,
                         validate=validate.Length(min=1, max=500))
+    replaces = fields.List(fields.String(validate=CODE), load_default=list,
+                           validate=validate.Length(max=20))
 
     def __init__(self, *, rules: RuleRegistry | None = None, **kwargs):
         super().__init__(**kwargs)
@@ -204,6 +221,8 @@ class StandardSchema(Schema):
         repeated = sorted({code for code in codes if codes.count(code) > 1})
         if repeated:
             raise ValidationError(f"item codes appear more than once: {repeated}", "items")
+        if data.get("code") in (data.get("replaces") or ()):
+            raise ValidationError("a standard cannot replace itself", "replaces")
         if items and not any(item["weight"] > 0 for item in items if not item["bonus"]):
             raise ValidationError("the weights of the items (bonus items aside) add up to 0", "items")
         grades = data.get("grades") or []
@@ -236,7 +255,8 @@ class StandardSchema(Schema):
                                  "rule": Rule(item["rule"]["type"], loaded)}))
         grades = tuple(sorted(data["grades"], key=lambda band: band.min, reverse=True))
         return Standard(**{**data, "applies_to": tuple(data["applies_to"]),
-                           "items": tuple(items), "grades": grades})
+                           "items": tuple(items), "grades": grades,
+                           "replaces": tuple(data["replaces"])})
 
 
 class StandardError(ValueError):
@@ -270,8 +290,12 @@ def dump_standard(standard: Standard, *, rules: RuleRegistry | None = None) -> d
             del entry["escalate_to"]
         if not entry["action_on_failure"]:
             del entry["action_on_failure"]
+        if entry.get("kpi") is None:
+            entry.pop("kpi", None)
         items.append({**entry, "rule": rule})
     document = StandardSchema(rules=registry, exclude=("items", "grades")).dump(standard)
+    if not document.get("replaces"):
+        document.pop("replaces", None)
     document["grades"] = [{key: value for key, value in GradeSchema().dump(band).items()
                            if value is not None} for band in standard.grades]
     document["items"] = items

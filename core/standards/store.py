@@ -381,7 +381,8 @@ def _adopted_entry(session, shipped: ShippedStandard) -> Entry:
 def standards_for_kind(session, kind: str) -> list[tuple[StandardVersion, CompiledStandard]]:
     """The tenant's standards in force that apply to records of ``kind``, compiled, by code.
 
-    Only the tenant's own standards, core's, and those of plugins the tenant has enabled.
+    Only the tenant's own standards, core's, and those of plugins the tenant has enabled,
+    less those that one of them ``replaces``.
     A shipped standard the tenant has not adopted yet is adopted now (in the session's
     transaction). With a warm cache a kind no standard applies to costs no query.
     """
@@ -401,7 +402,10 @@ def standards_for_kind(session, kind: str) -> list[tuple[StandardVersion, Compil
             entry = _adopted_entry(session, candidate)
             if kind in entry.applies_to and entry.compiled is not None:
                 found[candidate.code] = (entry.version, entry.compiled)
-    return [found[code] for code in sorted(found)]
+    # A standard in force may replace others for these records (``replaces``): a plugin's
+    # complaint standard stands in for core's default where the plugin is enabled.
+    replaced = {code for _, compiled in found.values() for code in compiled.standard.replaces}
+    return [found[code] for code in sorted(found) if code not in replaced]
 
 
 def standard_in_force(session, code: str) -> tuple[StandardVersion, CompiledStandard] | None:
