@@ -1,0 +1,1 @@
+"""servq's built-in industry plugins, one package each (``plugins.<id>``)."""
