@@ -10,7 +10,7 @@ Guide: plugins/property/README.md.
 from __future__ import annotations
 
 from core.plugins import hookimpl
-from plugins.property import config, demo, kinds, kpis, onboarding
+from plugins.property import api, config, demo, kinds, kpis, onboarding
 
 
 @hookimpl
@@ -41,3 +41,8 @@ def register_demo_data():
 @hookimpl
 def register_kpis():
     return kpis.METRICS
+
+
+@hookimpl
+def register_blueprints():
+    return [api.blp]
