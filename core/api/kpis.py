@@ -26,8 +26,9 @@ from core.api.standards import language
 from core.database import request_session
 from core.db import utcnow
 from core.kpis import (GROUPINGS, KpiError, KpiQuery, Metric, available_metrics, compute_kpis)
+from core.kpis.pareto import item_titles, pareto, titles_in
 from core.kpis.timing import failed_item_counts
-from core.models import Record, Site, Staff, StandardVersion
+from core.models import Record, Site, Staff
 from core.plugins_ext import enabled_plugin_ids, get_plugins
 from core.records import utc_instant
 
@@ -257,50 +258,12 @@ def _uuids(values: Iterable[str | None]) -> list[uuid.UUID]:
     return out
 
 
-def _titles(titles: Mapping[str, str] | None, lang: str) -> str | None:
-    if not titles:
-        return None
-    return titles.get(lang) or titles.get("en") or titles.get("zh")
-
-
-def item_titles(session, keys: Iterable[str], lang: str) -> dict[str, str | None]:
-    """``{"<standard>/<item>": title}`` in ``lang``: from the tenant's versions in force
-    (the standards cache), and for an item they no longer have, from the newest stored
-    version that has it (one query for all such items)."""
-    from core.standards.store import tenant_state
-
-    in_force = tenant_state(session).in_force
-    out: dict[str, str | None] = {}
-    missing: dict[str, set[str]] = {}
-    for key in set(keys):
-        code, _, item = key.partition("/")
-        entry = in_force.get(code)
-        items = {i.get("code"): i for i in (entry.version.document.get("items") or ())} if entry else {}
-        if item in items:
-            out[key] = _titles(items[item].get("title"), lang)
-        else:
-            missing.setdefault(code, set()).add(item)
-    if missing:
-        rows = session.execute(select(StandardVersion.code, StandardVersion.document)
-                               .where(StandardVersion.code.in_(sorted(missing)))
-                               .order_by(StandardVersion.code, StandardVersion.version.desc()))
-        for code, document in rows:
-            for item in (document or {}).get("items") or ():
-                key = f"{code}/{item.get('code')}"
-                if item.get("code") in missing[code] and key not in out:
-                    out[key] = _titles(item.get("title"), lang)
-    for code, items in missing.items():
-        for item in items:
-            out.setdefault(f"{code}/{item}", None)
-    return out
-
-
 def standard_titles(session, codes: Iterable[str], lang: str) -> dict[str, str | None]:
     """``{standard code: title}`` of the tenant's versions in force (standards cache)."""
     from core.standards.store import tenant_state
 
     in_force = tenant_state(session).in_force
-    return {code: _titles(in_force[code].version.document.get("title"), lang)
+    return {code: titles_in(in_force[code].version.document.get("title"), lang)
             if code in in_force else None for code in set(codes)}
 
 
@@ -321,21 +284,6 @@ def labels_for(session, group_by: tuple[str, ...], rows: list[dict], lang: str) 
     if "standard" in group_by:
         labels["standard"] = standard_titles(session, keys_of("standard"), lang)
     return labels
-
-
-def pareto(counts: Iterable[tuple[Any, int]]) -> tuple[int, list[dict[str, Any]]]:
-    """``(total, entries)``: ``counts`` most first (ties by key, ``None`` last), each with
-    its ``share`` and ``cumulative_share`` of the total, in percent."""
-    ordered = sorted(((key, n) for key, n in counts if n),
-                     key=lambda pair: (-pair[1], pair[0] is None, str(pair[0])))
-    total = sum(n for _, n in ordered)
-    running = 0
-    entries = []
-    for key, n in ordered:
-        running += n
-        entries.append({"key": key, "count": n, "share": 100.0 * n / total,
-                        "cumulative_share": 100.0 * running / total})
-    return total, entries
 
 
 def complaint_category_counts(q: KpiQuery) -> list[tuple[str | None, int]]:

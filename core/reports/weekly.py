@@ -25,7 +25,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select
@@ -33,6 +33,7 @@ from sqlalchemy import and_, func, or_, select
 from core.calendar.tenant import tenant_calendar
 from core.db import utcnow
 from core.kpis import KpiQuery, Metric, available_metrics, compute_kpis
+from core.kpis.pareto import item_titles, pareto
 from core.models import Action, Clock, Record, Site, Staff, Tenant
 from core.plugins_ext import enabled_plugin_ids, get_plugins
 from core.quality.actions import CLOSED
@@ -295,39 +296,17 @@ def _top_failures(session, metrics, week: Week, tz: str, as_of: datetime, langua
         return {"available": False, "total": 0, "items": []}
     result = compute_kpis(_query(session, week.since, week.until, tz, as_of, ("item",)),
                           metrics, [FAILED_ITEMS])
-    counts = [(row["group"]["item"], int(row["values"][FAILED_ITEMS] or 0)) for row in result["rows"]
-              if row["group"]["item"] is not None and row["values"][FAILED_ITEMS]]
-    counts.sort(key=lambda pair: (-pair[1], pair[0]))
-    total = sum(n for _, n in counts)
-    titles = item_titles(session, [key for key, _ in counts[:PARETO_LIMIT]], language)
-    items, running = [], 0
-    for rank, (key, n) in enumerate(counts[:PARETO_LIMIT], start=1):
-        running += n
-        standard, _, code = key.partition("/")
-        items.append({"rank": rank, "item": key, "standard": standard, "code": code,
-                      "title": titles.get(key, code), "failures": n,
-                      "share": _round(100 * n / total), "cumulative_share": _round(100 * running / total)})
+    total, entries = pareto((row["group"]["item"], int(row["values"][FAILED_ITEMS] or 0))
+                            for row in result["rows"] if row["group"]["item"] is not None)
+    entries = entries[:PARETO_LIMIT]
+    titles = item_titles(session, [entry["key"] for entry in entries], language)
+    items = []
+    for rank, entry in enumerate(entries, start=1):
+        standard, _, code = entry["key"].partition("/")
+        items.append({"rank": rank, "item": entry["key"], "standard": standard, "code": code,
+                      "title": titles.get(entry["key"]) or code, "failures": entry["count"],
+                      "share": _round(entry["share"]), "cumulative_share": _round(entry["cumulative_share"])})
     return {"available": True, "total": total, "items": items}
-
-
-def item_titles(session, keys: Iterable[str], language: str) -> dict[str, str]:
-    """``{"standard/item": title}`` from the tenant's versions in force (cached per process)."""
-    from core.standards.store import tenant_state
-
-    wanted = {}
-    for key in keys:
-        standard, _, code = key.partition("/")
-        wanted.setdefault(standard, set()).add(code)
-    if not wanted:
-        return {}
-    in_force = tenant_state(session).in_force
-    out: dict[str, str] = {}
-    for standard, codes in wanted.items():
-        entry = in_force.get(standard)
-        for item in (entry.version.document.get("items") or []) if entry is not None else []:
-            if item.get("code") in codes:
-                out[f"{standard}/{item['code']}"] = _text(item.get("title"), language) or item["code"]
-    return out
 
 
 def _breaches(session, week: Week, as_of: datetime, language: str) -> dict:
@@ -351,7 +330,7 @@ def _breaches(session, week: Week, as_of: datetime, language: str) -> dict:
     titles = item_titles(session, {f"{r.standard_code}/{r.item_code}" for r in rows}, language)
     items = [{"record_id": str(r.record_id), "kind": r.kind, "site": r.site,
               "standard": r.standard_code, "item": r.item_code,
-              "title": titles.get(f"{r.standard_code}/{r.item_code}", r.item_code),
+              "title": titles.get(f"{r.standard_code}/{r.item_code}") or r.item_code,
               "due_at": _iso(r.due_at), "stopped_at": _iso(r.stop_at)} for r in rows]
     return {"total": total, "shown": len(items), "items": items}
 
@@ -439,9 +418,3 @@ def _uuid(text: str) -> uuid.UUID | None:
         return uuid.UUID(text)
     except (TypeError, ValueError):
         return None
-
-
-def _text(value: Any, language: str) -> str | None:
-    if isinstance(value, Mapping):
-        return value.get(language) or value.get("en") or next(iter(value.values()), None)
-    return value
