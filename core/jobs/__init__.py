@@ -17,10 +17,55 @@ from flask import Flask, current_app
 from redis import Redis
 from rq import Queue, Retry, SimpleWorker
 from rq.serializers import JSONSerializer
+from sqlalchemy import select
 
 from core.plugins.manager import job_name
 
 log = logging.getLogger(__name__)
+
+
+#: Longest error text kept on a failed build (:func:`build_row`).
+MAX_ERROR = 2000
+
+
+def build_row(session, model, row_id: str, build: Callable[[Any], None]) -> str | None:
+    """Run a job that builds something into one row of ``model`` (an export, a report):
+    the row goes ``running`` → ``done``, or ``failed`` with the error.
+
+    Idempotent (rq delivers at least once): a ``done`` row is left alone; a failed or
+    interrupted one is built again. ``build(row)`` fills the row (not committing); when it
+    raises, the work is rolled back, the row is marked ``failed`` with the error and the
+    exception raised again so that rq retries. ``started_at`` is stamped when the model
+    has it.
+
+    :return: the row's final status, or ``None`` when it no longer exists.
+    """
+    from core.db import utcnow
+
+    row_uuid = uuid.UUID(row_id)
+    row = session.scalar(select(model).where(model.id == row_uuid))
+    if row is None:
+        log.warning("%s %s not found (tenant deleted?); nothing to do", model.__tablename__, row_id)
+        return None
+    if row.status == "done":
+        return row.status
+    row.status, row.error = "running", None
+    if hasattr(model, "started_at"):
+        row.started_at = utcnow()
+    session.commit()
+    try:
+        build(row)
+        row.status, row.finished_at = "done", utcnow()
+        session.commit()
+    except Exception as exc:
+        session.rollback()
+        row = session.scalar(select(model).where(model.id == row_uuid))
+        if row is not None:
+            row.status, row.finished_at = "failed", utcnow()
+            row.error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+            session.commit()
+        raise
+    return row.status
 
 
 class UnknownJob(LookupError):

@@ -3,57 +3,29 @@
 from __future__ import annotations
 
 import gzip
-import logging
-import uuid
 
 from sqlalchemy import select
 
-from core.db import utcnow
+from core.jobs import build_row
 from core.models import TenantExport
 from core.plugins import hookimpl
 
-log = logging.getLogger(__name__)
-
-#: Longest error text kept on a failed export.
-MAX_ERROR = 2000
-
 
 def run_export(session, export_id: str) -> str | None:
-    """Build export ``export_id`` of the session's tenant and store it gzipped.
-
-    Idempotent (rq delivers at least once): a finished export is left alone, a failed or
-    interrupted one is built again. On failure the export is marked ``failed`` with the
-    error and the exception is raised again so that rq retries.
+    """Build export ``export_id`` of the session's tenant and store it gzipped
+    (:func:`core.jobs.build_row`: idempotent, a failure is recorded and retried).
 
     :return: the export's final status, or ``None`` when it no longer exists.
     """
     from tenants.export import dumps, export_tenant, row_count
 
-    export_uuid = uuid.UUID(export_id)
-    export = session.scalar(select(TenantExport).where(TenantExport.id == export_uuid))
-    if export is None:
-        log.warning("export %s not found (tenant deleted?); nothing to do", export_id)
-        return None
-    if export.status == "done":
-        return export.status
-    export.status, export.started_at, export.error = "running", utcnow(), None
-    session.commit()
-    try:
+    def build(export: TenantExport) -> None:
         document = export_tenant(session)
         export.content = gzip.compress(dumps(document))
         export.row_count = row_count(document)
         _audit_personal_reads(session, export)
-        export.status, export.finished_at = "done", utcnow()
-        session.commit()
-    except Exception as exc:
-        session.rollback()
-        export = session.scalar(select(TenantExport).where(TenantExport.id == export_uuid))
-        if export is not None:
-            export.status, export.finished_at = "failed", utcnow()
-            export.error = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
-            session.commit()
-        raise
-    return export.status
+
+    return build_row(session, TenantExport, export_id, build)
 
 
 def _audit_personal_reads(session, export: TenantExport) -> int:
