@@ -33,6 +33,22 @@ def apply_changes(obj: Any, values: dict[str, Any]) -> dict[str, list]:
     return changes
 
 
+def audit_row(session, entity: str, entity_id: uuid.UUID, action: str,
+              actor_id: uuid.UUID | None, changes: dict | None = None) -> dict[str, Any]:
+    """The row of an audit event stamped with the session's tenant, not yet written:
+    for a caller that writes it with the change itself (``TenantSession.insert(obj,
+    along=[(AuditEvent, row)])``, one statement on PostgreSQL).
+
+    :raises NoTenantContext: the session has no tenant.
+    """
+    tenant_id = session.info.get("tenant_id")
+    if tenant_id is None:
+        raise NoTenantContext(f"writing an audit event of {entity} with no tenant in context")
+    return {"tenant_id": tenant_id, "id": uuid.uuid4(), "entity": entity,
+            "entity_id": entity_id, "action": action, "actor_user_id": actor_id,
+            "at": utcnow(), "changes": changes or {}}
+
+
 def audit(session, entity: str, entity_id: uuid.UUID, action: str,
           actor_id: uuid.UUID | None, changes: dict | None = None) -> uuid.UUID:
     """Write an audit event for ``entity``/``entity_id`` in the session's transaction.
@@ -45,12 +61,7 @@ def audit(session, entity: str, entity_id: uuid.UUID, action: str,
 
     :raises NoTenantContext: the session has no tenant.
     """
-    tenant_id = session.info.get("tenant_id")
-    if tenant_id is None:
-        raise NoTenantContext(f"writing an audit event of {entity} with no tenant in context")
-    values = {"tenant_id": tenant_id, "id": uuid.uuid4(), "entity": entity,
-              "entity_id": entity_id, "action": action, "actor_user_id": actor_id,
-              "at": utcnow(), "changes": changes or {}}
+    values = audit_row(session, entity, entity_id, action, actor_id, changes)
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         driver_execute(connection, _INSERT_POSTGRESQL, {**values, "changes": Jsonb(values["changes"])})

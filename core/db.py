@@ -224,6 +224,52 @@ def driver_execute(connection, sql: str, params):
     return cursor
 
 
+def driver_begin(connection, sql: str) -> bool:
+    """Open the transaction of the psycopg connection under ``connection`` and run
+    ``sql`` in it, both in **one** round trip; ``False`` (nothing sent) when a
+    transaction is already open or the connection is in autocommit mode.
+
+    psycopg sends its ``BEGIN`` in a round trip of its own before a transaction's first
+    statement; a statement that every transaction starts with (the RLS context) can
+    travel with it instead: ``BEGIN …; <sql>`` as one simple-protocol message. ``sql``
+    takes no parameters: it is sent as it is, so build it from trusted values only. The
+    ``BEGIN`` is psycopg's own (the connection's isolation level and read-only mode), and
+    afterwards psycopg sees an open transaction, which it commits or rolls back as usual.
+    The engine's cursor listeners see ``sql``; errors come out as from
+    :func:`driver_execute`.
+    """
+    from psycopg import errors
+    from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
+
+    fairy = connection.connection
+    raw = fairy.driver_connection
+    if raw.autocommit or raw.pgconn.transaction_status != TransactionStatus.IDLE:
+        return False
+    tx_start = getattr(raw, "_get_tx_start_command", None)
+    begin = tx_start() if tx_start is not None else b"BEGIN"
+    dialect = connection.dialect
+    try:
+        events = connection._has_events or connection.engine._has_events
+        if events:
+            cursor = driver_cursor(connection)
+            for fn in connection.dispatch.before_cursor_execute:
+                sql, _ = fn(connection, cursor, sql, (), None, False)
+        with raw.lock:
+            result = raw.pgconn.exec_(begin + b"; " + sql.encode())
+        if result.status not in (ExecStatus.COMMAND_OK, ExecStatus.TUPLES_OK):
+            raise errors.error_from_result(result, encoding=raw.info.encoding)
+        if events:
+            connection.dispatch.after_cursor_execute(connection, cursor, sql, (), None, False)
+    except dialect.loaded_dbapi.Error as exc:
+        disconnect = dialect.is_disconnect(exc, fairy.dbapi_connection, None) or raw.pgconn.status != ConnStatus.OK
+        if disconnect:
+            connection.invalidate(exc)
+        raise sqlalchemy_exc.DBAPIError.instance(
+            sql, (), exc, dialect.loaded_dbapi.Error,
+            connection_invalidated=disconnect, dialect=dialect) from exc
+    return True
+
+
 def make_sessionmaker(engine: Engine) -> sessionmaker:
     """A session factory bound to ``engine`` whose sessions carry tenancy (see tenancy)."""
     from core.tenancy import TenantSession

@@ -21,10 +21,10 @@ from typing import Any, Mapping
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
-from core.audit import apply_changes, audit, jsonable
+from core.audit import apply_changes, audit, audit_row, jsonable
 from core.db import contains_nul, utcnow
 from core.kpis.rollups import mark_dirty
-from core.models import Record, Site, Staff
+from core.models import AuditEvent, Record, Site, Staff
 from core.plugins import RecordKind
 from core.plugins_ext import hooks_for_session
 from core.workflows import StatusNeedsTransition, initial_stamps
@@ -95,10 +95,11 @@ def create_record(session, kinds: Mapping[str, RecordKind], payload: Mapping[str
         staff member not in the tenant, a status the kind does not have. Nothing is added.
     """
     kind, values = prepare_record(session, kinds, payload, actor_id)
-    record = Record(kind=kind.name, created_by=actor_id, **values)
-    session.insert(record)  # one INSERT, without the unit of work's cost
+    record = Record(id=uuid.uuid4(), kind=kind.name, created_by=actor_id, **values)
+    # One INSERT of the record with its audit event, without the unit of work's cost.
+    session.insert(record, along=[(AuditEvent, audit_row(
+        session, ENTITY, record.id, "created", actor_id, creation_changes(kind.name, values)))])
     mark_dirty(session, (record.occurred_at,))  # KPI rollups of an old day: no query if recent
-    audit(session, ENTITY, record.id, "created", actor_id, creation_changes(kind.name, values))
     hooks_for_session(session).record_created(session=session, record=record, actor_id=actor_id)
     quality.evaluate_record(session, record, now=now)
     return record
