@@ -16,6 +16,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 import core
+from core.api.jsonio import JSONProvider
 from core.db import contains_nul
 from core.plugins_ext import get_plugins
 
@@ -61,7 +62,8 @@ def init_app(app: Flask) -> None:
             },
         },
     )
-    app.json.sort_keys = False
+    # Responses and bodies through orjson, with Flask's results (core.api.jsonio).
+    app.json = JSONProvider(app)
     # Bearer tokens, never cookies: no signed cookie session to open on every request.
     app.session_interface = NoCookieSessions()
     api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})

@@ -6,11 +6,12 @@ from datetime import timedelta
 
 from flask import current_app, g, request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from core import ratelimit
+from core.api.blueprint import Blueprint
 from core.api.context import require
 from core.auth.passwords import verify_password
 from core.auth.tokens import issue_token

@@ -12,9 +12,10 @@ names the index and the field of every bad record::
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
+from core.api.blueprint import Blueprint
 from core.api.context import actor_id, require
 from core.api.records import RecordSchema, enabled_kinds
 from core.database import request_session

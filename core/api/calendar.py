@@ -14,11 +14,12 @@ import datetime as dt
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
 from werkzeug.http import quote_etag
 
+from core.api.blueprint import Blueprint
 from core.api.context import actor_id, require
 from core.audit import audit
 from core.calendar import CalendarSchema, LimitError, NoWorkingTime, WallClock, due, parse_limit

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
+from core.api.blueprint import Blueprint
 from core.api.context import require
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from core.api.records import enabled_kinds, get_record

@@ -5,9 +5,10 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import g, request
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from werkzeug.local import LocalProxy
 
+from core.api.blueprint import Blueprint
 from core.auth.permissions import allowed
 from core.auth.tokens import authenticate, touch_token
 from core.database import request_session

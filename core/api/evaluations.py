@@ -9,10 +9,11 @@ not enabled, or a mystery inspection asked for by an agent, is a 404.
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
+from core.api.blueprint import Blueprint
 from core.api.context import require
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from core.api.records import enabled_kinds, get_record, invalid_as_422

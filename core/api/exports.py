@@ -7,12 +7,13 @@ import uuid
 
 from flask import Response, g
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, fields
 from sqlalchemy import select
 from sqlalchemy.orm import defer
 
 from core.api import API_PREFIX
+from core.api.blueprint import Blueprint
 from core.api.context import actor_id, require
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from core.audit import audit

@@ -5,9 +5,10 @@ from __future__ import annotations
 from apispec import APISpec
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, fields
 
+from core.api.blueprint import Blueprint
 from core.api.context import require
 from core.api.records import enabled_kinds
 from core.plugins import RecordKind

@@ -16,10 +16,11 @@ from typing import Any, Iterable, Mapping
 
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
+from core.api.blueprint import Blueprint
 from core.api.context import require
 from core.api.records import enabled_kinds
 from core.api.standards import language

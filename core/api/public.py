@@ -15,11 +15,12 @@ import uuid
 
 from flask import current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import and_, select, update
 
 from core import ratelimit
+from core.api.blueprint import Blueprint
 from core.auth.tokens import hash_token
 from core.database import request_session
 from core.db import utcnow

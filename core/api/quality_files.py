@@ -12,9 +12,10 @@ from datetime import timedelta, timezone
 
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from core.api.blueprint import Blueprint
 from core.api.context import require
 from core.api.records import audit_personal_reads, enabled_kinds, sees_personal_data
 from core.api.sites import get_site

@@ -10,17 +10,19 @@ import uuid
 from contextlib import contextmanager
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from flask import g, has_request_context
-from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
+from marshmallow import ValidationError, fields, post_dump, validate, validates_schema
 from sqlalchemy import select
 
+from core.api.blueprint import Blueprint
 from core.api.context import actor_id, require
 from core.api.history import HistoryEntrySchema, audit_history
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from core.auth.permissions import allowed
 from core.clocks import breached_clause, due_before_clause
 from core.database import request_session
+from core.fastload import FastDumpSchema
 from core.kinds.inspection import hidden_from
 from core.models import Record
 from core.personal import audit_reads, keep_paths, mask_paths
@@ -33,7 +35,7 @@ blp = Blueprint("records", __name__,
                 description="Quality records of every kind, their changes and history.")
 
 
-class RecordSchema(Schema):
+class RecordSchema(FastDumpSchema):
     id = fields.UUID(dump_only=True)
     kind = fields.String(dump_only=True)
     site_id = fields.UUID(dump_only=True, allow_none=True)

@@ -11,12 +11,13 @@ import uuid
 
 from flask import Response, current_app, g
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates
 from sqlalchemy import select
 from sqlalchemy.orm import defer
 
 from core.api import API_PREFIX
+from core.api.blueprint import Blueprint
 from core.api.context import actor_id, require
 from core.database import request_session
 from core.db import utcnow

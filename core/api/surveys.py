@@ -15,10 +15,11 @@ from datetime import timedelta
 
 from flask import g
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import delete, select
 
+from core.api.blueprint import Blueprint
 from core.api.context import actor_id, require
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from core.api.records import enabled_kinds

@@ -13,11 +13,12 @@ import uuid
 from urllib.parse import urlsplit
 
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 from sqlalchemy import select
 
 from core import notify
+from core.api.blueprint import Blueprint
 from core.api.context import actor_id, require
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from core.audit import apply_changes, audit

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from flask import jsonify, request
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
+from core.api.blueprint import Blueprint
 from core.api.context import actor_id, require
 from core.api.records import (RecordSchema, audit_personal_reads, enabled_kinds, get_record)
 from core.database import request_session

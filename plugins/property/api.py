@@ -17,10 +17,11 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validates_schema
 from sqlalchemy import select
 
+from core.api.blueprint import Blueprint
 from core.api.context import require
 from core.database import request_session
 from core.db import utcnow
