@@ -176,6 +176,7 @@ def serve(host, port, workers, demo):
         run_demo(app, host, port)
     else:
         _ensure_schema(app)
+    app.extensions["servq.api"].spec  # the OpenAPI document, built once before the fork
     engine = app.extensions["servq.engine"]
     engine.dispose()  # no pooled connection may cross the fork into the workers
     workers = workers or min(8, 2 * (os.cpu_count() or 1) + 1)

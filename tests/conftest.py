@@ -66,10 +66,17 @@ def database(tmp_path_factory):
         yield {"url": None, "kind": "sqlite", "template": template}
 
 
-def _truncate_all(engine) -> None:
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+def _empty_all(engine) -> None:
+    """Delete every row of every table, as the owner (a superuser: no row-level
+    security), with foreign-key triggers off so the order does not matter.
+
+    ``DELETE`` rather than ``TRUNCATE``: a test leaves a few rows in a few tables, and
+    TRUNCATE's fixed cost per table (new files for the table and its indexes) made it
+    the slowest step of most PostgreSQL tests."""
     with engine.begin() as conn:
-        conn.execute(text(f"TRUNCATE {tables} CASCADE"))
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(text(f'DELETE FROM "{table.name}"'))
 
 
 @pytest.fixture
@@ -87,7 +94,7 @@ def app_config(database, tmp_path, request):
         "LOGIN_RATE_LIMIT": "1000 per minute",
     }
     if database["kind"] == "postgresql":
-        _truncate_all(database["engine"])
+        _empty_all(database["engine"])
         config.update(DATABASE_URL=database["url"], DATABASE_APP_ROLE=APP_ROLE)
     else:
         path = tmp_path / "servq.db"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 import swagger_ui_bundle
 from flask import Blueprint as FlaskBlueprint
@@ -66,7 +67,7 @@ def init_app(app: Flask) -> None:
     app.json = JSONProvider(app)
     # Bearer tokens, never cookies: no signed cookie session to open on every request.
     app.session_interface = NoCookieSessions()
-    api = Api(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
+    api = LazyDocsApi(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
     app.extensions["servq.api"] = api
 
     from core.api import (actions, auth, batch, calendar, clocks, evaluations, exports, kinds,
@@ -121,6 +122,48 @@ class NoCookieSessions(SessionInterface):
 
     def save_session(self, app, session, response) -> None:
         return None
+
+
+class LazyDocsApi(Api):
+    """flask-smorest's ``Api`` that documents blueprints when the OpenAPI document is
+    first read rather than when they are registered.
+
+    Resolving every schema of every route into the document is more than half of what
+    ``create_app`` costs, and most apps never serve the document: a test's app, a CLI
+    command's, a worker's. Routes are registered at once, as before; their documentation
+    is added, in registration order, the first time ``api.spec`` is read (the
+    ``/api/v1/openapi.json`` view, ``/api/v1/docs``). ``servq serve`` reads it before
+    starting its workers, so a server builds it once and a broken schema stops it at
+    start-up.
+    """
+
+    def __init__(self, *args, **kwargs):
+        self._pending_docs: list[tuple] = []
+        self._docs_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    @property
+    def spec(self):
+        spec = self.__dict__["_spec"]
+        if self._pending_docs:
+            with self._docs_lock:
+                while self._pending_docs:
+                    blp, name, parameters = self._pending_docs.pop(0)
+                    blp.register_views_in_doc(self, self._app, spec, name=name, parameters=parameters)
+                    spec.tag({"name": name, "description": blp.description})
+        return spec
+
+    @spec.setter
+    def spec(self, value):
+        self.__dict__["_spec"] = value
+
+    def register_blueprint(self, blp, *, parameters=None, **options):
+        """Register ``blp`` in the app now and in the OpenAPI document later (what
+        ``Api.register_blueprint`` does, in two steps)."""
+        name = options.get("name", blp.name)
+        self._app.extensions["flask-smorest"]["blp_name_to_api"][name] = self
+        self._app.register_blueprint(blp, **options)
+        self._pending_docs.append((blp, name, parameters))
 
 
 def _own_app_context(app: Flask, wsgi_app):

@@ -100,6 +100,24 @@ def _files(package: str, folder: str):
     return sorted(nodes, key=lambda node: node.name)
 
 
+#: Parsed shipped files by (source, text, rule types): every app of a process (a test
+#: run makes hundreds) parses the same files with the same rule types the same way.
+_PARSED: dict[tuple, tuple[Standard, dict[str, Any]]] = {}
+
+
+def _parsed(node, source: str, registry: RuleRegistry) -> tuple[Standard, dict[str, Any]]:
+    """A shipped file's standard and canonical document (parsed once per process for
+    the same text and rule types). :raises StandardError: it does not load."""
+    text = node.read_text(encoding="utf-8")
+    key = (source, text, frozenset(registry.items()))
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        document = read_document(text, node.name.rsplit(".", 1)[-1].lower(), source=source)
+        standard = parse_standard(document, rules=registry, source=source)
+        parsed = _PARSED[key] = (standard, dump_standard(standard, rules=registry))
+    return parsed
+
+
 def shipped_standards(app: Flask | None = None) -> dict[str, ShippedStandard]:
     """Every loaded plugin's shipped standards by code (cached per app).
 
@@ -128,9 +146,7 @@ def shipped_standards(app: Flask | None = None) -> dict[str, ShippedStandard]:
             for node in _files(package, folder):
                 source = f"{package}:{folder}/{node.name}"
                 try:
-                    document = read_document(node.read_text(encoding="utf-8"),
-                                             node.name.rsplit(".", 1)[-1].lower(), source=source)
-                    standard = parse_standard(document, rules=registry, source=source)
+                    standard, canonical = _parsed(node, source, registry)
                 except StandardError as error:
                     raise PluginError(f"plugin {plugin_id!r} ships a standard that does not "
                                       f"load: {error}") from error
@@ -140,8 +156,7 @@ def shipped_standards(app: Flask | None = None) -> dict[str, ShippedStandard]:
                 if standard.code in shipped:
                     raise PluginError(f"standard {standard.code!r} is shipped twice "
                                       f"({shipped[standard.code].source} and {source})")
-                shipped[standard.code] = ShippedStandard(
-                    plugin_id, standard, dump_standard(standard, rules=registry), source)
+                shipped[standard.code] = ShippedStandard(plugin_id, standard, canonical, source)
     app.extensions[SHIPPED_KEY] = shipped
     return shipped
 
