@@ -1,0 +1,120 @@
+"""What creating a record costs the database, and JSON in and out of the API
+(docs/performance.md): the round trips of a request on PostgreSQL, orjson with Flask's
+results, bodies loaded by the fast path or by marshmallow alike."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import event
+
+
+@pytest.mark.postgres
+def test_creating_an_observation_is_four_round_trips(app, acme):
+    from psycopg._connection_base import BaseConnection
+
+    statements, commands = [], []
+    engine = app.extensions["servq.engine"]
+    real = BaseConnection._exec_command  # psycopg's own BEGIN / COMMIT / ROLLBACK
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        statements.append(" ".join(statement.split()))
+
+    def spy(self, command, *args, **kwargs):
+        commands.append(bytes(command))
+        return real(self, command, *args, **kwargs)
+
+    # The first request writes the token's last use and caches the tenant's standards.
+    acme.api.post("/api/v1/records", json={"kind": "observation", "data": {"title": "First"}})
+    event.listen(engine, "before_cursor_execute", seen)
+    BaseConnection._exec_command = spy
+    try:
+        created = acme.api.post("/api/v1/records", json={"kind": "observation",
+                                                         "data": {"title": "Wet floor"}})
+    finally:
+        BaseConnection._exec_command = real
+        event.remove(engine, "before_cursor_execute", seen)
+    assert created.status_code == 201, created.json
+    # BEGIN travels with the RLS context (no BEGIN of psycopg's), then the
+    # authentication query, then the record with its audit event, then COMMIT.
+    assert len(statements) == 3, statements
+    assert statements[0].startswith("SELECT set_config('servq.tenant_id', '")
+    assert statements[1].startswith("SELECT t.id, t.membership_id")
+    assert statements[2].startswith("WITH w0 AS (INSERT INTO audit_events")
+    assert "INSERT INTO records" in statements[2]
+    assert commands == [b"COMMIT"]
+    history = acme.api.get(f"/api/v1/records/{created.json['id']}/history")
+    assert [entry["action"] for entry in history.json] == ["created"]
+
+
+def test_the_rls_context_and_the_audit_event_hold_without_the_shortcuts(app, acme, globex):
+    """Records created through the one-round-trip paths are the tenant's alone and
+    carry their audit event, on either backend."""
+    created = acme.api.post("/api/v1/records", json={"kind": "observation", "data": {"title": "A"}})
+    assert created.status_code == 201
+    record_id = created.json["id"]
+    assert globex.api.get(f"/api/v1/records/{record_id}").status_code == 404
+    assert globex.api.get(f"/api/v1/records/{record_id}/history").status_code == 404
+    assert acme.api.get(f"/api/v1/records/{record_id}/history").json[0]["action"] == "created"
+    assert [r["id"] for r in globex.api.get("/api/v1/records").json] == []
+
+
+def test_responses_are_utf8_json_with_the_same_values(acme):
+    title = "您好，前台地面有水"
+    created = acme.api.post("/api/v1/records", json={"kind": "observation", "data": {"title": title}})
+    assert created.status_code == 201
+    assert created.headers["Content-Type"] == "application/json"
+    assert title.encode("utf-8") in created.data
+    assert json.loads(created.data)["data"]["title"] == title
+    fetched = acme.api.get(f"/api/v1/records/{created.json['id']}")
+    assert json.loads(fetched.data) == json.loads(created.data)
+
+
+@pytest.mark.parametrize("raw, field", [
+    # Python's parser accepts NaN and integers beyond 64 bits, orjson does not: the body
+    # is still read, and the kind's schema words the error as before.
+    ('{"kind": "observation", "data": {"title": "x", "severity": NaN}}', "severity"),
+    ('{"kind": "observation", "data": {"title": "x", "severity": 123456789012345678901234567890}}',
+     "severity"),
+])
+def test_bodies_orjson_refuses_are_parsed_as_before(acme, raw, field):
+    response = acme.api.client.post("/api/v1/records", data=raw, headers=acme.api._headers(
+        {"Content-Type": "application/json"}))
+    assert response.status_code == 422, response.json
+    assert field in response.json["errors"]["json"]["data"]
+
+
+def test_not_json_is_still_a_clear_400(acme):
+    response = acme.api.client.post("/api/v1/records", data="{not json", headers=acme.api._headers(
+        {"Content-Type": "application/json"}))
+    assert response.status_code == 400
+    assert response.is_json
+
+
+@pytest.mark.parametrize("body, path", [
+    ({"kind": "observation", "data": {"title": "x"}, "tenant_id": "x"}, ("tenant_id",)),
+    ({"kind": "", "data": {"title": "x"}}, ("kind",)),
+    ({"kind": "observation", "occurred_at": "2026-11-21T10:00:00"}, ("occurred_at",)),
+    ({"kind": "observation", "data": {"title": "x"}, "status": 3}, ("status",)),
+    ({"kind": "observation", "data": ["title"]}, ("data",)),
+])
+def test_bodies_the_fast_path_declines_get_marshmallows_errors(acme, body, path):
+    from core.records import RecordInputSchema
+    from marshmallow import ValidationError
+
+    with pytest.raises(ValidationError) as expected:
+        RecordInputSchema().load(body)
+    response = acme.api.post("/api/v1/records", json=body)
+    assert response.status_code == 422
+    assert response.json["errors"]["json"] == expected.value.messages
+    assert path[0] in response.json["errors"]["json"]
+
+
+def test_the_openapi_document_is_built_on_first_read_with_every_route(app, client):
+    api = app.extensions["servq.api"]
+    assert api._pending_docs, "documented at registration instead of on first read"
+    document = client.get("/api/v1/openapi.json").json
+    assert not api._pending_docs
+    assert "/api/v1/records" in document["paths"] and "/api/v1/kpis" in document["paths"]
+    assert {tag["name"] for tag in document["tags"]} >= {"records", "kpis"}
