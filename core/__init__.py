@@ -3,10 +3,34 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import FunctionType
 
 from flask import Flask
 
 __version__ = "0.1.0"
+
+
+class ServqFlask(Flask):
+    """Flask, remembering which functions are plain ``def``.
+
+    Flask asks ``inspect.iscoroutinefunction`` of the view and of every request hook on
+    every request (``ensure_sync``, eight times for creating a record); the answer for a
+    function never changes, so it is kept. Coroutine functions are still wrapped.
+    """
+
+    def ensure_sync(self, func):
+        # Keyed by the function itself: a MethodView's dispatch_request is a new bound
+        # method on every request, its __func__ is not.
+        code = getattr(func, "__func__", func)
+        if type(code) is not FunctionType:
+            return super().ensure_sync(func)
+        plain = self.__dict__.setdefault("_servq_plain_functions", set())
+        if code in plain:
+            return func
+        wrapped = super().ensure_sync(func)
+        if wrapped is func:
+            plain.add(code)
+        return wrapped
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -19,7 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from core.config import load_settings
 
     settings = load_settings(test_config)
-    app = Flask("core", instance_path=settings["INSTANCE_PATH"])
+    app = ServqFlask("core", instance_path=settings["INSTANCE_PATH"])
     app.config.update(settings)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 

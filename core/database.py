@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, g
+from sqlalchemy.orm import configure_mappers
 
 from core.db import make_engine, make_sessionmaker
 from core.tenancy import TenantSession
@@ -10,6 +11,11 @@ from core.tenancy import TenantSession
 
 def init_app(app: Flask) -> None:
     """Create the engine and session factory of ``app`` from ``DATABASE_URL``."""
+    import core.models  # noqa: F401  (every mapped class, before configuring them)
+
+    # Mappers configured now rather than by the first query: the hot paths build
+    # objects without their constructor (core.records.create_record, core.ingest).
+    configure_mappers()
     engine = make_engine(app.config["DATABASE_URL"], app.config.get("DATABASE_APP_ROLE"))
     app.extensions["servq.engine"] = engine
     app.extensions["servq.sessionmaker"] = make_sessionmaker(engine)
@@ -32,9 +38,10 @@ def new_session(app: Flask | None = None, tenant_id=None) -> TenantSession:
 
 def request_session() -> TenantSession:
     """The session of the current request (or CLI command), created on first use."""
-    if "db" not in g:
-        g.db = new_session()
-    return g.db
+    session = g.get("db")
+    if session is None:
+        session = g.db = new_session()
+    return session
 
 
 def _close_session(_exc) -> None:
