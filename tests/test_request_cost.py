@@ -85,6 +85,13 @@ def test_bodies_orjson_refuses_are_parsed_as_before(acme, raw, field):
     assert field in response.json["errors"]["json"]["data"]
 
 
+def test_long_integers_in_a_body_stay_exact(app):
+    big = 123456789012345678901234567890
+    with app.app_context():
+        assert app.json.loads(f'{{"n": {big}, "m": [-{big}], "x": 1.5}}') == {"n": big, "m": [-big], "x": 1.5}
+        assert app.json.loads(b'{"n": 9223372036854775807}') == {"n": 9223372036854775807}
+
+
 def test_not_json_is_still_a_clear_400(acme):
     response = acme.api.client.post("/api/v1/records", data="{not json", headers=acme.api._headers(
         {"Content-Type": "application/json"}))

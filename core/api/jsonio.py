@@ -7,8 +7,8 @@ errors exactly as they were:
 
 - :class:`JSONProvider` (``app.json``): responses are serialised by orjson, and bodies
   parsed by it. Whatever orjson will not take the same way goes to Flask's default
-  provider: a body it refuses (``NaN``, integers beyond 64 bits, lone surrogates, which
-  Python's parser accepts) is parsed by ``json.loads``, and a value it cannot serialise
+  provider: a body it refuses or reads differently (``NaN``, integers of 19 digits or
+  more, lone surrogates, which Python's parser accepts) is parsed by ``json.loads``, and a value it cannot serialise
   (an integer beyond 64 bits, a key that is not a string) by ``json.dumps``. Dates and
   datetimes still go through Flask's ``default`` (HTTP dates), dataclasses and
   subclasses of built-in types too. Text is written as UTF-8 rather than ``\\u``
@@ -22,6 +22,7 @@ errors exactly as they were:
 from __future__ import annotations
 
 import json
+import re
 import weakref
 from typing import Any
 
@@ -33,6 +34,7 @@ from webargs.flaskparser import FlaskParser
 
 from core.fastload import fast_loader
 
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
 _OPTIONS = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
             | orjson.OPT_PASSTHROUGH_SUBCLASS)
 
@@ -43,7 +45,10 @@ class JSONProvider(DefaultJSONProvider):
     sort_keys = False
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        if not kwargs:
+        # orjson reads an integer of 19 digits or more as a float (or refuses it):
+        # such a body goes to Python's parser, which keeps it exact.
+        raw = s if isinstance(s, bytes) else s.encode("utf-8", "surrogatepass")
+        if not kwargs and _LONG_NUMBER.search(raw) is None:
             try:
                 return orjson.loads(s)
             except orjson.JSONDecodeError:
