@@ -7,20 +7,25 @@ Two entry points share this module:
 - ``POST /api/v1/records/batch`` (:func:`create_batch`): up to 1,000 records, all or
   nothing.
 
-Each record is validated exactly as ``POST /records`` validates one
-(:func:`core.records.prepare_record`: kind enabled for the tenant, ``data`` by the
-kind's schema, site and staff of the tenant, status, workflow stamps, an inspection's
-standard and answers); the tenant's sites and staff are read once, not once per record.
-Plain valid input takes :mod:`core.fastload`'s path (the same result as marshmallow;
-anything else, errors included, goes through marshmallow). Valid records are then
-written a chunk at a time with bulk statements (:mod:`core.quality.bulk`): on
-PostgreSQL one statement inserts the chunk's records and their ``created`` audit events
-and is only sent, so the server works while Python goes on; then
+JSON Lines are parsed by orjson where it reads a line exactly as ``json.loads`` does, and
+by ``json.loads`` otherwise (see :func:`read_jsonl`). Each record is validated exactly as
+``POST /records`` validates one (:func:`core.records.prepare_record`: kind enabled for
+the tenant, ``data`` by the kind's schema, site and staff of the tenant, status, workflow
+stamps, an inspection's standard and answers); the tenant's sites and staff are read
+once, not once per record. Plain valid input takes :mod:`core.fastload`'s path (the same
+result as marshmallow; anything else, errors included, goes through marshmallow). Valid
+records are then written a chunk at a time with bulk statements
+(:mod:`core.quality.bulk`): the chunk's old days are marked dirty for the KPI rollups,
+then on PostgreSQL one statement inserts the chunk's records and their ``created``
+audit events and is only sent, so the server works while Python goes on; then
 :func:`core.quality.evaluate_records` scores the chunk against the standards in force
 and stores the evaluations (and opens corrective actions, synchronises deadline clocks,
 fires ``record_evaluated``). ``record_created`` fires per record when a plugin
-implements it. A value a standard's rule cannot judge is reported like a validation
-error, naming the record and the field.
+implements it. The records become ORM objects of the session (loaded, not read back)
+when something needs them: the batch endpoint, which returns them, and plugins hearing
+``record_created`` or ``record_evaluated``; otherwise scoring reads the rows as they are
+(:class:`Inserted`). A value a standard's rule cannot judge is reported like a
+validation error, naming the record and the field.
 
 Nothing here commits: the caller commits when no error was found and rolls back
 otherwise, so a file or a batch with one bad record writes nothing. The user guide is
@@ -34,23 +39,27 @@ import gc
 import io
 import json
 import uuid
+from collections import abc
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, NamedTuple, Sequence
 
+import orjson
 from marshmallow import ValidationError, fields
 from sqlalchemy.orm import make_transient_to_detached
 
+from core.audit import jsonable
 from core.db import utcnow
 from core.models import AuditEvent, Record
 from core.plugins import RecordKind
 from core.fastload import fast_loader
 from core.kpis.rollups import mark_dirty
 from core.plugins_ext import hooks_for_session
-from core.quality.bulk import insert_tables
-from core.records import (ENTITY, RecordInputSchema, RecordInvalid, References, creation_changes,
-                          prepare_record, _schema_instance)
+from core.quality.bulk import RowView, insert_tables, new_ids
+from core.records import (ENTITY, RecordInputSchema, RecordInvalid, References, prepare_record,
+                          _schema_instance)
 from core.tenancy import NoTenantContext
 
 #: Records written per chunk unless told otherwise.
@@ -68,6 +77,8 @@ _INPUT = RecordInputSchema()
 _FAST_INPUT = fast_loader(_INPUT) or (lambda payload: None)
 _RECORDS, _EVENTS = Record.__table__, AuditEvent.__table__
 _new_record = Record._sa_class_manager.new_instance
+#: ``session.info`` key: the text of each uuid written in audit changes (see _creation_changes).
+_TEXTS = "servq.ingest.uuid_texts"
 
 
 class Line(NamedTuple):
@@ -77,6 +88,9 @@ class Line(NamedTuple):
     number: int
     raw: dict[str, Any] | None
     errors: dict[str, Any] | None = None
+
+
+_new_line = partial(tuple.__new__, Line)
 
 
 @dataclass
@@ -149,12 +163,35 @@ def flatten(errors: Any, prefix: str = "") -> list[tuple[str, str]]:
 # -- reading files ----------------------------------------------------------------------
 
 
+#: Every digit as "9", so that a run of 19 digits (maybe an integer beyond 64 bits, which
+#: orjson reads as a float) is found by one substring search (a regular expression costs
+#: several times more).
+_NINES = bytes.maketrans(b"012345678", b"999999999")
+_NINETEEN_DIGITS = b"9" * 19
+
+
 def read_jsonl(stream: BinaryIO) -> Iterator[Line]:
     """The records of a JSON Lines file: one JSON object per line; blank lines skipped.
 
     A line that is not a JSON object is yielded with its error, keyed ``_line``.
+
+    Lines are parsed by orjson when it reads them exactly as ``json.loads`` does: a JSON
+    object of valid UTF-8, with no run of 19 digits (an integer beyond 64 bits, which
+    orjson reads as a float). Anything else (a first line, which may start with a BOM,
+    ``NaN``, a lone surrogate, a bad line) goes through ``json.loads``, which decides and
+    words the error as before.
     """
+    loads = orjson.loads
     for number, raw in enumerate(stream, start=1):
+        if number > 1 and _NINETEEN_DIGITS not in raw.translate(_NINES):
+            try:
+                value = loads(raw)
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                if value.__class__ is dict:
+                    yield _new_line((number, value, None))  # Line(number, value), in C
+                    continue
         try:
             text = raw.decode("utf-8-sig" if number == 1 else "utf-8").strip()
         except UnicodeDecodeError as error:
@@ -320,6 +357,32 @@ def _with_ids(raw: Mapping[str, Any], references: References) -> tuple[dict[str,
     return out, errors
 
 
+def _fast_with_codes(raw: dict, references: References) -> dict[str, Any] | None:
+    """``_INPUT.load`` of ``raw`` naming its site and staff by code, for plain valid input:
+    the codes' ids go straight into the result (the ids the codes resolve to are valid
+    UUIDs, which is all the schema checks of them), else ``None`` (see :func:`validate_one`)."""
+    payload = dict(raw)
+    ids = {}
+    for name, id_name, codes in (("site", "site_id", references.site_codes),
+                                 ("staff", "staff_id", references.staff_codes)):
+        if name in payload:
+            code = payload.pop(name)
+            if id_name in payload:
+                return None  # both: the full path words the error
+            if code is None:
+                ids[id_name] = None
+            else:
+                found = codes.get(code) if code.__class__ is str else None
+                if found is None:
+                    return None
+                ids[id_name] = found
+    loaded = _FAST_INPUT(payload)
+    if loaded is None:
+        return None
+    loaded.update(ids)
+    return loaded
+
+
 def validate_one(session, kinds: Mapping[str, RecordKind], raw: Any, actor_id: uuid.UUID | None,
                  references: References) -> tuple[RecordKind, dict[str, Any]]:
     """Validate one raw record (as JSON gives it) like ``POST /records``: ``(kind, values)``.
@@ -327,8 +390,12 @@ def validate_one(session, kinds: Mapping[str, RecordKind], raw: Any, actor_id: u
     Besides the fields of ``POST /records``, ``site`` and ``staff`` may name a site or a
     staff member by code. :raises RecordInvalid: with every problem found.
     """
-    if not isinstance(raw, Mapping):
+    if raw.__class__ is not dict and not isinstance(raw, abc.Mapping):
         raise RecordInvalid({"_schema": ["A record is a JSON object."]})
+    if raw.__class__ is dict and ("site" in raw or "staff" in raw):
+        loaded = _fast_with_codes(raw, references)
+        if loaded is not None:
+            return prepare_record(session, kinds, loaded, actor_id, references=references)
     payload, errors = _with_ids(raw, references)
     loaded = None if errors else _FAST_INPUT(payload)
     if loaded is None:
@@ -341,15 +408,88 @@ def validate_one(session, kinds: Mapping[str, RecordKind], raw: Any, actor_id: u
     return prepare_record(session, kinds, loaded, actor_id, references=references)
 
 
+class Inserted(RowView):
+    """A record a bulk import has just inserted, when no ORM object is needed (no plugin
+    hook hears of it): its row, read as attributes like a :class:`core.models.Record`
+    (``id``, ``kind``, ``data``, ``occurred_at``, …), which is all that scoring, corrective
+    actions and deadline clocks read of it."""
+
+    __slots__ = ()
+
+
+def _creation_changes(kind_name: str, values: Mapping[str, Any], texts: dict) -> dict[str, list]:
+    """:func:`core.records.creation_changes`, faster: the same ``changes``, with the text of
+    each uuid made once per import (``texts``) rather than once per record."""
+    changes = {"kind": [None, kind_name]}
+    for key, value in values.items():
+        cls = value.__class__
+        if cls in _AS_IS:
+            pass
+        elif cls is uuid.UUID:
+            number = value.int
+            text = texts.get(number)
+            if text is None:
+                text = texts[number] = str(value)
+            value = text
+        elif cls is datetime:
+            value = value.isoformat()
+        else:
+            value = jsonable(value)
+        changes[key] = [None, value]
+    return changes
+
+
+#: What :func:`core.audit.jsonable` leaves as it is (the common classes, checked first).
+_AS_IS = frozenset({str, dict, list, type(None), int, float, bool})
+
+
+def _attached(session, rows: Sequence[dict[str, Any]]) -> list[Record]:
+    """Records for ``rows``, which are in the database: persistent in ``session`` as if a
+    query had loaded them (no INSERT at flush, no SELECT on access; a later change is
+    flushed as an UPDATE), built without the per-attribute events of ``Record(**row)``.
+
+    Each goes into the identity map the way the ORM's loading does it, a few times
+    faster than ``make_transient_to_detached`` + ``Session.add``, whose cascade walk and
+    attach events a new record of a model without relationships does not need; when the
+    session has attach listeners, those two run instead so that the listeners hear of
+    every record.
+    """
+    records = []
+    append = records.append
+    dispatch = session.dispatch
+    if dispatch.before_attach or dispatch.after_attach or dispatch.detached_to_persistent:
+        for row in rows:
+            record = _new_record()
+            record.__dict__.update(row)
+            make_transient_to_detached(record)
+            append(record)
+        session.add_all(records)
+        return records
+    add = session.identity_map._add_unpresent
+    hash_key = session.hash_key
+    for row in rows:
+        record = _new_record()
+        record.__dict__.update(row)
+        state = record._sa_instance_state
+        state.key = key = (Record, (row["tenant_id"], row["id"]), None)
+        state.session_id = hash_key
+        add(state, key)
+        append(record)
+    return records
+
+
 def insert_records(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]],
-                   actor_id: uuid.UUID | None, *, now: datetime | None = None) -> list[Record]:
+                   actor_id: uuid.UUID | None, *, now: datetime | None = None,
+                   objects: bool = True) -> list[Record]:
     """Write validated records (from :func:`validate_one`) with bulk statements.
 
     One INSERT of the records and one of their ``created`` audit events (the same
     changes :func:`core.records.create_record` audits); the records come back as
     persistent objects of ``session`` (no second INSERT, no SELECT), and
     ``record_created`` fires for each when a plugin of the tenant implements it.
-    Not scored here: see :func:`write_chunk`.
+    Without ``objects``, and when no plugin hears ``record_created`` or
+    ``record_evaluated``, they come back as :class:`Inserted` rows instead, and the
+    session does not hold them. Not scored here: see :func:`write_chunk`.
     """
     if not prepared:
         return []
@@ -357,47 +497,50 @@ def insert_records(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]
     if tenant_id is None:
         raise NoTenantContext("bulk insert of records with no tenant in context")
     now = now or utcnow()
-    rows = [{"timestamps": {}, **values, "tenant_id": tenant_id, "id": uuid.uuid4(),
+    rows = [{"timestamps": {}, **values, "tenant_id": tenant_id, "id": record_id,
              "kind": kind.name, "escalation_level": 0, "created_by": actor_id,
              "created_at": now, "updated_at": now, "deleted_at": None}
-            for kind, values in prepared]
+            for (kind, values), record_id in zip(prepared, new_ids(len(prepared)))]
+    # KPI rollups of old days: marked first, so that the statement does not wait for the
+    # INSERT below (sent without waiting).
+    mark_dirty(session, [row["occurred_at"] for row in rows])
     # Core statements: the rows carry their tenant (checked above) and PostgreSQL's
     # row-level security checks it again; the ORM's bulk path would add nothing but time.
     # On PostgreSQL one statement, only sent: the server writes while Python goes on.
     connection = session.connection()
-    events = [{"tenant_id": tenant_id, "id": uuid.uuid4(), "entity": ENTITY,
-               "entity_id": row["id"], "action": "created", "actor_user_id": actor_id,
-               "at": now, "changes": creation_changes(kind.name, values)}
+    texts = session.info.setdefault(_TEXTS, {})
+    # No "id": each event gets a new one as it is inserted (see core.quality.bulk).
+    events = [{"tenant_id": tenant_id, "entity": ENTITY, "entity_id": row["id"],
+               "action": "created", "actor_user_id": actor_id, "at": now,
+               "changes": _creation_changes(kind.name, values, texts)}
               for row, (kind, values) in zip(rows, prepared)]
     insert_tables(connection, [(_RECORDS, rows), (_EVENTS, events)], wait=False)
-    mark_dirty(session, [row["occurred_at"] for row in rows])  # KPI rollups of old days
-    records = []
-    for row in rows:
-        # The row is in the database: attach it as if loaded (no INSERT at flush, no
-        # SELECT on access), built without the per-attribute events of Record(**row).
-        record = _new_record()
-        record.__dict__.update(row)
-        make_transient_to_detached(record)
-        records.append(record)
-    session.add_all(records)
-    hook = hooks_for_session(session).record_created
-    if hook.get_hookimpls():
+    hooks = hooks_for_session(session)
+    hook = hooks.record_created
+    hooked = bool(hook.get_hookimpls())
+    if not (objects or hooked or hooks.record_evaluated.get_hookimpls()):
+        return list(map(Inserted, rows))
+    records = _attached(session, rows)
+    if hooked:
         for record in records:
             hook(session=session, record=record, actor_id=actor_id)
     return records
 
 
 def write_chunk(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]],
-                actor_id: uuid.UUID | None, *, now: datetime | None = None) -> tuple[list[Record], int]:
+                actor_id: uuid.UUID | None, *, now: datetime | None = None,
+                objects: bool = True) -> tuple[list[Record], int]:
     """Insert validated records (:func:`insert_records`) and score them
     (:func:`core.quality.evaluate_records`): ``(records, evaluations stored)``.
+
+    ``objects=False`` (an import, which needs no records back): see :func:`insert_records`.
 
     :raises RecordInvalid: a value a rule cannot judge; ``errors`` keyed by the position
         of each bad record in ``prepared``. The session then holds a partial write: roll back.
     """
     from core.quality import evaluate_records
 
-    records = insert_records(session, prepared, actor_id, now=now)
+    records = insert_records(session, prepared, actor_id, now=now, objects=objects)
     try:
         # No actor, as for POST /records: the actions scoring opens are the system's.
         rows = evaluate_records(session, records, now=now, fresh=True)
@@ -439,7 +582,7 @@ def import_records(session, kinds: Mapping[str, RecordKind], lines: Iterable[Lin
             return
         if not errors:
             try:
-                records, evaluations = write_chunk(session, pending, actor_id)
+                records, evaluations = write_chunk(session, pending, actor_id, objects=False)
             except RecordInvalid as error:
                 errors.extend(LineError(numbers[position], problems)
                               for position, problems in sorted(error.errors.items()))
@@ -547,7 +690,7 @@ def _bulk_gc():
 
     An import allocates millions of short-lived objects; with the default thresholds the
     collector runs full passes over the app's own few hundred thousand long-lived objects
-    again and again, which cost about 40 % of an import's time. The objects that exist
+    again and again, which cost about 30 % of an import's CPU time. The objects that exist
     before the import are frozen (never scanned) and the thresholds raised; both are
     restored afterwards. Meant for a one-command process (the CLI), not a web worker.
     """

@@ -3,6 +3,8 @@ version, refused input, the ``record_evaluated`` hook, tenancy and roles."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import func, select
 
@@ -266,10 +268,11 @@ def test_bulk_evaluation_refuses_bad_values_by_position(app, acme):
 
 
 def test_stored_items_are_the_engines(app):
-    """The fast serialiser writes exactly what ``Evaluation.as_dict()`` gives."""
+    """The fast serialisers write exactly what ``Evaluation.as_dict()`` gives."""
+    import json
     from datetime import datetime, timezone
 
-    from core.quality.evaluations import json_items
+    from core.quality.evaluations import items_json, json_items
     from core.scoring import evaluate, parse_standard
 
     standard = parse_standard({
@@ -290,6 +293,42 @@ def test_stored_items_are_the_engines(app):
               "a": "2026-01-01T09:00:00+08:00", "b": "2026-01-01T09:30:00+08:00"}
     result = evaluate(standard, values, datetime(2026, 1, 2, tzinfo=timezone.utc))
     assert json_items(result) == result.as_dict()["items"]
+    assert json.loads(items_json(result)) == result.as_dict()["items"]
+
+
+def test_items_serialised_by_orjson_are_what_json_writes():
+    """``items_json`` (orjson, for bulk imports on PostgreSQL) writes the JSON ``json.dumps``
+    writes of the JSON-safe items, whatever a rule put in its evidence, or falls back to
+    it: NaN stays NaN (which PostgreSQL then refuses, as before), a key that is not a
+    string becomes its ``str``, a huge integer stays exact."""
+    import enum
+    import json
+    from datetime import datetime, timedelta, timezone
+    from types import MappingProxyType
+
+    from core.quality.evaluations import items_json, json_items
+    from core.scoring import ItemOutcome, Outcome
+    from core.scoring.engine import Evaluation as Scored
+
+    class Colour(enum.Enum):
+        RED = "red"
+
+    def scored(evidence, points=1.0):
+        return Scored("x", 1, "weighted", datetime(2026, 1, 2, tzinfo=timezone.utc),
+                      (ItemOutcome("a", Outcome.PASS, points, 1.0, None, evidence),),
+                      1.0, 1.0, 100.0, None, True, (), True)
+
+    cases = [scored(evidence) for evidence in (
+        MappingProxyType({"x": frozenset({1})}), {"t": timedelta(seconds=90)}, {"e": Colour.RED},
+        {1: "one", None: "none"}, {"big": 10 ** 30}, {"n": None, "nested": [(1, (2.5, "三"))]},
+        {"at": datetime(2026, 1, 1, 8, tzinfo=timezone(timedelta(hours=8)))},
+        {"nan": float("nan")}, {"inf": [1.0, float("-inf")]})]
+    cases.append(scored({}, points=float("nan")))
+    for result in cases:
+        assert items_json(result).decode() == json.dumps(json_items(result), separators=(",", ":")) \
+            or json.loads(items_json(result)) == json_items(result)
+    assert b"NaN" in items_json(cases[-3]) and b"-Infinity" in items_json(cases[-2])
+    assert b"NaN" in items_json(cases[-1])
 
 
 def test_deadline_items_start_clocks_and_a_breach_opens_a_deadline_action(app, acme):
@@ -310,3 +349,29 @@ def test_deadline_items_start_clocks_and_a_breach_opens_a_deadline_action(app, a
         assert clock.due_at.isoformat() == "2026-03-02T05:00:00+00:00"
     [action] = [a for a in rows(acme, Action) if a.standard_code == "acme.note_speed"]
     assert action.source == "deadline" and action.due_at.isoformat() == "2026-03-03T01:00:00+00:00"
+
+
+def test_an_action_opened_meanwhile_is_not_opened_twice(app, acme):
+    """``open_failure_actions`` writes the new actions with one INSERT; when one of them
+    exists already (opened meanwhile, or by a caller that thought the record fresh), the
+    unique key refuses the INSERT and the actions are opened one by one, idempotently:
+    still one action, and the transaction goes on."""
+    from core.quality.actions import open_failure_actions
+    from core.scoring import WALL
+    from core.standards import standards_for_kind
+
+    acme.enable("sample")
+    rude = note(acme, text="不知道")["id"]
+    with app.app_context(), acme.session() as s:
+        record = s.get(Record, (acme.id, uuid.UUID(rude)))
+        [(version, compiled)] = standards_for_kind(s, NOTE)
+        polite = compiled.standard.item("polite")
+        failure = (record, version, compiled.standard, polite, "fail")
+        assert open_failure_actions(s, [failure], WALL, fresh=True) == []  # it exists
+        assert open_failure_actions(s, [failure], WALL) == []
+        s.commit()
+    [action] = rows(acme, Action)
+    assert (str(action.record_id), action.item_code, action.source) == (rude, "polite", "critical")
+    with acme.session() as s:
+        audited = select(func.count()).select_from(AuditEvent).where(AuditEvent.entity == "actions")
+        assert s.scalar(audited) == 1

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 from click.testing import CliRunner
@@ -388,3 +389,119 @@ def test_an_insert_sent_without_waiting_fails_the_next_statement(acme):
         s.commit()  # collects the result first
     with acme.session() as s:
         assert s.execute(select(func.count()).select_from(Record)).scalar() == 2
+
+
+def test_lines_orjson_would_read_otherwise_are_read_by_json_as_before(servq, acme, tmp_path):
+    """Lines are parsed by orjson, except where it would read them otherwise than Python's
+    ``json``: an integer beyond 64 bits (a float for orjson), NaN and infinities (refused by
+    orjson), a number too large for a float; those lines are read and reported as before."""
+    huge = 123456789012345678901234567890
+    path = jsonl(tmp_path,
+                 {"kind": "observation", "data": {"title": "fine"}},
+                 f'{{"kind": "observation", "site": {huge}, "data": {{"title": "x"}}}}',
+                 '{"kind": "observation", "data": {"title": NaN}}',
+                 '{"kind": "observation", "data": {"title": "x", "tags": [-Infinity]}}',
+                 '{"kind": "observation", "data": {"title": 1e400}}',
+                 '{"kind": "observation", "data": {"title": "x"}, "kind": 12}',
+                 '\t{"kind": "observation", "data": {"title": "fine too"}}\x0c')
+    result = servq("records", "import", "--tenant", "acme", path)
+    assert clean_failure(result,
+                         f"line 2: site: No site with code {huge} in this tenant.",
+                         "line 3: data.title: Not a valid string.",
+                         "line 4: data.tags.0: Not a valid string.",
+                         "line 5: data.title: Not a valid string.",
+                         "line 6: kind: Not a valid string.",
+                         "error: 5 bad line(s); nothing was written")
+    assert "line 7:" not in result.stderr
+    assert nothing_written(acme)
+
+
+def test_an_integer_beyond_64_bits_is_read_scored_and_stored_exactly(app, servq, acme, tmp_path):
+    """An inspection's measured value beyond 64 bits (which orjson neither reads nor writes
+    as it is) in a chunk of several records: the record, its audit event and its
+    evaluation's evidence hold the very integer, as ``POST /records`` stores them."""
+    from tests.test_evaluations import put_standard
+    from tests.test_inspections import CODE, FRONT_DESK, GOOD
+
+    put_standard(acme, CODE, document=FRONT_DESK)
+    huge = 10 ** 30
+
+    def inspection(value):
+        return {"kind": "inspection", "occurred_at": "2026-03-02T10:00:00+08:00",
+                "data": {"standard": CODE, "answers": {**GOOD, "wait": {"value": value}}}}
+
+    result = servq("records", "import", "--tenant", "acme", jsonl(tmp_path, inspection(3), inspection(huge)))
+    assert result.exit_code == 0, result.output
+    assert "created 2 record(s) (2 inspection) and 2 evaluation(s)" in result.stdout
+    with acme.session() as s:
+        [record] = [r for r in s.scalars(select(Record)) if r.data["answers"]["wait"]["value"] != 3]
+        evaluation = s.scalar(select(Evaluation).where(Evaluation.record_id == record.id))
+        event = s.scalar(select(AuditEvent).where(AuditEvent.entity_id == record.id))
+    value = record.data["answers"]["wait"]["value"]
+    assert value == huge and type(value) is int
+    [wait] = [item for item in evaluation.items if item["code"] == "wait"]
+    assert wait["outcome"] == "fail" and wait["evidence"] == {"value": huge, "min": None, "max": 5.0}
+    assert type(wait["evidence"]["value"]) is int
+    assert event.changes["data"][1]["answers"]["wait"]["value"] == huge
+    posted = acme.api.post("/api/v1/records", json=inspection(huge))
+    assert posted.status_code == 201, posted.json
+    with acme.session() as s:
+        single = s.scalar(select(Evaluation).where(Evaluation.record_id == uuid.UUID(posted.json["id"])))
+    assert single.items == evaluation.items
+
+
+def test_records_written_in_bulk_are_ordinary_session_objects(app, acme):
+    """``create_batch`` (``POST /records/batch``) returns its records as persistent objects
+    of the session, without reading them back: the session finds them by key, and a change
+    to one is flushed as for any loaded record."""
+    from sqlalchemy import event as sa_event
+
+    from core.ingest import create_batch
+    from core.plugins_ext import enabled_plugin_ids, get_plugins
+
+    with app.app_context(), acme.session() as s:
+        kinds = get_plugins(app).kinds_for(enabled_plugin_ids(s))
+        records = create_batch(s, kinds, [{"kind": "observation", "data": {"title": f"r{n}"}}
+                                          for n in range(3)], None)
+        statements = []
+        sa_event.listen(s.get_bind(), "before_cursor_execute",
+                        lambda *args: statements.append(args[2]))
+        assert all(r in s for r in records) and not s.dirty and not s.new
+        assert s.get(Record, (acme.id, records[1].id)) is records[1]
+        assert records[1].data["title"] == "r1" and not statements  # nothing read back
+        records[1].status = "closed"
+        s.flush()
+        assert any(statement.lstrip().upper().startswith("UPDATE RECORDS") for statement in statements)
+        s.commit()
+    with acme.session() as s:
+        assert {r.data["title"]: r.status for r in s.scalars(select(Record))} == \
+            {"r0": "open", "r1": "closed", "r2": "open"}
+
+
+@pytest.mark.postgres
+def test_bulk_rows_are_stored_as_the_orm_stores_them(acme):
+    """core.quality.bulk on PostgreSQL (one JSON document per statement, or one array per
+    column for what the document cannot carry exactly): the same values as the ORM writes.
+    A ``None`` JSON value is JSON null, instants keep their instant whatever their offset,
+    a left-out id is made by the server, a float that is not finite is stored as such."""
+    from datetime import datetime, timedelta, timezone
+
+    from core.quality.bulk import insert_rows
+
+    at = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=timezone(timedelta(hours=8)))
+    with acme.session() as s:
+        s.execute(select(func.count()).select_from(Record)).scalar()  # a transaction is open
+        rows = [{"tenant_id": acme.id, "entity": "records", "entity_id": acme.id, "action": "x",
+                 "actor_user_id": None, "at": at, "changes": changes}
+                for changes in (None, {"a": [1, 2.5, "三"]}, {"big": 10 ** 30})]
+        insert_rows(s.connection(), AuditEvent.__table__, rows[:2])  # the JSON document
+        insert_rows(s.connection(), AuditEvent.__table__, rows)      # one array per column
+        s.commit()
+    with acme.session() as s:
+        events = list(s.scalars(select(AuditEvent).where(AuditEvent.action == "x")))
+        nulls = s.execute(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "x", AuditEvent.changes.is_(None))).scalar()
+    assert len({e.id for e in events}) == 5 and nulls == 0          # JSON null, not SQL NULL
+    assert sorted((e.changes for e in events), key=repr) == sorted(
+        [None, None, {"a": [1, 2.5, "三"]}, {"a": [1, 2.5, "三"]}, {"big": 10 ** 30}], key=repr)
+    assert {e.at for e in events} == {at}

@@ -171,7 +171,8 @@ def mark_dirty(session, instants: Iterable[datetime | None], now: datetime | Non
     memo = session.info.get(_DIRTY_INFO)
     if memo is None or memo[0] is not transaction:
         memo = session.info[_DIRTY_INFO] = (transaction, set())
-    days = {local_day(at, tz) for at in old} - memo[1]
+    zone = _zone(tz)
+    days = {at.astimezone(zone).date() for at in old} - memo[1]  # local_day() of each
     if not days:
         return 0
     from core.models import KpiDirtyDay

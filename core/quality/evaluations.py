@@ -7,17 +7,27 @@ of the existing evaluations per thousand records, one multi-row INSERT, UPDATEs 
 rows that changed), opens the corrective actions of failed items, synchronises the
 deadline clocks and fires ``record_evaluated``. A record of a kind no standard applies to
 costs no query.
+
+Records a bulk import has just inserted (``fresh``) skip the SELECTs of existing
+evaluations and corrective actions, and are read through their columns; on PostgreSQL
+their evaluations' ``items`` are serialised by orjson straight from the engine's result
+(:func:`items_json`, the same JSON as :func:`json_items` gives) and go into the INSERT as
+they are, and the rows' ids are made by the database.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from enum import Enum
 from types import MappingProxyType
 from typing import Any, NamedTuple, Sequence
 
+import orjson
 from sqlalchemy import delete, select, update
 
 from core.calendar.tenant import tenant_calendar
@@ -27,12 +37,13 @@ from core.kpis.rollups import mark_dirty
 from core.models import Evaluation, Record
 from core.plugins_ext import hooks_for_session
 from core.quality.actions import open_failure_actions
-from core.quality.bulk import insert_rows
+from core.quality.bulk import JsonText, RowView, insert_rows
 from core.quality.inspections import named_standard
 from core.quality.values import INSPECTION, inspection_plan, record_values
 from core.scoring import WALL, CompiledStandard, Outcome, RuleInputError, evaluate
 from core.scoring.engine import _json_safe
 from core.scoring.registry import CORE_RULE_TYPES
+from core.scoring.rules import FrozenEvidence
 from core.standards import rule_registry, standards_for_kind
 
 _EVALUATIONS = Evaluation.__table__
@@ -75,7 +86,8 @@ def facts(compiled: CompiledStandard) -> Facts:
 
 
 class _Standards:
-    """The standards that apply to each record, looked up once per kind / code per call."""
+    """The standards that apply to each record, looked up once per kind / code per call:
+    ``(version, compiled, facts)`` triples."""
 
     def __init__(self, session):
         self.session = session
@@ -85,15 +97,18 @@ class _Standards:
     def of(self, record: Record) -> tuple:
         if record.kind == INSPECTION:
             code = (record.data or {}).get("standard")
-            pairs = self.by_code.get(code)
-            if pairs is None:
+            triples = self.by_code.get(code)
+            if triples is None:
                 pair = named_standard(self.session, code)
-                pairs = self.by_code[code] = (pair,) if pair is not None else ()
-            return pairs
-        pairs = self.by_kind.get(record.kind)
-        if pairs is None:
-            pairs = self.by_kind[record.kind] = tuple(standards_for_kind(self.session, record.kind))
-        return pairs
+                triples = self.by_code[code] = \
+                    ((pair[0], pair[1], facts(pair[1])),) if pair is not None else ()
+            return triples
+        triples = self.by_kind.get(record.kind)
+        if triples is None:
+            triples = self.by_kind[record.kind] = tuple(
+                (version, compiled, facts(compiled))
+                for version, compiled in standards_for_kind(self.session, record.kind))
+        return triples
 
 
 def _invalid(errors: dict, message: str):
@@ -134,40 +149,60 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
     :param objects: return :class:`core.models.Evaluation` objects (built only on
         request: a bulk import does without them) instead of the stored rows as dicts.
     :param fresh: the records were inserted in this transaction by the caller (a bulk
-        import), so none has an evaluation yet: the SELECT of existing rows is skipped.
+        import), so none has an evaluation or a corrective action yet: nothing is read
+        before writing. The records need only the attributes the rules read (``id``,
+        ``kind``, ``data``, ``occurred_at``, …): ORM objects are needed only by plugins
+        implementing ``record_evaluated``. On PostgreSQL, unless a plugin hears
+        ``record_evaluated``, the rows returned then hold their ``items`` as
+        :class:`core.quality.bulk.JsonText` (their JSON, as inserted) and no ``id`` (made
+        by the database).
     :raises core.records.RecordInvalid: when a value cannot be judged by its item's rule;
         its ``errors`` are keyed by the position of each bad record in ``records``
         (``{3: {"data": {...}}}``) and nothing has been written.
     """
     now = now or utcnow()
     standards = _Standards(session)
+    by_kind = standards.by_kind
     registry = None
     calendar = None
+    hook = hooks_for_session(session).record_evaluated
+    hooked = bool(hook.get_hookimpls())
+    # Fresh records are only read (no plugin gets them here): through their columns.
+    readable = _readable if fresh and not hooked else None
     scored: list[tuple[Record, Any, CompiledStandard, Facts, Any]] = []
+    append = scored.append
     errors: dict[int, dict] = {}
     for position, record in enumerate(records):
-        pairs = standards.of(record)
-        if not pairs:
+        if readable is not None:
+            record = readable(record)
+        kind = record.kind
+        triples = by_kind.get(kind) if kind != INSPECTION else None
+        if triples is None:
+            triples = standards.of(record)
+        if not triples:
             continue
         values = None
-        for version, compiled in pairs:
+        for version, compiled, known in triples:
             target = compiled
-            if record.kind == INSPECTION:
+            if kind == INSPECTION:
                 if registry is None:
                     registry = rule_registry()
                 plan = inspection_plan(compiled, registry)
                 target, values = plan.compiled, record_values(record, plan)
             elif values is None:
                 values = record_values(record)
-            known = facts(compiled)
-            if known.calendar and calendar is None:
-                calendar = tenant_calendar(session)
+            if known.calendar:
+                if calendar is None:
+                    calendar = tenant_calendar(session)
+                clock = calendar
+            else:
+                clock = WALL
             try:
-                result = evaluate(target, values, now, calendar if known.calendar else WALL)
+                result = evaluate(target, values, now, clock)
             except RuleInputError as error:
                 errors[position] = _input_errors(record, version.code, compiled, error)
                 break
-            scored.append((record, version, compiled, known, result))
+            append((record, version, compiled, known, result))
     if errors:
         if len(records) == 1:
             raise _invalid(errors[0], "The record cannot be scored against its standard.")
@@ -179,11 +214,11 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
         # Fresh records were marked by whoever inserted them.
         mark_dirty(session, [record.occurred_at for record, *_ in scored])
     failures = [(record, version, compiled.standard, item, result.items[n].outcome.value)
-                for record, version, compiled, known, result in scored
+                for record, version, compiled, known, result in scored if known.flagged
                 for n, item in known.flagged if result.items[n].outcome in _FAILED]
     if failures:
         open_failure_actions(session, failures, calendar or _calendar_for_actions(session, failures),
-                             actor_id)
+                             actor_id, fresh=fresh)
     timed = [(record, version, compiled) for record, version, compiled, known, _ in scored
              if known.deadlines]
     if timed:
@@ -191,15 +226,33 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
     if fresh:
         # Written last and only sent (PostgreSQL): the server stores them while the
         # caller goes on with its next records.
-        rows, stored = _store(session, scored, objects, fresh)
-    _fire(session, records, scored, rows, stored)
+        if objects or hooked or session.get_bind().dialect.name != "postgresql":
+            rows, stored = _store(session, scored, objects, fresh)
+        else:
+            rows, stored = _insert_fresh(session, scored), []
+    if hooked:
+        _fire(session, hook, scored, rows, stored)
     return stored if objects else rows
+
+
+#: The columns of a record that scoring, corrective actions and clocks read.
+_READ = frozenset({"id", "kind", "data", "occurred_at", "created_at", "status", "site_id",
+                   "staff_id", "timestamps"})
+
+
+def _readable(record):
+    """``record`` for reading: an ORM record whose columns are all loaded (a fresh one) is
+    read through its ``__dict__`` (:class:`core.quality.bulk.RowView`), a dict lookup per
+    attribute instead of the ORM's descriptor; anything else as it is."""
+    if record.__class__ is Record:
+        columns = record.__dict__
+        if columns.keys() >= _READ:
+            return RowView(columns)
+    return record
 
 
 def _calendar_for_actions(session, failures) -> Any:
     """The calendar due times count on: the tenant's only when a ``fix_within`` is working time."""
-    from datetime import timedelta
-
     if all(item.fix_within is None or isinstance(item.fix_within, timedelta)
            for _, _, _, item, _ in failures):
         return WALL
@@ -220,6 +273,7 @@ def evaluate_record(session, record: Record, *, now: datetime | None = None,
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
+_MAPPINGS = frozenset({dict, FrozenEvidence, MappingProxyType})
 
 
 def _safe(value: Any) -> Any:
@@ -228,7 +282,7 @@ def _safe(value: Any) -> Any:
     cls = value.__class__
     if cls in _PLAIN:
         return value
-    if cls is dict or cls is MappingProxyType:
+    if cls is dict or cls is FrozenEvidence or cls is MappingProxyType:
         return _safe_mapping(value)
     if cls is list or cls is tuple:
         return [item if item.__class__ in _PLAIN else _safe(item) for item in value]
@@ -249,9 +303,78 @@ def json_items(result) -> list[dict[str, Any]]:
     """``result.as_dict()["items"]``, faster: what an evaluation row stores per item."""
     return [{"code": item.code, "outcome": item.outcome.value, "points": item.points,
              "max_points": item.max_points, "share": item.share,
-             "evidence": _safe_mapping(item.evidence) if item.evidence.__class__ is dict
-             or item.evidence.__class__ is MappingProxyType else _safe(item.evidence)}
+             "evidence": _safe_mapping(item.evidence) if item.evidence.__class__ in _MAPPINGS
+             else _safe(item.evidence)}
             for item in result.items]
+
+
+#: The keys of an item as :func:`json_items` writes them: an ItemOutcome's fields, in order.
+_ITEM_KEYS = ("code", "outcome", "points", "max_points", "share", "evidence")
+_ITEM_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _evidence_default(value: Any) -> Any:
+    """orjson's ``default`` for evidence: what :func:`_json_safe` converts, converted the
+    same way; anything else is refused (then :func:`items_json` falls back to ``json``)."""
+    cls = value.__class__
+    if cls is MappingProxyType:
+        return dict(value)  # a key that is not a string makes orjson refuse: fallback
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Enum) or isinstance(value, float):
+        raise TypeError  # (an Enum orjson takes itself; a float subclass: fallback)
+    if isinstance(value, Mapping):
+        return dict(value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)
+    raise TypeError
+
+
+def items_json(result) -> bytes:
+    """``json_items(result)`` as JSON (UTF-8), serialised by orjson from the engine's result
+    without building the JSON-safe copy first; the same JSON value ``json.dumps`` writes of
+    :func:`json_items`.
+
+    Where orjson would write something else it is not used: a value it refuses (a key
+    that is not a string, an integer beyond 64 bits, a type neither it nor
+    :func:`_json_safe` converts, which ``json`` refuses as before) and a number that is
+    not finite, which orjson writes as ``null`` and ``json`` as ``NaN`` (which PostgreSQL
+    then refuses, as before).
+    """
+    items = result.items
+    try:
+        text = orjson.dumps([dict(zip(_ITEM_KEYS, item)) for item in items],
+                            default=_evidence_default, option=_ITEM_OPTIONS)
+    except orjson.JSONEncodeError:
+        pass
+    else:
+        if b"null" not in text or not _non_finite(items):
+            return text
+    return json.dumps(json_items(result), separators=(",", ":")).encode()
+
+
+def _non_finite(value: Any) -> bool:
+    """Whether a NaN or an infinity is anywhere in ``value`` (as :func:`_json_safe` walks it)."""
+    cls = value.__class__
+    if cls is float:
+        return value - value != 0.0
+    if cls in _PLAIN:
+        return False
+    if cls in _MAPPINGS:
+        return any(map(_non_finite, value.values()))
+    if cls is list or cls is tuple:
+        return any(map(_non_finite, value))
+    if isinstance(value, Enum):
+        return _non_finite(value.value)
+    if isinstance(value, float):
+        return value - value != 0.0
+    if isinstance(value, Mapping):
+        return any(map(_non_finite, value.values()))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(map(_non_finite, value))
+    return False
 
 
 def _row(record: Record, result) -> dict[str, Any]:
@@ -261,6 +384,23 @@ def _row(record: Record, result) -> dict[str, Any]:
             "total": result.total, "max_total": result.max_total, "percent": result.percent,
             "grade": result.grade, "passed": result.passed, "complete": result.complete,
             "failed_critical": list(result.failed_critical), "items": items}
+
+
+def _insert_fresh(session, scored) -> list[dict]:
+    """Insert the evaluation rows of ``scored`` (fresh records: no rows yet) on
+    PostgreSQL, only sent; ``items`` serialised by :func:`items_json`, ``id`` left to the
+    database (see :mod:`core.quality.bulk`). Returns the rows (without ``id``)."""
+    tenant_id = session.tenant_id
+    # No "id": each row gets a new one as it is inserted (see core.quality.bulk).
+    rows = [{"record_id": record.id, "standard_code": result.standard_code,
+             "standard_version": result.standard_version, "evaluated_at": result.evaluated_at,
+             "total": result.total, "max_total": result.max_total, "percent": result.percent,
+             "grade": result.grade, "passed": result.passed, "complete": result.complete,
+             "failed_critical": list(result.failed_critical),
+             "items": JsonText(items_json(result)), "tenant_id": tenant_id}
+            for record, _version, _compiled, _known, result in scored]
+    insert_rows(session.connection(), _EVALUATIONS, rows, wait=False)
+    return rows
 
 
 def _store(session, scored, objects: bool, fresh: bool = False) -> tuple[list[dict], list[Evaluation]]:
@@ -329,11 +469,8 @@ def _store(session, scored, objects: bool, fresh: bool = False) -> tuple[list[di
     return rows, stored
 
 
-def _fire(session, records, scored, rows, stored) -> None:
+def _fire(session, hook, scored, rows, stored) -> None:
     """Fire ``record_evaluated`` once per scored record with its evaluation rows."""
-    hook = hooks_for_session(session).record_evaluated
-    if not hook.get_hookimpls():
-        return
     if not stored or len(stored) < len(rows):
         by_id = {(obj.record_id, obj.standard_code): obj for obj in stored}
         stored = [by_id.get((row["record_id"], row["standard_code"])) or _transient(row)

@@ -10,7 +10,10 @@ rule accepts). ``now`` decides whether an unmet deadline is pending or breached;
 ``calendar`` counts time for deadlines with ``clock = "business"``.
 
 For speed, compile a standard once (:func:`compile_standard`, or ``standard`` may
-already be a :class:`CompiledStandard`) and evaluate many records against it.
+already be a :class:`CompiledStandard`) and evaluate many records against it: besides
+the rules, a compiled standard keeps what the scoring method and the critical items made
+of each pattern of outcomes seen (the method is a pure function of the items' outcomes
+and deductions), so records that fare alike are scored once per pattern.
 
 Outcome of the record: the scoring method (:mod:`core.scoring.methods`) gives points and
 percent; a failed or breached *critical* item fails the record and sets its total and
@@ -21,7 +24,7 @@ score (every item n.a. or pending) percent, grade and passed are ``None``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import Enum
 from functools import partial
@@ -132,6 +135,8 @@ class CompiledStandard:
     codes: tuple[str, ...]
     runs: tuple[Evaluator, ...]
     critical: tuple[tuple[int, str], ...]
+    # (outcomes, deductions, outcome types) -> what evaluate() makes of them (_summary).
+    summaries: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def compile_standard(standard: Standard, rules: RuleRegistry | None = None) -> CompiledStandard:
@@ -174,20 +179,55 @@ def evaluate(standard: Standard | CompiledStandard, values: Mapping[str, Any], n
         results = [run(values, context) for run in compiled.runs]
     except RuleInputError as error:
         raise ItemInputError(_culprit(compiled, values, now, calendar), str(error)) from error
+    outcomes, evidences, deducted = zip(*results) if results else ((), (), ())  # transposed in C
+    # The types too: a plain "pass" equals Outcome.PASS, but methods tell them apart.
+    key = (outcomes, deducted, tuple(map(type, outcomes)))
+    summaries = compiled.summaries
+    try:
+        summary = summaries.get(key)
+    except TypeError:  # an unhashable deduction (a plugin's rule): worked out each time
+        key = summary = None
+    if summary is None:
+        summary = _summary(compiled, results, outcomes)
+        if key is not None and len(summaries) < MAX_SUMMARIES:
+            summaries[key] = summary
+    points, max_points, shares, total, max_total, percent, grade, passed, failed_critical, complete = summary
+    spec = compiled.standard
+    # tuple.__new__ through partial builds the named tuples without a Python-level call each.
+    items = tuple(map(_new_outcome, zip(compiled.codes, outcomes, points, max_points, shares, evidences)))
+    evaluation = _new_evaluation(Evaluation)
+    for set_field, value in zip(_EVALUATION_SETTERS, (
+            spec.code, spec.version, spec.method, now, items, total, max_total, percent, grade,
+            passed, failed_critical, complete)):
+        set_field(evaluation, value)
+    return evaluation
+
+
+#: Patterns of outcomes a compiled standard remembers (beyond, each is worked out anew).
+MAX_SUMMARIES = 1024
+
+
+def _summary(compiled: CompiledStandard, results: list, outcomes: tuple) -> tuple:
+    """What the scoring method and the critical items make of ``results``: per-item
+    points, maxima and shares, the totals, grade, passed, failed critical items, complete."""
     spec = compiled.standard
     score = compiled.method(compiled.layout, results, spec.base)
-    outcomes, evidences, _ = zip(*results) if results else ((), (), ())  # transposed in C
-    # tuple.__new__ through partial builds the named tuples without a Python-level call each.
-    items = tuple(map(_new_outcome, zip(compiled.codes, outcomes, score.points, score.max_points,
-                                        score.shares, evidences)))
     failed_critical = tuple([code for n, code in compiled.critical if outcomes[n] in _FAILED])
     total, percent = score.total, score.percent
     if failed_critical:
         total, percent = 0.0, 0.0
     passed = None if percent is None else (not failed_critical and percent >= spec.pass_mark)
-    return Evaluation(spec.code, spec.version, spec.method, now, items, total, score.max_total,
-                      percent, spec.grade_for(percent), passed, failed_critical,
-                      _PENDING not in outcomes)
+    return (tuple(score.points), tuple(score.max_points), tuple(score.shares), total,
+            score.max_total, percent, spec.grade_for(percent), passed, failed_critical,
+            _PENDING not in outcomes)
+
+
+# Evaluation(...) runs the generated __init__ (a Python-level call and a lookup per field);
+# evaluate() sets the slots through their descriptors instead: the same object.
+_new_evaluation = object.__new__
+_EVALUATION_SETTERS = tuple(Evaluation.__dict__[name].__set__ for name in (
+    "standard_code", "standard_version", "method", "evaluated_at", "items", "total", "max_total",
+    "percent", "grade", "passed", "failed_critical", "complete"))
 
 
 _new_outcome = partial(tuple.__new__, ItemOutcome)

@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from operator import methodcaller
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any, Callable, Mapping, NamedTuple
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
@@ -282,7 +281,7 @@ def _compile_deadline(params, code):
     return conditional
 
 
-_NOT_APPLICABLE = RuleResult(rules.NA, MappingProxyType({"start": None, "applies": False}))
+_NOT_APPLICABLE = RuleResult(rules.NA, rules.FrozenEvidence({"start": None, "applies": False}))
 
 
 def _compile_deduction(params, code):
@@ -291,7 +290,7 @@ def _compile_deduction(params, code):
     deduct = rules.deduct
     # No occurrence is the common answer; its result is the same every time.
     none = deduct(0, points, cap)
-    none = RuleResult(none.outcome, MappingProxyType(dict(none.evidence)), none.deducted)
+    none = RuleResult(none.outcome, rules.FrozenEvidence(none.evidence), none.deducted)
 
     def evaluate(values, context):
         value = read(values)
@@ -307,15 +306,17 @@ def _compile_phrases(params, code):
     read = reader(field)
     match = rules.PhraseMatcher(params.get("required", ()), params.get("forbidden", ()))
 
+    judge = match.judge
+
     def evaluate(values, context):
         text = read(values)
-        if not isinstance(text, str):
+        if text.__class__ is not str:
             return match(text)
         # Several items often judge the same text: index it once per evaluation.
         indexed = context.texts.get(field)
         if indexed is None or indexed.original is not text:
             indexed = context.texts[field] = index(text)
-        return match(text, indexed)
+        return judge(text, indexed)
 
     return evaluate
 

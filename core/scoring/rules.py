@@ -22,7 +22,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
-from types import MappingProxyType
 from typing import Any, Iterable, Mapping, NamedTuple
 
 from core.calendar.limits import Limit, parse_limit
@@ -54,6 +53,33 @@ class RuleResult(NamedTuple):
 new_result = partial(tuple.__new__, RuleResult)
 
 
+class FrozenEvidence(dict):
+    """A read-only ``dict``: the evidence of results made once and shared by many
+    evaluations (``CHECK_TRUE``, a phrase not found, …).
+
+    A ``dict`` (not a read-only view) so that serialisers that know ``dict`` (orjson,
+    ``json``) write it as it is, without a conversion per evaluation; every method that
+    would change it raises ``TypeError``.
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args: Any, **kwargs: Any):
+        raise TypeError("shared evidence is read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self):
+        return (FrozenEvidence, (dict(self),))
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+
 class RuleInputError(ValueError):
     """A value the rule cannot judge (wrong type, naive datetime, …)."""
 
@@ -62,10 +88,10 @@ PASS, FAIL, NA, PENDING, BREACHED = (Outcome.PASS, Outcome.FAIL, Outcome.NA,
                                      Outcome.PENDING, Outcome.BREACHED)
 _CHECK_WORDS = {"pass": PASS, "fail": FAIL, "na": NA, "n.a.": NA, "n/a": NA}
 # Results that never vary are made once; their evidence is read-only so sharing is safe.
-CHECK_TRUE = RuleResult(PASS, MappingProxyType({"value": True}))
-CHECK_FALSE = RuleResult(FAIL, MappingProxyType({"value": False}))
-CHECK_NONE = RuleResult(NA, MappingProxyType({"value": None}))
-_CHECK_BY_WORD = {outcome: RuleResult(outcome, MappingProxyType({"value": outcome.value}))
+CHECK_TRUE = RuleResult(PASS, FrozenEvidence({"value": True}))
+CHECK_FALSE = RuleResult(FAIL, FrozenEvidence({"value": False}))
+CHECK_NONE = RuleResult(NA, FrozenEvidence({"value": None}))
+_CHECK_BY_WORD = {outcome: RuleResult(outcome, FrozenEvidence({"value": outcome.value}))
                   for outcome in (PASS, FAIL, NA)}
 
 
@@ -173,7 +199,7 @@ def timed(start: Any, stop: Any, now: datetime, limit: Limit | timedelta, span: 
                         "limit": text, "business": not wall}, None))
 
 
-_DEADLINE_NA = RuleResult(NA, MappingProxyType({"start": None}))
+_DEADLINE_NA = RuleResult(NA, FrozenEvidence({"start": None}))
 
 
 def count_of(value: Any) -> int | None:
@@ -216,7 +242,7 @@ class PhraseMatcher:
         # (phrase as written, its normal form, kind, whether it must be present, and the
         # read-only evidence of its absence, made once since most phrases are not there)
         self.entries = tuple(
-            (phrase, normalise(phrase), kind, kind == "required", MappingProxyType(
+            (phrase, normalise(phrase), kind, kind == "required", FrozenEvidence(
                 {"phrase": phrase, "kind": kind, "found": False, "at": (), "matched": ()}))
             for kind, phrases in (("required", required), ("forbidden", forbidden))
             for phrase in phrases)
@@ -230,8 +256,10 @@ class PhraseMatcher:
             return RuleResult(NA, {"text": None})
         if not isinstance(text, str):
             raise RuleInputError(f"phrases are looked for in a text, not {text!r}")
-        if indexed is None:
-            indexed = index(text)
+        return self.judge(text, index(text) if indexed is None else indexed)
+
+    def judge(self, text: str, indexed: IndexedText) -> RuleResult:
+        """:meth:`__call__` for a text (a ``str``) already indexed (``indexed``)."""
         normal = indexed.normal
         ok = True
         found = []

@@ -196,3 +196,19 @@ def test_compiled_standard_gives_the_same_evaluation_and_json():
     assert on_time["evidence"]["limit"] == "4h" and on_time["evidence"]["due"].endswith("+00:00")
     import json
     json.dumps(data)
+
+
+def test_each_pattern_of_outcomes_is_scored_once_with_the_same_result():
+    """A compiled standard keeps what the method made of each pattern of outcomes: later
+    records that fare alike get the very same numbers as a fresh evaluation."""
+    mixed = standard({"a": {"weight": 1, "critical": True}, "b": {"weight": 2, "bonus": True},
+                      "c": {"weight": 3, "rule": {"type": "deduction", "points": 1.5, "cap": 2}}})
+    compiled = compile_standard(mixed)
+    patterns = [{"a": a, "b": b, "c": c} for a in (True, False, None) for b in (True, None)
+                for c in (0, 1, 2, ["x"], "na")]
+    for values in patterns * 2:
+        assert evaluate(compiled, values, NOW) == evaluate(mixed, values, NOW)
+    assert len(compiled.summaries) == 3 * 2 * 4  # c = 1 and c = ["x"] fare alike
+    # shared evidence is read-only
+    with pytest.raises(TypeError):
+        evaluate(compiled, patterns[0], NOW).item("a").evidence["value"] = False
