@@ -50,7 +50,6 @@ import orjson
 from marshmallow import ValidationError, fields
 from sqlalchemy.orm import make_transient_to_detached
 
-from core.audit import jsonable
 from core.db import utcnow
 from core.models import AuditEvent, Record
 from core.plugins import RecordKind
@@ -58,8 +57,8 @@ from core.fastload import fast_loader
 from core.kpis.rollups import mark_dirty
 from core.plugins_ext import hooks_for_session
 from core.quality.bulk import RowView, insert_tables, new_ids
-from core.records import (ENTITY, RecordInputSchema, RecordInvalid, References, prepare_record,
-                          _schema_instance)
+from core.records import (ENTITY, RecordInputSchema, RecordInvalid, References, creation_changes,
+                          prepare_record, _schema_instance)
 from core.tenancy import NoTenantContext
 
 #: Records written per chunk unless told otherwise.
@@ -77,7 +76,7 @@ _INPUT = RecordInputSchema()
 _FAST_INPUT = fast_loader(_INPUT) or (lambda payload: None)
 _RECORDS, _EVENTS = Record.__table__, AuditEvent.__table__
 _new_record = Record._sa_class_manager.new_instance
-#: ``session.info`` key: the text of each uuid written in audit changes (see _creation_changes).
+#: ``session.info`` key: the text of each uuid written in audit changes (see core.records.creation_changes).
 _TEXTS = "servq.ingest.uuid_texts"
 
 
@@ -417,32 +416,6 @@ class Inserted(RowView):
     __slots__ = ()
 
 
-def _creation_changes(kind_name: str, values: Mapping[str, Any], texts: dict) -> dict[str, list]:
-    """:func:`core.records.creation_changes`, faster: the same ``changes``, with the text of
-    each uuid made once per import (``texts``) rather than once per record."""
-    changes = {"kind": [None, kind_name]}
-    for key, value in values.items():
-        cls = value.__class__
-        if cls in _AS_IS:
-            pass
-        elif cls is uuid.UUID:
-            number = value.int
-            text = texts.get(number)
-            if text is None:
-                text = texts[number] = str(value)
-            value = text
-        elif cls is datetime:
-            value = value.isoformat()
-        else:
-            value = jsonable(value)
-        changes[key] = [None, value]
-    return changes
-
-
-#: What :func:`core.audit.jsonable` leaves as it is (the common classes, checked first).
-_AS_IS = frozenset({str, dict, list, type(None), int, float, bool})
-
-
 def _attached(session, rows: Sequence[dict[str, Any]]) -> list[Record]:
     """Records for ``rows``, which are in the database: persistent in ``session`` as if a
     query had loaded them (no INSERT at flush, no SELECT on access; a later change is
@@ -512,7 +485,7 @@ def insert_records(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]
     # No "id": each event gets a new one as it is inserted (see core.quality.bulk).
     events = [{"tenant_id": tenant_id, "entity": ENTITY, "entity_id": row["id"],
                "action": "created", "actor_user_id": actor_id, "at": now,
-               "changes": _creation_changes(kind.name, values, texts)}
+               "changes": creation_changes(kind.name, values, texts)}
               for row, (kind, values) in zip(rows, prepared)]
     insert_tables(connection, [(_RECORDS, rows), (_EVENTS, events)], wait=False)
     hooks = hooks_for_session(session)

@@ -148,9 +148,33 @@ def prepare_record(session, kinds: Mapping[str, RecordKind], payload: Mapping[st
     return kind, values
 
 
-def creation_changes(kind_name: str, values: Mapping[str, Any]) -> dict[str, list]:
-    """The ``changes`` of a record's ``created`` audit event: ``{field: [None, value]}``."""
-    return {"kind": [None, kind_name], **{k: [None, jsonable(v)] for k, v in values.items()}}
+def creation_changes(kind_name: str, values: Mapping[str, Any],
+                     texts: dict | None = None) -> dict[str, list]:
+    """The ``changes`` of a record's ``created`` audit event: ``{field: [None, value]}``
+    (values as :func:`core.audit.jsonable` writes them).
+
+    ``texts`` (the bulk import's) keeps the text of each uuid, made once per import
+    rather than once per record.
+    """
+    changes = {"kind": [None, kind_name]}
+    for key, value in values.items():
+        cls = value.__class__
+        if cls in _AS_IS:
+            pass
+        elif cls is uuid.UUID and texts is not None:
+            number = value.int
+            text = texts.get(number)
+            if text is None:
+                text = texts[number] = str(value)
+            value = text
+        else:
+            value = jsonable(value)
+        changes[key] = [None, value]
+    return changes
+
+
+#: What :func:`core.audit.jsonable` leaves as it is (the common classes, checked first).
+_AS_IS = frozenset({str, dict, list, type(None), int, float, bool})
 
 
 class References:
