@@ -46,6 +46,18 @@ def scratch_database(prefix: str = "servq_bench"):
         admin.dispose()
 
 
+def checkpoint() -> None:
+    """``CHECKPOINT`` (as the administrator of ``PG_URL``): a timed phase that starts
+    after one does not write back, or log whole pages for, what an earlier phase left
+    dirty."""
+    admin = create_engine(make_url(PG_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text("CHECKPOINT"))
+    finally:
+        admin.dispose()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,7 +16,9 @@ time is reported too, since on a shared machine the wall clock also measures the
 neighbours. The baseline inserts the same record rows (parsed and resolved beforehand,
 a chunk at a time) with psycopg's ``executemany`` as the same role, in one transaction:
 no validation, no audit, no scoring, one row per record where the import writes three
-(record, audit event, evaluation).
+(record, audit event, evaluation). Each runs in a fresh database of its own (the first
+dropped before the second starts), right after a checkpoint, so that neither pays for
+the other's rows, dirty pages or autovacuum.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, python, report, scratch_database  # noqa: E402
+from bench.harness import ROOT, checkpoint, python, report, scratch_database  # noqa: E402
 from bench.setup_tenant import make_tenant  # noqa: E402
 
 APP_ROLE = "servq_app"
@@ -189,14 +191,23 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--chunk", type=int, default=1000, help="records per bulk statement")
     args = ap.parse_args(argv)
 
-    with scratch_database() as (url, engine), tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "records.jsonl"
         write_file(path, args.count)
-        bench_id, baseline_id, sites, staff = setup(url)
-        plain_seconds = executemany(url, baseline_id,
-                                    baseline_chunks(path, baseline_id, sites, staff, args.chunk))
-        servq_seconds, servq_cpu, servq_mb = import_with_cli(url, path, args.chunk)
-        imported, plain = counts(engine, bench_id), counts(engine, baseline_id)
+        # Each in a database of its own, dropped before the other runs, each after a
+        # checkpoint: neither meets the other's rows in its indexes, the autovacuum they
+        # set off, or the dirty pages they leave.
+        with scratch_database() as (url, engine):
+            _, baseline_id, sites, staff = setup(url)
+            checkpoint()
+            plain_seconds = executemany(url, baseline_id,
+                                        baseline_chunks(path, baseline_id, sites, staff, args.chunk))
+            plain = counts(engine, baseline_id)
+        with scratch_database() as (url, engine):
+            bench_id, _, _, _ = setup(url)
+            checkpoint()
+            servq_seconds, servq_cpu, servq_mb = import_with_cli(url, path, args.chunk)
+            imported = counts(engine, bench_id)
 
     if imported["records"] != args.count or imported["evaluations"] != args.count \
             or imported["audit_events"] < args.count or plain["records"] != args.count:
