@@ -56,7 +56,7 @@ from core.plugins import RecordKind
 from core.fastload import fast_loader
 from core.kpis.rollups import mark_dirty
 from core.plugins_ext import hooks_for_session
-from core.quality.bulk import RowView, insert_tables, new_ids
+from core.quality.bulk import RowView, insert_tables, new_ids, send_queued
 from core.records import (ENTITY, RecordInputSchema, RecordInvalid, References, creation_changes,
                           prepare_record, _schema_instance)
 from core.tenancy import NoTenantContext
@@ -474,19 +474,18 @@ def insert_records(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]
              "kind": kind.name, "escalation_level": 0, "created_by": actor_id,
              "created_at": now, "updated_at": now, "deleted_at": None}
             for (kind, values), record_id in zip(prepared, new_ids(len(prepared)))]
-    # KPI rollups of old days: marked first, so that the statement does not wait for the
-    # INSERT below (sent without waiting).
-    mark_dirty(session, [row["occurred_at"] for row in rows])
+    # KPI rollups of old days: marked in the same statement as the records (queued).
+    mark_dirty(session, [row["occurred_at"] for row in rows], wait=False)
     # Core statements: the rows carry their tenant (checked above) and PostgreSQL's
     # row-level security checks it again; the ORM's bulk path would add nothing but time.
     # On PostgreSQL one statement, only sent: the server writes while Python goes on.
     connection = session.connection()
     texts = session.info.setdefault(_TEXTS, {})
-    # No "id": each event gets a new one as it is inserted (see core.quality.bulk).
-    events = [{"tenant_id": tenant_id, "entity": ENTITY, "entity_id": row["id"],
+    # Time-ordered ids (core.quality.bulk.new_ids), as the records'.
+    events = [{"tenant_id": tenant_id, "id": event_id, "entity": ENTITY, "entity_id": row["id"],
                "action": "created", "actor_user_id": actor_id, "at": now,
                "changes": creation_changes(kind.name, values, texts)}
-              for row, (kind, values) in zip(rows, prepared)]
+              for row, (kind, values), event_id in zip(rows, prepared, new_ids(len(rows)))]
     insert_tables(connection, [(_RECORDS, rows), (_EVENTS, events)], wait=False)
     hooks = hooks_for_session(session)
     hook = hooks.record_created
@@ -521,6 +520,9 @@ def write_chunk(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]],
         if len(records) == 1:  # evaluate_records reports a lone record's errors unkeyed
             raise RecordInvalid({0: error.errors}, error.message) from None
         raise
+    # Everything the chunk writes, queued on PostgreSQL, goes as one statement: the
+    # server writes it while the caller goes on (core.quality.bulk).
+    send_queued(session.connection())
     return records, len(rows)
 
 
@@ -545,6 +547,7 @@ def import_records(session, kinds: Mapping[str, RecordKind], lines: Iterable[Lin
         raise ValueError("chunk must be at least 1")
     references = References(session)
     report = ImportReport(dry_run=dry_run)
+    replan = _Replanner(session)
     errors: list[LineError] = []
     pending: list[tuple[RecordKind, dict[str, Any]]] = []
     numbers: list[int] = []
@@ -563,6 +566,7 @@ def import_records(session, kinds: Mapping[str, RecordKind], lines: Iterable[Lin
                 report.records += len(records)
                 report.evaluations += evaluations
                 report.chunks += 1
+                replan(report.records)
                 for kind, _ in pending:
                     report.kinds[kind.name] = report.kinds.get(kind.name, 0) + 1
         pending.clear()
@@ -596,6 +600,37 @@ def import_records(session, kinds: Mapping[str, RecordKind], lines: Iterable[Lin
     if errors:
         raise ImportRefused(errors[:max_errors], truncated=truncated or len(errors) > max_errors)
     return report
+
+
+class _Replanner:
+    """Has PostgreSQL plan the import's foreign-key checks again as the tables grow.
+
+    PostgreSQL plans each foreign-key check once per connection and keeps the plan. The
+    first checks of an import into a new tenant are planned while the tenant has only
+    the first chunk's records; with a small chunk every index starting with
+    ``tenant_id`` then looks as good as the primary key, and a plan that reads all of
+    the tenant's records for each check (``ix_records_tenant_id_status_occurred_at``
+    with a filter on ``id``) stays for the whole import: 250-record chunks took 5.9 ms
+    of server time per record after 50,000. The import's own rows are not in the
+    statistics until it commits, but the planner sees the tables grow: ``DISCARD
+    PLANS`` (no privilege needed, allowed in a transaction) each time the records
+    written double, from 1,000 to 64,000, gets plans made for the tables' sizes.
+    """
+
+    FIRST, LAST = 1_000, 64_000
+
+    def __init__(self, session):
+        self.session = session
+        self.at = self.FIRST if session.get_bind().dialect.name == "postgresql" else None
+
+    def __call__(self, written: int) -> None:
+        if self.at is None or written < self.at:
+            return
+        from sqlalchemy import text
+
+        self.session.execute(text("DISCARD PLANS"))
+        while self.at is not None and written >= self.at:
+            self.at = self.at * 2 if self.at * 2 <= self.LAST else None
 
 
 class BatchInvalid(Exception):

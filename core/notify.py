@@ -162,7 +162,7 @@ def emit(session, event_type: str, payload: dict, *, roles: Iterable[str] = (),
 BATCH = 1000
 
 
-def emit_many(session, events: Iterable[Sequence]) -> list[OutboxEvent]:
+def emit_many(session, events: Iterable[Sequence], *, fresh: bool = False) -> list[OutboxEvent]:
     """Store many notifications at once: :func:`emit` for each, in a few statements.
 
     ``events`` holds ``(event_type, payload, roles, dedupe_key)`` tuples (``roles`` and
@@ -183,12 +183,30 @@ def emit_many(session, events: Iterable[Sequence]) -> list[OutboxEvent]:
     The events of one call are stamped a microsecond apart in the order given, so the
     outbox (newest first) lists them as if emitted one by one.
 
+    ``fresh``: every dedupe key is new in the tenant (it names an object made in this
+    transaction), so the database need not decide: the events and deliveries are queued
+    with the caller's other bulk INSERTs (:func:`core.quality.bulk.insert_rows`, a bulk
+    import's) instead, and all of them are stored (a key that existed all the same would
+    fail the transaction).
+
     :return: the stored events (persistent in ``session``), in the order given.
     :raises ValueError: as :func:`emit`, or an item that is not such a tuple.
     """
     rows = _event_rows(session, events)
     if not rows:
         return []
+    if fresh:
+        from core.quality.bulk import insert_rows
+
+        insert_rows(session.connection(), OutboxEvent.__table__, rows, wait=False)
+        created = []
+        for row in rows:
+            event = OutboxEvent(**row)
+            make_transient_to_detached(event)  # it is in the database: join as persistent
+            session.add(event)
+            created.append(event)
+        _deliver_new(session, created, fresh=True)
+        return created
     statement = (dialect_insert(session)(OutboxEvent)
                  .on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
                  .returning(OutboxEvent.id))
@@ -240,9 +258,10 @@ def _event_rows(session, events: Iterable[Sequence]) -> list[dict[str, Any]]:
     return rows
 
 
-def _deliver_new(session, created: list[OutboxEvent]) -> None:
+def _deliver_new(session, created: list[OutboxEvent], *, fresh: bool = False) -> None:
     """Insert a pending delivery of each new event to each active webhook subscribed to
-    its type, and enqueue their first attempts for after the commit."""
+    its type, and enqueue their first attempts for after the commit (``fresh``: the
+    INSERT queued, see :func:`emit_many`)."""
     hooks = _active_webhooks(session) if created else []
     if not hooks:
         return
@@ -251,8 +270,13 @@ def _deliver_new(session, created: list[OutboxEvent]) -> None:
              "created_at": event.created_at, "next_attempt_at": event.created_at}
             for event in created
             for webhook_id, patterns in hooks if matches(patterns, event.type)]
-    for start in range(0, len(rows), BATCH):
-        session.execute(insert(WebhookDelivery), rows[start:start + BATCH])
+    if fresh:
+        from core.quality.bulk import insert_rows
+
+        insert_rows(session.connection(), WebhookDelivery.__table__, rows, wait=False)
+    else:
+        for start in range(0, len(rows), BATCH):
+            session.execute(insert(WebhookDelivery), rows[start:start + BATCH])
     for row in rows:
         enqueue(session, deliver, session.tenant_id, str(row["id"]), 0,
                 job_id=f"webhook-delivery-{row['id']}-0")

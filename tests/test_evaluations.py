@@ -353,9 +353,12 @@ def test_deadline_items_start_clocks_and_a_breach_opens_a_deadline_action(app, a
 
 def test_an_action_opened_meanwhile_is_not_opened_twice(app, acme):
     """``open_failure_actions`` writes the new actions with one INSERT; when one of them
-    exists already (opened meanwhile, or by a caller that thought the record fresh), the
-    unique key refuses the INSERT and the actions are opened one by one, idempotently:
-    still one action, and the transaction goes on."""
+    exists already (opened meanwhile), the unique key refuses the INSERT and the actions
+    are opened one by one, idempotently: still one action, and the transaction goes on.
+    A caller that said its records were fresh (a bulk import: no action can exist) but
+    was wrong fails instead of writing a second one: its transaction cannot commit."""
+    from sqlalchemy.exc import IntegrityError
+
     from core.quality.actions import open_failure_actions
     from core.scoring import WALL
     from core.standards import standards_for_kind
@@ -367,9 +370,14 @@ def test_an_action_opened_meanwhile_is_not_opened_twice(app, acme):
         [(version, compiled)] = standards_for_kind(s, NOTE)
         polite = compiled.standard.item("polite")
         failure = (record, version, compiled.standard, polite, "fail")
-        assert open_failure_actions(s, [failure], WALL, fresh=True) == []  # it exists
-        assert open_failure_actions(s, [failure], WALL) == []
+        assert open_failure_actions(s, [failure], WALL) == []  # it exists
         s.commit()
+        s.get(Record, (acme.id, uuid.UUID(rude)))
+        with pytest.raises(IntegrityError):
+            # Refused at once (SQLite) or by the next statement (queued on PostgreSQL).
+            open_failure_actions(s, [failure], WALL, fresh=True)
+            s.execute(select(func.count()).select_from(Action)).scalar()
+        s.rollback()
     [action] = rows(acme, Action)
     assert (str(action.record_id), action.item_code, action.source) == (rude, "polite", "critical")
     with acme.session() as s:

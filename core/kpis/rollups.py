@@ -145,12 +145,17 @@ def _tenant_timezone(session) -> str:
 # -- marking dirty days -------------------------------------------------------------------
 
 
-def mark_dirty(session, instants: Iterable[datetime | None], now: datetime | None = None) -> int:
+def mark_dirty(session, instants: Iterable[datetime | None], now: datetime | None = None, *,
+               wait: bool = True) -> int:
     """Mark the tenant-local days of ``instants`` (the ``occurred_at`` of records just
     created, changed, deleted or re-evaluated, old and new) dirty, when older than
     :data:`HORIZON`: one ``INSERT … ON CONFLICT`` for all of them, none when every
     instant is recent (compared in Python first). A day already marked in the current
     transaction is not sent again. Returns the number of days sent.
+
+    ``wait=False`` (a bulk import, on PostgreSQL): the INSERT is queued with the
+    connection's other bulk INSERTs (:func:`core.quality.bulk.insert_rows`) instead of
+    being executed at once.
 
     On conflict the row's ``marked_at`` is updated rather than left alone: the update
     locks the row until this transaction commits, so a refresh that deletes it
@@ -178,12 +183,19 @@ def mark_dirty(session, instants: Iterable[datetime | None], now: datetime | Non
     from core.models import KpiDirtyDay
 
     marked_at = utcnow()
-    stmt = dialect_insert(session)(KpiDirtyDay).values(
-        [{"tenant_id": tenant_id, "id": uuid.uuid4(), "day": day, "marked_at": marked_at}
-         for day in sorted(days)])
-    stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "day"],
-                                      set_={"marked_at": stmt.excluded.marked_at})
-    session.execute(stmt)
+    rows = [{"tenant_id": tenant_id, "id": uuid.uuid4(), "day": day, "marked_at": marked_at}
+            for day in sorted(days)]
+    connection = session.connection()
+    if not wait and connection.dialect.name == "postgresql":
+        from core.quality.bulk import insert_rows
+
+        insert_rows(connection, KpiDirtyDay.__table__, rows, wait=False,
+                    on_conflict="ON CONFLICT (tenant_id, day) DO UPDATE SET marked_at = excluded.marked_at")
+    else:
+        stmt = dialect_insert(session)(KpiDirtyDay).values(rows)
+        stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "day"],
+                                          set_={"marked_at": stmt.excluded.marked_at})
+        session.execute(stmt)
     if transaction is not None:
         memo[1].update(days)
     return len(days)

@@ -136,10 +136,13 @@ def open_action(session, *, title: str, record: Record | None = None, item_code:
     return action
 
 
-def _opened(session, actions: Iterable[Action], actor_id, roles: dict) -> None:
+def _opened(session, actions: Iterable[Action], actor_id, roles: dict, *,
+            fresh: bool = False) -> None:
     """Audit each new action and emit ``action.opened`` for each: the audit events in
     one INSERT and the notifications with one :func:`core.notify.emit_many`, the same as
-    auditing and emitting them one by one, in fewer statements."""
+    auditing and emitting them one by one, in fewer statements. ``fresh``: the actions
+    are new in this transaction (their notifications' keys too), and the INSERTs are
+    queued (:mod:`core.quality.bulk`)."""
     from core.notify import emit_many
 
     rows, events = [], []
@@ -151,8 +154,8 @@ def _opened(session, actions: Iterable[Action], actor_id, roles: dict) -> None:
         events.append(("action.opened", payload, roles.get(action.id, ()),
                        f"action.opened:{action.id}"))
     if rows:
-        insert_rows(session.connection(), AuditEvent.__table__, rows)
-        emit_many(session, events)
+        insert_rows(session.connection(), AuditEvent.__table__, rows, wait=not fresh)
+        emit_many(session, events, fresh=fresh)
 
 
 def transition(session, action: Action, name: str, *, note: str | None = None,
@@ -219,8 +222,11 @@ def open_failure_actions(session, failures: Sequence[tuple], calendar: Any,
     session.
 
     ``fresh``: the records were created in this transaction with new ids (a bulk import),
-    so no action can have their keys yet: the SELECT is skipped (should one exist all the
-    same, the unique key still keeps it single, as for a concurrent evaluation).
+    so no action can have their keys yet: the SELECT is skipped, and the INSERTs of the
+    actions, their audit events and notifications are queued with the import's other
+    writes (:mod:`core.quality.bulk`). Should an action exist all the same, the unique
+    key refuses the INSERT: the IntegrityError is raised (on PostgreSQL by the next
+    statement at the latest), not handled, and the transaction cannot commit.
     """
     if not failures:
         return []
@@ -237,8 +243,7 @@ def open_failure_actions(session, failures: Sequence[tuple], calendar: Any,
     tenant_id = session.tenant_id
     if tenant_id is None:
         raise NoTenantContext("opening corrective actions with no tenant in context")
-    # The tenant's language (its column alone: no Tenant object to build for it).
-    locale = session.scalar(select(Tenant.locale).where(Tenant.id == tenant_id)) or "en"
+    locale = _tenant_locale(session)
     now = utcnow()
     rows, roles = [], {}
     for key, (record, version, standard, item, outcome) in todo:
@@ -257,24 +262,27 @@ def open_failure_actions(session, failures: Sequence[tuple], calendar: Any,
                "verified_at": None}
         rows.append(row)
         roles[row["id"]] = tuple(item.escalate_to)
-    try:
-        # One INSERT (core.quality.bulk) rather than a flush of the unit of work.
-        with session.begin_nested():
-            insert_rows(session.connection(), _ACTIONS, rows)
-    except IntegrityError:
-        # Someone opened one of them meanwhile: open them one by one, idempotently.
-        opened = []
-        for row in rows:
-            found = session.scalar(select(Action.id).where(Action.source_key == row["source_key"]))
-            if found is None:
-                opened.append(open_action(
-                    session, title=row["title"], description=row["description"],
-                    source=row["source"], source_key=row["source_key"],
-                    record=session.get(Record, (tenant_id, row["record_id"])),
-                    standard=_Ref(row["standard_code"], row["standard_version"]),
-                    item_code=row["item_code"], due_at=row["due_at"], actor_id=actor_id,
-                    roles=roles[row["id"]]))
-        return opened
+    # One INSERT (core.quality.bulk) rather than a flush of the unit of work.
+    if fresh:
+        insert_rows(session.connection(), _ACTIONS, rows, wait=False)
+    else:
+        try:
+            with session.begin_nested():
+                insert_rows(session.connection(), _ACTIONS, rows)
+        except IntegrityError:
+            # Someone opened one of them meanwhile: open them one by one, idempotently.
+            opened = []
+            for row in rows:
+                found = session.scalar(select(Action.id).where(Action.source_key == row["source_key"]))
+                if found is None:
+                    opened.append(open_action(
+                        session, title=row["title"], description=row["description"],
+                        source=row["source"], source_key=row["source_key"],
+                        record=session.get(Record, (tenant_id, row["record_id"])),
+                        standard=_Ref(row["standard_code"], row["standard_version"]),
+                        item_code=row["item_code"], due_at=row["due_at"], actor_id=actor_id,
+                        roles=roles[row["id"]]))
+            return opened
     actions = []
     for row in rows:
         # In the database: persistent objects of the session, as if loaded.
@@ -283,8 +291,23 @@ def open_failure_actions(session, failures: Sequence[tuple], calendar: Any,
         make_transient_to_detached(action)
         actions.append(action)
     session.add_all(actions)
-    _opened(session, actions, actor_id, roles)
+    _opened(session, actions, actor_id, roles, fresh=fresh)
     return actions
+
+
+_LOCALE_INFO = "servq.actions.locale"
+
+
+def _tenant_locale(session) -> str:
+    """The tenant's language (its column alone: no Tenant object to build for it), read
+    once per transaction."""
+    transaction = session.get_transaction()
+    cached = session.info.get(_LOCALE_INFO)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return cached[1]
+    locale = session.scalar(select(Tenant.locale).where(Tenant.id == session.tenant_id)) or "en"
+    session.info[_LOCALE_INFO] = (transaction, locale)
+    return locale
 
 
 class _Ref:

@@ -37,7 +37,7 @@ from core.kpis.rollups import mark_dirty
 from core.models import Evaluation, Record
 from core.plugins_ext import hooks_for_session
 from core.quality.actions import open_failure_actions
-from core.quality.bulk import JsonText, RowView, insert_rows
+from core.quality.bulk import JsonText, RowView, insert_rows, new_ids
 from core.quality.inspections import named_standard
 from core.quality.values import INSPECTION, inspection_plan, record_values
 from core.scoring import WALL, CompiledStandard, Outcome, RuleInputError, evaluate
@@ -154,8 +154,7 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
         ``kind``, ``data``, ``occurred_at``, …): ORM objects are needed only by plugins
         implementing ``record_evaluated``. On PostgreSQL, unless a plugin hears
         ``record_evaluated``, the rows returned then hold their ``items`` as
-        :class:`core.quality.bulk.JsonText` (their JSON, as inserted) and no ``id`` (made
-        by the database).
+        :class:`core.quality.bulk.JsonText` (their JSON, as inserted).
     :raises core.records.RecordInvalid: when a value cannot be judged by its item's rule;
         its ``errors`` are keyed by the position of each bad record in ``records``
         (``{3: {"data": {...}}}``) and nothing has been written.
@@ -388,17 +387,18 @@ def _row(record: Record, result) -> dict[str, Any]:
 
 def _insert_fresh(session, scored) -> list[dict]:
     """Insert the evaluation rows of ``scored`` (fresh records: no rows yet) on
-    PostgreSQL, only sent; ``items`` serialised by :func:`items_json`, ``id`` left to the
-    database (see :mod:`core.quality.bulk`). Returns the rows (without ``id``)."""
+    PostgreSQL, queued (see :mod:`core.quality.bulk`); ``items`` serialised by
+    :func:`items_json`, ids time-ordered (:func:`core.quality.bulk.new_ids`). Returns
+    the rows."""
     tenant_id = session.tenant_id
-    # No "id": each row gets a new one as it is inserted (see core.quality.bulk).
-    rows = [{"record_id": record.id, "standard_code": result.standard_code,
+    rows = [{"id": evaluation_id, "record_id": record.id, "standard_code": result.standard_code,
              "standard_version": result.standard_version, "evaluated_at": result.evaluated_at,
              "total": result.total, "max_total": result.max_total, "percent": result.percent,
              "grade": result.grade, "passed": result.passed, "complete": result.complete,
              "failed_critical": list(result.failed_critical),
              "items": JsonText(items_json(result)), "tenant_id": tenant_id}
-            for record, _version, _compiled, _known, result in scored]
+            for (record, _version, _compiled, _known, result), evaluation_id
+            in zip(scored, new_ids(len(scored)))]
     insert_rows(session.connection(), _EVALUATIONS, rows, wait=False)
     return rows
 
