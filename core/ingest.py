@@ -55,6 +55,7 @@ from core.models import AuditEvent, Record
 from core.plugins import RecordKind
 from core.fastload import fast_loader
 from core.kpis.rollups import mark_dirty
+from core.plugins.manager import wanted
 from core.plugins_ext import hooks_for_session
 from core.quality.bulk import RowView, insert_tables, new_ids, send_queued
 from core.records import (ENTITY, RecordInputSchema, RecordInvalid, References, creation_changes,
@@ -489,7 +490,7 @@ def insert_records(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]
     insert_tables(connection, [(_RECORDS, rows), (_EVENTS, events)], wait=False)
     hooks = hooks_for_session(session)
     hook = hooks.record_created
-    hooked = bool(hook.get_hookimpls())
+    hooked = wanted(hook, session, {kind.name for kind, _ in prepared})
     if not (objects or hooked or hooks.record_evaluated.get_hookimpls()):
         return list(map(Inserted, rows))
     records = _attached(session, rows)

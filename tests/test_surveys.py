@@ -511,6 +511,32 @@ def test_trigger_on_creation_and_flat_customer_fields(acme):
     assert record["id"] in {str(i.record_id) for i in invitations_in_db(acme)}
 
 
+def test_records_created_in_bulk_fire_triggers_of_their_kind_only(acme, monkeypatch):
+    """``POST /records/batch`` (the import's path): a trigger watching ``svtest.visit``
+    invites each visit's customer; a batch of a kind no trigger watches never reaches the
+    survey hook (``record_created.wants``), so its records are written without ORM objects."""
+    import core.surveys.plugin as survey_hooks
+
+    acme.enable("svtest")
+    make_survey(acme, instrument="nps", triggers=[{"kind": "svtest.visit", "status": None}])
+    heard = []
+    hook = survey_hooks.invite_for_record
+    monkeypatch.setattr(survey_hooks, "invite_for_record",
+                        lambda session, record, *a, **k: heard.append(record.kind) or hook(session, record, *a, **k))
+    notes = [{"kind": "observation", "data": {"title": f"n{n}"}}
+             for n in range(3)]
+    r = acme.api.post("/api/v1/records/batch", json={"records": notes})
+    assert r.status_code == 201, r.json
+    assert heard == [] and invitations_in_db(acme) == []
+    visits = [{"kind": "svtest.visit", "data": {"customer": {"name": f"Guest {n}", "email": f"g{n}@example.com"}}}
+              for n in range(3)]
+    r = acme.api.post("/api/v1/records/batch", json={"records": visits + notes[:1]})
+    assert r.status_code == 201, r.json
+    assert sorted(heard) == ["observation"] + ["svtest.visit"] * 3  # one chunk: all heard
+    assert sorted(i.customer_email for i in invitations_in_db(acme)) == \
+        ["g0@example.com", "g1@example.com", "g2@example.com"]
+
+
 def test_triggers_replaced_and_inactive_surveys_do_not_fire(acme):
     acme.enable("svtest")
     survey = make_survey(acme, triggers=[{"kind": "svtest.visit", "status": "done"},

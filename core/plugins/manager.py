@@ -150,6 +150,23 @@ class TenantHooks:
         return self._pm.subset_hook_caller(name, remove_plugins=self._removed)
 
 
+def wanted(caller, session, kinds: Iterable[str]) -> bool:
+    """Whether an implementation of the hook ``caller`` (a tenant's ``record_created``)
+    is to hear of records of ``kinds``.
+
+    An implementation may carry ``wants(session, kind) -> bool`` (an attribute of the
+    function, see ``docs/plugins.md``); one that answers ``False`` for every kind is left
+    out of the count, one without it wants every record. The bulk paths (an import, a
+    batch) build ORM records and call the hook only when this is true.
+    """
+    kinds = set(kinds)
+    for impl in caller.get_hookimpls():
+        wants = getattr(impl.function, "wants", None)
+        if wants is None or any(wants(session, kind) for kind in kinds):
+            return True
+    return False
+
+
 def job_name(fn) -> str:
     """The stable name a job is enqueued under: ``module:qualname``."""
     return f"{fn.__module__}:{fn.__qualname__}"
