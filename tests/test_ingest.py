@@ -653,3 +653,38 @@ def test_foreign_key_checks_are_planned_again_as_the_import_grows(app, servq, ac
     assert len(inserts) == 9 and all("INSERT INTO evaluations" in sql for sql in inserts[2:])
     assert sum("INSERT INTO evaluations" in sql for sql in seen) == 9
     assert count(acme, Record) == 2_100 and count(acme, Evaluation) == 2_100
+
+
+def test_an_imported_failure_audits_and_announces_its_action(app, servq, acme, tmp_path):
+    """The action a failed critical item opens during an import is audited, announced
+    (``action.opened`` in the outbox) and delivered to the webhook subscribed to it, as
+    one opened through the API is; the import queues all of it with its chunk."""
+    from core.models import OutboxEvent, WebhookDelivery
+    from tests.test_notifications import Receiver, add_webhook, drain
+
+    acme.enable("sample")
+    receiver = Receiver((200,))
+    try:
+        hook = add_webhook(acme, receiver.url, event_types=("action.opened",))
+        result = servq("records", "import", "--tenant", "acme",
+                       jsonl(tmp_path, note("不知道，问别人去"), note(), note("我也不知道")))
+        assert result.exit_code == 0, result.output
+        drain(app)
+        receiver.wait_for(2)  # inline jobs (SQLite) have sent them already
+        with acme.session() as s:
+            actions = {a.id: a for a in s.scalars(select(Action))}
+            events = list(s.scalars(select(OutboxEvent).where(OutboxEvent.type == "action.opened")))
+            deliveries = list(s.scalars(select(WebhookDelivery)))
+            audited = list(s.scalars(select(AuditEvent).where(AuditEvent.entity == "actions")))
+        assert len(actions) == 2
+        assert sorted(e.dedupe_key for e in events) == sorted(f"action.opened:{i}" for i in actions)
+        assert {e.payload["id"] for e in events} == {str(i) for i in actions}
+        assert sorted(a.entity_id for a in audited) == sorted(actions)
+        assert sorted(d.event_id for d in deliveries) == sorted(e.id for e in events)
+        assert {str(d.webhook_id) for d in deliveries} == {hook["id"]}
+        assert {d.status for d in deliveries} == {"delivered"}
+        assert all(request["verified"] for request in receiver.requests)
+        assert sorted(request["json"]["data"]["id"] for request in receiver.requests) == \
+            sorted(map(str, actions))
+    finally:
+        receiver.close()
