@@ -597,7 +597,7 @@ def test_binary_arrays_store_every_column_type_as_the_orm_does(acme):
                 s.add_all([Evaluation(**row) for row in rows])
                 s.flush()
             else:
-                insert_rows(s.connection(), Evaluation.__table__, rows, wait=group == 2)
+                insert_rows(s.connection(), Evaluation.__table__, rows, wait=group == 1)
             made.append(rows)
         days = [{"tenant_id": acme.id, "id": uuid.uuid4(), "day": date(1999, 12, 31) + timedelta(days=n),
                  "marked_at": datetime(2026, 1, 1, tzinfo=timezone.utc)} for n in range(3)]

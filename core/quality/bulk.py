@@ -177,18 +177,16 @@ _ARRAY_CLASSES: dict[int, type] = {}
 
 
 def _array_class(oid: int) -> type:
-    """The :class:`_Array` subclass of the array type ``oid``, with a psycopg dumper that
-    sends its bytes as they are (so that SQLAlchemy can execute it too)."""
+    """The :class:`_Array` subclass of the array type ``oid``; its ``dumper`` is a psycopg
+    dumper that sends its bytes as they are (see :func:`_execute`)."""
     cls = _ARRAY_CLASSES.get(oid)
     if cls is None:
-        import psycopg
         from psycopg.adapt import Dumper
         from psycopg.pq import Format
 
-        cls = type(f"_Array{oid}", (_Array,), {"__slots__": (), "oid": oid})
         dumper = type(f"_Array{oid}Dumper", (Dumper,),
                       {"format": Format.BINARY, "oid": oid, "dump": lambda self, obj: obj})
-        psycopg.adapters.register_dumper(cls, dumper)
+        cls = type(f"_Array{oid}", (_Array,), {"__slots__": (), "oid": oid, "dumper": dumper})
         _ARRAY_CLASSES[oid] = cls
     return cls
 
@@ -626,7 +624,15 @@ def _in_transaction(raw) -> bool:
 
 
 def _execute(connection, sql: str, params: list) -> None:
-    """Run ``sql`` (``%b`` placeholders) through SQLAlchemy and wait for it."""
+    """Run ``sql`` (``%b`` placeholders) through SQLAlchemy and wait for it. The
+    connection's psycopg adapters learn the dumpers of its :class:`_Array` parameters
+    first (the connection's own map: SQLAlchemy gives each connection a copy)."""
+    from psycopg.adapt import PyFormat
+
+    adapters = _raw(connection).adapters
+    for cls in {param.__class__ for param in params if isinstance(param, _Array)}:
+        if adapters.get_dumper(cls, PyFormat.BINARY) is not cls.dumper:
+            adapters.register_dumper(cls, cls.dumper)
     connection.exec_driver_sql(sql, tuple(params))
 
 
