@@ -16,14 +16,16 @@ once, not once per record. Plain valid input takes :mod:`core.fastload`'s path (
 result as marshmallow; anything else, errors included, goes through marshmallow). Valid
 records are then written a chunk at a time with bulk statements
 (:mod:`core.quality.bulk`): the chunk's old days are marked dirty for the KPI rollups,
-then on PostgreSQL one statement inserts the chunk's records and their ``created``
-audit events and is only sent, so the server works while Python goes on; then
+the chunk's records and their ``created`` audit events are inserted, then
 :func:`core.quality.evaluate_records` scores the chunk against the standards in force
 and stores the evaluations (and opens corrective actions, synchronises deadline clocks,
-fires ``record_evaluated``). ``record_created`` fires per record when a plugin
-implements it. The records become ORM objects of the session (loaded, not read back)
-when something needs them: the batch endpoint, which returns them, and plugins hearing
-``record_created`` or ``record_evaluated``; otherwise scoring reads the rows as they are
+fires ``record_evaluated``). On PostgreSQL all of these INSERTs are queued and go to the
+server as one statement when the chunk is done, not waited for, so the server writes a
+chunk while Python works on the next (:func:`write_chunk`). ``record_created`` fires
+per record when an implementation wants the chunk's kinds
+(:func:`core.plugins.manager.wanted`). The records become ORM objects of the session
+(loaded, not read back) when something needs them: the batch endpoint, which returns
+them, and plugins hearing ``record_created`` or ``record_evaluated``; otherwise scoring reads the rows as they are
 (:class:`Inserted`). A value a standard's rule cannot judge is reported like a
 validation error, naming the record and the field.
 
@@ -460,10 +462,10 @@ def insert_records(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]
     One INSERT of the records and one of their ``created`` audit events (the same
     changes :func:`core.records.create_record` audits); the records come back as
     persistent objects of ``session`` (no second INSERT, no SELECT), and
-    ``record_created`` fires for each when a plugin of the tenant implements it.
-    Without ``objects``, and when no plugin hears ``record_created`` or
-    ``record_evaluated``, they come back as :class:`Inserted` rows instead, and the
-    session does not hold them. Not scored here: see :func:`write_chunk`.
+    ``record_created`` fires for each when an implementation enabled for the tenant wants
+    one of their kinds (:func:`core.plugins.manager.wanted`). Without ``objects``, and
+    when no implementation wants them nor hears ``record_evaluated``, they come back as
+    :class:`Inserted` rows instead, and the session does not hold them. Not scored here: see :func:`write_chunk`.
     """
     if not prepared:
         return []
@@ -479,7 +481,7 @@ def insert_records(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]
     mark_dirty(session, [row["occurred_at"] for row in rows], wait=False)
     # Core statements: the rows carry their tenant (checked above) and PostgreSQL's
     # row-level security checks it again; the ORM's bulk path would add nothing but time.
-    # On PostgreSQL one statement, only sent: the server writes while Python goes on.
+    # On PostgreSQL queued, to go with the rest of the chunk (see write_chunk).
     connection = session.connection()
     texts = session.info.setdefault(_TEXTS, {})
     # Time-ordered ids (core.quality.bulk.new_ids), as the records'.

@@ -195,27 +195,21 @@ def emit_many(session, events: Iterable[Sequence], *, fresh: bool = False) -> li
     rows = _event_rows(session, events)
     if not rows:
         return []
+    stored: set[uuid.UUID] = set()
     if fresh:
         from core.quality.bulk import insert_rows
 
         insert_rows(session.connection(), OutboxEvent.__table__, rows, wait=False)
-        created = []
-        for row in rows:
-            event = OutboxEvent(**row)
-            make_transient_to_detached(event)  # it is in the database: join as persistent
-            session.add(event)
-            created.append(event)
-        _deliver_new(session, created, fresh=True)
-        return created
-    statement = (dialect_insert(session)(OutboxEvent)
-                 .on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
-                 .returning(OutboxEvent.id))
-    # In key order: concurrent batches with overlapping keys then wait for each other
-    # in the same order instead of deadlocking.
-    ordered = sorted(rows, key=lambda row: (row["dedupe_key"] is None, row["dedupe_key"] or ""))
-    stored: set[uuid.UUID] = set()
-    for start in range(0, len(ordered), BATCH):
-        stored.update(session.execute(statement, ordered[start:start + BATCH]).scalars())
+        stored.update(row["id"] for row in rows)
+    else:
+        statement = (dialect_insert(session)(OutboxEvent)
+                     .on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
+                     .returning(OutboxEvent.id))
+        # In key order: concurrent batches with overlapping keys then wait for each other
+        # in the same order instead of deadlocking.
+        ordered = sorted(rows, key=lambda row: (row["dedupe_key"] is None, row["dedupe_key"] or ""))
+        for start in range(0, len(ordered), BATCH):
+            stored.update(session.execute(statement, ordered[start:start + BATCH]).scalars())
     created = []
     for row in rows:
         if row["id"] in stored:
@@ -223,7 +217,7 @@ def emit_many(session, events: Iterable[Sequence], *, fresh: bool = False) -> li
             make_transient_to_detached(event)  # it is in the database: join as persistent
             session.add(event)
             created.append(event)
-    _deliver_new(session, created)
+    _deliver_new(session, created, fresh=fresh)
     return created
 
 

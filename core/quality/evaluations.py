@@ -12,7 +12,7 @@ Records a bulk import has just inserted (``fresh``) skip the SELECTs of existing
 evaluations and corrective actions, and are read through their columns; on PostgreSQL
 their evaluations' ``items`` are serialised by orjson straight from the engine's result
 (:func:`items_json`, the same JSON as :func:`json_items` gives) and go into the INSERT as
-they are, and the rows' ids are made by the database.
+they are, which is queued with the rest of the import's chunk (:mod:`core.quality.bulk`).
 """
 
 from __future__ import annotations
@@ -223,8 +223,7 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
     if timed:
         sync_clocks_many(session, timed, calendar or tenant_calendar(session), now)
     if fresh:
-        # Written last and only sent (PostgreSQL): the server stores them while the
-        # caller goes on with its next records.
+        # Written last, queued (PostgreSQL): they go with the rest of the caller's chunk.
         if objects or hooked or session.get_bind().dialect.name != "postgresql":
             rows, stored = _store(session, scored, objects, fresh)
         else:
