@@ -6,9 +6,11 @@ PostgreSQL the same way.
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple, Sequence
 
 from sqlalchemy import JSON, DateTime, MetaData, String, TypeDecorator, Uuid, create_engine, event
 from sqlalchemy import exc as sqlalchemy_exc
@@ -224,6 +226,25 @@ def driver_execute(connection, sql: str, params):
     return cursor
 
 
+class Prepared(NamedTuple):
+    """A statement prepared on the PostgreSQL server once per connection, under a name
+    derived from its text (so a changed statement is a new one): see
+    :func:`driver_begin_with`. Make it with :func:`prepared`."""
+
+    name: bytes
+    declaration: bytes  # PREPARE name (types) AS sql
+
+
+def prepared(label: str, sql: str, types: Sequence[str]) -> Prepared:
+    """A :class:`Prepared` statement: ``sql`` with ``$1``, ``$2``… of ``types``."""
+    digest = hashlib.sha256(f"{types}{sql}".encode()).hexdigest()[:10]
+    name = f"servq_{label}_{digest}"
+    return Prepared(name.encode(), f"PREPARE {name} ({', '.join(types)}) AS {sql}".encode())
+
+
+_PREPARED = "servq.prepared"
+
+
 def driver_begin(connection, sql: str) -> bool:
     """Open the transaction of the psycopg connection under ``connection`` and run
     ``sql`` in it, both in **one** round trip; ``False`` (nothing sent) when a
@@ -238,36 +259,118 @@ def driver_begin(connection, sql: str) -> bool:
     The engine's cursor listeners see ``sql``; errors come out as from
     :func:`driver_execute`.
     """
+    return _begin(connection, sql, None, ()) is not None
+
+
+def driver_begin_with(connection, sql: str, statement: Prepared, args: Sequence[Any]
+                      ) -> list[tuple] | None:
+    """:func:`driver_begin`, then ``statement`` executed with ``args``, all in the same
+    round trip; returns ``statement``'s rows (``None``: nothing sent, as
+    :func:`driver_begin`).
+
+    For the query every request starts with (authentication): the message reads
+    ``BEGIN; <sql>; EXECUTE <name>(<args as literals>)``. The statement is prepared on
+    the server the first time the connection runs it (``PREPARE`` in the same message),
+    so the server plans it as rarely as a statement psycopg prepares; if the server lost
+    it (``DEALLOCATE ALL``, which psycopg sends after a rollback once it has prepared
+    statements of its own), the transaction is rolled back and begun again with the
+    ``PREPARE``. ``args`` are quoted by psycopg's adapters; the rows come back as
+    psycopg's cursors would load them.
+    """
+    return _begin(connection, sql, statement, args)
+
+
+def _begin(connection, sql: str, statement: Prepared | None, args: Sequence[Any]
+           ) -> list[tuple] | None:
     from psycopg import errors
+    from psycopg.adapt import Transformer
     from psycopg.pq import ConnStatus, ExecStatus, TransactionStatus
 
     fairy = connection.connection
     raw = fairy.driver_connection
     if raw.autocommit or raw.pgconn.transaction_status != TransactionStatus.IDLE:
-        return False
+        return None
     tx_start = getattr(raw, "_get_tx_start_command", None)
     begin = tx_start() if tx_start is not None else b"BEGIN"
     dialect = connection.dialect
+    transformer = None
+    if statement is not None:
+        transformer = Transformer(raw)
+        call = b"EXECUTE " + statement.name + b"(" + b", ".join(
+            _literal(transformer, arg) for arg in args) + b")"
+        known = fairy.info.get(_PREPARED)
+        if known is None or known[0] is not raw:  # a new connection under this record
+            known = fairy.info[_PREPARED] = (raw, set())
     try:
         events = connection._has_events or connection.engine._has_events
+        seen = sql if statement is None else f"{sql}; {call.decode()}"
         if events:
             cursor = driver_cursor(connection)
             for fn in connection.dispatch.before_cursor_execute:
-                sql, _ = fn(connection, cursor, sql, (), None, False)
+                seen, _ = fn(connection, cursor, seen, (), None, False)
         with raw.lock:
-            result = raw.pgconn.exec_(begin + b"; " + sql.encode())
+            if statement is None:
+                result = raw.pgconn.exec_(begin + b"; " + seen.encode())
+            else:
+                result = _exec_prepared(raw, begin + b"; " + sql.encode(), call, statement, known[1])
         if result.status not in (ExecStatus.COMMAND_OK, ExecStatus.TUPLES_OK):
             raise errors.error_from_result(result, encoding=raw.info.encoding)
         if events:
-            connection.dispatch.after_cursor_execute(connection, cursor, sql, (), None, False)
+            connection.dispatch.after_cursor_execute(connection, cursor, seen, (), None, False)
     except dialect.loaded_dbapi.Error as exc:
         disconnect = dialect.is_disconnect(exc, fairy.dbapi_connection, None) or raw.pgconn.status != ConnStatus.OK
         if disconnect:
             connection.invalidate(exc)
         raise sqlalchemy_exc.DBAPIError.instance(
-            sql, (), exc, dialect.loaded_dbapi.Error,
+            seen, (), exc, dialect.loaded_dbapi.Error,
             connection_invalidated=disconnect, dialect=dialect) from exc
-    return True
+    if transformer is None:
+        return []
+    transformer.set_pgresult(result)
+    return transformer.load_rows(0, result.ntuples, tuple)
+
+
+_PLAIN = re.compile(r"[0-9A-Za-z_-]*")
+
+
+def _literal(transformer, value: Any) -> bytes:
+    """``value`` as an SQL literal: uuids and plain words directly (the arguments of the
+    authentication query), anything else by psycopg's adapters."""
+    cls = value.__class__
+    if cls is uuid.UUID:
+        return b"'" + str(value).encode() + b"'::uuid"
+    if cls is str and _PLAIN.fullmatch(value):
+        return b"'" + value.encode() + b"'"
+    return transformer.as_literal(value)
+
+
+# The server's answers when a prepared statement is not there, or already is.
+_MISSING, _DUPLICATE = b"26000", b"42P05"
+
+
+def _exec_prepared(raw, head: bytes, call: bytes, statement: Prepared, known: set):
+    """Send ``head`` (``BEGIN; …``) then ``call`` (``EXECUTE <statement>(…)``) as one
+    message, with the ``PREPARE`` of ``statement`` between them where the connection
+    has not prepared it (per ``known``); once more, after a rollback, if the server's
+    prepared statements were not what ``known`` said."""
+    from psycopg.pq import DiagnosticField, ExecStatus
+
+    for attempt in (1, 2):
+        declare = b"" if statement.name in known else statement.declaration + b"; "
+        result = raw.pgconn.exec_(head + b"; " + declare + call)
+        if result.status != ExecStatus.FATAL_ERROR or attempt == 2:
+            break
+        state = result.error_field(DiagnosticField.SQLSTATE)
+        if state not in (_MISSING, _DUPLICATE):
+            break
+        raw.pgconn.exec_(b"ROLLBACK")
+        if state == _MISSING:
+            known.discard(statement.name)
+        else:
+            known.add(statement.name)
+    if result.status == ExecStatus.TUPLES_OK:
+        known.add(statement.name)
+    return result
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

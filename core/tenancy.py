@@ -28,7 +28,8 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached, with_loader_criteria
 from sqlalchemy.sql import visitors
 
-from core.db import TenantOwned, UTCDateTime, driver_begin, driver_execute, tenant_tables
+from core.db import (Prepared, TenantOwned, UTCDateTime, driver_begin, driver_begin_with,
+                     driver_execute, tenant_tables)
 
 
 class NoTenantContext(RuntimeError):
@@ -52,6 +53,23 @@ class TenantSession(Session):
         self.info["tenant_id"] = tenant_id
         if self.in_transaction() and self.bind is not None and self.bind.dialect.name == "postgresql":
             _set_rls_context(self.connection(), tenant_id)
+
+    def begin_with(self, statement: Prepared, args: Sequence[Any]) -> list[tuple] | None:
+        """Begin this session's transaction with ``statement`` (executed with ``args``) in
+        the same round trip as the ``BEGIN`` and the RLS context, and return its rows
+        (:func:`core.db.driver_begin_with`); ``None`` when the session is already in a
+        transaction or not on PostgreSQL: run the statement as usual then.
+
+        For the one query every request starts with: authentication.
+        """
+        if self.in_transaction() or self.get_bind().dialect.name != "postgresql":
+            return None
+        self.info[_BEGIN_WITH] = (statement, args)
+        try:
+            self.connection()
+        finally:
+            self.info.pop(_BEGIN_WITH, None)
+        return self.info.pop(_BEGUN_WITH, None)
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once the current transaction has committed (dropped on rollback)."""
@@ -212,25 +230,40 @@ def _driver_converter(type_):
 _SET_RLS = "SELECT set_config('servq.tenant_id', %s, true)"
 
 
-def _set_rls_context(connection, tenant_id: uuid.UUID | None, *, begin: bool = False) -> None:
+_BEGIN_WITH = "servq.begin_with"
+_BEGUN_WITH = "servq.begun_with"
+
+
+def _set_rls_context(connection, tenant_id: uuid.UUID | None, *, begin: bool = False,
+                     then: tuple[Prepared, Sequence[Any]] | None = None) -> list[tuple] | None:
     """Set ``servq.tenant_id`` for the current transaction only (``is_local``).
 
     Sent straight through the driver (:func:`core.db.driver_execute`). With ``begin``
     (a transaction starting) it travels with psycopg's ``BEGIN`` in one round trip
     (:func:`core.db.driver_begin`): the tenant id is a :class:`uuid.UUID`, written into
-    the statement as a literal.
+    the statement as a literal. ``then`` (a prepared statement and its arguments, see
+    :meth:`TenantSession.begin_with`) rides along too; its rows are returned.
     """
     if begin:
         value = str(uuid.UUID(str(tenant_id))) if tenant_id else ""
-        if driver_begin(connection, f"SELECT set_config('servq.tenant_id', '{value}', true)"):
-            return
+        sql = f"SELECT set_config('servq.tenant_id', '{value}', true)"
+        if then is not None:
+            rows = driver_begin_with(connection, sql, *then)
+            if rows is not None:
+                return rows
+        elif driver_begin(connection, sql):
+            return None
     driver_execute(connection, _SET_RLS, (str(tenant_id) if tenant_id else "",))
+    return None
 
 
 @event.listens_for(TenantSession, "after_begin")
 def _after_begin(session: TenantSession, transaction, connection) -> None:
     if connection.dialect.name == "postgresql":
-        _set_rls_context(connection, session.info.get("tenant_id"), begin=True)
+        then = session.info.pop(_BEGIN_WITH, None)
+        rows = _set_rls_context(connection, session.info.get("tenant_id"), begin=True, then=then)
+        if then is not None and rows is not None:
+            session.info[_BEGUN_WITH] = rows
 
 
 #: Name of the bound parameter that carries the session's tenant into the ORM filter.

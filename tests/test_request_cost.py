@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 
 @pytest.mark.postgres
-def test_creating_an_observation_is_four_round_trips(app, acme):
+def test_creating_an_observation_is_three_round_trips(app, acme):
     from psycopg._connection_base import BaseConnection
 
     statements, commands = [], []
@@ -36,16 +36,75 @@ def test_creating_an_observation_is_four_round_trips(app, acme):
         BaseConnection._exec_command = real
         event.remove(engine, "before_cursor_execute", seen)
     assert created.status_code == 201, created.json
-    # BEGIN travels with the RLS context (no BEGIN of psycopg's), then the
-    # authentication query, then the record with its audit event, then COMMIT.
-    assert len(statements) == 3, statements
+    # BEGIN travels with the RLS context and the (prepared) authentication query (no
+    # BEGIN of psycopg's), then the record with its audit event, then COMMIT.
+    assert len(statements) == 2, statements
     assert statements[0].startswith("SELECT set_config('servq.tenant_id', '")
-    assert statements[1].startswith("SELECT t.id, t.membership_id")
-    assert statements[2].startswith("WITH w0 AS (INSERT INTO audit_events")
-    assert "INSERT INTO records" in statements[2]
+    assert "; EXECUTE servq_auth_" in statements[0]
+    assert statements[1].startswith("WITH w0 AS (INSERT INTO audit_events")
+    assert "INSERT INTO records" in statements[1]
     assert commands == [b"COMMIT"]
     history = acme.api.get(f"/api/v1/records/{created.json['id']}/history")
     assert [entry["action"] for entry in history.json] == ["created"]
+
+
+@pytest.mark.postgres
+def test_authentication_outlives_the_servers_prepared_statements(app, acme):
+    """The authentication query is prepared on the server once per connection. When the
+    server drops it (psycopg's DEALLOCATE ALL after a rollback, once it has prepared
+    statements of its own), the next request prepares it again and still tells a good
+    token from a revoked one."""
+    from psycopg._connection_base import BaseConnection
+
+    commands = []
+    real = BaseConnection._exec_command
+
+    def spy(self, command, *args, **kwargs):
+        commands.append(bytes(command))
+        return real(self, command, *args, **kwargs)
+
+    for n in range(7):  # psycopg prepares the record's INSERT from its sixth use
+        assert acme.api.post("/api/v1/records", json={
+            "kind": "observation", "data": {"title": f"Spill {n}"}}).status_code == 201
+    BaseConnection._exec_command = spy
+    try:
+        assert acme.api.get("/api/v1/records").status_code == 200  # ends in ROLLBACK
+    finally:
+        BaseConnection._exec_command = real
+    assert b"DEALLOCATE ALL" in commands, commands
+    created = acme.api.post("/api/v1/records", json={"kind": "observation",
+                                                     "data": {"title": "After"}})
+    assert created.status_code == 201, created.json
+    assert acme.api.get("/api/v1/me").status_code == 200
+    assert acme.api.delete("/api/v1/auth/token").status_code == 204
+    assert acme.api.get("/api/v1/me").status_code == 401
+
+
+@pytest.mark.postgres
+def test_a_prepared_statement_is_prepared_again_whatever_the_server_holds(app):
+    """core.db.driver_begin_with: prepared once per connection; prepared again after the
+    server lost it; not prepared twice when the connection's own record of it is lost."""
+    from core.db import _PREPARED, driver_begin_with, prepared
+
+    statement = prepared("test", "SELECT $1::int + 1, $2::text", ("int", "text"))
+    engine = app.extensions["servq.engine"]
+
+    def begin_with(connection, *args):
+        with connection.begin():  # SQLAlchemy's transaction: psycopg's BEGIN is ours
+            return driver_begin_with(connection, "SELECT 1", statement, args)
+
+    with engine.connect() as connection:
+        assert begin_with(connection, 41, "it's") == [(42, "it's")]
+        connection.exec_driver_sql("DEALLOCATE ALL")
+        connection.commit()
+        assert begin_with(connection, 1, "b") == [(2, "b")]
+        connection.connection.info[_PREPARED][1].clear()  # forgets, the server has it
+        assert begin_with(connection, 2, "c") == [(3, "c")]
+        assert connection.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements "
+                                          "WHERE starts_with(name, 'servq_test_')").scalar() == 1
+        connection.exec_driver_sql("SELECT 1")  # a transaction already open: nothing sent
+        assert driver_begin_with(connection, "SELECT 1", statement, (3, "d")) is None
+        connection.rollback()
 
 
 def test_the_rls_context_and_the_audit_event_hold_without_the_shortcuts(app, acme, globex):

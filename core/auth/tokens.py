@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, select, update
 
-from core.db import driver_execute, utcnow
+from core.db import driver_execute, prepared, utcnow
 from core.models import Membership, Survey, SurveyTrigger, Tenant, TenantPlugin, Token, User
 from core.plugins_ext import remember_enabled_plugins
 
@@ -183,6 +183,12 @@ JOIN tenants n ON n.id = t.tenant_id
 WHERE t.tenant_id = %(tenant_id)s AND m.tenant_id = %(tenant_id)s AND t.token_hash = %(token_hash)s
 """
 
+#: The same, prepared on the server and sent with the transaction's BEGIN
+#: (:meth:`core.tenancy.TenantSession.begin_with`).
+_AUTH_PREPARED = prepared(
+    "auth", _AUTH_SQL_POSTGRESQL.replace("%(tenant_id)s", "$1").replace("%(token_hash)s", "$2"),
+    ("uuid", "text"))
+
 
 def authenticate(session, clear: str) -> Caller | None:
     """Resolve a bearer token to its live membership, scoping ``session`` to its tenant.
@@ -190,8 +196,10 @@ def authenticate(session, clear: str) -> Caller | None:
     One query: token, membership, user, tenant, the tenant's active plugin ids, its
     standards revision and the kinds its survey triggers watch (kept in
     ``session.info`` under :data:`STANDARDS_REVISION` and :data:`SURVEY_TRIGGER_KINDS`
-    as ``(tenant_id, value)``). Returns ``None`` for an unknown, revoked or expired
-    token, or a deactivated user.
+    as ``(tenant_id, value)``). On PostgreSQL, when ``session`` has no transaction yet
+    (a request's), the query travels with the ``BEGIN`` and the RLS context: one round
+    trip. Returns ``None`` for an unknown, revoked or expired token, or a deactivated
+    user.
     """
     tenant_id = tenant_of(clear)
     if tenant_id is None:
@@ -199,12 +207,16 @@ def authenticate(session, clear: str) -> Caller | None:
     # Scope first, then one query: the RLS context is set once as the transaction
     # begins, and an unknown tenant simply finds no token.
     session.set_tenant(tenant_id)
-    connection = session.connection()
-    params = {"tenant_id": tenant_id, "token_hash": hash_token(clear)}
-    if connection.dialect.name == "postgresql":
-        row = driver_execute(connection, _AUTH_SQL_POSTGRESQL, params).fetchone()
+    token_hash = hash_token(clear)
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.begin_with(_AUTH_PREPARED, (tenant_id, token_hash))
+        if rows is None:
+            rows = driver_execute(session.connection(), _AUTH_SQL_POSTGRESQL,
+                                  {"tenant_id": tenant_id, "token_hash": token_hash}).fetchall()
+        row = rows[0] if rows else None
     else:
-        row = connection.execute(_auth_statement(), params).first()
+        row = session.connection().execute(
+            _auth_statement(), {"tenant_id": tenant_id, "token_hash": token_hash}).first()
     if row is None:
         session.set_tenant(None)
         return None
