@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+import weakref
 from datetime import datetime, timezone
 from typing import Any, NamedTuple, Sequence
 
@@ -171,7 +172,10 @@ def make_engine(url: str, app_role: str | None = None) -> Engine:
         def _sqlite_begin(conn):
             conn.exec_driver_sql("BEGIN")
 
-    elif app_role:
+    else:
+        _listen_for_deferred(engine)
+
+    if engine.dialect.name != "sqlite" and app_role:
 
         @event.listens_for(engine, "connect")
         def _set_role(dbapi_conn, _record):
@@ -217,13 +221,21 @@ def driver_execute(connection, sql: str, params):
         if events:
             connection.dispatch.after_cursor_execute(connection, cursor, sql, params, None, False)
     except dialect.loaded_dbapi.Error as exc:
-        disconnect = dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
-        if disconnect:
-            connection.invalidate(exc)
-        raise sqlalchemy_exc.DBAPIError.instance(
-            sql, params, exc, dialect.loaded_dbapi.Error,
-            connection_invalidated=disconnect, dialect=dialect) from exc
+        raise _as_sqlalchemy(connection, exc, sql, params) from exc
     return cursor
+
+
+def _as_sqlalchemy(connection, exc, sql: str, params, *, lost: bool = False):
+    """The driver error ``exc`` as SQLAlchemy would raise it from
+    :meth:`Connection.execute`, ``connection`` invalidated if it was lost (``lost``: the
+    caller saw it go)."""
+    dialect = connection.dialect
+    disconnect = lost or dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
+    if disconnect:
+        connection.invalidate(exc)
+    return sqlalchemy_exc.DBAPIError.instance(
+        sql, params, exc, dialect.loaded_dbapi.Error,
+        connection_invalidated=disconnect, dialect=dialect)
 
 
 class Prepared(NamedTuple):
@@ -236,10 +248,12 @@ class Prepared(NamedTuple):
 
 
 def prepared(label: str, sql: str, types: Sequence[str]) -> Prepared:
-    """A :class:`Prepared` statement: ``sql`` with ``$1``, ``$2``… of ``types``."""
+    """A :class:`Prepared` statement: ``sql`` with ``$1``, ``$2``… of ``types`` (empty:
+    the server infers them)."""
     digest = hashlib.sha256(f"{types}{sql}".encode()).hexdigest()[:10]
     name = f"servq_{label}_{digest}"
-    return Prepared(name.encode(), f"PREPARE {name} ({', '.join(types)}) AS {sql}".encode())
+    declared = f" ({', '.join(types)})" if types else ""  # none: inferred from the statement
+    return Prepared(name.encode(), f"PREPARE {name}{declared} AS {sql}".encode())
 
 
 _PREPARED = "servq.prepared"
@@ -290,14 +304,14 @@ def _begin(connection, sql: str, statement: Prepared | None, args: Sequence[Any]
     raw = fairy.driver_connection
     if raw.autocommit or raw.pgconn.transaction_status != TransactionStatus.IDLE:
         return None
+    fairy.info.pop(_CLEAN, None)
     tx_start = getattr(raw, "_get_tx_start_command", None)
     begin = tx_start() if tx_start is not None else b"BEGIN"
     dialect = connection.dialect
     transformer = None
     if statement is not None:
         transformer = Transformer(raw)
-        call = b"EXECUTE " + statement.name + b"(" + b", ".join(
-            _literal(transformer, arg) for arg in args) + b")"
+        call = _execute_call(transformer, statement, args)
         known = fairy.info.get(_PREPARED)
         if known is None or known[0] is not raw:  # a new connection under this record
             known = fairy.info[_PREPARED] = (raw, set())
@@ -318,14 +332,13 @@ def _begin(connection, sql: str, statement: Prepared | None, args: Sequence[Any]
         if events:
             connection.dispatch.after_cursor_execute(connection, cursor, seen, (), None, False)
     except dialect.loaded_dbapi.Error as exc:
-        disconnect = dialect.is_disconnect(exc, fairy.dbapi_connection, None) or raw.pgconn.status != ConnStatus.OK
-        if disconnect:
-            connection.invalidate(exc)
-        raise sqlalchemy_exc.DBAPIError.instance(
-            seen, (), exc, dialect.loaded_dbapi.Error,
-            connection_invalidated=disconnect, dialect=dialect) from exc
+        raise _as_sqlalchemy(connection, exc, seen, (), lost=raw.pgconn.status != ConnStatus.OK) from exc
     if transformer is None:
         return []
+    if connection.engine in _DEFERRING:
+        # Every statement the connection knows is on the server (the EXECUTE found its
+        # own), and nothing has run since: driver_defer may hold one back.
+        fairy.info[_CLEAN] = True
     transformer.set_pgresult(result)
     return transformer.load_rows(0, result.ntuples, tuple)
 
@@ -344,33 +357,159 @@ def _literal(transformer, value: Any) -> bytes:
     return transformer.as_literal(value)
 
 
+def _execute_call(transformer, statement: Prepared, args: Sequence[Any]) -> bytes:
+    """``EXECUTE <statement>(<args as literals>)``."""
+    return b"EXECUTE " + statement.name + b"(" + b", ".join(
+        _literal(transformer, arg) for arg in args) + b")"
+
+
 # The server's answers when a prepared statement is not there, or already is.
 _MISSING, _DUPLICATE = b"26000", b"42P05"
 
 
 def _exec_prepared(raw, head: bytes, call: bytes, statement: Prepared, known: set):
     """Send ``head`` (``BEGIN; …``) then ``call`` (``EXECUTE <statement>(…)``) as one
-    message, with the ``PREPARE`` of ``statement`` between them where the connection
-    has not prepared it (per ``known``); once more, after a rollback, if the server's
-    prepared statements were not what ``known`` said."""
+    message, with a ``PREPARE`` between them of each statement the connection has not
+    prepared (per ``known``): ``statement`` and those of :func:`prepare_on_begin`. If the
+    server's prepared statements were not what ``known`` said, ``known`` is read from
+    the server after a rollback, and the message sent once more."""
     from psycopg.pq import DiagnosticField, ExecStatus
 
     for attempt in (1, 2):
-        declare = b"" if statement.name in known else statement.declaration + b"; "
+        missing = [statement] if statement.name not in known else []
+        missing += [other for name, other in _ON_BEGIN.items()
+                    if name not in known and name != statement.name]
+        declare = b"".join(other.declaration + b"; " for other in missing)
         result = raw.pgconn.exec_(head + b"; " + declare + call)
-        if result.status != ExecStatus.FATAL_ERROR or attempt == 2:
+        if result.status == ExecStatus.TUPLES_OK:
+            known.update(other.name for other in missing)
             break
-        state = result.error_field(DiagnosticField.SQLSTATE)
-        if state not in (_MISSING, _DUPLICATE):
+        if result.status != ExecStatus.FATAL_ERROR or attempt == 2 \
+                or result.error_field(DiagnosticField.SQLSTATE) not in (_MISSING, _DUPLICATE):
             break
         raw.pgconn.exec_(b"ROLLBACK")
-        if state == _MISSING:
-            known.discard(statement.name)
-        else:
-            known.add(statement.name)
-    if result.status == ExecStatus.TUPLES_OK:
-        known.add(statement.name)
+        listed = raw.pgconn.exec_(b"SELECT name FROM pg_prepared_statements")
+        known.clear()
+        if listed.status == ExecStatus.TUPLES_OK:
+            known.update(listed.get_value(row, 0) for row in range(listed.ntuples))
     return result
+
+
+# -- statements sent with the next one --------------------------------------------------
+
+_CLEAN = "servq.clean"        # began with driver_begin_with, nothing run since
+_DEFERRED = "servq.deferred"  # [(statement, args)] held back by driver_defer
+_ON_BEGIN: dict[bytes, Prepared] = {}
+_DEFERRING: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+
+
+def prepare_on_begin(statement: Prepared) -> None:
+    """Have ``statement`` prepared on each connection by the first
+    :func:`driver_begin_with` that finds it unprepared (in the same message), so that
+    :func:`driver_defer` can send it."""
+    _ON_BEGIN.setdefault(statement.name, statement)
+
+
+def connection_used(connection) -> None:
+    """Say that something was queued on ``connection`` without passing the engine's
+    cursor listeners (:mod:`core.quality.bulk`): :func:`driver_defer` holds nothing back
+    after it, which would be sent before it."""
+    connection.connection.info.pop(_CLEAN, None)
+
+
+def driver_defer(connection, statement: Prepared, args: Sequence[Any]) -> bool:
+    """Hold back ``statement`` (executed with ``args``) until the next statement or the
+    ``COMMIT`` of the transaction, and send it in the same message as the ``COMMIT``:
+    one round trip fewer for a transaction that writes one statement and commits
+    (creating a record). ``False`` (nothing held: run it now) unless the transaction
+    began with :func:`driver_begin_with`, nothing has run since and the connection has
+    ``statement`` prepared (:func:`prepare_on_begin`): the one case in which it is sure
+    to be on the server still.
+
+    Anything else sent on the connection first sends what is held (the engine's
+    ``before_cursor_execute``, which the driver shortcuts of this module dispatch too),
+    a rollback drops it. An error of the held statement is raised by the commit
+    (``Session.commit``), as SQLAlchemy's exception, the transaction rolled back. The
+    engine's cursor listeners see ``EXECUTE …; COMMIT`` as one statement, once sent.
+    """
+    fairy = connection.connection
+    info = fairy.info
+    if not info.get(_CLEAN):
+        return False
+    known = info.get(_PREPARED)
+    if known is None or known[0] is not fairy.driver_connection or statement.name not in known[1]:
+        return False
+    info.setdefault(_DEFERRED, []).append((statement, args))
+    return True
+
+
+def _send_deferred(connection, deferred, *, commit: bool) -> None:
+    from psycopg import errors
+    from psycopg.adapt import Transformer
+    from psycopg.pq import ConnStatus, ExecStatus
+
+    fairy = connection.connection
+    raw = fairy.driver_connection
+    transformer = Transformer(raw)
+    calls = [_execute_call(transformer, statement, args) for statement, args in deferred]
+    if commit:
+        calls.append(b"COMMIT")
+    message = b"; ".join(calls)
+    seen = message.decode(raw.info.encoding, "replace")
+    dialect = connection.dialect
+    try:
+        with raw.lock:
+            result = raw.pgconn.exec_(message)
+            if result.status not in (ExecStatus.COMMAND_OK, ExecStatus.TUPLES_OK) and commit:
+                # As a failed COMMIT leaves it: the transaction over, rolled back.
+                raw.pgconn.exec_(b"ROLLBACK")
+        if result.status not in (ExecStatus.COMMAND_OK, ExecStatus.TUPLES_OK):
+            raise errors.error_from_result(result, encoding=raw.info.encoding)
+        # The listeners hear of it once it is sent: one of them sending what it queued
+        # meanwhile (core.quality.bulk) sends it after, as it was queued after.
+        cursor = driver_cursor(connection)
+        for fn in connection.dispatch.before_cursor_execute:
+            seen, _ = fn(connection, cursor, seen, (), None, False)
+        connection.dispatch.after_cursor_execute(connection, cursor, seen, (), None, False)
+    except dialect.loaded_dbapi.Error as exc:
+        raise _as_sqlalchemy(connection, exc, seen, (), lost=raw.pgconn.status != ConnStatus.OK) from exc
+
+
+def _before_statement(conn, cursor, statement, parameters, context, executemany):
+    info = conn.connection.info
+    if info.get(_CLEAN):
+        info[_CLEAN] = False
+    deferred = info.pop(_DEFERRED, None)
+    if deferred:
+        _send_deferred(conn, deferred, commit=False)
+
+
+def _before_commit(conn):
+    info = conn.connection.info
+    info.pop(_CLEAN, None)
+    deferred = info.pop(_DEFERRED, None)
+    if deferred:
+        # psycopg then finds no transaction open, and sends no COMMIT of its own.
+        _send_deferred(conn, deferred, commit=True)
+
+
+def _before_rollback(conn):
+    info = conn.connection.info
+    info.pop(_CLEAN, None)
+    info.pop(_DEFERRED, None)
+
+
+def _on_reset(dbapi_connection, record, reset_state):
+    record.info.pop(_CLEAN, None)
+    record.info.pop(_DEFERRED, None)
+
+
+def _listen_for_deferred(engine: Engine) -> None:
+    event.listen(engine, "before_cursor_execute", _before_statement)
+    event.listen(engine, "commit", _before_commit)
+    event.listen(engine, "rollback", _before_rollback)
+    event.listen(engine.pool, "reset", _on_reset)
+    _DEFERRING.add(engine)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

@@ -19,6 +19,7 @@ nothing tenant-owned until it names one with :meth:`TenantSession.set_tenant`.
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -29,7 +30,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached,
 from sqlalchemy.sql import visitors
 
 from core.db import (Prepared, TenantOwned, UTCDateTime, driver_begin, driver_begin_with,
-                     driver_execute, tenant_tables)
+                     driver_defer, driver_execute, prepare_on_begin, prepared, tenant_tables)
 
 
 class NoTenantContext(RuntimeError):
@@ -90,6 +91,11 @@ class TenantSession(Session):
         value})`` (its audit event: :func:`core.audit.audit_row`), held to the same
         tenant rules but not added to the session: on PostgreSQL in the same statement
         (data-modifying ``WITH`` clauses, one round trip), elsewhere right after it.
+
+        On PostgreSQL, right after :meth:`begin_with` (a request's authentication), the
+        statement is held back and sent with the transaction's next statement or its
+        ``COMMIT`` (:func:`core.db.driver_defer`): an error it meets (a foreign key gone
+        meanwhile) is then raised there.
         """
         if self.new or self.deleted or self.dirty:
             self.flush()
@@ -131,7 +137,12 @@ class TenantSession(Session):
             for n, (other, row) in enumerate(others):
                 params.update((f"w{n}_{column}", convert(row[column]) if convert else row[column])
                               for column, convert in other.converters)
-            driver_execute(connection, _combined_sql(plan, [other for other, _ in others]), params)
+            sql = _combined_sql(plan, [other for other, _ in others])
+            statement, names = _deferrable(sql)
+            # Held back until the COMMIT where it can be (core.db.driver_defer): one
+            # round trip for the row(s) and the COMMIT.
+            if not driver_defer(connection, statement, [params[name] for name in names]):
+                driver_execute(connection, sql, params)
         else:
             connection.execute(plan.table.insert(), values)
             for other, row in others:
@@ -165,6 +176,28 @@ def _combined_sql(plan: "_InsertPlan", others: list["_InsertPlan"]) -> str:
                            f"VALUES ({', '.join(f'%(w{n}_{name})s' for name in names)}))")
         sql = _COMBINED[key] = f"WITH {', '.join(clauses)} {plan.driver_sql}"
     return sql
+
+
+_DEFERRABLE: dict[str, tuple[Prepared, tuple[str, ...]]] = {}
+_NAMED = re.compile(r"%\((\w+)\)s")
+
+
+def _deferrable(sql: str) -> tuple[Prepared, tuple[str, ...]]:
+    """``sql`` (``%(name)s`` placeholders) as a statement prepared on the server
+    (:func:`core.db.prepare_on_begin`), with the parameter names in ``$n`` order."""
+    found = _DEFERRABLE.get(sql)
+    if found is None:
+        names: list[str] = []
+
+        def number(match):
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            return f"${names.index(match.group(1)) + 1}"
+
+        statement = prepared("insert", _NAMED.sub(number, sql), ())
+        prepare_on_begin(statement)
+        found = _DEFERRABLE[sql] = (statement, tuple(names))
+    return found
 
 
 class _InsertPlan(NamedTuple):

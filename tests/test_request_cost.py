@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 
 @pytest.mark.postgres
-def test_creating_an_observation_is_three_round_trips(app, acme):
+def test_creating_an_observation_is_two_round_trips(app, acme):
     from psycopg._connection_base import BaseConnection
 
     statements, commands = [], []
@@ -37,23 +37,24 @@ def test_creating_an_observation_is_three_round_trips(app, acme):
         event.remove(engine, "before_cursor_execute", seen)
     assert created.status_code == 201, created.json
     # BEGIN travels with the RLS context and the (prepared) authentication query (no
-    # BEGIN of psycopg's), then the record with its audit event, then COMMIT.
+    # BEGIN of psycopg's); the record with its audit event (a prepared data-modifying
+    # WITH) travels with the COMMIT (none of psycopg's).
     assert len(statements) == 2, statements
     assert statements[0].startswith("SELECT set_config('servq.tenant_id', '")
     assert "; EXECUTE servq_auth_" in statements[0]
-    assert statements[1].startswith("WITH w0 AS (INSERT INTO audit_events")
-    assert "INSERT INTO records" in statements[1]
-    assert commands == [b"COMMIT"]
+    assert statements[1].startswith("EXECUTE servq_insert_")
+    assert statements[1].endswith("; COMMIT")
+    assert commands == []
     history = acme.api.get(f"/api/v1/records/{created.json['id']}/history")
     assert [entry["action"] for entry in history.json] == ["created"]
 
 
 @pytest.mark.postgres
 def test_authentication_outlives_the_servers_prepared_statements(app, acme):
-    """The authentication query is prepared on the server once per connection. When the
-    server drops it (psycopg's DEALLOCATE ALL after a rollback, once it has prepared
-    statements of its own), the next request prepares it again and still tells a good
-    token from a revoked one."""
+    """The authentication query and the record's INSERT are prepared on the server once
+    per connection. When the server drops them (psycopg's DEALLOCATE ALL after a
+    rollback, once it has prepared statements of its own), the next request prepares
+    them again, creates its record, and still tells a good token from a revoked one."""
     from psycopg._connection_base import BaseConnection
 
     commands = []
@@ -63,9 +64,11 @@ def test_authentication_outlives_the_servers_prepared_statements(app, acme):
         commands.append(bytes(command))
         return real(self, command, *args, **kwargs)
 
-    for n in range(7):  # psycopg prepares the record's INSERT from its sixth use
-        assert acme.api.post("/api/v1/records", json={
-            "kind": "observation", "data": {"title": f"Spill {n}"}}).status_code == 201
+    assert acme.api.post("/api/v1/records", json={
+        "kind": "observation", "data": {"title": "Before"}}).status_code == 201
+    for n in range(7):  # psycopg prepares the site's INSERT from its sixth use
+        assert acme.api.post("/api/v1/sites", json={
+            "code": f"S{n}", "name": f"Site {n}"}).status_code == 201
     BaseConnection._exec_command = spy
     try:
         assert acme.api.get("/api/v1/records").status_code == 200  # ends in ROLLBACK
@@ -75,36 +78,101 @@ def test_authentication_outlives_the_servers_prepared_statements(app, acme):
     created = acme.api.post("/api/v1/records", json={"kind": "observation",
                                                      "data": {"title": "After"}})
     assert created.status_code == 201, created.json
+    assert acme.api.get(f"/api/v1/records/{created.json['id']}").json["data"]["title"] == "After"
     assert acme.api.get("/api/v1/me").status_code == 200
     assert acme.api.delete("/api/v1/auth/token").status_code == 204
     assert acme.api.get("/api/v1/me").status_code == 401
+
+
+def _begin_with(connection, statement, *args):
+    from core.db import driver_begin_with
+
+    connection.begin()  # SQLAlchemy's transaction: psycopg's BEGIN is ours
+    return driver_begin_with(connection, "SELECT 1", statement, args)
 
 
 @pytest.mark.postgres
 def test_a_prepared_statement_is_prepared_again_whatever_the_server_holds(app):
     """core.db.driver_begin_with: prepared once per connection; prepared again after the
     server lost it; not prepared twice when the connection's own record of it is lost."""
-    from core.db import _PREPARED, driver_begin_with, prepared
+    from core.db import _PREPARED, prepared
 
     statement = prepared("test", "SELECT $1::int + 1, $2::text", ("int", "text"))
     engine = app.extensions["servq.engine"]
-
-    def begin_with(connection, *args):
-        with connection.begin():  # SQLAlchemy's transaction: psycopg's BEGIN is ours
-            return driver_begin_with(connection, "SELECT 1", statement, args)
-
     with engine.connect() as connection:
-        assert begin_with(connection, 41, "it's") == [(42, "it's")]
+        assert _begin_with(connection, statement, 41, "it's") == [(42, "it's")]
+        connection.rollback()
         connection.exec_driver_sql("DEALLOCATE ALL")
         connection.commit()
-        assert begin_with(connection, 1, "b") == [(2, "b")]
+        assert _begin_with(connection, statement, 1, "b") == [(2, "b")]
+        connection.rollback()
         connection.connection.info[_PREPARED][1].clear()  # forgets, the server has it
-        assert begin_with(connection, 2, "c") == [(3, "c")]
+        assert _begin_with(connection, statement, 2, "c") == [(3, "c")]
         assert connection.exec_driver_sql("SELECT count(*) FROM pg_prepared_statements "
                                           "WHERE starts_with(name, 'servq_test_')").scalar() == 1
+        connection.rollback()
         connection.exec_driver_sql("SELECT 1")  # a transaction already open: nothing sent
+        from core.db import driver_begin_with
         assert driver_begin_with(connection, "SELECT 1", statement, (3, "d")) is None
         connection.rollback()
+
+
+@pytest.mark.postgres
+def test_a_held_back_statement_goes_first_with_the_commit_or_not_at_all(app, monkeypatch):
+    """core.db.driver_defer: held only right after driver_begin_with; sent before the
+    next statement, with the COMMIT otherwise; dropped by a rollback; its error raised
+    by the commit, nothing written."""
+    from sqlalchemy.exc import DataError
+
+    import core.db as db
+
+    begin = db.prepared("testbegin", "SELECT $1::int", ("int",))
+    mark = db.prepared("testmark", "SELECT set_config('servq.test_mark', $1, false)", ("text",))
+    divide = db.prepared("testdivide", "SELECT 1 / $1", ("int",))
+    for statement in (mark, divide):
+        monkeypatch.setitem(db._ON_BEGIN, statement.name, statement)
+    engine = app.extensions["servq.engine"]
+    sent = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        sent.append(statement)
+
+    with engine.connect() as connection:
+        def current():
+            return connection.exec_driver_sql(
+                "SELECT current_setting('servq.test_mark', true)").scalar()
+
+        assert _begin_with(connection, begin, 1) == [(1,)]  # prepares mark and divide
+        assert db.driver_defer(connection, mark, ["first"])
+        assert current() == "first"  # sent before the statement that came next
+        assert not db.driver_defer(connection, mark, ["late"])  # not right after BEGIN
+        connection.commit()
+
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            _begin_with(connection, begin, 2)
+            assert db.driver_defer(connection, mark, ["with commit"])
+            connection.commit()
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert sent[-1].startswith("EXECUTE servq_testmark_") and sent[-1].endswith("; COMMIT")
+        assert current() == "with commit"
+        connection.commit()
+
+        _begin_with(connection, begin, 3)
+        assert db.driver_defer(connection, mark, ["rolled back"])
+        connection.rollback()
+        assert current() == "with commit"
+        connection.commit()
+
+        _begin_with(connection, begin, 4)
+        assert db.driver_defer(connection, mark, ["never"])
+        assert db.driver_defer(connection, divide, [0])
+        with pytest.raises(DataError, match="division by zero"):
+            connection.commit()
+        connection.rollback()  # what SQLAlchemy asks after a failed commit
+        assert current() == "with commit"  # rolled back as a whole: the connection goes on
+        connection.commit()
 
 
 def test_the_rls_context_and_the_audit_event_hold_without_the_shortcuts(app, acme, globex):

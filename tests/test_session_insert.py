@@ -80,3 +80,105 @@ def test_insert_rolls_back_with_its_transaction(app, acme):
         s.rollback()
     with acme.session() as s:
         assert s.scalars(select(Site)).all() == []
+
+
+_AWKWARD = {"title": "它's a \\ \"quoted\" line\nünïcode \u2028", "tags": ["a'b", "E'x'", "$1", "--"],
+            "nested": {"n": 1.5, "none": None, "big": 12345678901234, "neg": -0.0}}
+
+
+@pytest.fixture
+def statements(app):
+    from sqlalchemy import event
+
+    engine = app.extensions["servq.engine"]
+    seen = []
+
+    def listen(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", listen)
+    yield seen
+    event.remove(engine, "before_cursor_execute", listen)
+
+
+@pytest.mark.postgres
+def test_a_held_back_insert_writes_every_value_as_stored(app, acme, statements):
+    """Right after TenantSession.begin_with (a request's authentication) the INSERT is
+    held back and sent with the COMMIT, its values written as literals: they come back
+    as they went in."""
+    from core.db import prepared
+
+    begin = prepared("testbegin", "SELECT $1::int", ("int",))
+    occurred = datetime(2026, 3, 2, 9, 30, 0, 123456, tzinfo=timezone(timedelta(hours=8)))
+    ids = []
+    for n in range(2):  # the first has the statement prepared with the next BEGIN
+        with acme.session() as s:
+            assert s.begin_with(begin, (n,)) == [(n,)]
+            record = Record(kind="observation", occurred_at=occurred, data=_AWKWARD,
+                            status="open", escalation_level=n)
+            s.insert(record)
+            s.commit()
+            ids.append(record.id)
+    sent = [text for text in statements if text.startswith("EXECUTE servq_insert_")]
+    # The second at least (the first too when the connection had it prepared already).
+    assert sent and all(text.endswith("; COMMIT") for text in sent), statements
+    with acme.session() as s:
+        for n, record_id in enumerate(ids):
+            row = s.get(Record, (acme.id, record_id))
+            assert row.data == _AWKWARD and row.occurred_at == occurred
+            assert (row.escalation_level, row.site_id, row.timestamps) == (n, None, {})
+
+
+@pytest.mark.postgres
+def test_a_held_back_insert_goes_before_what_was_queued_after_it(app, acme, statements):
+    """A bulk INSERT queued after a held-back one (core.quality.bulk, wait=False) is sent
+    after it, whichever statement comes next."""
+    from core.audit import audit_row
+    from core.db import prepared
+    from core.models import AuditEvent
+    from core.quality.bulk import insert_rows
+
+    begin = prepared("testbegin", "SELECT $1::int", ("int",))
+    for n in range(2):
+        with acme.session() as s:
+            s.begin_with(begin, (n,))
+            record = Record(kind="observation", occurred_at=datetime.now(timezone.utc),
+                            data={"title": f"R{n}"})
+            s.insert(record)
+            insert_rows(s.connection(), AuditEvent.__table__,
+                        [audit_row(s, "record", record.id, "noted", None, {"n": n})], wait=False)
+            assert s.scalar(select(Site.id).limit(1)) is None  # sends both, in order
+            s.commit()
+    held = max(i for i, text in enumerate(statements) if text.startswith("EXECUTE servq_insert_"))
+    queued = max(i for i, text in enumerate(statements) if "INSERT INTO audit_events" in text)
+    assert held < queued, statements
+    assert not statements[held].endswith("COMMIT")
+    with acme.session() as s:
+        assert s.get(Record, (acme.id, record.id)).data == {"title": "R1"}
+        assert s.scalar(select(AuditEvent.changes).where(AuditEvent.entity_id == record.id)) == {"n": 1}
+
+
+@pytest.mark.postgres
+def test_nothing_is_held_back_after_a_queued_bulk_insert(app, acme, statements):
+    """An INSERT queued by core.quality.bulk before TenantSession.insert: the insert is
+    not held back (it would go first); the queued one is sent before it, as usual."""
+    from core.audit import audit_row
+    from core.db import prepared
+    from core.models import AuditEvent
+    from core.quality.bulk import insert_rows
+
+    begin = prepared("testbegin", "SELECT $1::int", ("int",))
+    for n in range(2):
+        with acme.session() as s:
+            s.begin_with(begin, (n,))
+            record_id = uuid.uuid4()
+            insert_rows(s.connection(), AuditEvent.__table__,
+                        [audit_row(s, "record", record_id, "noted", None, {"n": n})], wait=False)
+            s.insert(Record(id=record_id, kind="observation",
+                            occurred_at=datetime.now(timezone.utc), data={"title": f"Q{n}"}))
+            s.commit()
+    assert not any(text.startswith("EXECUTE servq_insert_") for text in statements), statements
+    assert sum("INSERT INTO records" in text for text in statements) == 2
+    with acme.session() as s:
+        assert s.get(Record, (acme.id, record_id)).data == {"title": "Q1"}
+        assert s.scalar(select(AuditEvent.changes).where(AuditEvent.entity_id == record_id)) == {"n": 1}

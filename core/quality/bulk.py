@@ -64,7 +64,7 @@ from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, Enum, Float, 
                         String, Table, Uuid, event)
 from sqlalchemy.types import TypeDecorator
 
-from core.db import UTCDateTime
+from core.db import UTCDateTime, connection_used
 
 _UTC = timezone.utc
 _keys = methodcaller("keys")
@@ -608,7 +608,9 @@ def _on_reset(dbapi_connection, record, reset_state):
 def _listen(engine) -> None:
     if not event.contains(engine, "before_cursor_execute", _before_execute):
         event.listen(engine, "before_cursor_execute", _before_execute)
-        event.listen(engine, "commit", _before_end)
+        # First among the commit listeners: what is queued here is sent before the
+        # COMMIT that core.db.driver_defer may send with a held-back statement.
+        event.listen(engine, "commit", _before_end, insert=True)
         event.listen(engine, "rollback", _before_rollback)
         event.listen(engine.pool, "reset", _on_reset)
 
@@ -737,6 +739,7 @@ def insert_tables(connection, batches: Sequence[tuple[Table, Sequence[Mapping[st
     # Queued only in a transaction block (one was sent without waiting: in one still).
     if not wait and (connection.connection.info.get(_PENDING) or _in_transaction(_raw(connection))):
         _listen(connection.engine)
+        connection_used(connection)  # nothing may be held back to go before it
         connection.connection.info.setdefault(_QUEUED, []).extend(statements)
         return
     drain(connection)
