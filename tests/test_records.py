@@ -200,6 +200,24 @@ def test_pagination(acme):
     assert meta["previous_page"] == 1 and meta["next_page"] == 3
 
 
+def test_pagination_beyond_the_count_limit_gives_a_lower_bound(acme, monkeypatch):
+    import core.api.pagination
+
+    monkeypatch.setattr(core.api.pagination, "COUNT_LIMIT", 3)
+    made = [acme.api.post(RECORDS, json=observation(occurred_at=f"2026-01-0{i}T00:00:00Z")).json["id"]
+            for i in range(1, 6)]
+    first = json.loads(acme.api.get(f"{RECORDS}?page_size=2").headers["X-Pagination"])
+    assert (first["total"], first["total_exact"], first["total_pages"], first["last_page"]) == (3, False, None, None)
+    assert first["next_page"] == 2
+    r = acme.api.get(f"{RECORDS}?page=3&page_size=2")
+    assert [x["id"] for x in r.json] == [made[0]]
+    last = json.loads(r.headers["X-Pagination"])
+    assert (last["total"], last["total_exact"], last["next_page"]) == (5, False, None)
+    monkeypatch.setattr(core.api.pagination, "COUNT_LIMIT", 5)
+    exact = json.loads(acme.api.get(f"{RECORDS}?page_size=2").headers["X-Pagination"])
+    assert (exact["total"], exact["total_exact"], exact["total_pages"]) == (5, True, 3)
+
+
 def test_patch_needs_if_match_and_validates(acme, globex):
     rec = acme.api.post(RECORDS, json=observation()).json
     url = f"{RECORDS}/{rec['id']}"
