@@ -256,7 +256,7 @@ def prepared(label: str, sql: str, types: Sequence[str]) -> Prepared:
     return Prepared(name.encode(), f"PREPARE {name}{declared} AS {sql}".encode())
 
 
-_PREPARED = "servq.prepared"
+_PREPARED = "servq.prepared"  # (psycopg connection, names prepared, names refused)
 
 
 def driver_begin(connection, sql: str) -> bool:
@@ -314,7 +314,7 @@ def _begin(connection, sql: str, statement: Prepared | None, args: Sequence[Any]
         call = _execute_call(transformer, statement, args)
         known = fairy.info.get(_PREPARED)
         if known is None or known[0] is not raw:  # a new connection under this record
-            known = fairy.info[_PREPARED] = (raw, set())
+            known = fairy.info[_PREPARED] = (raw, set(), set())
     try:
         events = connection._has_events or connection.engine._has_events
         seen = sql if statement is None else f"{sql}; {call.decode()}"
@@ -326,7 +326,7 @@ def _begin(connection, sql: str, statement: Prepared | None, args: Sequence[Any]
             if statement is None:
                 result = raw.pgconn.exec_(begin + b"; " + seen.encode())
             else:
-                result = _exec_prepared(raw, begin + b"; " + sql.encode(), call, statement, known[1])
+                result = _exec_prepared(raw, begin + b"; " + sql.encode(), call, statement, *known[1:])
         if result.status not in (ExecStatus.COMMAND_OK, ExecStatus.TUPLES_OK):
             raise errors.error_from_result(result, encoding=raw.info.encoding)
         if events:
@@ -367,31 +367,39 @@ def _execute_call(transformer, statement: Prepared, args: Sequence[Any]) -> byte
 _MISSING, _DUPLICATE = b"26000", b"42P05"
 
 
-def _exec_prepared(raw, head: bytes, call: bytes, statement: Prepared, known: set):
+def _exec_prepared(raw, head: bytes, call: bytes, statement: Prepared, known: set, refused: set):
     """Send ``head`` (``BEGIN; …``) then ``call`` (``EXECUTE <statement>(…)``) as one
     message, with a ``PREPARE`` between them of each statement the connection has not
     prepared (per ``known``): ``statement`` and those of :func:`prepare_on_begin`. If the
     server's prepared statements were not what ``known`` said, ``known`` is read from
-    the server after a rollback, and the message sent once more."""
+    the server after a rollback, and the message sent again; if one of
+    :func:`prepare_on_begin`'s statements cannot be prepared, it goes to ``refused``
+    (never again on this connection) and the message is sent again without it."""
     from psycopg.pq import DiagnosticField, ExecStatus
 
-    for attempt in (1, 2):
-        missing = [statement] if statement.name not in known else []
-        missing += [other for name, other in _ON_BEGIN.items()
-                    if name not in known and name != statement.name]
+    for attempt in (1, 2, 3):
+        others = [other for name, other in _ON_BEGIN.items()
+                  if name not in known and name not in refused and name != statement.name]
+        missing = ([statement] if statement.name not in known else []) + others
         declare = b"".join(other.declaration + b"; " for other in missing)
         result = raw.pgconn.exec_(head + b"; " + declare + call)
         if result.status == ExecStatus.TUPLES_OK:
             known.update(other.name for other in missing)
             break
-        if result.status != ExecStatus.FATAL_ERROR or attempt == 2 \
-                or result.error_field(DiagnosticField.SQLSTATE) not in (_MISSING, _DUPLICATE):
+        if result.status != ExecStatus.FATAL_ERROR or attempt == 3:
             break
-        raw.pgconn.exec_(b"ROLLBACK")
-        listed = raw.pgconn.exec_(b"SELECT name FROM pg_prepared_statements")
-        known.clear()
-        if listed.status == ExecStatus.TUPLES_OK:
-            known.update(listed.get_value(row, 0) for row in range(listed.ntuples))
+        state = result.error_field(DiagnosticField.SQLSTATE)
+        if state in (_MISSING, _DUPLICATE):
+            raw.pgconn.exec_(b"ROLLBACK")
+            listed = raw.pgconn.exec_(b"SELECT name FROM pg_prepared_statements")
+            known.clear()
+            if listed.status == ExecStatus.TUPLES_OK:
+                known.update(listed.get_value(row, 0) for row in range(listed.ntuples))
+        elif others:  # not the authentication's fault: leave them out
+            raw.pgconn.exec_(b"ROLLBACK")
+            refused.update(other.name for other in others)
+        else:
+            break
     return result
 
 

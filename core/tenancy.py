@@ -65,6 +65,7 @@ class TenantSession(Session):
         """
         if self.in_transaction() or self.get_bind().dialect.name != "postgresql":
             return None
+        self.info.pop(_BEGUN_WITH, None)
         self.info[_BEGIN_WITH] = (statement, args)
         try:
             self.connection()

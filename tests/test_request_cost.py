@@ -118,6 +118,24 @@ def test_a_prepared_statement_is_prepared_again_whatever_the_server_holds(app):
 
 
 @pytest.mark.postgres
+def test_a_statement_that_cannot_be_prepared_does_not_stop_the_begin(app, monkeypatch):
+    """A prepare_on_begin statement the server refuses (a table gone) is left out, on
+    this connection for good, and never held back: the BEGIN's own statement runs."""
+    import core.db as db
+
+    begin = db.prepared("testbegin", "SELECT $1::int", ("int",))
+    broken = db.prepared("testbroken", "SELECT * FROM no_such_table WHERE 1 = $1", ("int",))
+    monkeypatch.setitem(db._ON_BEGIN, broken.name, broken)
+    engine = app.extensions["servq.engine"]
+    with engine.connect() as connection:
+        for n in (1, 2):
+            assert _begin_with(connection, begin, n) == [(n,)]
+            assert broken.name in connection.connection.info[db._PREPARED][2]
+            assert not db.driver_defer(connection, broken, [1])
+            connection.rollback()
+
+
+@pytest.mark.postgres
 def test_a_held_back_statement_goes_first_with_the_commit_or_not_at_all(app, monkeypatch):
     """core.db.driver_defer: held only right after driver_begin_with; sent before the
     next statement, with the COMMIT otherwise; dropped by a rollback; its error raised
