@@ -483,22 +483,22 @@ def _send_deferred(connection, deferred, *, commit: bool) -> None:
         raise _as_sqlalchemy(connection, exc, seen, (), lost=raw.pgconn.status != ConnStatus.OK) from exc
 
 
-def _before_statement(conn, cursor, statement, parameters, context, executemany):
-    info = conn.connection.info
-    if info.get(_CLEAN):
-        info[_CLEAN] = False
-    deferred = info.pop(_DEFERRED, None)
-    if deferred:
-        _send_deferred(conn, deferred, commit=False)
-
-
-def _before_commit(conn):
+def _send_held(conn, *, commit: bool) -> None:
+    """The connection is used: nothing more may be held back; send what is, with the
+    COMMIT if ``commit`` (psycopg then finds no transaction open and sends none)."""
     info = conn.connection.info
     info.pop(_CLEAN, None)
     deferred = info.pop(_DEFERRED, None)
     if deferred:
-        # psycopg then finds no transaction open, and sends no COMMIT of its own.
-        _send_deferred(conn, deferred, commit=True)
+        _send_deferred(conn, deferred, commit=commit)
+
+
+def _before_statement(conn, cursor, statement, parameters, context, executemany):
+    _send_held(conn, commit=False)
+
+
+def _before_commit(conn):
+    _send_held(conn, commit=True)
 
 
 def _before_rollback(conn):
