@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from marshmallow import Schema, fields
 from sqlalchemy import event, update
 
@@ -315,11 +316,22 @@ def test_complaints_and_complaint_rate(tenants):
 # -- corrective actions ------------------------------------------------------------------------
 
 
-def test_actions_open_and_overdue(tenants):
+# The day the actions are made and counted: inside the October-November window that the
+# test asks about, so that actions made "now" fall into it whatever the real date is.
+ACTIONS_DAY = local(2026, 11, 20, 10)
+
+
+@pytest.fixture
+def on_actions_day():
+    with time_machine.travel(ACTIONS_DAY, tick=False):
+        yield ACTIONS_DAY
+
+
+def test_actions_open_and_overdue(on_actions_day, tenants):
     acme, globex = tenants
     a, b = site(acme, "A"), site(acme, "B")
     s1 = staff(acme, "S1")
-    now = datetime.now(timezone.utc)
+    now = on_actions_day.astimezone(timezone.utc)
     past, future = now - timedelta(days=2), now + timedelta(days=5)
     at_a = record(acme, "observation", {"title": "Door"}, now - timedelta(days=1), a, s1)
     at_b = record(acme, "observation", {"title": "Lamp"}, now - timedelta(days=1), b)
