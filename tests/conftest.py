@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from datetime import datetime, timezone
 
 import pytest
+import time_machine
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -25,8 +27,10 @@ ON_POSTGRES = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresq
 
 
 def pytest_report_header(config):
+    days = config.getoption("--shift-clock")
     return [f"servq database: {'PostgreSQL (app role, RLS on)' if ON_POSTGRES else 'SQLite'}; "
-            f"jobs: {'rq on Redis' if TEST_REDIS_URL else 'inline'}"]
+            f"jobs: {'rq on Redis' if TEST_REDIS_URL else 'inline'}; "
+            f"clock: {f'shifted {days:+d} days, now {datetime.now(timezone.utc):%Y-%m-%d}' if days else 'real'}"]
 
 
 def pytest_collection_modifyitems(config, items):
@@ -77,6 +81,20 @@ def _empty_all(engine) -> None:
         conn.execute(text("SET LOCAL session_replication_role = replica"))
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(text(f'DELETE FROM "{table.name}"'))
+
+
+# "Today" for tests whose rows are dated in 2026 and must lie in the past when they are
+# entered and evaluated (deadlines that ran out, weeks that ended). Such a module says
+# ``pytestmark = pytest.mark.usefixtures("present")``: its tenants, tokens and rows are then
+# made on this day whatever the real date is (``--shift-clock`` included).
+PRESENT = datetime(2026, 11, 30, 12, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def present():
+    """Today is ``PRESENT`` (the clock still ticks) for the whole test."""
+    with time_machine.travel(PRESENT, tick=True):
+        yield PRESENT
 
 
 @pytest.fixture

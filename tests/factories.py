@@ -17,6 +17,10 @@ from core.database import new_session
 from core.models import Membership, Tenant, TenantPlugin, User
 
 PASSWORD = "correct horse battery staple"
+# Tests pin instants years apart (time_machine) after their fixtures made the tokens, and
+# the suite also runs with the clock a year ahead or back (``--shift-clock``): a test
+# token is valid at any instant a test may travel to. Expiry is tested with its own ttl.
+TEST_TOKEN_TTL = timedelta(days=20 * 365)
 
 
 @functools.lru_cache(maxsize=1)
@@ -131,7 +135,7 @@ class Factory:
             s.commit()
             return user.id
 
-    def token(self, tenant_id: uuid.UUID, email: str, ttl: timedelta = timedelta(days=1)) -> str:
+    def token(self, tenant_id: uuid.UUID, email: str, ttl: timedelta = TEST_TOKEN_TTL) -> str:
         from sqlalchemy import select
 
         with self.session() as s:

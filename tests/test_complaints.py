@@ -11,6 +11,9 @@ from sqlalchemy import func, select
 
 from core.models import AuditEvent
 
+# Rows dated in 2026, entered on a fixed day after them (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("present")
+
 RECORDS = "/api/v1/records"
 CUSTOMER = {"name": "张三", "phone": "13812345678", "email": "zhang@example.com"}
 MASKED = {"name": "张*", "phone": "138****5678", "email": "z***@example.com"}

@@ -13,6 +13,9 @@ from core.kpis.timing import METRICS as TIMING
 from tests.test_evaluations import put_standard
 from tests.test_kpis_timing import FRONT_DESK, inspect
 
+# Rows dated in 2026, entered on a fixed day after them (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("present")
+
 KPIS = "/api/v1/kpis"
 METRICS = "/api/v1/kpis/metrics"
 RECORDS = "/api/v1/records"

@@ -19,6 +19,9 @@ from sqlalchemy import select
 from core.models import Clock
 from tests.test_evaluations import put_standard
 
+# Rows dated in 2026, entered on a fixed day after them (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("present")
+
 RECORDS = "/api/v1/records"
 KPIS = "/api/v1/kpis"
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -11,6 +11,9 @@ import pytest
 from tests.test_evaluations import put_standard
 from tests.test_kpis_timing import FRONT_DESK, INSPECTIONS, inspect, inspection_failures
 
+# Rows dated in 2026, entered on a fixed day after them (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("present")
+
 RECORDS = "/api/v1/records"
 ITEMS = "/api/v1/kpis/pareto/items"
 COMPLAINTS = "/api/v1/kpis/pareto/complaints"

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 
 import pypdfium2
 import pytest
+import time_machine
 from click.testing import CliRunner
 from openpyxl import load_workbook
 from sqlalchemy import select, update
@@ -81,8 +82,19 @@ def drain(app) -> None:
         make_worker(app).work(burst=True)
 
 
+# The rows are entered, and the reports asked for, as if three weeks after week 10: every
+# deadline of the week has passed, whatever today's date is.
+ENTERED_AT = datetime(2026, 3, 30, 10, tzinfo=timezone(timedelta(hours=8)))
+
+
 @pytest.fixture
-def week(app, acme, globex):
+def entered_later():
+    with time_machine.travel(ENTERED_AT, tick=True):
+        yield ENTERED_AT
+
+
+@pytest.fixture
+def week(entered_later, app, acme, globex):
     """Acme's weeks 9 and 10 of 2026 (Shanghai), and globex's data in the same week."""
     put_standard(acme, CODE, document=DESK)
     north, south, east = (make(acme, "sites", code=c, name=n) for c, n in

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import (acme, app, app_config, client, database, factory, globex,  # noqa: F401
+from tests.conftest import (acme, app, app_config, client, database, factory, globex, present,  # noqa: F401
                             pytest_collection_modifyitems, runner)
 from tests.factories import ApiClient, TenantHandle
 

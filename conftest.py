@@ -1,0 +1,38 @@
+"""The one switch every test run has, wherever its tests are (``tests/`` or a plugin's
+``tests/``): ``--shift-clock DAYS`` runs the suite with the clock moved, to catch a test
+that decides what it asserts from today's date. See docs/development.md, "Tests"."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+
+import time_machine
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--shift-clock", metavar="DAYS", type=int,
+        default=int(os.environ.get("SERVQ_TEST_SHIFT_CLOCK") or 0),
+        help="run the whole suite with this process's clock moved DAYS days ahead (negative: "
+             "back), still ticking, to catch a test that decides what it asserts from today's "
+             "date (also SERVQ_TEST_SHIFT_CLOCK; CI runs 365 and -365)")
+
+
+def pytest_configure(config):
+    """Start the ``--shift-clock`` journey before anything is collected or made, so every
+    instant the suite reads (tokens, records, "now" in the app) is in the shifted year.
+
+    Tests that pin their own instant with ``time_machine.travel(…)`` nest inside it and see
+    exactly the instant they asked for; only code that reads the real date is moved."""
+    days = config.getoption("--shift-clock")
+    if days:
+        traveller = time_machine.travel(datetime.now(timezone.utc) + timedelta(days=days), tick=True)
+        traveller.start()
+        config._servq_clock = traveller
+
+
+def pytest_unconfigure(config):
+    traveller = getattr(config, "_servq_clock", None)
+    if traveller is not None:
+        traveller.stop()
