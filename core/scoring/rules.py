@@ -8,7 +8,11 @@ points. The ``deduction`` rule alone also says how many points the lapses cost.
 What a value may be (anything else raises :class:`RuleInputError`):
 
 - ``check``: ``True``/``False``, ``"pass"``/``"fail"``/``"na"``; missing or ``None`` is n.a.
-- ``measure``: a number (not a bool); missing or ``None`` is n.a.
+- ``measure``: a number (not a bool): an int, a float, a ``Decimal`` or a ``Fraction``
+  (:func:`ratio` gives the exact share of two counts); missing or ``None`` is n.a.
+  Numbers are compared exactly as the decimals they were written as, never rounded:
+  2,473 of 2,498 lights (98.9992 %) is below ``min = 99``, and ``target ± tolerance``
+  is worked out in decimals (0.4 ± 0.1 starts at 0.3, not at 0.30000000000000004).
 - ``deadline``: two aware datetimes (or ISO 8601 texts with an offset); a missing start
   is n.a. (the clock never started), a missing stop is pending or breached. The limit
   is a :class:`core.calendar.Limit` (``"4h"``, ``"5 working days"``).
@@ -20,7 +24,9 @@ What a value may be (anything else raises :class:`RuleInputError`):
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
+from fractions import Fraction
 from functools import partial
 from typing import Any, Iterable, Mapping, NamedTuple
 
@@ -111,22 +117,80 @@ def check(value: Any) -> RuleResult:
 def measure(value: Any, *, min: float | None = None, max: float | None = None,
             target: float | None = None, tolerance: float = 0.0) -> RuleResult:
     """Pass when ``value`` lies in ``[min, max]`` (either may be open) or ``target ± tolerance``."""
+    low, high = bounds(min, max, target, tolerance)
+    return within(value, low, high)
+
+
+def exact(number: int | float | Decimal | Fraction) -> Fraction:
+    """``number`` as the exact decimal it was written as: a float by its shortest repr
+    (``57.3`` is 573/10, not the binary 57.29999…), a ``Decimal`` or an int as it is."""
+    if number.__class__ is float:
+        return Fraction(repr(number))
+    return Fraction(number)
+
+
+def bounds(min: float | None = None, max: float | None = None, target: float | None = None,
+           tolerance: float | None = 0.0) -> tuple[Fraction | None, Fraction | None]:
+    """The exact ``(low, high)`` of a measure; ``None`` leaves that side open."""
     if target is not None:
-        return within(value, target - tolerance, target + tolerance)
-    return within(value, min, max)
+        centre, spread = exact(target), exact(tolerance or 0)
+        return centre - spread, centre + spread
+    return (None if min is None else exact(min)), (None if max is None else exact(max))
 
 
-def within(value: Any, low: float | None, high: float | None) -> RuleResult:
-    """Pass when ``low <= value <= high`` (``None`` leaves that side open); the core of measure."""
+def ratio(part: Any, whole: Any, *, percent: bool = False) -> Fraction | None:
+    """The exact share ``part / whole`` (× 100 with ``percent``), for :func:`measure`.
+
+    ``None`` (n.a.) when either is missing or ``whole`` is 0: there is nothing to measure.
+    :raises RuleInputError: when either is not a number.
+    """
+    if part is None or whole is None:
+        return None
+    for name, number in (("part", part), ("whole", whole)):
+        if isinstance(number, bool) or not isinstance(number, (int, float, Decimal, Fraction)) \
+                or not _finite(number):
+            raise RuleInputError(f"a ratio's {name} is a number, not {number!r}")
+    if not whole:
+        return None
+    share = exact(part) / exact(whole)
+    return share * 100 if percent else share
+
+
+def _finite(number: Any) -> bool:
+    """Not NaN nor infinite (a ``Fraction`` and an int always are finite)."""
+    if isinstance(number, Decimal):
+        return number.is_finite()
+    return number - number == 0
+
+
+def within(value: Any, low: float | Fraction | None, high: float | Fraction | None,
+           extra: Mapping[str, Any] | None = None) -> RuleResult:
+    """Pass when ``low <= value <= high`` (``None`` leaves that side open); the core of measure.
+
+    Compared exactly (see :func:`exact`); the evidence gives the value and the bounds as
+    floats (the nearest ones: for display), and ``extra`` when given.
+    """
     if value is None:
         return CHECK_NONE
-    kind = type(value)
-    if (kind is not int and kind is not float and (isinstance(value, bool) or
-                                                   not isinstance(value, (int, float)))) \
-            or value != value:  # NaN is the one number unequal to itself
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, Fraction)) \
+            or not _finite(value):
         raise RuleInputError(f"a measure is a number, not {value!r}")
-    ok = (low is None or value >= low) and (high is None or value <= high)
-    return new_result((PASS if ok else FAIL, {"value": value, "min": low, "max": high}, None))
+    number = exact(value)
+    low = None if low is None else exact(low)
+    high = None if high is None else exact(high)
+    ok = (low is None or number >= low) and (high is None or number <= high)
+    evidence = {"value": value if value.__class__ in (int, float) else float(value),
+                "min": shown(low), "max": shown(high)}
+    if extra:
+        evidence.update(extra)
+    return new_result((PASS if ok else FAIL, evidence, None))
+
+
+def shown(bound: Fraction | None) -> int | float | None:
+    """A bound as the evidence shows it: an int when whole, else the nearest float."""
+    if bound is None:
+        return None
+    return bound.numerator if bound.denominator == 1 else float(bound)
 
 
 def as_instant(value: Any, name: str) -> datetime | None:
