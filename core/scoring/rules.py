@@ -33,7 +33,7 @@ from typing import Any, Iterable, Mapping, NamedTuple
 from core.calendar.limits import Limit, parse_limit
 from core.scoring.calendar import WALL, Calendar
 from core.scoring.durations import format_duration
-from core.scoring.text import IndexedText, index, normalise
+from core.scoring.text import IndexedText, index, normalise, phrase_pattern
 
 
 class Outcome(StrEnum):
@@ -303,13 +303,15 @@ class PhraseMatcher:
     __slots__ = ("entries",)
 
     def __init__(self, required: Iterable[str] = (), forbidden: Iterable[str] = ()):
-        # (phrase as written, its normal form, kind, whether it must be present, and the
-        # read-only evidence of its absence, made once since most phrases are not there)
+        # (phrase as written, its normal form, kind, whether it must be present, the
+        # read-only evidence of its absence, made once since most phrases are not there,
+        # and the pattern of a phrase of several sentences, None for one sentence)
         self.entries = tuple(
-            (phrase, normalise(phrase), kind, kind == "required", FrozenEvidence(
-                {"phrase": phrase, "kind": kind, "found": False, "at": (), "matched": ()}))
+            (phrase, form, kind, kind == "required", FrozenEvidence(
+                {"phrase": phrase, "kind": kind, "found": False, "at": (), "matched": ()}),
+             phrase_pattern(form))
             for kind, phrases in (("required", required), ("forbidden", forbidden))
-            for phrase in phrases)
+            for phrase in phrases for form in (normalise(phrase),))
         empty = [entry[0] for entry in self.entries if not entry[1]]
         if empty:
             raise ValueError(f"phrases of nothing but punctuation or spaces: {empty!r}")
@@ -327,9 +329,9 @@ class PhraseMatcher:
         normal = indexed.normal
         ok = True
         found = []
-        for phrase, form, kind, wanted, absent in self.entries:
-            if form in normal:
-                spans = indexed.find_all(form)
+        for phrase, form, kind, wanted, absent, pattern in self.entries:
+            if (form in normal) if pattern is None else (pattern.search(normal) is not None):
+                spans = indexed.find_all(form, pattern)
                 found.append({"phrase": phrase, "kind": kind, "found": True,
                               "at": [span[0] for span in spans],
                               "matched": [text[begin:end] for begin, end in spans]})
@@ -345,7 +347,8 @@ class PhraseMatcher:
 def phrases(text: Any, *, required: Iterable[str] = (), forbidden: Iterable[str] = ()) -> RuleResult:
     """Pass when ``text`` holds every required phrase and no forbidden one.
 
-    Matching ignores width, case, punctuation and spaces (:mod:`core.scoring.text`); the
-    evidence names each phrase, whether it was found and at which offsets of ``text``.
+    Matching ignores width, case, punctuation and spaces, folds traditional characters to
+    simplified ones, and stays within a sentence (:mod:`core.scoring.text`); the evidence
+    names each phrase, whether it was found and at which offsets of ``text``.
     """
     return PhraseMatcher(required, forbidden)(text)

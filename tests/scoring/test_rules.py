@@ -236,6 +236,35 @@ def test_forbidden_phrase_in_the_middle_with_full_width_punctuation():
     assert text[found["不知道"]["at"][0]:].startswith("不知道")
 
 
+def test_traditional_and_simplified_characters_are_the_same_phrase():
+    # The call-QA seed is written in traditional characters, the phrase lists in simplified.
+    result = phrases("您好，請稍等。再見", required=["再见", "您好"])
+    assert result.outcome is Outcome.PASS
+    entry = next(e for e in result.evidence["phrases"] if e["phrase"] == "再见")
+    assert entry["matched"] == ["再見"] and entry["at"] == [7]
+    assert phrases("你問別人去吧", forbidden=["问别人去"]).outcome is Outcome.FAIL
+    # Either way round, and Taiwan and Hong Kong variants too (著 for 着, 裡 for 里).
+    assert phrases("你问别人去吧", forbidden=["問別人去"]).outcome is Outcome.FAIL
+    assert phrases("沒看我正忙著嗎，著什麼急", forbidden=["没看我正忙着吗,着什么急。"]).outcome is Outcome.FAIL
+    assert phrases("東西在裡面", required=["在里面"]).outcome is Outcome.PASS
+
+
+def test_a_phrase_is_not_found_across_sentences():
+    # "不" ends one sentence and "知道" starts the next: no "不知道" was said.
+    result = phrases("您看行不？知道您着急", forbidden=["不知道"])
+    assert result.outcome is Outcome.PASS
+    for end in "。！？!?；;\n\u2029":
+        assert phrases(f"您看行不{end}知道您着急", forbidden=["不知道"]).outcome is Outcome.PASS, end
+    # Punctuation inside a sentence is still ignored, as are sentence ends around a phrase.
+    assert phrases("我不，知道", forbidden=["不知道"]).outcome is Outcome.FAIL
+    assert phrases("？！不知道。", forbidden=["不知道!"]).outcome is Outcome.FAIL
+    # A phrase of two sentences matches two sentences, however their end is written.
+    result = phrases("喂？！  你好", forbidden=["喂！你好"])
+    assert result.outcome is Outcome.FAIL
+    assert result.evidence["phrases"][0]["matched"] == ["喂？！  你好"]
+    assert phrases("喂你好", forbidden=["喂！你好"]).outcome is Outcome.PASS
+
+
 def test_phrases_na_and_bad_input():
     assert phrases(None, required=["您好"]).outcome is Outcome.NA
     with pytest.raises(RuleInputError):
