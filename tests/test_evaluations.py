@@ -65,6 +65,26 @@ def test_evaluation_stored_on_create(acme):
     assert len(rows(acme)) == 1
 
 
+def test_phrases_fold_traditional_characters_and_stay_within_sentences(acme):
+    acme.enable("sample")
+    put_standard(acme, "sample.note_quality",
+                 overrides={"items": {"polite": {"rule": {"required": ["再见"]}}}})
+
+    def polite(text):
+        record = note(acme, text=text)
+        e = acme.api.get(f"{RECORDS}/{record['id']}/evaluation").json
+        item = next(item for item in e["items"] if item["code"] == "polite")
+        return item["outcome"], {p["phrase"]: p["matched"] for p in item["evidence"]["phrases"]}, e
+
+    # Traditional characters: 再見 is the required 再见.
+    assert polite("您好，請稍等。再見")[:2] == ("pass", {"不知道": [], "再见": ["再見"]})
+    # "不" ends a sentence, "知道" starts the next: the forbidden 不知道 was not said.
+    assert polite("您看行不？知道您着急。再见")[:2] == ("pass", {"不知道": [], "再见": ["再见"]})
+    outcome, matched, e = polite("這個我不，知道。再見")
+    assert (outcome, matched["不知道"]) == ("fail", ["不，知道"])
+    assert e["failed_critical"] == ["polite"] and e["percent"] == 0
+
+
 def test_evaluation_replaced_on_change(acme):
     acme.enable("sample")
     record = note(acme)

@@ -102,6 +102,25 @@ def test_inspection_is_scored_against_its_standard(acme, standard):
     assert counts(acme)["Action"] == 0
 
 
+def test_a_share_measured_per_a_whole_is_answered_with_the_share(acme):
+    """For other kinds the item measures ``lights_working`` per ``lights_total``; an
+    inspection answers it with the share, compared exactly (98.9992 is below 99)."""
+    put_standard(acme, "acme.lights", document={
+        "title": _title("Lights", "照明"), "applies_to": ["inspection"], "method": "weighted",
+        "pass_mark": 100, "items": [
+            {"code": "lights", "title": _title("99 % working", "99%正常"), "dimension": "tangibles",
+             "rule": {"type": "measure", "field": "lights_working", "per": "lights_total",
+                      "percent": True, "min": 99}}]})
+    outcomes = []
+    for share in (98.9992, 99, 100):
+        r = acme.api.post(RECORDS, json={"kind": "inspection", "occurred_at": OCCURRED, "data": {
+            "standard": "acme.lights", "answers": {"lights": {"value": share}}}})
+        assert r.status_code == 201, r.json
+        e = acme.api.get(f"{RECORDS}/{r.json['id']}/evaluation").json
+        outcomes.append((e["items"][0]["outcome"], e["items"][0]["evidence"]["value"], e["passed"]))
+    assert outcomes == [("fail", 98.9992, False), ("pass", 99, True), ("pass", 100, True)]
+
+
 def test_na_answers_and_bonus(acme, standard):
     answers = {**GOOD, "wait": {"outcome": "na"}, "lapses": {"outcome": "na"},
                "smile": {"outcome": "pass"}}

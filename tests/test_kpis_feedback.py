@@ -563,7 +563,7 @@ def test_servqual_gap(client, tenants):
     servqual = make_survey(acme, instrument="servqual")["id"]          # reverse-scored items
     revised = make_survey(acme, instrument="servqual_1991")["id"]
     mixed = make_survey(acme, instrument="mixed")["id"]                # only "tangibles"
-    three = make_survey(acme, instrument="servqual", form="three_column")["id"]
+    three = make_survey(acme, instrument="servqual_1991", form="three_column")["id"]
     respondents = []  # (site, month, {dimension: gap})
     sep, octo = local(2026, 9, 10, 8), local(2026, 10, 10, 8)
 

@@ -33,7 +33,7 @@ def mini(acme):
 
 def test_questions_in_the_invitations_language_and_nothing_else(acme, client, app):
     acme.api.post("/api/v1/sites", json={"code": "HQ", "name": "Acme Head Office"})
-    survey = make_survey(acme, form="three_column", importance="required")
+    survey = make_survey(acme, instrument="servqual_1991", form="three_column", importance="required")
     inv = invite(acme, survey["id"], language="zh")
     r = client.get(f"{PUBLIC}/{inv['token']}")
     assert r.status_code == 200, r.json
@@ -42,7 +42,7 @@ def test_questions_in_the_invitations_language_and_nothing_else(acme, client, ap
     assert [c["key"] for c in q["columns"]] == ["adequate", "desired", "perception"]
     assert len(q["questions"]) == 22
     first = q["questions"][0]
-    assert first == {"code": "q1", "text": "该公司拥有先进的设备。", "required": True,
+    assert first == {"code": "q1", "text": "该公司拥有外观现代的设备。", "required": True,
                      "columns": ["adequate", "desired", "perception"],
                      "scale": {"min": 1, "max": 7, "labels": {"1": "非常不同意", "7": "非常同意"}}}
     assert q["importance"]["required"] is True and q["importance"]["total"] == 100
@@ -54,7 +54,7 @@ def test_questions_in_the_invitations_language_and_nothing_else(acme, client, ap
         assert secret not in text, secret
     english = invite(acme, survey["id"], language="en")
     q = client.get(f"{PUBLIC}/{english['token']}").json
-    assert q["questions"][9]["text"] == ("The company does not tell customers exactly when services "
+    assert q["questions"][9]["text"] == ("Employees of the company tell you exactly when services "
                                          "will be performed.")
 
 
@@ -158,7 +158,8 @@ def test_importance_is_refused_when_not_asked_and_required_when_asked(acme, clie
 
 
 def test_three_column_needs_adequate_at_most_desired(acme, client):
-    make_instrument(acme)
+    # MINI without its reverse-scored item: the three-column form refuses reversed items.
+    make_instrument(acme, {**MINI, "items": [{**item, "reverse": False} for item in MINI["items"]]})
     survey = make_survey(acme, instrument="mini", form="three_column")
     inv = invite(acme, survey["id"])
     cols = {"x1": {"adequate": 6, "desired": 4, "perception": 5},
@@ -170,8 +171,7 @@ def test_three_column_needs_adequate_at_most_desired(acme, client):
     assert answer(client, inv["token"], cols).status_code == 201
     with acme.session() as s:
         x2 = s.scalar(select(SurveyAnswer).where(SurveyAnswer.item == 2))
-        # Reverse scored, every column: 8 - x.
-        assert (x2.adequate, x2.desired, x2.perceived, x2.expectation) == (5, 2, 3, None)
+        assert (x2.adequate, x2.desired, x2.perceived, x2.expectation) == (3, 6, 5, None)
 
 
 def test_expired_revoked_closed_unknown(acme, client, mini):

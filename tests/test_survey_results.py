@@ -299,6 +299,42 @@ def test_an_expired_then_unanswered_link_counts_nothing(acme, client):
     assert results(acme, survey["id"])["responses"] == 0
 
 
+def test_three_column_form_refuses_reverse_scored_items(acme, client):
+    """The zone of tolerance reads "adequate <= desired" and "higher is better" on every
+    item; a negatively worded (reverse-scored) item turns both round, so the 1988
+    SERVQUAL, or any instrument with a reversed item, is not asked in three columns:
+    the survey is refused when it is created, and the 1991 wording is asked instead."""
+    for instrument in ("servqual", "mini"):
+        if instrument == "mini":
+            make_instrument(acme)
+        r = acme.api.post(SURVEYS, json={"title": {"en": "T"}, "instrument": instrument,
+                                         "form": "three_column"})
+        assert r.status_code == 422, r.json
+        assert "form" in r.json["errors"]["json"]
+        assert "reverse" in r.json["message"] and "three_column" in r.json["message"]
+        if instrument == "servqual":
+            assert "servqual_1991" in r.json["message"]
+    assert acme.api.get(SURVEYS).json == []
+    assert acme.api.get(f"{INSTRUMENTS}/servqual").json["forms"] == ["single", "two_column"]
+    assert acme.api.get(f"{INSTRUMENTS}/mini").json["forms"] == ["single", "two_column"]
+
+    # The 1991 wording, every item positive: adequate 3, desired 6, perceived 5 is
+    # within the zone on every item and dimension, MSA = 5 - 3 = 2, MSS = 5 - 6 = -1.
+    survey = make_survey(acme, instrument="servqual_1991", form="three_column")
+    cols = {"adequate": 3, "desired": 6, "perception": 5}
+    respond(acme, client, survey["id"], {f"q{n}": cols for n in range(1, 23)})
+    respond(acme, client, survey["id"], {f"q{n}": cols for n in range(1, 23)})
+    res = results(acme, survey["id"])
+    assert res["responses"] == 2 and len(res["items"]) == 22
+    for entry in res["items"] + res["dimensions"]:
+        assert entry["zone"] == "within", entry["code"]
+        assert entry["adequate"]["mean"] == approx(3) and entry["desired"]["mean"] == approx(6)
+        assert entry["perception"]["mean"] == approx(5), entry["code"]
+        assert entry["adequacy"]["mean"] == approx(2) and entry["superiority"]["mean"] == approx(-1)
+    assert res["scores"]["adequacy"] == {"unweighted": approx(2), "weighted": None}
+    assert res["scores"]["superiority"] == {"unweighted": approx(-1), "weighted": None}
+
+
 def test_rollups_agree_with_the_answers(acme, client, app):
     """The hourly rollups added with each response hold exactly the sums of the answers,
     and rebuilding them from the answers gives the same results."""
@@ -306,7 +342,7 @@ def test_rollups_agree_with_the_answers(acme, client, app):
     two = make_survey(acme, instrument="mini", importance="optional")
     for answers, importance in RAW:
         respond(acme, client, two["id"], answers, importance)
-    three = make_survey(acme, form="three_column")
+    three = make_survey(acme, instrument="servqual_1991", form="three_column")
     cols = {"adequate": 3, "desired": 6, "perception": 5}
     respond(acme, client, three["id"], {f"q{n}": cols for n in range(1, 23)})
     nps = make_survey(acme, instrument="nps")

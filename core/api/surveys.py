@@ -30,7 +30,7 @@ from core.db import utcnow
 from core.models import Record, Survey, SurveyInstrument, SurveyInvitation, SurveyTrigger
 from core.records import utc_instant
 from core.surveys.instruments import (CODE_RE, FORMS, LANGUAGES, InstrumentSchema, TextSchema, allowed_forms,
-                                      builtin, builtin_instruments, texts_required)
+                                      builtin, builtin_instruments, form_refusal, texts_required)
 from core.surveys.invitations import (InvitationConflict, audit_customer_reads, create_invitation,
                                       customer_view, forget_triggers, link_url, status_of)
 from core.surveys.results import Filters, survey_results
@@ -86,7 +86,8 @@ class SurveyInSchema(Schema):
                                metadata={"description": "Code of a built-in or of the tenant's instrument"})
     form = fields.String(validate=validate.OneOf(sorted(FORMS)),
                          metadata={"description": "single, two_column (expectation, perception) or "
-                                                  "three_column (adequate, desired, perception); default: "
+                                                  "three_column (adequate, desired, perception; not for an instrument with "
+                                                  "reverse-scored items, such as the 1988 servqual); default: "
                                                   "two_column when the instrument has dimensions, else single"})
     importance = fields.String(load_default="none", validate=validate.OneOf(IMPORTANCE),
                                metadata={"description": "Ask respondents to share 100 points among the "
@@ -444,7 +445,7 @@ class Surveys(MethodView):
         form = body.get("form") or ("two_column" if doc.get("dimensions") and "two_column" in forms
                                     else "single")
         if form not in forms:
-            abort(422, message=f"This instrument is asked in the {', '.join(forms)} form only.",
+            abort(422, message=form_refusal(doc, form),
                   errors={"json": {"form": [f"Must be one of: {', '.join(forms)}."]}})
         _check_importance(doc, body["importance"])
         triggers = _check_triggers(body["triggers"])

@@ -95,8 +95,13 @@ def _make_plan(compiled: CompiledStandard, rules: RuleRegistry) -> InspectionPla
             rule_types[item.code] = item.rule.type
             if not item.bonus:
                 required.add(item.code)
-            item = dataclasses.replace(item, rule=Rule(item.rule.type, {
-                **item.rule.params, "field": ANSWER_PREFIX + item.code}))
+            params = {**item.rule.params, "field": ANSWER_PREFIX + item.code}
+            if item.rule.type == "measure":
+                # A share measured from two of a record's counts (``per``) is answered
+                # as the measured value itself.
+                params.pop("per", None)
+                params.pop("percent", None)
+            item = dataclasses.replace(item, rule=Rule(item.rule.type, params))
         items.append(item)
     variant = dataclasses.replace(standard, items=tuple(items))
     return InspectionPlan(compile_standard(variant, rules), rule_types, frozenset(required),

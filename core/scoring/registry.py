@@ -99,13 +99,26 @@ class CheckParams(_Params):
 
 
 class MeasureParams(_Params):
-    """``measure``: a number at ``field`` within ``min``/``max`` or ``target ± tolerance``."""
+    """``measure``: a number at ``field`` within ``min``/``max`` or ``target ± tolerance``.
+
+    With ``per`` (the field of a whole), the number measured is the exact share ``field /
+    per`` (× 100 with ``percent = true``): ``field = "lights_working", per =
+    "lights_total", percent = true, min = 99``. Never rounded, so 2,473 of 2,498 (98.9992
+    %) is below 99; a missing part or whole, or a whole of 0, is n.a.
+    """
 
     min = fields.Float(allow_nan=False)
     max = fields.Float(allow_nan=False)
     target = fields.Float(allow_nan=False)
     tolerance = fields.Float(allow_nan=False, validate=validate.Range(min=0))
     unit = fields.String(validate=validate.Length(max=20))
+    per = fields.String(validate=validate.Length(min=1, max=200))
+    percent = fields.Boolean()
+
+    @validates_schema
+    def _ratio(self, data, **kwargs):
+        if data.get("percent") is not None and "per" not in data:
+            raise ValidationError("percent goes with per (the field of the whole)", "percent")
 
     @validates_schema
     def _bounds(self, data, **kwargs):
@@ -242,22 +255,43 @@ def _compile_check(params, code):
 
 def _compile_measure(params, code):
     read = reader(params.get("field", code))
-    if "target" in params:
-        low = params["target"] - params.get("tolerance", 0.0)
-        high = params["target"] + params.get("tolerance", 0.0)
-    else:
-        low, high = params.get("min"), params.get("max")
+    # The bounds exactly, as the decimals written (0.4 ± 0.1 is [0.3, 0.5]), and as the
+    # nearest floats for the fast path below.
+    low, high = rules.bounds(params.get("min"), params.get("max"), params.get("target"),
+                             params.get("tolerance", 0.0))
     within, new, passed, failed = rules.within, rules.new_result, rules.PASS, rules.FAIL
+    shown_low, shown_high = rules.shown(low), rules.shown(high)
+    if "per" in params:
+        read_whole, percent, ratio = reader(params["per"]), bool(params.get("percent")), rules.ratio
+
+        def of_ratio(values, context):
+            part, whole = read(values), read_whole(values)
+            share = ratio(part, whole, percent=percent)
+            if share is None:
+                return new((rules.NA, {"value": None, "part": part, "whole": whole}, None))
+            return within(share, low, high, {"part": part, "whole": whole})
+
+        return of_ratio
+    flow = None if low is None else float(low)
+    fhigh = None if high is None else float(high)
 
     def evaluate(values, context):
         value = read(values)
-        if value.__class__ is float or value.__class__ is int:
-            if value == value:  # not NaN; within() explains what else is wrong
-                ok = (low is None or value >= low) and (high is None or value <= high)
-                return new((passed if ok else failed, {"value": value, "min": low, "max": high}, None))
+        if (value.__class__ is float or (value.__class__ is int and -_EXACT_INT < value < _EXACT_INT)) \
+                and value != flow and value != fhigh:
+            # A float orders against the nearest float of a bound as its decimal orders
+            # against the bound (their rounding intervals do not overlap); only a tie needs
+            # the exact comparison of within(). NaN and infinities go there too.
+            if value - value == 0:
+                ok = (flow is None or value > flow) and (fhigh is None or value < fhigh)
+                return new((passed if ok else failed,
+                            {"value": value, "min": shown_low, "max": shown_high}, None))
         return within(value, low, high)
 
     return evaluate
+
+
+_EXACT_INT = 2 ** 53  # every int below is a float exactly
 
 
 def _compile_deadline(params, code):

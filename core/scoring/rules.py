@@ -8,7 +8,11 @@ points. The ``deduction`` rule alone also says how many points the lapses cost.
 What a value may be (anything else raises :class:`RuleInputError`):
 
 - ``check``: ``True``/``False``, ``"pass"``/``"fail"``/``"na"``; missing or ``None`` is n.a.
-- ``measure``: a number (not a bool); missing or ``None`` is n.a.
+- ``measure``: a number (not a bool): an int, a float, a ``Decimal`` or a ``Fraction``
+  (:func:`ratio` gives the exact share of two counts); missing or ``None`` is n.a.
+  Numbers are compared exactly as the decimals they were written as, never rounded:
+  2,473 of 2,498 lights (98.9992 %) is below ``min = 99``, and ``target ± tolerance``
+  is worked out in decimals (0.4 ± 0.1 starts at 0.3, not at 0.30000000000000004).
 - ``deadline``: two aware datetimes (or ISO 8601 texts with an offset); a missing start
   is n.a. (the clock never started), a missing stop is pending or breached. The limit
   is a :class:`core.calendar.Limit` (``"4h"``, ``"5 working days"``).
@@ -20,14 +24,16 @@ What a value may be (anything else raises :class:`RuleInputError`):
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
+from fractions import Fraction
 from functools import partial
 from typing import Any, Iterable, Mapping, NamedTuple
 
 from core.calendar.limits import Limit, parse_limit
 from core.scoring.calendar import WALL, Calendar
 from core.scoring.durations import format_duration
-from core.scoring.text import IndexedText, index, normalise
+from core.scoring.text import IndexedText, index, normalise, phrase_pattern
 
 
 class Outcome(StrEnum):
@@ -111,22 +117,80 @@ def check(value: Any) -> RuleResult:
 def measure(value: Any, *, min: float | None = None, max: float | None = None,
             target: float | None = None, tolerance: float = 0.0) -> RuleResult:
     """Pass when ``value`` lies in ``[min, max]`` (either may be open) or ``target ± tolerance``."""
+    low, high = bounds(min, max, target, tolerance)
+    return within(value, low, high)
+
+
+def exact(number: int | float | Decimal | Fraction) -> Fraction:
+    """``number`` as the exact decimal it was written as: a float by its shortest repr
+    (``57.3`` is 573/10, not the binary 57.29999…), a ``Decimal`` or an int as it is."""
+    if number.__class__ is float:
+        return Fraction(repr(number))
+    return Fraction(number)
+
+
+def bounds(min: float | None = None, max: float | None = None, target: float | None = None,
+           tolerance: float | None = 0.0) -> tuple[Fraction | None, Fraction | None]:
+    """The exact ``(low, high)`` of a measure; ``None`` leaves that side open."""
     if target is not None:
-        return within(value, target - tolerance, target + tolerance)
-    return within(value, min, max)
+        centre, spread = exact(target), exact(tolerance or 0)
+        return centre - spread, centre + spread
+    return (None if min is None else exact(min)), (None if max is None else exact(max))
 
 
-def within(value: Any, low: float | None, high: float | None) -> RuleResult:
-    """Pass when ``low <= value <= high`` (``None`` leaves that side open); the core of measure."""
+def ratio(part: Any, whole: Any, *, percent: bool = False) -> Fraction | None:
+    """The exact share ``part / whole`` (× 100 with ``percent``), for :func:`measure`.
+
+    ``None`` (n.a.) when either is missing or ``whole`` is 0: there is nothing to measure.
+    :raises RuleInputError: when either is not a number.
+    """
+    if part is None or whole is None:
+        return None
+    for name, number in (("part", part), ("whole", whole)):
+        if isinstance(number, bool) or not isinstance(number, (int, float, Decimal, Fraction)) \
+                or not _finite(number):
+            raise RuleInputError(f"a ratio's {name} is a number, not {number!r}")
+    if not whole:
+        return None
+    share = exact(part) / exact(whole)
+    return share * 100 if percent else share
+
+
+def _finite(number: Any) -> bool:
+    """Not NaN nor infinite (a ``Fraction`` and an int always are finite)."""
+    if isinstance(number, Decimal):
+        return number.is_finite()
+    return number - number == 0
+
+
+def within(value: Any, low: float | Fraction | None, high: float | Fraction | None,
+           extra: Mapping[str, Any] | None = None) -> RuleResult:
+    """Pass when ``low <= value <= high`` (``None`` leaves that side open); the core of measure.
+
+    Compared exactly (see :func:`exact`); the evidence gives the value and the bounds as
+    floats (the nearest ones: for display), and ``extra`` when given.
+    """
     if value is None:
         return CHECK_NONE
-    kind = type(value)
-    if (kind is not int and kind is not float and (isinstance(value, bool) or
-                                                   not isinstance(value, (int, float)))) \
-            or value != value:  # NaN is the one number unequal to itself
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal, Fraction)) \
+            or not _finite(value):
         raise RuleInputError(f"a measure is a number, not {value!r}")
-    ok = (low is None or value >= low) and (high is None or value <= high)
-    return new_result((PASS if ok else FAIL, {"value": value, "min": low, "max": high}, None))
+    number = exact(value)
+    low = None if low is None else exact(low)
+    high = None if high is None else exact(high)
+    ok = (low is None or number >= low) and (high is None or number <= high)
+    evidence = {"value": value if value.__class__ in (int, float) else float(value),
+                "min": shown(low), "max": shown(high)}
+    if extra:
+        evidence.update(extra)
+    return new_result((PASS if ok else FAIL, evidence, None))
+
+
+def shown(bound: Fraction | None) -> int | float | None:
+    """A bound as the evidence shows it: an int when whole, else the nearest float."""
+    if bound is None:
+        return None
+    return bound.numerator if bound.denominator == 1 else float(bound)
 
 
 def as_instant(value: Any, name: str) -> datetime | None:
@@ -239,13 +303,15 @@ class PhraseMatcher:
     __slots__ = ("entries",)
 
     def __init__(self, required: Iterable[str] = (), forbidden: Iterable[str] = ()):
-        # (phrase as written, its normal form, kind, whether it must be present, and the
-        # read-only evidence of its absence, made once since most phrases are not there)
+        # (phrase as written, its normal form, kind, whether it must be present, the
+        # read-only evidence of its absence, made once since most phrases are not there,
+        # and the pattern of a phrase of several sentences, None for one sentence)
         self.entries = tuple(
-            (phrase, normalise(phrase), kind, kind == "required", FrozenEvidence(
-                {"phrase": phrase, "kind": kind, "found": False, "at": (), "matched": ()}))
+            (phrase, form, kind, kind == "required", FrozenEvidence(
+                {"phrase": phrase, "kind": kind, "found": False, "at": (), "matched": ()}),
+             phrase_pattern(form))
             for kind, phrases in (("required", required), ("forbidden", forbidden))
-            for phrase in phrases)
+            for phrase in phrases for form in (normalise(phrase),))
         empty = [entry[0] for entry in self.entries if not entry[1]]
         if empty:
             raise ValueError(f"phrases of nothing but punctuation or spaces: {empty!r}")
@@ -263,9 +329,9 @@ class PhraseMatcher:
         normal = indexed.normal
         ok = True
         found = []
-        for phrase, form, kind, wanted, absent in self.entries:
-            if form in normal:
-                spans = indexed.find_all(form)
+        for phrase, form, kind, wanted, absent, pattern in self.entries:
+            if (form in normal) if pattern is None else (pattern.search(normal) is not None):
+                spans = indexed.find_all(form, pattern)
                 found.append({"phrase": phrase, "kind": kind, "found": True,
                               "at": [span[0] for span in spans],
                               "matched": [text[begin:end] for begin, end in spans]})
@@ -281,7 +347,8 @@ class PhraseMatcher:
 def phrases(text: Any, *, required: Iterable[str] = (), forbidden: Iterable[str] = ()) -> RuleResult:
     """Pass when ``text`` holds every required phrase and no forbidden one.
 
-    Matching ignores width, case, punctuation and spaces (:mod:`core.scoring.text`); the
-    evidence names each phrase, whether it was found and at which offsets of ``text``.
+    Matching ignores width, case, punctuation and spaces, folds traditional characters to
+    simplified ones, and stays within a sentence (:mod:`core.scoring.text`); the evidence
+    names each phrase, whether it was found and at which offsets of ``text``.
     """
     return PhraseMatcher(required, forbidden)(text)

@@ -183,10 +183,45 @@ def item_columns(form: str, item: dict) -> tuple[str, ...]:
 
 def allowed_forms(doc: dict) -> tuple[str, ...]:
     """The forms a survey of this instrument may use: only ``single`` when every item is
-    a metric (CSAT, NPS), any form otherwise."""
+    a metric (CSAT, NPS); not ``three_column`` when an item is reverse scored; any form
+    otherwise.
+
+    The three-column form (zone of tolerance) has no reversed reading: the adequate level
+    must be at most the desired one and a higher number must mean better service in all
+    three columns, which a negatively worded item turns round (on "The company does not
+    tell customers when ...", agreeing is the *worse* service, so the minimum a respondent
+    accepts is a *higher* number than the level they desire). Reversing each column would
+    swap the two ends of the zone, and researchers ask the zone of tolerance with
+    positively worded items only (the 1991 SERVQUAL dropped negative wording), so the
+    combination is refused.
+    """
     if all(item.get("metric") for item in doc["items"]):
         return ("single",)
+    if reversed_items(doc):
+        return tuple(form for form in FORMS if form != "three_column")
     return tuple(FORMS)
+
+
+def reversed_items(doc: dict) -> list[str]:
+    """The codes of the reverse-scored items of ``doc`` (metric items are never reversed)."""
+    return [item["code"] for item in doc["items"] if item.get("reverse") and not item.get("metric")]
+
+
+def form_refusal(doc: dict, form: str) -> str:
+    """Why a survey of ``doc`` cannot be asked in ``form`` (one of :data:`FORMS` that
+    :func:`allowed_forms` leaves out), for the 422 message."""
+    forms = allowed_forms(doc)
+    message = f"This instrument is asked in the {', '.join(forms)} form only."
+    if form == "three_column" and reversed_items(doc):
+        codes = reversed_items(doc)
+        listed = ", ".join(codes[:10]) + (f" and {len(codes) - 10} more" if len(codes) > 10 else "")
+        message += (f" The three_column form (adequate, desired, perception) cannot be asked with "
+                    f"reverse-scored (negatively worded) items: {listed}. ")
+        if doc.get("code") == "servqual":
+            message += "Use servqual_1991, the revised wording with every item positive."
+        else:
+            message += "Word those items positively, or use the two_column or single form."
+    return message
 
 
 def localized(texts: dict | None, language: str) -> str | None:

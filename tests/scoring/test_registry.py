@@ -48,3 +48,22 @@ def test_phrase_items_on_the_same_text_index_it_once_per_evaluation():
     indexed = context.texts["t"]
     assert rude(values, context).outcome is Outcome.FAIL
     assert context.texts["t"] is indexed
+
+
+def test_measure_of_a_ratio_reads_two_fields_and_compares_exactly():
+    rules = default_rules()
+    schema = rules["measure"].schema()
+    params = schema.load({"field": "lights_working", "per": "lights_total", "percent": True, "min": 99})
+    run = rules["measure"].compile(params, "road_lighting")
+    context = Context(NOW, WALL, {})
+    failed = run({"lights_working": 2473, "lights_total": 2498}, context)   # 98.9992 %
+    assert failed.outcome is Outcome.FAIL
+    assert failed.evidence == {"value": 247300 / 2498, "min": 99.0, "max": None,
+                               "part": 2473, "whole": 2498}
+    assert run({"lights_working": 2475, "lights_total": 2500}, context).outcome is Outcome.PASS
+    assert run({"lights_working": 3, "lights_total": 0}, context).outcome is Outcome.NA
+    assert run({"lights_total": 10}, context).outcome is Outcome.NA
+    assert schema.validate({"field": "a", "percent": True, "min": 1}) == {
+        "percent": ["percent goes with per (the field of the whole)"]}
+    assert schema.dump(params) == {"field": "lights_working", "per": "lights_total", "percent": True,
+                                   "min": 99.0}

@@ -1,12 +1,14 @@
 """Core's rule types as pure functions."""
 
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
 from core.scoring.calendar import Calendar, WallClock
 from core.scoring.rules import (Outcome, PhraseMatcher, RuleInputError, check, deadline, deduction,
-                                measure, phrases)
+                                measure, phrases, ratio)
 
 UTC = timezone.utc
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -45,6 +47,42 @@ def test_measure_max_only_and_target_with_tolerance():
     assert measure(211, target=180, tolerance=30).outcome is Outcome.FAIL
     assert measure(180, target=180).outcome is Outcome.PASS
     assert measure(180.01, target=180).outcome is Outcome.FAIL
+
+
+def test_measure_compares_exact_ratios_not_rounded_ones():
+    # Road lighting 2,473 of 2,498 is 98.9992 %: it rounds to 99.00 but is below 99 %.
+    assert measure(ratio(2473, 2498, percent=True), min=99).outcome is Outcome.FAIL
+    assert measure(ratio(2475, 2500, percent=True), min=99).outcome is Outcome.PASS  # 99 % exactly
+    assert measure(ratio(2474, 2498, percent=True), min=99).outcome is Outcome.PASS  # 99.04 %
+    # Fire water 39,999 of 40,000 is 99.9975 %, not 100 %.
+    result = measure(ratio(39999, 40000, percent=True), min=100)
+    assert result.outcome is Outcome.FAIL
+    assert result.evidence == {"value": 99.9975, "min": 100, "max": None}
+    assert measure(ratio(40000, 40000, percent=True), min=100).outcome is Outcome.PASS
+    # One part in ten billion below the mark still fails; the ratio is never rounded.
+    assert measure(ratio(9_999_999_999, 10_000_000_000), min=1).outcome is Outcome.FAIL
+    assert ratio(1, 3) == Fraction(1, 3) and ratio(1, 3, percent=True) == Fraction(100, 3)
+    assert ratio(None, 3) is None and ratio(1, None) is None and ratio(0, 0) is None
+
+
+def test_measure_compares_decimals_as_written():
+    # A number is the decimal it was written as: 0.3 is the lower end of 0.4 ± 0.1 (in
+    # binary floating point 0.4 - 0.1 is 0.30000000000000004), 0.8 the upper end of
+    # 0.1 ± 0.7 (0.1 + 0.7 is 0.7999999999999999).
+    result = measure(0.3, target=0.4, tolerance=0.1)
+    assert result.outcome is Outcome.PASS and result.evidence == {"value": 0.3, "min": 0.3, "max": 0.5}
+    assert measure(0.8, target=0.1, tolerance=0.7).outcome is Outcome.PASS
+    assert measure(0.30000000000000004, target=0.4, tolerance=0.1).outcome is Outcome.PASS
+    assert measure(0.29999999999999993, target=0.4, tolerance=0.1).outcome is Outcome.FAIL
+    assert measure(57.3, min=57.3, max=57.3).outcome is Outcome.PASS
+    assert measure(Decimal("98.9992"), min=99).outcome is Outcome.FAIL
+    assert measure(Decimal("99.00"), min=99).outcome is Outcome.PASS
+    assert measure(Fraction(573, 10), max=57.3).outcome is Outcome.PASS
+    assert measure(Fraction(573, 10) + Fraction(1, 10**12), max=57.3).outcome is Outcome.FAIL
+    with pytest.raises(RuleInputError):
+        ratio("1", 2)
+    with pytest.raises(RuleInputError):
+        measure(Decimal("NaN"), min=1)
 
 
 def test_measure_missing_value_is_na():
@@ -196,6 +234,35 @@ def test_forbidden_phrase_in_the_middle_with_full_width_punctuation():
     assert set(found) == {"您好", "再见", "不知道", "问别人去!"}
     assert found["问别人去!"]["matched"] == ["问别人去"]
     assert text[found["不知道"]["at"][0]:].startswith("不知道")
+
+
+def test_traditional_and_simplified_characters_are_the_same_phrase():
+    # The call-QA seed is written in traditional characters, the phrase lists in simplified.
+    result = phrases("您好，請稍等。再見", required=["再见", "您好"])
+    assert result.outcome is Outcome.PASS
+    entry = next(e for e in result.evidence["phrases"] if e["phrase"] == "再见")
+    assert entry["matched"] == ["再見"] and entry["at"] == [7]
+    assert phrases("你問別人去吧", forbidden=["问别人去"]).outcome is Outcome.FAIL
+    # Either way round, and Taiwan and Hong Kong variants too (著 for 着, 裡 for 里).
+    assert phrases("你问别人去吧", forbidden=["問別人去"]).outcome is Outcome.FAIL
+    assert phrases("沒看我正忙著嗎，著什麼急", forbidden=["没看我正忙着吗,着什么急。"]).outcome is Outcome.FAIL
+    assert phrases("東西在裡面", required=["在里面"]).outcome is Outcome.PASS
+
+
+def test_a_phrase_is_not_found_across_sentences():
+    # "不" ends one sentence and "知道" starts the next: no "不知道" was said.
+    result = phrases("您看行不？知道您着急", forbidden=["不知道"])
+    assert result.outcome is Outcome.PASS
+    for end in "。！？!?；;\n\u2029":
+        assert phrases(f"您看行不{end}知道您着急", forbidden=["不知道"]).outcome is Outcome.PASS, end
+    # Punctuation inside a sentence is still ignored, as are sentence ends around a phrase.
+    assert phrases("我不，知道", forbidden=["不知道"]).outcome is Outcome.FAIL
+    assert phrases("？！不知道。", forbidden=["不知道!"]).outcome is Outcome.FAIL
+    # A phrase of two sentences matches two sentences, however their end is written.
+    result = phrases("喂？！  你好", forbidden=["喂！你好"])
+    assert result.outcome is Outcome.FAIL
+    assert result.evidence["phrases"][0]["matched"] == ["喂？！  你好"]
+    assert phrases("喂你好", forbidden=["喂！你好"]).outcome is Outcome.PASS
 
 
 def test_phrases_na_and_bad_input():

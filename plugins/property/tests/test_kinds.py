@@ -238,6 +238,33 @@ def test_a_fault_is_critical_and_opens_a_corrective_action(estate):
     assert estate.inspector.get(f"{RECORDS}/{whole.json['id']}/evaluation").json["passed"] is True
 
 
+def test_shares_of_working_lights_and_fire_water_points_are_compared_exactly(estate):
+    """2,473 of 2,498 lights is 98.9992 %: below the 99 % of road lighting, though it
+    rounds to 99.00; 39,999 of 40,000 fire water points is 99.9975 %, not 100 % (critical)."""
+    def outcomes(response):
+        assert response.status_code == 201, response.json
+        scored = estate.inspector.get(f"{RECORDS}/{response.json['id']}/evaluation").json
+        return scored, {i["code"]: i for i in scored["items"]}
+
+    scored, items = outcomes(check(estate.inspector, facility="lighting", check="patrol", result="ok",
+                                   lights_total=2498, lights_working=2473))
+    lights = items["road_lighting_working"]
+    assert lights["outcome"] == "fail" and scored["passed"] is False
+    assert lights["evidence"]["value"] == 247300 / 2498 and lights["evidence"]["min"] == 99
+    assert (lights["evidence"]["part"], lights["evidence"]["whole"]) == (2473, 2498)
+    _, items = outcomes(check(estate.inspector, facility="lighting", check="patrol", result="ok",
+                              lights_total=2500, lights_working=2475))   # 99 % exactly
+    assert items["road_lighting_working"]["outcome"] == "pass"
+
+    scored, items = outcomes(check(estate.inspector, facility="fire_water", check="test", result="ok",
+                                   points_total=40000, points_working=39999))
+    assert items["fire_water_working"]["outcome"] == "fail"
+    assert scored["failed_critical"] == ["fire_water_working"] and scored["percent"] == 0
+    scored, _ = outcomes(check(estate.inspector, facility="fire_water", check="test", result="ok",
+                               points_total=40000, points_working=40000))
+    assert scored["passed"] is True
+
+
 def test_first_time_fix_names_the_work_orders_field(app):
     from core.plugins_ext import get_plugins
 

@@ -53,9 +53,12 @@ def test_the_standards_carry_the_seeds_numbers_in_both_languages(estate):
     assert complaint["document"]["replaces"] == ["core.complaint"]
     facilities = estate.viewer.get(f"{API}/property.facility_check").json
     rules = {item["code"]: (item["rule"], item["critical"]) for item in facilities["items"]}
-    assert rules["road_lighting_working"] == ({"type": "measure", "field": "lights_working_percent",
+    # Exact shares of the counts, never rounded percentages.
+    assert rules["road_lighting_working"] == ({"type": "measure", "field": "lights_working",
+                                               "per": "lights_total", "percent": True,
                                                "min": 99.0, "unit": "%"}, False)
-    assert rules["fire_water_working"] == ({"type": "measure", "field": "points_working_percent",
+    assert rules["fire_water_working"] == ({"type": "measure", "field": "points_working",
+                                            "per": "points_total", "percent": True,
                                             "min": 100.0, "unit": "%"}, True)
     assert rules["no_fault"] == ({"type": "check", "field": "no_fault"}, True)
     assert rules["water_tank_test_report"] == ({"type": "check", "field": "test_report_filed"}, False)
