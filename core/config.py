@@ -66,6 +66,9 @@ def load_settings(overrides: dict | None = None) -> dict:
         # (attempts = len + 1) and the HTTP timeout of one attempt.
         "WEBHOOK_RETRY_DELAYS": env.get("SERVQ_WEBHOOK_RETRY_DELAYS") or "30,120,600,3600,21600,21600,21600",
         "WEBHOOK_TIMEOUT": env.get("SERVQ_WEBHOOK_TIMEOUT") or "10",
+        # Webhooks to loopback, private and link-local addresses (cloud metadata): refused
+        # unless this is on, e.g. for a local demo receiver (a request-forgery hole otherwise).
+        "WEBHOOK_ALLOW_PRIVATE": env.get("SERVQ_WEBHOOK_ALLOW_PRIVATE") or "0",
     }
     settings.update(overrides)
     if not settings["SECRET_KEY"]:
