@@ -254,7 +254,7 @@ def _ensure_schema(app: Flask) -> None:
             return
         if engine.dialect.name != "sqlite":
             raise CliError(f"the database {_database_label(app)} is not at the newest schema: run "
-                           f"'servq db upgrade' first, or {WHICH_DATABASE}")
+                           f"`servq db upgrade` first, or {WHICH_DATABASE}")
         upgrade(engine)
         click.echo("servq: upgraded the embedded SQLite database to the newest schema", err=True)
     finally:
