@@ -60,6 +60,13 @@ def load_settings(overrides: dict | None = None) -> dict:
         "ORM_TENANT_FILTER": True,
         "MAX_PAGE_SIZE": 500,
         "JOB_QUEUE": env.get("SERVQ_QUEUE") or "servq",
+        # rq workers (core/jobs, README "Production"): a running job's worker heartbeats
+        # every JOB_HEARTBEAT_INTERVAL s; a job whose worker died is abandoned
+        # JOB_ABANDONED_AFTER s after its last heartbeat and retried once a worker's
+        # registry cleanup (every JOB_MAINTENANCE_INTERVAL s) finds it.
+        "JOB_HEARTBEAT_INTERVAL": int(env.get("SERVQ_JOB_HEARTBEAT_INTERVAL") or 15),
+        "JOB_ABANDONED_AFTER": int(env.get("SERVQ_JOB_ABANDONED_AFTER") or 45),
+        "JOB_MAINTENANCE_INTERVAL": int(env.get("SERVQ_JOB_MAINTENANCE_INTERVAL") or 30),
         # A weekly report of a week with more records than this runs as a job (docs/reports.md).
         "REPORT_INLINE_MAX_RECORDS": int(env.get("SERVQ_REPORT_INLINE_MAX_RECORDS") or 20000),
         # Webhook deliveries (core/notify.py, docs/webhooks.md): seconds before each retry
