@@ -25,6 +25,7 @@ from core.calendar.tenant import CalendarDocumentField
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 LOCALE_RE = re.compile(r"^(en|zh)([-_][A-Za-z]{2,4})?$")
+CODE_ERROR = "Not a valid code (letters, digits, '_', '.' and '-', starting with a letter or digit; at most 63)."
 PLUGIN_ID_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 PLUGIN_ID_ERROR = "Not a plugin id (lower-case letters, digits and '_', starting with a letter)."
 
@@ -143,7 +144,7 @@ class AdminSchema(_Section):
 class SiteSchema(_Section):
     """A site, matched by ``code``."""
 
-    code = fields.String(required=True, validate=validate.Regexp(CODE_RE, error="Not a valid code."))
+    code = fields.String(required=True, validate=validate.Regexp(CODE_RE, error=CODE_ERROR))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     address = fields.String(validate=validate.Length(max=500))
 
@@ -151,9 +152,9 @@ class SiteSchema(_Section):
 class StaffSchema(_Section):
     """A member of staff, matched by ``code``; ``site`` is a site code."""
 
-    code = fields.String(required=True, validate=validate.Regexp(CODE_RE, error="Not a valid code."))
+    code = fields.String(required=True, validate=validate.Regexp(CODE_RE, error=CODE_ERROR))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    site = fields.String(validate=validate.Regexp(CODE_RE, error="Not a valid site code."))
+    site = fields.String(validate=validate.Regexp(CODE_RE, error="Not a valid site code (a site's code)."))
     title = fields.String(validate=validate.Length(max=200))
     email = fields.Email(metadata={"description": "Links the staff member to this user"})
 

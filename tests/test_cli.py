@@ -88,6 +88,9 @@ def test_onboard_list_show(servq, manifest_file):
      "foo: Unknown field. Allowed: slug, name, industry, timezone, locale, plugins, admins, sites, "
      "staff, calendar, standards."),
     (('code = "L1"', 'code = "L1"\nfloor = 3'), "sites[1].floor: Unknown field. Allowed: code, name, address."),
+    (('code = "L1"', 'code = "L 1"'),
+     "sites[1].code: Not a valid code (letters, digits, '_', '.' and '-', starting with a letter or digit; "
+     "at most 63)."),
     (("[plugins.qa]\nthreshold = 80", 'plugins = ["QA"]'),
      "plugins[0]: Not a plugin id (lower-case letters, digits and '_', starting with a letter)."),
 ])
