@@ -43,8 +43,14 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
-def _known_error(exc: Exception) -> str | None:
-    """The one-line message of an exception the commands expect, or ``None``."""
+#: How to point the command at another database (part of every database error).
+WHICH_DATABASE = ("set DATABASE_URL to the database to use, or SERVQ_INSTANCE_PATH to the instance "
+                  "folder holding servq.db (default: ./instance)")
+
+
+def _known_error(exc: Exception, database: str | None = None) -> str | None:
+    """The one-line message of an exception the commands expect, or ``None``;
+    ``database`` names the database the command used, for database errors."""
     from core.jobs import UnknownJob
     from core.plugin_settings import PluginConfigError, UnknownPlugin
     from core.tenancy import CrossTenantWrite, NoTenantContext
@@ -62,7 +68,9 @@ def _known_error(exc: Exception) -> str | None:
         return f"tenancy violation: {exc}"
     if isinstance(exc, SQLAlchemyError):
         detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        return f"database error: {detail} (is the database reachable and upgraded? try 'servq db upgrade')"
+        where = f" of {database}" if database else ""
+        return (f"database error{where}: {detail} (is it reachable and upgraded? try 'servq db upgrade', "
+                f"or {WHICH_DATABASE})")
     if isinstance(exc, (OSError, tomllib.TOMLDecodeError)):
         return str(exc)
     return None
@@ -80,7 +88,7 @@ class ServqGroup(click.Group):
         if "servq.plugin_groups" not in ctx.meta:
             from core.plugins_ext import get_plugins
 
-            plugins = get_plugins(get_app(ctx))
+            plugins = get_plugins(get_app(ctx, check_database=False))
             groups = {}
             for plugin_id, commands in plugins.contributions("register_commands"):
                 if not commands or plugin_id in self.commands:
@@ -114,13 +122,17 @@ class ServqGroup(click.Group):
         except Exception as exc:
             if os.environ.get("SERVQ_DEBUG"):
                 raise
-            message = _known_error(exc)
+            app = ctx.meta.get("servq.app")
+            message = _known_error(exc, _database_label(app) if app is not None else None)
             raise CliError(message or f"unexpected {type(exc).__name__}: {exc}") from exc
 
 
-def get_app(ctx: click.Context | None = None) -> Flask:
+def get_app(ctx: click.Context | None = None, *, check_database: bool = True) -> Flask:
     """The app of this invocation, created on first use with an app context pushed for
-    the rest of the invocation (plugin commands may use ``current_app``)."""
+    the rest of the invocation (plugin commands may use ``current_app``).
+
+    With ``check_database`` (the default) the database must exist and be at the newest
+    schema (:func:`check_database`): only ``serve`` and ``db upgrade`` create one."""
     root = (ctx or click.get_current_context()).find_root()
     if "servq.app" not in root.meta:
         factory = getattr(root.command, "app_factory", None)
@@ -136,7 +148,42 @@ def get_app(ctx: click.Context | None = None) -> Flask:
             raise CliError(f"cannot create the app: {exc}") from exc
         root.meta["servq.app"] = app
         root.with_resource(app.app_context())
-    return root.meta["servq.app"]
+    app = root.meta["servq.app"]
+    if check_database and not root.meta.get("servq.database_checked"):
+        ensure_database(app)
+        root.meta["servq.database_checked"] = True
+    return app
+
+
+def _database_label(app: Flask) -> str:
+    """The database of ``app`` as shown to a user: a SQLite file's path, or the URL
+    without its password."""
+    from core.schema import describe_url
+
+    return describe_url(app.config["DATABASE_URL"])
+
+
+def ensure_database(app: Flask) -> None:
+    """Refuse, with a :class:`CliError` naming the database and how to point at another,
+    a database that is missing or not at the newest schema. Creates nothing: a missing
+    SQLite file is looked for, not opened."""
+    from core.schema import current_revision, head_revision, sqlite_file
+
+    where = _database_label(app)
+    path = sqlite_file(app.config["DATABASE_URL"])
+    if path is not None and not path.is_file():
+        raise CliError(f"no servq database at {path} ({where}): {WHICH_DATABASE}; "
+                       f"or create one there with 'servq db upgrade'")
+    engine = _owner_engine(app)
+    try:
+        revision = current_revision(engine)
+    finally:
+        engine.dispose()
+    head = head_revision()
+    if revision != head:
+        state = "empty (never migrated)" if revision is None else f"at revision {revision}, not {head}"
+        raise CliError(f"the database {where} is {state}: run 'servq db upgrade' to migrate it, "
+                       f"or {WHICH_DATABASE}")
 
 
 def tenant_by_slug(app: Flask, slug: str):
@@ -171,7 +218,7 @@ def serve(host, port, workers, demo):
     """Serve the HTTP API with gunicorn (a production WSGI server)."""
     from gunicorn.app.base import BaseApplication
 
-    app = get_app()
+    app = get_app(check_database=False)  # the embedded default is created and upgraded
     if demo:
         run_demo(app, host, port)
     else:
@@ -198,14 +245,16 @@ def serve(host, port, workers, demo):
 def _ensure_schema(app: Flask) -> None:
     """Serve only a database at the newest schema. The embedded default (SQLite) is
     upgraded in place; a shared database is upgraded deliberately by an operator."""
-    from core.schema import is_current, upgrade
+    from core.schema import is_current, make_sqlite_folder, upgrade
 
     engine = _owner_engine(app)
     try:
+        make_sqlite_folder(engine)
         if is_current(engine):
             return
         if engine.dialect.name != "sqlite":
-            raise CliError("the database is not at the newest schema: run `servq db upgrade` first")
+            raise CliError(f"the database {_database_label(app)} is not at the newest schema: run "
+                           f"`servq db upgrade` first, or {WHICH_DATABASE}")
         upgrade(engine)
         click.echo("servq: upgraded the embedded SQLite database to the newest schema", err=True)
     finally:
@@ -331,11 +380,12 @@ def db_upgrade(app_role):
     """Migrate the database to the newest schema."""
     from sqlalchemy.engine import make_url
 
-    from core.schema import DEFAULT_APP_ROLE, current_revision, upgrade
+    from core.schema import DEFAULT_APP_ROLE, current_revision, make_sqlite_folder, upgrade
 
-    app = get_app()
+    app = get_app(check_database=False)
     engine = _owner_engine(app)
     try:
+        make_sqlite_folder(engine)
         before = current_revision(engine)
         role = app_role or app.config.get("DATABASE_APP_ROLE") or DEFAULT_APP_ROLE
         upgrade(engine, app_role=role)
@@ -560,7 +610,7 @@ def plugins_list(slug):
     from core.models import TenantPlugin
     from core.plugins_ext import get_plugins
 
-    app = get_app()
+    app = get_app(check_database=bool(slug))  # the list alone needs no database
     manager = get_plugins(app)
     enabled = None
     if slug:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from types import FunctionType
 
 from flask import Flask
@@ -45,7 +44,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings = load_settings(test_config)
     app = ServqFlask("core", instance_path=settings["INSTANCE_PATH"])
     app.config.update(settings)
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    # The instance folder is not created here: making an app must not leave a folder (and
+    # then an empty database) wherever a command happens to run. `servq serve` and
+    # `servq db upgrade` create the embedded default's folder (core.schema.upgrade).
 
     database.init_app(app)
     plugins_ext.init_app(app)

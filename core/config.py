@@ -60,12 +60,22 @@ def load_settings(overrides: dict | None = None) -> dict:
         "ORM_TENANT_FILTER": True,
         "MAX_PAGE_SIZE": 500,
         "JOB_QUEUE": env.get("SERVQ_QUEUE") or "servq",
+        # rq workers (core/jobs, README "Production"): a running job's worker heartbeats
+        # every JOB_HEARTBEAT_INTERVAL s; a job whose worker died is abandoned
+        # JOB_ABANDONED_AFTER s after its last heartbeat and retried once a worker's
+        # registry cleanup (every JOB_MAINTENANCE_INTERVAL s) finds it.
+        "JOB_HEARTBEAT_INTERVAL": int(env.get("SERVQ_JOB_HEARTBEAT_INTERVAL") or 15),
+        "JOB_ABANDONED_AFTER": int(env.get("SERVQ_JOB_ABANDONED_AFTER") or 45),
+        "JOB_MAINTENANCE_INTERVAL": int(env.get("SERVQ_JOB_MAINTENANCE_INTERVAL") or 30),
         # A weekly report of a week with more records than this runs as a job (docs/reports.md).
         "REPORT_INLINE_MAX_RECORDS": int(env.get("SERVQ_REPORT_INLINE_MAX_RECORDS") or 20000),
         # Webhook deliveries (core/notify.py, docs/webhooks.md): seconds before each retry
         # (attempts = len + 1) and the HTTP timeout of one attempt.
         "WEBHOOK_RETRY_DELAYS": env.get("SERVQ_WEBHOOK_RETRY_DELAYS") or "30,120,600,3600,21600,21600,21600",
         "WEBHOOK_TIMEOUT": env.get("SERVQ_WEBHOOK_TIMEOUT") or "10",
+        # Webhooks to loopback, private and link-local addresses (cloud metadata): refused
+        # unless this is on, e.g. for a local demo receiver (a request-forgery hole otherwise).
+        "WEBHOOK_ALLOW_PRIVATE": env.get("SERVQ_WEBHOOK_ALLOW_PRIVATE") or "0",
     }
     settings.update(overrides)
     if not settings["SECRET_KEY"]:

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
 import secrets
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -33,6 +35,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from collections.abc import Iterable, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import current_app
 from sqlalchemy import insert, select, update
@@ -383,6 +386,53 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 _OPENER = urllib.request.build_opener(_NoRedirects)
 
 
+# -- where webhooks may go -------------------------------------------------------------------
+
+
+def allow_private(app=None) -> bool:
+    """Whether webhooks may go to loopback, private and link-local addresses
+    (``WEBHOOK_ALLOW_PRIVATE``: off in production, on for a local demo and the tests)."""
+    value = (app or current_app).config.get("WEBHOOK_ALLOW_PRIVATE", False)
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _not_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why ``address`` is not a public unicast address (``is_global``), or ``None``. An
+    IPv6 address that embeds an IPv4 one (``::ffff:127.0.0.1``, 6to4) is judged by it too."""
+    for candidate in (address, getattr(address, "ipv4_mapped", None), getattr(address, "sixtofour", None)):
+        if candidate is None:
+            continue
+        if candidate.is_global and not candidate.is_multicast:
+            continue
+        for kind in ("loopback", "link_local", "private", "multicast", "unspecified", "reserved"):
+            if getattr(candidate, f"is_{kind}"):
+                return kind.replace("_", "-")
+        return "not globally routable"
+    return None
+
+
+def refused_destination(url: str) -> str | None:
+    """Why a webhook may not be sent to ``url``, or ``None`` when it may: every address
+    its host names or resolves to (``socket.getaddrinfo``) must be public. Raises
+    :class:`OSError` when the host does not resolve."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        addresses = [ipaddress.ip_address(host)]
+        resolved = False
+    except ValueError:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = [ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos]
+        resolved = True
+    for address in addresses:
+        reason = _not_public(address)
+        if reason is not None:
+            where = f"{host} resolves to {address}, which" if resolved else str(address)
+            return f"{where} is not a public address ({reason}); webhooks are sent only to public addresses"
+    return None
+
+
 def post(url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> tuple[int | None, str | None, int]:
     """POST ``body`` to ``url``; never raises.
 
@@ -476,11 +526,19 @@ def deliver(session, delivery_id: str, expected_attempts: int | None = None) -> 
         "X-Servq-Timestamp": timestamp,
         "X-Servq-Signature": sign(secret_, timestamp, body),
     }
-    status, error, duration = post(url, body, headers, limit)
+    refused = None
+    try:
+        refused = None if allow_private() else refused_destination(url)
+    except OSError as exc:  # the host does not resolve: a failed attempt, retried
+        status, error, duration = None, f"{type(exc).__name__}: {exc}", 0
+    else:
+        status, error, duration = (None, f"not sent: {refused}", 0) if refused else post(url, body, headers, limit)
     now = utcnow()
     values: dict[str, Any] = {"last_status_code": status, "last_error": error, "last_duration_ms": duration}
     next_at = None
-    if status is not None and 200 <= status < 300:
+    if refused:  # the host now points somewhere private (DNS changed): never sent
+        values.update(status="failed", next_attempt_at=None)
+    elif status is not None and 200 <= status < 300:
         values.update(status="delivered", delivered_at=now, next_attempt_at=None, last_error=None)
     else:
         delays = retry_delays()

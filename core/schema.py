@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 RLS_SETTING = "servq.tenant_id"
 DEFAULT_APP_ROLE = "servq_app"
@@ -21,8 +22,35 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite ``url`` (absolute), or ``None`` for another database or an
+    in-memory one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:") \
+            or parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database).resolve()
+
+
+def describe_url(url: str) -> str:
+    """``url`` as it may be shown to a user: the password hidden."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def make_sqlite_folder(engine: Engine) -> None:
+    """Create the folder of a SQLite database file when missing (SQLite creates the file
+    itself, not its folder)."""
+    path = sqlite_file(engine.url.render_as_string(hide_password=False))
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+
 def upgrade(engine: Engine, revision: str = "head", app_role: str | None = DEFAULT_APP_ROLE) -> None:
-    """Bring the database to ``revision``; on PostgreSQL also (re)grant ``app_role``."""
+    """Bring the database to ``revision``; on PostgreSQL also (re)grant ``app_role``.
+
+    The only code that creates a database: a SQLite file's folder (the instance folder of
+    the embedded default) is made when missing."""
+    make_sqlite_folder(engine)
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), revision)
     if engine.dialect.name == "postgresql" and app_role:

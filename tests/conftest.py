@@ -110,6 +110,9 @@ def app_config(database, tmp_path, request):
         "LOAD_ENTRY_POINTS": False,
         "REDIS_URL": TEST_REDIS_URL,
         "LOGIN_RATE_LIMIT": "1000 per minute",
+        # The webhook tests deliver to receivers on 127.0.0.1 (tests/test_webhook_addresses.py
+        # turns this off to test the refusal).
+        "WEBHOOK_ALLOW_PRIVATE": True,
     }
     if database["kind"] == "postgresql":
         _empty_all(database["engine"])

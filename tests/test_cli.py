@@ -81,6 +81,18 @@ def test_onboard_list_show(servq, manifest_file):
     (('locale = "zh-CN"', 'locale = "zh-CN"\nfoo = 1'), "foo: Unknown field."),
     (('site = "P1"', 'site = "ZZ"'), "staff[0].site: Unknown site code 'ZZ'."),
     (("threshold = 80", 'threshold = "high"'), "plugins.qa.threshold: Not a valid integer."),
+    # The first admin's role is checked by the field, not by a crash of the owner rule.
+    (('role = "owner"', 'role = "boss"'),
+     "admins[0].role: Must be one of: owner, admin, manager, inspector, agent, viewer."),
+    (('locale = "zh-CN"', 'locale = "zh-CN"\nfoo = 1'),
+     "foo: Unknown field. Allowed: slug, name, industry, timezone, locale, plugins, admins, sites, "
+     "staff, calendar, standards."),
+    (('code = "L1"', 'code = "L1"\nfloor = 3'), "sites[1].floor: Unknown field. Allowed: code, name, address."),
+    (('code = "L1"', 'code = "L 1"'),
+     "sites[1].code: Not a valid code (letters, digits, '_', '.' and '-', starting with a letter or digit; "
+     "at most 63)."),
+    (("[plugins.qa]\nthreshold = 80", 'plugins = ["QA"]'),
+     "plugins[0]: Not a plugin id (lower-case letters, digits and '_', starting with a letter)."),
 ])
 def test_onboard_broken_manifest(servq, app, tmp_path, replace, field):
     path = tmp_path / "broken.toml"

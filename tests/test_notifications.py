@@ -240,6 +240,7 @@ def test_real_worker_delivers_and_retries_with_redis(app, app_config, acme, rece
            "SERVQ_INSTANCE_PATH": str(tmp_path / "worker"),
            "SERVQ_QUEUE": app.config["JOB_QUEUE"],
            "SERVQ_WEBHOOK_RETRY_DELAYS": "2,2,2",
+           "SERVQ_WEBHOOK_ALLOW_PRIVATE": "1",  # the receivers listen on 127.0.0.1
            "SECRET_KEY": "worker"}
     if app_config.get("DATABASE_APP_ROLE"):
         env["SERVQ_DB_ROLE"] = app_config["DATABASE_APP_ROLE"]

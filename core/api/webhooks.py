@@ -38,7 +38,9 @@ class WebhookSchema(Schema):
     id = fields.UUID(dump_only=True)
     url = fields.URL(required=True, schemes={"http", "https"}, require_tld=False,
                      validate=validate.Length(max=2000),
-                     metadata={"description": "http or https endpoint that receives POSTed events"})
+                     metadata={"description": "http or https endpoint that receives POSTed events; its host "
+                                              "must be a public address (loopback, private and link-local "
+                                              "ones are refused)"})
     event_types = fields.List(
         fields.String(validate=validate.Length(min=1, max=100)), required=True,
         validate=validate.Length(min=1, max=50),
@@ -59,6 +61,14 @@ class WebhookSchema(Schema):
             raise ValidationError("Credentials in the URL are not supported: receivers verify the signature.")
         if not parts.hostname:
             raise ValidationError("The URL needs a host.")
+        if notify.allow_private():
+            return
+        try:
+            refused = notify.refused_destination(value)
+        except (OSError, ValueError):  # not resolvable now: checked again at every delivery
+            refused = None
+        if refused:
+            raise ValidationError(f"The URL's host {refused}.")
 
     @validates("event_types")
     def _known_types(self, value, **kwargs):

@@ -10,12 +10,16 @@ once, so every job must be idempotent. Inline and queued jobs take the same code
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import uuid
 from typing import Any, Callable
 
 from flask import Flask, current_app
 from redis import Redis
 from rq import Queue, Retry, SimpleWorker
+from rq.scheduler import RQScheduler
+from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
@@ -133,21 +137,107 @@ def run_job(name: str, tenant_id: str, *args: Any) -> Any:
         session.close()
 
 
-class AppWorker(SimpleWorker):
-    """An rq worker that runs every job inside the servq app's context."""
+class ParentBoundScheduler(RQScheduler):
+    """rq's scheduler process, which stops (releasing its locks) once the worker that
+    forked it is gone: a worker killed with SIGKILL leaves no scheduler behind holding
+    the scheduler lock."""
 
-    def __init__(self, *args, app: Flask, **kwargs):
-        super().__init__(*args, **kwargs)
+    _parent_pid: int | None = None
+
+    def start(self):
+        self._parent_pid = os.getpid()
+        return super().start()
+
+    def heartbeat(self):  # called every ``interval`` (1 s) by the scheduler's loop
+        if self._parent_pid is not None and os.getppid() != self._parent_pid:
+            self.log.warning("Scheduler: worker %s is gone; stopping", self._parent_pid)
+            self.request_stop()
+        super().heartbeat()
+
+
+class AppWorker(SimpleWorker):
+    """An rq worker that runs every job inside the servq app's context.
+
+    rq's ``SimpleWorker`` runs a job in its own process and, unlike the forking worker,
+    sends no heartbeat while the job runs, so the job's entry in the started-job
+    registry had to outlive the whole job timeout: a job whose worker was killed stayed
+    ``started`` for minutes. Here a thread heartbeats every ``heartbeat_interval``
+    seconds while a job runs, and the entry expires ``abandoned_after`` seconds after
+    the last heartbeat; the registry cleanup (every ``maintenance_interval`` seconds, by
+    any worker) then hands the abandoned job to its ``Retry``.
+    """
+
+    def __init__(self, *args, app: Flask, heartbeat_interval: int = 15, abandoned_after: int = 45,
+                 **kwargs):
+        if abandoned_after <= heartbeat_interval:
+            raise ValueError(f"JOB_ABANDONED_AFTER ({abandoned_after}) must be longer than "
+                             f"JOB_HEARTBEAT_INTERVAL ({heartbeat_interval})")
+        super().__init__(*args, job_monitoring_interval=heartbeat_interval, **kwargs)
         self.app = app
+        self.abandoned_after = abandoned_after
 
     def perform_job(self, job, queue, *args, **kwargs):
         with self.app.app_context():
             return super().perform_job(job, queue, *args, **kwargs)
 
+    def get_heartbeat_ttl(self, job) -> int:
+        """How long a running job's registry entry lives after each heartbeat."""
+        return self.abandoned_after
+
+    @property
+    def dequeue_timeout(self) -> int:
+        # An idle worker waits for a job at most until its next registry cleanup is due
+        # (rq waits worker_ttl - 15 = 405 s, which also held the cleanup back).
+        return max(1, min(super().dequeue_timeout, self.maintenance_interval))
+
+    def execute_job(self, job, queue):
+        stop = threading.Event()
+
+        def beat() -> None:
+            while not stop.wait(self.job_monitoring_interval):
+                if self.execution is None:
+                    continue
+                try:
+                    self.maintain_heartbeats(job)
+                except Exception:  # Redis unreachable for a moment: the next beat may do
+                    log.warning("heartbeat of job %s failed", job.id, exc_info=True)
+
+        thread = threading.Thread(target=beat, name=f"heartbeat {job.id}", daemon=True)
+        thread.start()
+        try:
+            return super().execute_job(job, queue)
+        finally:
+            stop.set()
+            thread.join()
+
+    def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
+                         date_format: str = DEFAULT_LOGGING_DATE_FORMAT,
+                         log_format: str = DEFAULT_LOGGING_FORMAT):
+        # rq's own method with ParentBoundScheduler instead of RQScheduler.
+        self.scheduler = ParentBoundScheduler(
+            self.queues, connection=self.connection,
+            logging_level=logging_level if logging_level is not None else self.log.level,
+            date_format=date_format, log_format=log_format, serializer=self.serializer)
+        self.scheduler.acquire_locks()
+        if self.scheduler.acquired_locks:
+            if burst:
+                try:
+                    self.scheduler.register_birth()
+                    self.scheduler.enqueue_scheduled_jobs()
+                finally:
+                    self.scheduler.release_locks()
+                    self.scheduler.register_death()
+            else:
+                self.scheduler.start()
+
 
 def make_worker(app: Flask) -> AppWorker:
-    """The worker of ``servq worker`` (with the rq scheduler for timed jobs)."""
+    """The worker of ``servq worker`` (with the rq scheduler for timed jobs); its
+    heartbeat and registry-cleanup intervals come from the app's ``JOB_*`` settings."""
     queue = app.extensions["servq.queue"]
     if queue is None:
         raise RuntimeError("REDIS_URL is not set: without Redis, jobs run inline and need no worker")
-    return AppWorker([queue], connection=queue.connection, serializer=JSONSerializer, app=app)
+    return AppWorker([queue], connection=queue.connection, serializer=JSONSerializer, app=app,
+                     heartbeat_interval=int(app.config.get("JOB_HEARTBEAT_INTERVAL", 15)),
+                     abandoned_after=int(app.config.get("JOB_ABANDONED_AFTER", 45)),
+                     maintenance_interval=int(app.config.get("JOB_MAINTENANCE_INTERVAL", 30)))
