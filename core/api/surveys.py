@@ -19,7 +19,7 @@ from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import delete, select
 
-from core.api.blueprint import Blueprint
+from core.api.blueprint import Blueprint, lock_for_write
 from core.api.context import actor_id, require
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from core.api.records import enabled_kinds
@@ -319,6 +319,7 @@ class InstrumentByCode(MethodView):
         Surveys already created keep the version they were created with."""
         session = request_session()
         row = _custom_instrument(code)
+        lock_for_write(row)
         blp.check_etag(_instrument_view(row.document, row), InstrumentOutSchema)
         merged = {**row.document, **body, "code": row.code}
         try:
@@ -341,6 +342,7 @@ class InstrumentByCode(MethodView):
         """Delete the tenant's instrument (needs If-Match); surveys keep their copy."""
         session = request_session()
         row = _custom_instrument(code)
+        lock_for_write(row)
         blp.check_etag(_instrument_view(row.document, row), InstrumentOutSchema)
         audit(session, "survey_instruments", row.id, "deleted", actor_id(), {"code": [code, None]})
         session.delete(row)
@@ -481,6 +483,7 @@ class SurveyById(MethodView):
         are fixed."""
         session = request_session()
         survey = get_survey(survey_id)
+        lock_for_write(survey)  # before its triggers are read: every writer locks the survey
         triggers = _triggers_of([survey.id])[survey.id]
         blp.check_etag(_survey_view(survey, triggers), SurveyOutSchema)
         if "importance" in body:
@@ -511,6 +514,7 @@ class SurveyById(MethodView):
         """Delete a survey that has no invitations yet (needs If-Match)."""
         session = request_session()
         survey = get_survey(survey_id)
+        lock_for_write(survey)
         blp.check_etag(_survey_view(survey, _triggers_of([survey.id])[survey.id]), SurveyOutSchema)
         if session.scalar(select(SurveyInvitation.id).where(SurveyInvitation.survey_id == survey.id).limit(1)):
             abort(409, message="This survey has invitations: deactivate it (active: false) instead.")
@@ -632,6 +636,7 @@ class InvitationById(MethodView):
         invitation stays listed, with status ``revoked``."""
         session = request_session()
         invitation = _get_invitation(survey_id, invitation_id)
+        lock_for_write(invitation)
         blp.check_etag(_invitation_view(invitation), InvitationOutSchema)
         if invitation.responded_at is not None:
             abort(409, message="This invitation has been answered; it cannot be revoked.")
