@@ -18,9 +18,11 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+import time_machine
 
 pytestmark = pytest.mark.slow
 
@@ -200,3 +202,70 @@ def test_one_of_concurrent_action_transitions_wins(acme, server):
             history = acme.api.get(f"{url}/history?page_size=100").json
             assert [e["action"] for e in history].count("start") == 1, history
         assert_one_winner(results, loser)
+
+
+# -- 201 Created: ETag and Location ---------------------------------------------------
+
+INSTRUMENT = {
+    "code": "mini", "title": {"en": "Mini"}, "scale": {"min": 1, "max": 5},
+    "dimensions": [{"code": "a", "title": {"en": "A"}}],
+    "items": [{"code": "x1", "dimension": "a", "text": {"en": "X one"}}],
+}
+
+
+def _holds(value, expected) -> bool:
+    """Whether ``value`` has every key of ``expected`` with its value (nested dicts too)."""
+    if isinstance(expected, dict):
+        return isinstance(value, dict) and all(k in value and _holds(value[k], v) for k, v in expected.items())
+    return value == expected
+
+
+def _created(api, url, body):
+    response = api.post(url, json=body)
+    assert response.status_code == 201, response.json
+    return response
+
+
+def test_every_201_carries_the_etag_of_a_get_and_the_location(acme):
+    """What a POST creates can be changed with the 201's ETag, without a GET, and the
+    ETag is the one a GET of ``Location`` returns."""
+    api = acme.api
+    site = _created(api, "/api/v1/sites", {"code": "HQ", "name": "Head office"}).json
+    survey = _created(api, "/api/v1/surveys", {"title": {"en": "How did we do?"}, "instrument": "nps"}).json
+    cases = [  # (collection, body of the POST, method and body of the write after it)
+        ("/api/v1/records", {"kind": "observation", "data": {"title": "Wet floor"}},
+         "patch", {"data": {"title": "Dry floor"}}),
+        ("/api/v1/sites", {"code": "B", "name": "Branch"}, "patch", {"name": "Branch office"}),
+        ("/api/v1/staff", {"code": "W1", "name": "Wang Wei", "site_id": site["id"]},
+         "patch", {"name": "Wang Wei (lead)"}),
+        ("/api/v1/actions", {"title": "Fix the door"}, "patch", {"title": "Fix the front door"}),
+        ("/api/v1/schedules", {"title": "Fire equipment patrol", "kind": "observation",
+                               "rrule": "FREQ=MONTHLY", "dtstart": "2026-01-01T09:00:00+08:00"},
+         "patch", {"title": "Fire patrol"}),
+        ("/api/v1/webhooks", {"url": "https://example.com/hook", "event_types": ["clock.breached"]},
+         "patch", {"description": "Ops channel"}),
+        ("/api/v1/members", {"email": "ines@acme.test", "role": "inspector", "name": "Ines"},
+         "patch", {"role": "agent"}),
+        ("/api/v1/surveys/instruments", INSTRUMENT, "patch", {"title": {"en": "Mini survey"}}),
+        ("/api/v1/surveys", {"title": {"en": "Quick"}, "instrument": "csat"},
+         "patch", {"title": {"en": "Quick check"}}),
+        (f"/api/v1/surveys/{survey['id']}/invitations", {"customer": {"name": "Jane Doe"}},
+         "delete", None),
+    ]
+    with time_machine.travel(datetime(2026, 12, 4, 9, 0, tzinfo=timezone.utc), tick=False):
+        for collection, body, method, change in cases:
+            created = _created(api, collection, body)
+            etag = created.headers.get("ETag")
+            location = created.headers.get("Location")
+            key = created.json["code"] if collection.endswith("/instruments") else created.json["id"]
+            assert etag and location == f"http://localhost{collection}/{key}", (collection, created.headers)
+            assert api.get(location).headers["ETag"] == etag, collection
+            if method == "patch":
+                changed = api.patch(location, json=change, etag=etag)
+                assert changed.status_code == 200, (collection, changed.json)
+                assert _holds(changed.json, change), (collection, changed.json)
+                # The 201's ETag is spent: a second write with it is stale.
+                assert api.patch(location, json=change, etag=etag).status_code == 412, collection
+            else:
+                assert api.delete(location, etag=etag).status_code == 204, collection
+                assert api.get(location).json["status"] == "revoked"

@@ -137,7 +137,7 @@ class Actions(MethodView):
 
     @require("write")
     @blp.arguments(ActionSchema())
-    @blp.response(201, ActionSchema)
+    @blp.created(ActionSchema)
     def post(self, body):
         """Open an action by hand."""
         session = request_session()

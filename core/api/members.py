@@ -108,7 +108,7 @@ class Members(MethodView):
 
     @require("admin")
     @blp.arguments(MemberCreateSchema())
-    @blp.response(201, MemberSchema)
+    @blp.created(MemberSchema)
     @blp.alt_response(409, description="This person is already a member")
     def post(self, body):
         """Add a member: creates the account if the email is new."""

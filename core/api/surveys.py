@@ -268,7 +268,7 @@ class Instruments(MethodView):
 
     @require("manage")
     @blp.arguments(InstrumentSchema())
-    @blp.response(201, InstrumentOutSchema)
+    @blp.created(InstrumentOutSchema, key="code")
     @blp.alt_response(409, description="The code is taken (by a built-in or another instrument)")
     def post(self, body):
         """Create an instrument: items, scales, the dimension of each item, required or optional."""
@@ -433,7 +433,7 @@ class Surveys(MethodView):
 
     @require("manage")
     @blp.arguments(SurveyInSchema())
-    @blp.response(201, SurveyOutSchema)
+    @blp.created(SurveyOutSchema)
     def post(self, body):
         """Create a survey of an instrument: form, language, link lifetime, importance, triggers."""
         session = request_session()
@@ -583,7 +583,7 @@ class Invitations(MethodView):
 
     @require("write")
     @blp.arguments(InvitationInSchema())
-    @blp.response(201, NewInvitationSchema)
+    @blp.created(NewInvitationSchema, etag_schema=InvitationOutSchema)
     @blp.alt_response(409, description="The survey is inactive, or the record has an invitation already")
     def post(self, body, survey_id):
         """Invite a customer: a single-use link, shown once in ``token``/``link``."""
