@@ -122,19 +122,19 @@ def race(port, token, method, path, bodies, etag=None):
     return statuses
 
 
-def rounds_of_patches(port, token, url, field, writers, rounds):
+def rounds_of_patches(port, token, url, field, writers, rounds, values=None):
     """``rounds`` races of ``writers`` PATCHes of ``url`` with one ETag each; returns the
     statuses of every round and checks the winner's write is what is stored."""
     results = []
     for n in range(rounds):
         status, headers, _ = _call(port, "GET", url, None, {"Authorization": f"Bearer {token}"})
         assert status == 200
-        values = [f"round {n} writer {w}" for w in range(writers)]
-        statuses = race(port, token, "PATCH", url, [{field: v} for v in values], headers["ETag"])
+        values_ = [values(n, w) if values else f"round {n} writer {w}" for w in range(writers)]
+        statuses = race(port, token, "PATCH", url, [{field: v} for v in values_], headers["ETag"])
         results.append(statuses)
         status, _, data = _call(port, "GET", url, None, {"Authorization": f"Bearer {token}"})
         stored = json.loads(data)[field]
-        winners = [v for v, s in zip(values, statuses) if s == 200]
+        winners = [v for v, s in zip(values_, statuses) if s == 200]
         if len(winners) == 1:
             assert stored == winners[0], (statuses, stored)
     return results
@@ -184,6 +184,18 @@ def test_one_of_concurrent_site_and_schedule_patches_wins(acme, server):
     assert created.status_code == 201, created.json
     results = rounds_of_patches(server, acme.api.token, f"/api/v1/schedules/{created.json['id']}",
                                 "title", 3, 5)
+    assert_one_winner(results)
+    # A view of two rows (membership and user) and one built with a query (a survey
+    # and its triggers): the main row is locked before the view is built.
+    member = acme.api.post("/api/v1/members", json={"email": "ines@acme.test", "role": "agent"})
+    assert member.status_code == 201, member.json
+    results = rounds_of_patches(server, acme.api.token, f"/api/v1/members/{member.json['id']}",
+                                "name", 3, 3)
+    assert_one_winner(results)
+    survey = acme.api.post("/api/v1/surveys", json={"title": {"en": "Quick"}, "instrument": "csat"})
+    assert survey.status_code == 201, survey.json
+    results = rounds_of_patches(server, acme.api.token, f"/api/v1/surveys/{survey.json['id']}",
+                                "link_lifetime_days", 3, 3, values=lambda n, w: 10 + 3 * n + w)
     assert_one_winner(results)
 
 
