@@ -172,7 +172,8 @@ def test_one_of_concurrent_record_patches_wins(acme, server):
     assert [e["action"] for e in history].count("changed") == wins
 
 
-def test_one_of_concurrent_site_and_schedule_patches_wins(acme, server):
+def test_one_of_concurrent_writes_of_other_resources_wins(acme, server):
+    """Sites, schedules, members, surveys and the calendar, three writers a round."""
     site = acme.api.post("/api/v1/sites", json={"code": "HQ", "name": "Head office"})
     assert site.status_code == 201
     results = rounds_of_patches(server, acme.api.token, f"/api/v1/sites/{site.json['id']}",
@@ -196,6 +197,16 @@ def test_one_of_concurrent_site_and_schedule_patches_wins(acme, server):
     assert survey.status_code == 201, survey.json
     results = rounds_of_patches(server, acme.api.token, f"/api/v1/surveys/{survey.json['id']}",
                                 "link_lifetime_days", 3, 3, values=lambda n, w: 10 + 3 * n + w)
+    assert_one_winner(results)
+    # The calendar: a PUT, with If-Match once one is stored.
+    week = {d: ["09:00-18:00"] for d in ("mon", "tue", "wed", "thu", "fri")}
+    calendar = {"timezone": "Asia/Shanghai", "country": "CN", "working_hours": week}
+    assert acme.api.put("/api/v1/calendar", json=calendar).status_code == 200
+    results = []
+    for n in range(3):
+        etag = acme.api.get("/api/v1/calendar").headers["ETag"]
+        bodies = [{**calendar, "extra_holidays": [f"2027-0{n + 1}-1{w}"]} for w in range(3)]
+        results.append(race(server, acme.api.token, "PUT", "/api/v1/calendar", bodies, etag))
     assert_one_winner(results)
 
 
