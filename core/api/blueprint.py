@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import wraps
 
 import flask_smorest
+from flask_smorest import abort
 from flask import request
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
@@ -49,7 +50,9 @@ def lock_for_write(obj) -> None:
     key = mapper.primary_key_from_instance(obj)
     stmt = (select(cls).where(*(column == value for column, value in zip(mapper.primary_key, key)))
             .with_for_update(of=cls).execution_options(populate_existing=True))
-    session.execute(stmt).one()
+    if session.execute(stmt).first() is None:
+        # Deleted by the writer that held the lock: the ETag matches nothing now.
+        abort(412, message="This object was deleted since you read it.")
 
 
 def _is_orm_object(value) -> bool:
