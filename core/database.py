@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy.orm import configure_mappers
 
-from core.db import make_engine, make_sessionmaker
+from core.db import WRITE_TRANSACTION, make_engine, make_sessionmaker
 from core.tenancy import TenantSession
+
+
+#: HTTP methods that do not write (RFC 9110 "safe").
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def init_app(app: Flask) -> None:
@@ -19,6 +23,9 @@ def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"], app.config.get("DATABASE_APP_ROLE"))
     app.extensions["servq.engine"] = engine
     app.extensions["servq.sessionmaker"] = make_sessionmaker(engine)
+    if engine.dialect.name == "sqlite":
+        # The same engine (pool, listeners) whose transactions begin IMMEDIATE.
+        app.extensions["servq.write_engine"] = engine.execution_options(**{WRITE_TRANSACTION: True})
     app.teardown_appcontext(_close_session)
 
 
@@ -41,6 +48,13 @@ def request_session() -> TenantSession:
     session = g.get("db")
     if session is None:
         session = g.db = new_session()
+        if has_request_context() and request.method not in SAFE_METHODS:
+            # A write request may compare an ETag and then write: on SQLite its
+            # transaction holds the write lock from BEGIN, so write requests run one at
+            # a time (PostgreSQL locks the row instead: core.api.blueprint.lock_for_write).
+            write_engine = current_app.extensions.get("servq.write_engine")
+            if write_engine is not None:
+                session.bind = write_engine
     return session
 
 

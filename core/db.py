@@ -122,6 +122,10 @@ def tenant_tables() -> list[str]:
 
 SUPPORTED_URL_PREFIXES = ("sqlite", "postgresql")
 
+#: Execution option of a connection whose transactions write (a write request's): on
+#: SQLite they begin with ``BEGIN IMMEDIATE``, so write transactions run one at a time.
+WRITE_TRANSACTION = "servq_write_transaction"
+
 
 def dialect_insert(session):
     """The ``insert`` construct of the session's database, which has ``ON CONFLICT``
@@ -170,7 +174,15 @@ def make_engine(url: str, app_role: str | None = None) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            conn.exec_driver_sql("BEGIN")
+            # A write request's connection (WRITE_TRANSACTION, see
+            # core.database.request_session) takes the database's write lock at BEGIN:
+            # SQLite writers then wait for each other (busy timeout above) instead of
+            # reading, comparing an ETag, and failing to upgrade to a writer (or both
+            # winning). Reads keep the plain BEGIN and run alongside (WAL).
+            if conn.get_execution_options().get(WRITE_TRANSACTION):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
 
     else:
         _listen_for_deferred(engine)

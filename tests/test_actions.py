@@ -199,3 +199,19 @@ def test_viewer_cannot_write(acme):
     assert viewer.update(f"{ACTIONS}/{aid}", {"title": "x"}).status_code == 403
     assert step(acme, aid, "start", client=viewer).status_code == 403
     assert count(acme) == 1 and acme.api.get(f"{ACTIONS}/{aid}").json["status"] == "open"
+
+
+def test_a_transition_with_a_stale_if_match_changes_nothing(acme):
+    """``If-Match`` is optional on a step; when sent it must be the action's ETag."""
+    created = acme.api.post("/api/v1/actions", json={"title": "Fix the door"})
+    assert created.status_code == 201
+    url = created.headers["Location"]
+    etag = created.headers["ETag"]
+    assert acme.api.patch(url, json={"title": "Fix the front door"}, etag=etag).status_code == 200
+    stale = acme.api.post(f"{url}/transitions", json={"action": "start"}, headers={"If-Match": etag})
+    assert stale.status_code == 412 and stale.json["message"]
+    assert acme.api.get(url).json["status"] == "open"
+    fresh = acme.api.get(url).headers["ETag"]
+    started = acme.api.post(f"{url}/transitions", json={"action": "start"}, headers={"If-Match": fresh})
+    assert started.status_code == 200 and started.json["status"] == "in_progress"
+    assert acme.api.post(f"{url}/transitions", json={"action": "start"}).status_code == 409

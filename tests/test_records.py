@@ -381,3 +381,13 @@ def test_bodies_nested_too_deeply_are_refused_and_change_nothing(acme):
             assert r.status_code == status, (depth, leaf, r.json)
             assert r.json["message"]
     assert acme.api.get(RECORDS).json == []
+
+
+def test_a_created_record_can_be_changed_with_the_etag_of_its_201(acme):
+    created = acme.api.post("/api/v1/records", json={"kind": "observation", "data": {"title": "Wet floor"}})
+    assert created.status_code == 201
+    assert created.headers["Location"] == f"http://localhost/api/v1/records/{created.json['id']}"
+    changed = acme.api.patch(created.headers["Location"], json={"data": {"title": "Dry floor"}},
+                             etag=created.headers["ETag"])
+    assert changed.status_code == 200 and changed.json["data"]["title"] == "Dry floor"
+    assert acme.api.get(created.headers["Location"]).json["data"]["title"] == "Dry floor"

@@ -434,6 +434,7 @@ def test_a_tenant_defines_and_changes_its_own_standard(acme, globex):
     assert r.json["source"] == "custom" and r.json["baseline"] is None and r.json["version"] == 1
     assert r.json["plugin"] is None and r.json["shipped_version"] is None
     etag = r.headers["ETag"]
+    assert r.headers["Location"] == f"http://localhost{API}/acme.front_desk"
     assert acme.api.get(f"{API}/acme.front_desk").headers["ETag"] == etag
     # Changing it needs If-Match, and a whole document.
     changed = {**CUSTOM, "pass_mark": 80}

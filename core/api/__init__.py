@@ -35,7 +35,9 @@ bearer token; send it as `Authorization: Bearer <token>`. The token decides the 
 **Conventions.** JSON in and out; timestamps are ISO 8601 with an offset. Lists take
 `page` and `page_size` and describe the page in an `X-Pagination` header. Writes to an
 existing object need `If-Match` with the object's `ETag` (428 without it, 412 when it is
-stale). Errors have the shape `{code, status, message, errors}`. Another tenant's object
+stale); of concurrent writers with the same `ETag` exactly one wins, the others get 412.
+A `201 Created` carries `Location` (the new object's URL) and its `ETag` (the one a GET
+returns), so it can be changed without a GET first. Errors have the shape `{code, status, message, errors}`. Another tenant's object
 is a 404.
 """
 

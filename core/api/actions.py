@@ -8,13 +8,13 @@ from __future__ import annotations
 import uuid
 from datetime import timezone
 
-from flask import g
+from flask import g, request
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from core.api.blueprint import Blueprint
+from core.api.blueprint import Blueprint, lock_for_write
 from core.api.context import actor_id, require
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from core.api.history import HistoryEntrySchema, audit_history
@@ -137,7 +137,7 @@ class Actions(MethodView):
 
     @require("write")
     @blp.arguments(ActionSchema())
-    @blp.response(201, ActionSchema)
+    @blp.created(ActionSchema)
     def post(self, body):
         """Open an action by hand."""
         session = request_session()
@@ -185,10 +185,21 @@ class ActionTransitions(MethodView):
     @blp.arguments(TransitionSchema())
     @blp.response(200, ActionSchema)
     @blp.alt_response(409, description="Not allowed from the action's state; `errors.allowed` lists what is")
+    @blp.alt_response(412, description="If-Match was sent and the action changed since")
+    @blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": False,
+                          "schema": {"type": "string"},
+                          "description": "Optional: the action's ETag; 412 when it is stale"}])
     def post(self, body, action_id):
-        """Move an action on: start, complete, verify (owner, admin, manager, inspector), reopen."""
+        """Move an action on: start, complete, verify (owner, admin, manager, inspector), reopen.
+
+        Concurrent steps on one action run one after the other: of two callers starting
+        it at once, one starts it and the other gets 409 (or 412 when it sent
+        ``If-Match``, which is optional here)."""
         session = request_session()
         action = get_action(action_id)
+        lock_for_write(action)
+        if request.if_match and blp._generate_etag(ActionSchema().dump(action)) not in request.if_match:
+            abort(412, message="The action changed since you read it; GET it again.")
         if body["action"] == "verify" and g.membership.role not in VERIFIERS:
             abort(403, message=f"Your role ({g.membership.role}) may not verify actions: "
                                f"{', '.join(sorted(VERIFIERS))} may.")

@@ -19,7 +19,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy import select
 from werkzeug.http import quote_etag
 
-from core.api.blueprint import Blueprint
+from core.api.blueprint import Blueprint, lock_for_write
 from core.api.context import actor_id, require
 from core.audit import audit
 from core.calendar import CalendarSchema, LimitError, NoWorkingTime, WallClock, due, parse_limit
@@ -154,6 +154,8 @@ class Calendar(MethodView):
         session = request_session()
         current, row = _current()
         if row is not None:
+            lock_for_write(row)
+            current, row = _current()
             if not request.if_match:
                 abort(428, message="A calendar is stored: send If-Match with the ETag of GET /api/v1/calendar.")
             if blp._generate_etag(CalendarOutSchema().dump(current)) not in request.if_match:

@@ -15,7 +15,7 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import delete, select, update
 
-from core.api.blueprint import Blueprint
+from core.api.blueprint import Blueprint, lock_for_write
 from core.api.context import actor_id, require
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from core.audit import apply_changes, audit
@@ -108,7 +108,7 @@ class Members(MethodView):
 
     @require("admin")
     @blp.arguments(MemberCreateSchema())
-    @blp.response(201, MemberSchema)
+    @blp.created(MemberSchema)
     @blp.alt_response(409, description="This person is already a member")
     def post(self, body):
         """Add a member: creates the account if the email is new."""
@@ -158,6 +158,8 @@ class MemberById(MethodView):
         """
         session = request_session()
         membership, user = get_member(membership_id)
+        lock_for_write(membership)
+        lock_for_write(user)  # the name is the user's; a GET shows both
         blp.check_etag(member_view(membership, user), MemberSchema)
         changes = {}
         if "role" in body and body["role"] != membership.role:
@@ -184,6 +186,8 @@ class MemberById(MethodView):
         """
         session = request_session()
         membership, user = get_member(membership_id)
+        lock_for_write(membership)
+        lock_for_write(user)
         blp.check_etag(member_view(membership, user), MemberSchema)
         _only_owners_touch_owners(membership.role)
         _keep_an_owner(membership)

@@ -11,7 +11,7 @@ from flask_smorest import abort
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-from core.api.blueprint import Blueprint
+from core.api.blueprint import Blueprint, lock_for_write
 from core.api.context import actor_id, require
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs
 from core.database import request_session
@@ -115,6 +115,8 @@ class PluginById(MethodView):
         session = request_session()
         plugins = get_plugins()
         row = tenant_plugin(session, plugin_id)
+        if row is not None:
+            lock_for_write(row)
         if row is not None or request.if_match:
             if not request.if_match:
                 abort(428, message="This plugin already has settings: send If-Match with "

@@ -160,7 +160,7 @@ class Records(MethodView):
 
     @require("write")
     @blp.arguments(RecordInputSchema())
-    @blp.response(201, RecordSchema)
+    @blp.created(RecordSchema)
     def post(self, body):
         """Create a record; ``data`` is validated by the kind's schema."""
         session = request_session()

@@ -147,7 +147,7 @@ class Schedules(MethodView):
 
     @require("manage")
     @blp.arguments(ScheduleSchema())
-    @blp.response(201, ScheduleSchema)
+    @blp.created(ScheduleSchema)
     @blp.alt_response(409, description="A schedule with this key exists")
     def post(self, body):
         """Create a recurring obligation."""

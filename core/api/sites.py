@@ -64,7 +64,7 @@ class Sites(MethodView):
 
     @require("manage")
     @blp.arguments(SiteSchema())
-    @blp.response(201, SiteSchema)
+    @blp.created(SiteSchema)
     @blp.alt_response(409, description="A site with this code exists")
     def post(self, body):
         """Create a site."""

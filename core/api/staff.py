@@ -88,7 +88,7 @@ class StaffList(MethodView):
 
     @require("manage")
     @blp.arguments(StaffSchema())
-    @blp.response(201, StaffSchema)
+    @blp.created(StaffSchema)
     @blp.alt_response(409, description="A staff member with this code exists")
     def post(self, body):
         """Add a member of staff."""

@@ -18,7 +18,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy import select
 from werkzeug.http import quote_etag
 
-from core.api.blueprint import Blueprint
+from core.api.blueprint import CREATED_HEADERS_DOC, Blueprint
 from core.api.context import actor_id, require
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from core.audit import audit
@@ -311,7 +311,7 @@ class StandardByCode(MethodView):
     @require("manage")
     @blp.arguments(StandardChangeInSchema())
     @blp.response(200, StandardViewSchema)
-    @blp.alt_response(201, schema=StandardViewSchema,
+    @blp.alt_response(201, schema=StandardViewSchema, headers=CREATED_HEADERS_DOC,
                       description="A new standard of the tenant's own was defined")
     @blp.alt_response(428, description="The standard exists: send If-Match with its ETag")
     @blp.alt_response(412, description="The version in force changed since the ETag was read "
@@ -359,6 +359,8 @@ class StandardByCode(MethodView):
             abort(412, message=f"Standard {code!r} changed meanwhile; GET it again.")
         session.commit()
         headers = _vary({"ETag": quote_etag(etag_of(code, stored.version))})
+        if outcome == "created":
+            headers["Location"] = request.base_url
         return view(stored, language(), True), 201 if outcome == "created" else 200, headers
 
 

@@ -19,7 +19,7 @@ from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import delete, select
 
-from core.api.blueprint import Blueprint
+from core.api.blueprint import Blueprint, lock_for_write
 from core.api.context import actor_id, require
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from core.api.records import enabled_kinds
@@ -269,7 +269,7 @@ class Instruments(MethodView):
 
     @require("manage")
     @blp.arguments(InstrumentSchema())
-    @blp.response(201, InstrumentOutSchema)
+    @blp.created(InstrumentOutSchema, key="code")
     @blp.alt_response(409, description="The code is taken (by a built-in or another instrument)")
     def post(self, body):
         """Create an instrument: items, scales, the dimension of each item, required or optional."""
@@ -320,6 +320,7 @@ class InstrumentByCode(MethodView):
         Surveys already created keep the version they were created with."""
         session = request_session()
         row = _custom_instrument(code)
+        lock_for_write(row)
         blp.check_etag(_instrument_view(row.document, row), InstrumentOutSchema)
         merged = {**row.document, **body, "code": row.code}
         try:
@@ -342,6 +343,7 @@ class InstrumentByCode(MethodView):
         """Delete the tenant's instrument (needs If-Match); surveys keep their copy."""
         session = request_session()
         row = _custom_instrument(code)
+        lock_for_write(row)
         blp.check_etag(_instrument_view(row.document, row), InstrumentOutSchema)
         audit(session, "survey_instruments", row.id, "deleted", actor_id(), {"code": [code, None]})
         session.delete(row)
@@ -432,7 +434,7 @@ class Surveys(MethodView):
 
     @require("manage")
     @blp.arguments(SurveyInSchema())
-    @blp.response(201, SurveyOutSchema)
+    @blp.created(SurveyOutSchema)
     def post(self, body):
         """Create a survey of an instrument: form, language, link lifetime, importance, triggers."""
         session = request_session()
@@ -482,6 +484,7 @@ class SurveyById(MethodView):
         are fixed."""
         session = request_session()
         survey = get_survey(survey_id)
+        lock_for_write(survey)  # before its triggers are read: every writer locks the survey
         triggers = _triggers_of([survey.id])[survey.id]
         blp.check_etag(_survey_view(survey, triggers), SurveyOutSchema)
         if "importance" in body:
@@ -512,6 +515,7 @@ class SurveyById(MethodView):
         """Delete a survey that has no invitations yet (needs If-Match)."""
         session = request_session()
         survey = get_survey(survey_id)
+        lock_for_write(survey)
         blp.check_etag(_survey_view(survey, _triggers_of([survey.id])[survey.id]), SurveyOutSchema)
         if session.scalar(select(SurveyInvitation.id).where(SurveyInvitation.survey_id == survey.id).limit(1)):
             abort(409, message="This survey has invitations: deactivate it (active: false) instead.")
@@ -580,7 +584,7 @@ class Invitations(MethodView):
 
     @require("write")
     @blp.arguments(InvitationInSchema())
-    @blp.response(201, NewInvitationSchema)
+    @blp.created(NewInvitationSchema, etag_schema=InvitationOutSchema)
     @blp.alt_response(409, description="The survey is inactive, or the record has an invitation already")
     def post(self, body, survey_id):
         """Invite a customer: a single-use link, shown once in ``token``/``link``."""
@@ -633,6 +637,7 @@ class InvitationById(MethodView):
         invitation stays listed, with status ``revoked``."""
         session = request_session()
         invitation = _get_invitation(survey_id, invitation_id)
+        lock_for_write(invitation)
         blp.check_etag(_invitation_view(invitation), InvitationOutSchema)
         if invitation.responded_at is not None:
             abort(409, message="This invitation has been answered; it cannot be revoked.")

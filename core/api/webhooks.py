@@ -174,7 +174,7 @@ class Webhooks(MethodView):
 
     @require("admin")
     @blp.arguments(WebhookSchema())
-    @blp.response(201, WebhookCreatedSchema)
+    @blp.created(WebhookCreatedSchema, etag_schema=WebhookSchema)
     def post(self, body):
         """Register a webhook. The answer shows the signing secret, once."""
         session = request_session()

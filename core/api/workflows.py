@@ -14,7 +14,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
-from core.api.blueprint import Blueprint
+from core.api.blueprint import Blueprint, lock_for_write
 from core.api.context import actor_id, require
 from core.api.records import (RecordSchema, audit_personal_reads, enabled_kinds, get_record)
 from core.database import request_session
@@ -105,6 +105,7 @@ class Transitions(MethodView):
         record = get_record(record_id, kinds)
         if not request.if_match:
             abort(428, message="Send If-Match with the record's ETag (GET /api/v1/records/<id>).")
+        lock_for_write(record)
         if blp._generate_etag(RecordSchema().dump(record)) not in request.if_match:
             abort(412, message="The record changed since you read it; GET it again.")
         try:
