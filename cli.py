@@ -423,12 +423,17 @@ def tenants_show(slug):
               help="Write to this file instead of stdout.")
 def tenants_export(slug, output):
     """Export all of a tenant's data as JSON."""
-    from tenants.export import export_json
+    from tenants.export import dumps, export_tenant
 
     app = get_app()
     tenant = tenant_by_slug(app, slug)
     with _session(app, tenant.id) as session:
-        data = export_json(session)
+        document = export_tenant(session)
+    data = dumps(document)
+    if document.get("replaced"):
+        click.echo(f"servq: replaced {len(document['replaced'])} invalid character value(s) "
+                   "(lone surrogates) by U+FFFD; the export lists them under \"replaced\"",
+                   err=True)
     if output:
         with open(output, "wb") as fh:
             fh.write(data)

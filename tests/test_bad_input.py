@@ -1,0 +1,201 @@
+"""Bad input is a 4xx with flask-smorest's JSON error shape, a clear message and nothing
+written, on every database: text that is not Unicode (lone surrogates), numbers too
+large to read or store, LIKE wildcards in search filters, and requests the HTTP server
+itself refuses."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime, timezone
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+import cli
+from core.models import Action, Record, Site
+
+def error_shape(r, status: int) -> dict:
+    assert r.status_code == status, (r.status_code, r.get_data(as_text=True))
+    body = r.json
+    assert body["code"] == status and isinstance(body["status"], str)
+    return body
+
+
+def count(tenant, model) -> int:
+    with tenant.session() as s:
+        return s.scalar(select(func.count()).select_from(model))
+
+
+# -- lone surrogates ---------------------------------------------------------------------
+
+# A JSON escape of half a surrogate pair: valid JSON syntax, but no Unicode character.
+LONE = '"a\\ud800b"'
+
+
+def raw_post(api, url, body: str):
+    return api.post(url, data=body.encode("utf-8"), content_type="application/json")
+
+
+@pytest.mark.parametrize("url,body,model", [
+    ("/api/v1/sites", '{"code": "A", "name": %s}' % LONE, Site),
+    ("/api/v1/sites", '{"code": %s, "name": "A"}' % LONE, Site),
+    ("/api/v1/actions", '{"title": %s}' % LONE, Action),
+    ("/api/v1/records", '{"kind": "observation", "data": {"title": %s}}' % LONE, Record),
+    ("/api/v1/records", '{"kind": "observation", "data": {"title": "x", %s: 1}}' % LONE, Record),
+    ("/api/v1/records/batch", '[{"kind": "observation", "data": {"title": [%s]}}]' % LONE, Record),
+])
+def test_a_lone_surrogate_in_a_body_is_a_400(acme, url, body, model):
+    r = raw_post(acme.api, url, body)
+    err = error_shape(r, 400)
+    assert "surrogate" in json.dumps(err["errors"]), err
+    assert count(acme, model) == 0
+
+
+def test_a_surrogate_pair_is_a_character(acme):
+    """An escaped pair is one character beyond U+FFFF, and welcome."""
+    r = raw_post(acme.api, "/api/v1/sites", '{"code": "A", "name": "smile \\ud83d\\ude00"}')
+    assert r.status_code == 201, r.json
+    assert r.json["name"] == "smile \U0001F600"
+
+
+def test_a_surrogate_in_the_query_or_path_is_an_ordinary_miss(acme):
+    """Percent-encoded, a surrogate is not UTF-8: Werkzeug decodes query strings and
+    paths with errors replaced, so it arrives as U+FFFD, a character like any other,
+    and can neither reach the database as a surrogate nor fail a request."""
+    assert acme.api.post("/api/v1/sites", json={"code": "A", "name": "A"}).status_code == 201
+    r = acme.api.get("/api/v1/sites?q=%ED%A0%80")
+    assert r.status_code == 200 and r.json == []
+    r = acme.api.get("/api/v1/standards/%ED%A0%80/diff")
+    error_shape(r, 404)
+
+
+def test_a_lone_surrogate_in_record_data_is_refused_on_every_database(acme):
+    """Record data went to SQLite as it came (PostgreSQL refuses such text): then
+    every export of the tenant failed."""
+    r = raw_post(acme.api, "/api/v1/records",
+                 '{"kind": "observation", "data": {"title": "Door", "note": "\\udfff"}}')
+    error_shape(r, 400)
+    assert count(acme, Record) == 0
+    assert acme.api.post("/api/v1/tenant/exports").status_code == 202
+
+
+def _store_a_lone_surrogate(acme) -> str:
+    """A record holding a lone surrogate, written straight to the database as an
+    earlier version let it through on SQLite."""
+    with acme.session() as s:
+        record = Record(kind="observation", occurred_at=datetime(2026, 12, 1, tzinfo=timezone.utc),
+                        data={"title": "Door \ud800 left open"})
+        s.add(record)
+        s.commit()
+        return str(record.id)
+
+
+def test_export_survives_a_stored_lone_surrogate(app, acme):
+    if app.extensions["servq.engine"].dialect.name != "sqlite":
+        pytest.skip("PostgreSQL cannot store a lone surrogate")
+    record_id = _store_a_lone_surrogate(acme)
+
+    # The command line: exit 0, valid UTF-8 JSON, the code point replaced, and said so.
+    result = CliRunner().invoke(cli.make_cli(app_factory=lambda: app), ["tenants", "export", "acme"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    doc = json.loads(result.stdout)
+    [row] = [r for r in doc["tables"]["records"] if r["id"] == record_id]
+    assert row["data"]["title"] == "Door \ufffd left open"
+    assert doc["replaced"] == [{"table": "records", "id": record_id, "column": "data",
+                                "reason": "lone surrogate replaced by U+FFFD"}]
+    assert "replaced 1 invalid character value(s)" in result.stderr
+
+    # The API: the export is done and its file is the same document.
+    r = acme.api.post("/api/v1/tenant/exports")
+    assert r.status_code == 202, r.json
+    status = acme.api.get(r.json["links"]["self"])
+    if status.json["status"] != "done" and app.extensions["servq.queue"] is not None:
+        from core.jobs import make_worker
+
+        make_worker(app).work(burst=True)
+        status = acme.api.get(r.json["links"]["self"])
+    assert status.json["status"] == "done" and status.json["error"] is None, status.json
+    file = acme.api.get(r.json["links"]["file"])
+    assert file.status_code == 200
+    doc = file.json
+    [row] = [r for r in doc["tables"]["records"] if r["id"] == record_id]
+    assert row["data"]["title"] == "Door \ufffd left open"
+    assert doc["replaced"][0]["id"] == record_id
+
+
+def test_an_export_of_clean_data_says_nothing_was_replaced(app, acme):
+    acme.api.post("/api/v1/records", json={"kind": "observation", "data": {"title": "Door"}})
+    result = CliRunner().invoke(cli.make_cli(app_factory=lambda: app), ["tenants", "export", "acme"])
+    assert result.exit_code == 0
+    assert "replaced" not in json.loads(result.stdout)
+
+
+# -- numbers -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", [
+    "9" * 5000,            # beyond Python's 4,300-digit limit for reading an integer
+    "-" + "9" * 5000,
+    "1" * 400,             # readable, but no database column or JSON reader takes it
+    "1e999",               # a float beyond double precision: read as infinity
+    "-1e999",
+    "1." + "0" * 5000 + "1",
+    "1e" + "9" * 5000,
+])
+def test_a_huge_number_in_record_data_is_a_400(acme, number):
+    r = raw_post(acme.api, "/api/v1/records",
+                 '{"kind": "observation", "data": {"title": "x", "n": %s}}' % number)
+    err = error_shape(r, 400)
+    assert "number" in json.dumps(err["errors"]), err
+    assert count(acme, Record) == 0
+
+
+def test_large_but_ordinary_numbers_are_kept(app):
+    from core.api.jsonio import MAX_NUMBER_CHARS
+
+    longest = "9" * MAX_NUMBER_CHARS
+    with app.app_context():
+        doc = app.json.loads('{"n": 123456789012345678, "f": 1.5e300, "g": -2.5e-300, '
+                             '"big": %s, "x": 1.7976931348623157e308}' % longest)
+    assert doc == {"n": 123456789012345678, "f": 1.5e300, "g": -2.5e-300, "big": int(longest),
+                   "x": 1.7976931348623157e308}
+
+
+def test_the_path_of_a_lone_surrogate_is_named(acme):
+    r = raw_post(acme.api, "/api/v1/records",
+                 '{"kind": "observation", "data": {"title": "x", "tags": ["ok", %s]}}' % LONE)
+    err = error_shape(r, 400)
+    assert err["errors"]["json"] == [
+        "Text must be Unicode characters: a string holds a lone surrogate (half of a UTF-16 "
+        "pair, e.g. \\ud800) at data.tags.1."]
+
+
+@pytest.mark.parametrize("url", [
+    "/api/v1/standards/core.observation/diff?version=3448743901184497352179712",
+    "/api/v1/standards/core.observation/diff?version=2147483648",
+    "/api/v1/sites?page=3448743901184497352179712",
+    "/api/v1/sites?page_size=99999999999999999999999",
+    "/api/v1/kpis/pareto/items?limit=3448743901184497352179712",
+    "/api/v1/records?page=" + "9" * 5000,
+])
+def test_an_integer_too_large_in_the_query_is_a_422(acme, url):
+    r = acme.api.get(url)
+    err = error_shape(r, 422)
+    assert err["errors"]["query"], err
+
+
+# -- LIKE wildcards ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/api/v1/sites", "/api/v1/staff"])
+def test_wildcards_in_a_search_match_themselves(acme, url):
+    for code, name in (("A0", "Zero"), ("A1", "One"), ("A2", "50%_off \\ sale")):
+        assert acme.api.post(url, json={"code": code, "name": name}).status_code == 201
+    for q, expected in (("%", ["A2"]), ("_", ["A2"]), ("0%", ["A2"]), ("%_", ["A2"]),
+                        ("\\", ["A2"]), ("\\%", []), ("1", ["A1"]), ("a", ["A0", "A1", "A2"]),
+                        ("", ["A0", "A1", "A2"])):
+        r = acme.api.get(url, query_string={"q": q})
+        assert r.status_code == 200, r.json
+        assert [x["code"] for x in r.json] == expected, q
