@@ -171,6 +171,8 @@ def serve(host, port, workers, demo):
     """Serve the HTTP API with gunicorn (a production WSGI server)."""
     from gunicorn.app.base import BaseApplication
 
+    from core.server import JSONErrorWorker
+
     app = get_app()
     if demo:
         run_demo(app, host, port)
@@ -187,6 +189,8 @@ def serve(host, port, workers, demo):
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", "-")
             self.cfg.set("post_fork", lambda _arbiter, _worker: engine.dispose(close=False))
+            # Errors gunicorn answers itself (414, 400, 431) in servq's JSON shape.
+            self.cfg.set("worker_class", JSONErrorWorker)
 
         def load(self):
             return app

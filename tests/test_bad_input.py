@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -15,6 +21,9 @@ from sqlalchemy import func, select
 
 import cli
 from core.models import Action, Record, Site
+
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def error_shape(r, status: int) -> dict:
     assert r.status_code == status, (r.status_code, r.get_data(as_text=True))
@@ -199,3 +208,75 @@ def test_wildcards_in_a_search_match_themselves(acme, url):
         r = acme.api.get(url, query_string={"q": q})
         assert r.status_code == 200, r.json
         assert [x["code"] for x in r.json] == expected, q
+
+
+# -- the HTTP server ---------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """``servq serve`` on a free loopback port, its embedded SQLite database fresh."""
+    port = _free_port()
+    instance = tmp_path_factory.mktemp("served")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(SERVQ_INSTANCE_PATH=str(instance), SECRET_KEY="test")
+    log = instance / "serve.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import cli; cli.main()", "serve", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"servq serve did not start: {log.read_text()}")
+                time.sleep(0.2)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _raw(port: int, request: bytes) -> tuple[int, dict, bytes]:
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return status, headers, body
+
+
+@pytest.mark.parametrize("request_bytes,status", [
+    (b"GET /api/v1/sites?q=" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    (b"GET /api/v1/sites HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n", 400),
+    (b"GET /api/v1/sites HTTP/1.1\r\nHost: x\r\nX-Bad\x07: ab\r\n\r\n", 400),
+    (b"GET /api/v1/sites HTTP/1.1\r\nHost: x\r\n" + b"X-Long: " + b"a" * 9000 + b"\r\n\r\n", 431),
+    (b"GET /api/v1/sites SPDY/3\r\nHost: x\r\n\r\n", 400),
+])
+def test_the_server_refuses_malformed_requests_in_json(server, request_bytes, status):
+    got, headers, body = _raw(server, request_bytes)
+    assert got == status, body
+    assert headers["content-type"] == "application/json"
+    assert int(headers["content-length"]) == len(body)
+    doc = json.loads(body)
+    assert doc["code"] == status and doc["status"] and doc["message"], doc
+
+
+def test_the_served_app_answers_json_errors_too(server):
+    """Errors of the app itself (here a 401) keep flask-smorest's shape."""
+    got, headers, body = _raw(server, b"GET /api/v1/sites HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert got == 401 and json.loads(body)["code"] == 401
