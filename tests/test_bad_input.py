@@ -141,6 +141,30 @@ def test_an_export_of_clean_data_says_nothing_was_replaced(app, acme):
     assert "replaced" not in json.loads(result.stdout)
 
 
+def test_records_import_refuses_a_lone_surrogate_and_huge_numbers(app, acme, tmp_path):
+    """``servq records import`` writes records too: the same limits, the same words."""
+    lines = tmp_path / "records.jsonl"
+    lines.write_text('{"kind": "observation", "data": {"title": "a\\ud800b"}}\n'
+                     '{"kind": "observation", "data": {"title": "x", "tags": [%s]}}\n'
+                     '{"kind": "observation", "data": {"title": 1e999}}\n' % ("9" * 5000))
+    table = tmp_path / "records.csv"
+    table.write_text('kind,data.title,data\nobservation,x,"{""description"": ""\\udc00""}"\n')
+    servq = cli.make_cli(app_factory=lambda: app)
+    result = CliRunner().invoke(servq, ["records", "import", "--tenant", "acme", str(lines)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.stderr.splitlines() == [
+        "line 1: record: Text must be Unicode characters: a string holds a lone surrogate "
+        "(half of a UTF-16 pair, e.g. \\ud800) at data.title.",
+        "line 2: record: A number may be written with at most 100 characters; this one has 5,000.",
+        "line 3: record: The number 1e999 is too large (beyond ±1.8e308).",
+        "error: 3 bad line(s); nothing was written"]
+    result = CliRunner().invoke(servq, ["records", "import", "--tenant", "acme", str(table)])
+    assert result.exit_code == 1 and result.stderr.splitlines()[0] == (
+        "line 2: data: Text must be Unicode characters: a string holds a lone surrogate "
+        "(half of a UTF-16 pair, e.g. \\ud800) at description.")
+    assert count(acme, Record) == 0
+
+
 # -- numbers -----------------------------------------------------------------------------
 
 
