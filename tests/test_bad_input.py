@@ -62,6 +62,16 @@ def test_a_lone_surrogate_in_a_body_is_a_400(acme, url, body, model):
     assert count(acme, model) == 0
 
 
+def test_a_body_in_another_encoding_than_utf8_is_still_a_400(acme):
+    r = acme.api.post("/api/v1/sites", data=json.dumps({"code": "A", "name": "é"}).encode("utf-16"),
+                      content_type="application/json")
+    error_shape(r, 400)
+    r = acme.api.post("/api/v1/sites", data=json.dumps({"code": "A", "name": "A"}).encode("utf-16-le"),
+                      content_type="application/json")
+    error_shape(r, 400)
+    assert count(acme, Site) == 0
+
+
 def test_a_surrogate_pair_is_a_character(acme):
     """An escaped pair is one character beyond U+FFFF, and welcome."""
     r = raw_post(acme.api, "/api/v1/sites", '{"code": "A", "name": "smile \\ud83d\\ude00"}')

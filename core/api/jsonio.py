@@ -109,11 +109,13 @@ def _lone_surrogate(value: Any, path: tuple = ()) -> tuple | None:
     return None
 
 
-def loads(s: str | bytes, **kwargs: Any) -> Any:
+def loads(s: str | bytes, *, utf8_only: bool = False, **kwargs: Any) -> Any:
     """Parse a JSON body as Python's ``json.loads`` would, at orjson's speed where orjson
     reads it the same way; refuse (:class:`RefusedValue`) lone surrogates, numbers
     longer than :data:`MAX_NUMBER_CHARS` characters and numbers beyond a double.
-    Other bad JSON raises ``json.JSONDecodeError`` as before."""
+    Other bad JSON raises ``json.JSONDecodeError`` as before. ``utf8_only``: bytes must
+    be UTF-8 (``UnicodeDecodeError`` otherwise), where ``json.loads`` would also read
+    UTF-16 and UTF-32."""
     # orjson reads an integer of 19 digits or more as a float (or refuses it):
     # such a body goes to Python's parser, which keeps it exact. orjson refuses lone
     # surrogates and infinite numbers itself, so what it parses is fine as it is.
@@ -123,6 +125,8 @@ def loads(s: str | bytes, **kwargs: Any) -> Any:
             return orjson.loads(s)
         except orjson.JSONDecodeError:
             pass  # Python's parser decides, and words its error, as before
+    if utf8_only and isinstance(s, bytes):
+        s = s.decode("utf-8")
     kwargs.setdefault("parse_int", _parse_int)
     kwargs.setdefault("parse_float", _parse_float)
     try:
@@ -170,10 +174,11 @@ class ArgumentsParser(FlaskParser):
         self._fast: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
     def _raw_load_json(self, req) -> Any:
-        # webargs' own reads with json.loads: bodies go through loads() instead.
+        # webargs' own reads with json.loads: bodies go through loads() instead, UTF-8
+        # only as webargs' (a body in another encoding is a 400, as before).
         if not is_json_request(req):
             return missing
-        return loads(req.get_data(cache=True))
+        return loads(req.get_data(cache=True), utf8_only=True)
 
     def _handle_invalid_json_error(self, error, req, *args, **kwargs):
         if isinstance(error, RefusedValue):
