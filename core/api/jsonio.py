@@ -2,7 +2,7 @@
 
 Every request parses a JSON body or query with a marshmallow schema and answers JSON;
 on the hot paths (creating a record) Python's ``json`` and marshmallow's generic
-machinery cost as much as the database. Two drop-in pieces keep the results and the
+machinery cost as much as the database. Drop-in pieces keep the results and the
 errors exactly as they were:
 
 - :class:`JSONProvider` (``app.json``): responses are serialised by orjson, and bodies
@@ -10,10 +10,9 @@ errors exactly as they were:
   take the same way goes to Flask's default provider: a body it refuses or reads
   differently (``NaN``, integers of 19 digits or more) is parsed by ``json.loads``, and
   a value it cannot serialise (an integer beyond 64 bits, a key that is not a string) by
-  ``json.dumps``. Dates and
-  datetimes still go through Flask's ``default`` (HTTP dates), dataclasses and
-  subclasses of built-in types too. Text is written as UTF-8 rather than ``\\u``
-  escapes: the same JSON.
+  ``json.dumps``. Dates and datetimes still go through Flask's ``default`` (HTTP
+  dates), dataclasses and subclasses of built-in types too. Text is written as UTF-8
+  rather than ``\\u`` escapes: the same JSON.
 - :func:`loads` refuses, as a :class:`RefusedValue` (a ``JSONDecodeError``: a 400 with a
   message saying what and where), what no servq field can hold and Python's parser
   would let through or fail on with a 500: a lone surrogate (``"\\ud800"``, half of a
@@ -22,7 +21,8 @@ errors exactly as they were:
   :data:`MAX_NUMBER_CHARS` characters (Python refuses integers beyond 4,300 digits
   with a ``ValueError``) and a number too large for a double (``1e999``). Every JSON
   body of the API goes through it: one place for every field of every resource.
-- :class:`ArgumentsParser`: webargs' parser, reading bodies with :func:`loads`, which loads a payload with the schema's
+- :class:`ArgumentsParser`: webargs' parser, reading bodies with :func:`loads` (UTF-8
+  only, as webargs' own), which loads a payload with the schema's
   :func:`core.fastload.fast_loader` when it has one and the payload is plainly valid
   (the same result as ``schema.load``), and with marshmallow otherwise (every error
   is marshmallow's).
