@@ -218,6 +218,8 @@ def serve(host, port, workers, demo):
     """Serve the HTTP API with gunicorn (a production WSGI server)."""
     from gunicorn.app.base import BaseApplication
 
+    from core.server import JSONErrorWorker
+
     app = get_app(check_database=False)  # the embedded default is created and upgraded
     if demo:
         run_demo(app, host, port)
@@ -234,6 +236,8 @@ def serve(host, port, workers, demo):
             self.cfg.set("workers", workers)
             self.cfg.set("accesslog", "-")
             self.cfg.set("post_fork", lambda _arbiter, _worker: engine.dispose(close=False))
+            # Errors gunicorn answers itself (414, 400, 431) in servq's JSON shape.
+            self.cfg.set("worker_class", JSONErrorWorker)
 
         def load(self):
             return app
@@ -473,12 +477,17 @@ def tenants_show(slug):
               help="Write to this file instead of stdout.")
 def tenants_export(slug, output):
     """Export all of a tenant's data as JSON."""
-    from tenants.export import export_json
+    from tenants.export import dumps, export_tenant
 
     app = get_app()
     tenant = tenant_by_slug(app, slug)
     with _session(app, tenant.id) as session:
-        data = export_json(session)
+        document = export_tenant(session)
+    data = dumps(document)
+    if document.get("replaced"):
+        click.echo(f"servq: replaced {len(document['replaced'])} invalid character value(s) "
+                   "(lone surrogates) by U+FFFD; the export lists them under \"replaced\"",
+                   err=True)
     if output:
         with open(output, "wb") as fh:
             fh.write(data)

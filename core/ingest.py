@@ -39,7 +39,6 @@ from __future__ import annotations
 import csv
 import gc
 import io
-import json
 import uuid
 from collections import abc
 from contextlib import contextmanager
@@ -52,6 +51,7 @@ import orjson
 from marshmallow import ValidationError, fields
 from sqlalchemy.orm import make_transient_to_detached
 
+from core.api import jsonio
 from core.db import utcnow
 from core.models import AuditEvent, Record
 from core.plugins import RecordKind
@@ -181,7 +181,8 @@ def read_jsonl(stream: BinaryIO) -> Iterator[Line]:
     object of valid UTF-8, with no run of 19 digits (an integer beyond 64 bits, which
     orjson reads as a float). Anything else (a first line, which may start with a BOM,
     ``NaN``, a lone surrogate, a bad line) goes through ``json.loads``, which decides and
-    words the error as before.
+    words the error as before, with the API's limits (:func:`core.api.jsonio.loads`): a
+    lone surrogate, a number over 100 characters or beyond a double is refused.
     """
     loads = orjson.loads
     for number, raw in enumerate(stream, start=1):
@@ -202,14 +203,20 @@ def read_jsonl(stream: BinaryIO) -> Iterator[Line]:
         if not text:
             continue
         try:
-            value = json.loads(text)
+            value = jsonio.loads(text)
         except ValueError as error:
-            yield Line(number, None, {"_line": [f"Not valid JSON: {error}."]})
+            yield Line(number, None, {"_line": [_json_error(error)]})
             continue
         if not isinstance(value, dict):
             yield Line(number, None, {"_line": ["Each line must be a JSON object (one record)."]})
             continue
         yield Line(number, value)
+
+
+def _json_error(error: ValueError) -> str:
+    if isinstance(error, jsonio.RefusedValue):
+        return str(error)
+    return f"Not valid JSON: {error}."
 
 
 def read_csv(stream: BinaryIO, kinds: Mapping[str, RecordKind]) -> Iterator[Line]:
@@ -283,9 +290,9 @@ def _csv_record(number: int, header: list[str], row: list[str],
     for name, cell in cells:
         if name == "data":
             try:
-                loaded = json.loads(cell)
+                loaded = jsonio.loads(cell)
             except ValueError as error:
-                errors["data"] = [f"Not valid JSON: {error}."]
+                errors["data"] = [_json_error(error)]
                 continue
             if not isinstance(loaded, dict):
                 errors["data"] = ["Must be a JSON object."]
@@ -302,9 +309,9 @@ def _csv_record(number: int, header: list[str], row: list[str],
         value: Any = cell
         if len(path) == 1 and isinstance(declared.get(path[0]), _CONTAINERS):
             try:
-                value = json.loads(cell)
+                value = jsonio.loads(cell)
             except ValueError as error:
-                errors.setdefault("data", {})[path[0]] = [f"Not valid JSON: {error}."]
+                errors.setdefault("data", {})[path[0]] = [_json_error(error)]
                 continue
         node = data
         for key in path[:-1]:

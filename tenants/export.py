@@ -5,11 +5,17 @@ The document is ``{"format": "servq-export", "version": 1, "exported_at", "tenan
 password hashes) and, for every tenant-owned table, all of the tenant's rows. Secrets
 are left out: token hashes, anything named like a hash or a secret, and the content of
 earlier exports (an export would otherwise contain every export before it).
+
+Text that is not Unicode (a lone surrogate, which the API now refuses but SQLite stored
+before) cannot be written as UTF-8: :func:`dumps` replaces each such code point by
+U+FFFD and lists where in ``"replaced"``, so one bad value never blocks a tenant's
+export and offboarding.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -18,6 +24,9 @@ from typing import Any
 from sqlalchemy import LargeBinary, Table, select
 
 from core.db import Base, tenant_tables, utcnow
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+REPLACED_REASON = "lone surrogate replaced by U+FFFD"
 
 FORMAT = "servq-export"
 VERSION = 1
@@ -109,5 +118,41 @@ def export_json(session) -> bytes:
 
 
 def dumps(document: dict) -> bytes:
-    """Serialise an export document (compact, key order kept, non-ASCII as is)."""
+    """Serialise an export document (compact, key order kept, non-ASCII as is).
+
+    A lone surrogate stored by an earlier version is replaced by U+FFFD, and the value
+    named in ``document["replaced"]`` (``{table, id, column, reason}``; the document is
+    changed in place): the export of the rest goes on.
+    """
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    document["replaced"] = _replace_surrogates(document)
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _replace_surrogates(document: dict) -> list[dict]:
+    sections = [("tenants", [document["tenant"]]), ("users", document["users"]),
+                *document["tables"].items()]
+    replaced = []
+    for table, rows in sections:
+        for row in rows:
+            for column, value in row.items():
+                clean = _clean(value)
+                if clean != value:
+                    row[column] = clean
+                    replaced.append({"table": table, "id": row.get("id"), "column": column,
+                                     "reason": REPLACED_REASON})
+    return replaced
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value

@@ -443,7 +443,8 @@ def test_queued_inserts_go_as_one_statement_and_rollback_drops_them(app, acme):
 def test_lines_orjson_would_read_otherwise_are_read_by_json_as_before(servq, acme, tmp_path):
     """Lines are parsed by orjson, except where it would read them otherwise than Python's
     ``json``: an integer beyond 64 bits (a float for orjson), NaN and infinities (refused by
-    orjson), a number too large for a float; those lines are read and reported as before."""
+    orjson); those lines are read and reported as before. A number too large for a float
+    is refused as the API refuses it (tests/test_bad_input.py)."""
     huge = 123456789012345678901234567890
     path = jsonl(tmp_path,
                  {"kind": "observation", "data": {"title": "fine"}},
@@ -458,7 +459,7 @@ def test_lines_orjson_would_read_otherwise_are_read_by_json_as_before(servq, acm
                          f"line 2: site: No site with code {huge} in this tenant.",
                          "line 3: data.title: Not a valid string.",
                          "line 4: data.tags.0: Not a valid string.",
-                         "line 5: data.title: Not a valid string.",
+                         "line 5: record: The number 1e400 is too large (beyond ±1.8e308).",
                          "line 6: kind: Not a valid string.",
                          "error: 5 bad line(s); nothing was written")
     assert "line 7:" not in result.stderr

@@ -20,6 +20,7 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
+from core.api.args import Int
 from core.api.blueprint import Blueprint
 from core.api.context import require
 from core.api.records import enabled_kinds
@@ -77,12 +78,12 @@ class ParetoItemArgs(PeriodArgs):
         "description": "Only records of this kind."})
     standard = fields.String(validate=validate.Length(min=1, max=100), metadata={
         "description": "Only the items of this standard (its code)."})
-    limit = fields.Integer(validate=validate.Range(min=1, max=1000), metadata={
+    limit = Int(min=1, max=1000, metadata={
         "description": "Return the first `limit` entries (shares still count them all)."})
 
 
 class ParetoComplaintArgs(PeriodArgs):
-    limit = fields.Integer(validate=validate.Range(min=1, max=1000), metadata={
+    limit = Int(min=1, max=1000, metadata={
         "description": "Return the first `limit` entries (shares still count them all)."})
 
 

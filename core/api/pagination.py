@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, validates_schema
 from sqlalchemy import func, select
+
+from core.api.args import Int
 
 COUNT_LIMIT = 1_000
 DEFAULT_PAGE_SIZE = 50
@@ -21,8 +23,8 @@ DEFAULT_PAGE_SIZE = 50
 class PageArgs(Schema):
     """``page`` (from 1) and ``page_size`` (1 to 500) of a list."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    page_size = fields.Integer(load_default=DEFAULT_PAGE_SIZE, validate=validate.Range(min=1, max=500))
+    page = Int(min=1, max=1_000_000, load_default=1)
+    page_size = Int(min=1, max=500, load_default=DEFAULT_PAGE_SIZE)
 
     @validates_schema
     def _not_too_deep(self, data, **kwargs):

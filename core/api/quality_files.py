@@ -13,8 +13,9 @@ from datetime import timedelta, timezone
 from flask import g
 from flask.views import MethodView
 from flask_smorest import abort
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, validates_schema
 
+from core.api.args import Int
 from core.api.blueprint import Blueprint
 from core.api.context import require
 from core.api.records import audit_personal_reads, enabled_kinds, sees_personal_data
@@ -40,7 +41,7 @@ class QualityFileArgs(Schema):
         "description": "Start of the period (default: 90 days before until)"})
     until = fields.AwareDateTime(validate=utc_instant, metadata={
         "description": "End of the period, excluded (default: now)"})
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200), metadata={
+    limit = Int(min=1, max=200, load_default=20, metadata={
         "description": "Rows per list (evaluations, findings, complaints, praise, actions)"})
 
     @validates_schema

@@ -7,8 +7,9 @@ import uuid
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
+from core.api.args import text_search
 from core.api.blueprint import Blueprint
 from core.api.context import actor_id, require
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
@@ -34,7 +35,7 @@ class SiteSchema(Schema):
 
 
 class SiteQuery(PageArgs):
-    q = fields.String(validate=validate.Length(max=100), metadata={"description": "Code or name contains"})
+    q = fields.String(validate=validate.Length(max=100), metadata={"description": "Code or name contains this text (any case; % and _ match themselves)"})
     active = fields.Boolean()
 
 
@@ -55,8 +56,7 @@ class Sites(MethodView):
         """List sites, by code."""
         stmt = select(Site).order_by(Site.code)
         if args.get("q"):
-            like = f"%{args['q']}%"
-            stmt = stmt.where(or_(Site.code.ilike(like), Site.name.ilike(like)))
+            stmt = stmt.where(text_search(args["q"], Site.code, Site.name))
         if "active" in args:
             stmt = stmt.where(Site.active.is_(args["active"]))
         headers = {}

@@ -7,8 +7,9 @@ import uuid
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
+from core.api.args import text_search
 from core.api.blueprint import Blueprint
 from core.api.context import actor_id, require
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
@@ -37,7 +38,7 @@ class StaffSchema(Schema):
 
 class StaffQuery(PageArgs):
     site_id = fields.UUID()
-    q = fields.String(validate=validate.Length(max=100), metadata={"description": "Code or name contains"})
+    q = fields.String(validate=validate.Length(max=100), metadata={"description": "Code or name contains this text (any case; % and _ match themselves)"})
     active = fields.Boolean()
 
 
@@ -79,8 +80,7 @@ class StaffList(MethodView):
         if "site_id" in args:
             stmt = stmt.where(Staff.site_id == args["site_id"])
         if args.get("q"):
-            like = f"%{args['q']}%"
-            stmt = stmt.where(or_(Staff.code.ilike(like), Staff.name.ilike(like)))
+            stmt = stmt.where(text_search(args["q"], Staff.code, Staff.name))
         if "active" in args:
             stmt = stmt.where(Staff.active.is_(args["active"]))
         headers = {}

@@ -18,6 +18,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy import select
 from werkzeug.http import quote_etag
 
+from core.api.args import Int
 from core.api.blueprint import CREATED_HEADERS_DOC, Blueprint
 from core.api.context import actor_id, require
 from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
@@ -134,8 +135,7 @@ class DiffSchema(Schema):
 
 
 class DiffQuery(Schema):
-    version = fields.Integer(validate=validate.Range(min=1), metadata={
-        "description": "Default: the version in force"})
+    version = Int(min=1, metadata={"description": "Default: the version in force"})
 
 
 class StandardListQuery(PageArgs):

@@ -306,10 +306,6 @@ class Ping(MethodView):
         return get_delivery(webhook_id, delivery.id, fresh=True)
 
 
-def _like_prefix(prefix: str) -> str:
-    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-
-
 @blp.route("/notifications")
 class Notifications(MethodView):
     @require("read")
@@ -321,7 +317,7 @@ class Notifications(MethodView):
         kind = args.get("type")
         if kind and kind != "*":
             if kind.endswith(".*"):
-                stmt = stmt.where(OutboxEvent.type.like(_like_prefix(kind[:-1]), escape="\\"))
+                stmt = stmt.where(OutboxEvent.type.startswith(kind[:-1], autoescape=True))
             else:
                 stmt = stmt.where(OutboxEvent.type == kind)
         if args.get("since"):
