@@ -20,8 +20,16 @@ days" on complaint C). Three things move a clock:
   ``action_on_failure``, opens a corrective action.
 
 States: ``running`` → ``met`` (stopped in time) or ``breached`` (due time passed, or
-stopped late); ``running`` ⇄ ``paused``. A breach that the watch has escalated
-(``breached_at`` set) is final: later changes to the record do not undo it.
+stopped late); ``running`` ⇄ ``paused``. The state always follows the record's stamped
+history, whenever it arrives: a record entered after the fact (a complaint filed weeks
+late, its workflow steps entered afterwards with their real instants, a bulk import) is
+escalated at creation only when its history as entered shows a breach given the current
+time, and a breach that the watch escalated but that the history entered later
+disproves (a stop in time, a pause) is *withdrawn* (:func:`withdraw_breaches`): the
+record's escalation level goes back down (audited ``escalation_withdrawn``), the
+withdrawal is kept on the clock (``withdrawals``), the breach's corrective action is
+closed as ``raised_in_error`` and ``clock.breach_withdrawn`` goes where the breach's
+notification went.
 
 Percentages, time left and time over count in the clock's own time: working time of
 the tenant's calendar for working limits (``"5 working days"``), real time otherwise.
@@ -169,9 +177,15 @@ def refresh(clock: Clock, keeper, now: datetime, calendar: Any = None) -> None:
     measure(clock, closed, calendar)
     times = clock_times(keeper, clock.start_at, limit, closed)
     clock.due_at, clock.warn50_at, clock.warn75_at = times.due_at, times.warn50_at, times.warn75_at
-    if clock.breached_at is not None:  # escalated already: final
-        clock.state, clock.next_check_at = "breached", None
-        return
+    _judge(clock, stop, now)
+    if clock.breached_at is not None and clock.state == "breached":
+        # Escalated already: the breach stands (at the due time the history gives now).
+        clock.breached_at, clock.next_check_at = clock.due_at, None
+    # Escalated but no longer breached: the caller withdraws it (withdraw_breaches).
+
+
+def _judge(clock: Clock, stop: datetime | None, now: datetime) -> None:
+    """The state and ``next_check_at`` that the clock's history gives as of ``now``."""
     if stop is not None:
         if stop <= clock.due_at:
             clock.state, clock.next_check_at = "met", None
@@ -266,6 +280,7 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
                 Clock.record_id.in_(record_ids[start:start + 500]), Clock.standard_code.in_(codes))):
             existing.setdefault((clock.record_id, clock.standard_code), {})[clock.item_code] = clock
     out = []
+    records = {}
     for record, version, compiled, items in work:
         values = record_values(record)
         code = compiled.standard.code
@@ -295,12 +310,14 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
             clock.stop_at = None if stop is None else stop.astimezone(timezone.utc)
             refresh(clock, timekeeper(limit.working, calendar), now, calendar)
             out.append(clock)
+            records[clock.record_id] = record
         for item_code in [c for c in mine if c not in wanted]:
             # The start is gone or the standard no longer has this deadline item; a
             # breach already escalated stays on record.
             clock = mine.pop(item_code)
             if clock.breached_at is None:
                 session.delete(clock)
+    withdraw_breaches(session, [(records[c.record_id], c) for c in out], now)
     _watch_soon(session, out, now)
     return out
 
@@ -316,13 +333,14 @@ def _watch_soon(session, clocks: Iterable[Clock], now: datetime) -> None:
 def pause_clocks(session, record: Record, at: datetime, reason: str | None = None) -> list[Clock]:
     """Pause the record's running clocks at ``at`` (a waiting state began), with ``reason``.
 
-    Clocks already past their due time at ``at``, stopped, paused or escalated are left
-    alone. The caller commits. Returns the clocks paused.
+    Clocks already past their due time at ``at`` (given the pauses before it), stopped or
+    paused are left alone. A clock escalated as breached that was not yet due at ``at``
+    (a pause entered after the fact) is paused too: the evaluation that follows withdraws
+    its breach. The caller commits. Returns the clocks paused.
     """
     paused = []
     for clock in session.scalars(select(Clock).where(
-            Clock.record_id == record.id, Clock.state.in_(WATCHED), Clock.breached_at.is_(None),
-            Clock.stop_at.is_(None))):
+            Clock.record_id == record.id, Clock.state.in_(WATCHED), Clock.stop_at.is_(None))):
         if clock.due_at <= at:
             continue
         clock.pauses = [*(clock.pauses or ()), {"start": _iso(at), "end": None,
@@ -348,8 +366,85 @@ def resume_clocks(session, record: Record, at: datetime, *, now: datetime | None
     for clock in clocks:
         _close_pause(clock, at.astimezone(timezone.utc))
         refresh(clock, timekeeper(clock.business, calendar), now, calendar)
+    withdraw_breaches(session, [(record, clock) for clock in clocks], now)
     _watch_soon(session, clocks, now)
     return clocks
+
+
+# -- breaches the history disproves -----------------------------------------------------------
+
+
+def breach_key(clock_id, episode: int) -> str:
+    """The dedupe key of the ``clock.breached`` notification of a clock's ``episode``-th
+    escalation (1 for the first; a clock escalates again after a withdrawal)."""
+    return f"clock.breached:{clock_id}" if episode <= 1 else f"clock.breached:{clock_id}:{episode}"
+
+
+def withdraw_breaches(session, pairs: Iterable[tuple[Any, Clock]], now: datetime) -> list[Clock]:
+    """Withdraw the escalated breach of each ``(record, clock)`` whose clock the record's
+    history no longer shows breached (met, paused, or running with time left).
+
+    For each: ``breached_at`` is cleared and the withdrawal appended to the clock's
+    ``withdrawals``; the record's ``escalation_level`` goes down by one (audited
+    ``escalation_withdrawn`` on the record, with the clock and item); the corrective
+    action opened for the breach (``action_on_failure``), while open or in progress, is
+    closed as ``raised_in_error`` (audited); and where a ``clock.breached`` notification
+    went out for this escalation, ``clock.breach_withdrawn`` goes to the same roles and
+    webhooks (dedupe key ``clock.breach_withdrawn:<clock id>:<episode>``). Adds to the
+    session; the caller commits. Returns the clocks withdrawn.
+    """
+    disproved = [(record, clock) for record, clock in pairs
+                 if clock.breached_at is not None and clock.state != "breached"]
+    if not disproved:
+        return []
+    from core.audit import audit
+    from core.models import OutboxEvent
+    from core.quality.actions import action_key, withdraw_action
+
+    events: list[tuple[str, dict, tuple, str]] = []
+    for record, clock in disproved:
+        breached_at = clock.breached_at
+        episode = len(clock.withdrawals or ()) + 1
+        clock.withdrawals = [*(clock.withdrawals or ()), {
+            "breached_at": _iso(breached_at), "withdrawn_at": _iso(now), "state": clock.state}]
+        clock.breached_at = None  # running with time left: the watch looks again at its due time
+        level = _lower_escalation(session, record, now)
+        audit(session, "records", clock.record_id, "escalation_withdrawn", None, {
+            "escalation_level": [level + 1, level] if level is not None else None,
+            "clock_id": str(clock.id), "standard_code": clock.standard_code,
+            "item_code": clock.item_code, "breached_at": [_iso(breached_at), None],
+            "state": ["breached", clock.state]})
+        withdraw_action(session, action_key(clock.record_id, clock.standard_code, clock.item_code),
+                        note=f"The {clock.target} deadline of item {clock.item_code!r} was not "
+                             f"breached: the record's history shows it {clock.state}.", now=now)
+        sent = session.execute(select(OutboxEvent.roles, OutboxEvent.payload).where(
+            OutboxEvent.dedupe_key == breach_key(clock.id, episode))).first()
+        if sent is not None:
+            events.append(("clock.breach_withdrawn", {
+                "clock_id": str(clock.id), "record_id": str(clock.record_id),
+                "record_kind": getattr(record, "kind", None),
+                "standard_code": clock.standard_code, "standard_version": clock.standard_version,
+                "item_code": clock.item_code, "item_title": (sent.payload or {}).get("item_title"),
+                "target": clock.target, "time": "working" if clock.business else "wall",
+                "start_at": _iso(clock.start_at), "due_at": _iso(clock.due_at),
+                "stop_at": _iso(clock.stop_at), "breached_at": _iso(breached_at),
+                "state": clock.state, "withdrawn_at": _iso(now), "escalation_level": level},
+                tuple(sent.roles or ()), f"clock.breach_withdrawn:{clock.id}:{episode}"))
+    if events:
+        _notify(session, events, ScanResult())
+    return [clock for _, clock in disproved]
+
+
+def _lower_escalation(session, record, now: datetime) -> int | None:
+    """Lower the record's escalation level by one (not below 0); the new level."""
+    if isinstance(record, Record):
+        record.escalation_level = max(0, (record.escalation_level or 0) - 1)
+        return record.escalation_level
+    row = session.execute(
+        update(Record).where(Record.id == record.id, Record.escalation_level > 0)
+        .values(escalation_level=Record.escalation_level - 1, updated_at=now)
+        .returning(Record.escalation_level).execution_options(synchronize_session=False)).first()
+    return row[0] if row is not None else None
 
 
 # -- what a clock shows -----------------------------------------------------------------------
@@ -450,7 +545,7 @@ def scan(session, now: datetime | None = None, *, batch: int = SCAN_BATCH) -> Sc
             select(Clock.id, Clock.record_id, Clock.standard_code, Clock.standard_version,
                    Clock.item_code, Clock.state, Clock.target, Clock.business, Clock.start_at,
                    Clock.due_at, Clock.stop_at, Clock.warned, Clock.warn50_at, Clock.warn75_at,
-                   Clock.breached_at)
+                   Clock.breached_at, Clock.withdrawals)
             .where(Clock.state.in_(WATCHED), Clock.next_check_at <= now)
             .order_by(Clock.next_check_at).limit(batch)).all()
         if not rows:
@@ -535,12 +630,14 @@ def _scan_batch(session, rows: Sequence, now: datetime, result: ScanResult) -> N
         item = item_of(row)
         roles = item.get("escalate_to") or ()
         level, kind = levels.get(row.record_id, (None, None))
+        episode = len(row.withdrawals or ()) + 1
+        again = "" if episode == 1 else f":{episode}"
         if row.stop_at is None:
             events.append(("clock.warning", payload(row, level=100), tuple(roles),
-                           f"clock.warning:{row.id}:100"))
+                           f"clock.warning:{row.id}:100{again}"))
         events.append(("clock.breached", payload(row, breached_at=_iso(row.due_at), record_kind=kind,
                                                  escalation_level=level),
-                       tuple(roles), f"clock.breached:{row.id}"))
+                       tuple(roles), breach_key(row.id, episode)))
         if item.get("action_on_failure") and row.record_id in records:
             _open_breach_action(session, records[row.record_id], row, item, roles)
             result.actions += 1
@@ -604,7 +701,11 @@ def _escalate(session, counts: Counter, now: datetime) -> dict[uuid.UUID, tuple[
 
 
 def _open_breach_action(session, record: Record, row, item: Mapping[str, Any], roles) -> None:
-    from core.quality.actions import action_key, open_action
+    from core.quality.actions import action_key, open_action, reopen_withdrawn
+
+    if reopen_withdrawn(session, action_key(record.id, row.standard_code, row.item_code),
+                        note="The deadline is breached again: the record's history shows it breached."):
+        return  # breached again after a withdrawal: the action closed as raised in error reopens
 
     title = (item.get("title") or {}).get("en") or row.item_code
     fix_within = item.get("fix_within")

@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 EVENT_TYPES: dict[str, str] = {
     "clock.warning": "A deadline clock reached 50 %, 75 % or 100 % of its target (once per level).",
     "clock.breached": "A deadline clock passed its due time before it was stopped.",
+    "clock.breach_withdrawn": "An escalated breach was withdrawn: the record's history, entered "
+                              "later, shows the deadline met (or paused, or not yet due).",
     "schedule.missed": "A period of a recurring obligation ended without a matching record.",
     "action.opened": "A corrective action was opened.",
     "record.escalated": "A record's escalation level was raised.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask.views import MethodView
 from marshmallow import Schema, fields
 from sqlalchemy import select
@@ -30,6 +32,12 @@ class ClockPauseSchema(Schema):
     reason = fields.String(allow_none=True)
 
 
+class ClockWithdrawalSchema(Schema):
+    breached_at = fields.AwareDateTime(metadata={"description": "The breach that was escalated (its due time then)"})
+    withdrawn_at = fields.AwareDateTime(metadata={"description": "When the record's history disproved it"})
+    state = fields.String(metadata={"description": "The clock's state the history gave: met, paused or running"})
+
+
 class ClockSchema(Schema):
     id = fields.UUID()
     standard_code = fields.String()
@@ -48,6 +56,9 @@ class ClockSchema(Schema):
     warned = fields.List(fields.Integer(), metadata={"description": "Warning levels sent (percent)"})
     breached_at = fields.AwareDateTime(allow_none=True,
                                        metadata={"description": "Set once the breach was escalated"})
+    withdrawn = fields.List(fields.Nested(ClockWithdrawalSchema), metadata={
+        "description": "Escalated breaches withdrawn because the record's history, entered "
+                       "later, disproved them (a stop in time, a pause), oldest first"})
     time_left_seconds = fields.Integer(metadata={"description": "In the clock's own time"})
     time_over_seconds = fields.Integer(metadata={"description": "In the clock's own time"})
     percent_used = fields.Float()
@@ -85,6 +96,9 @@ class RecordClocks(MethodView):
                 "pauses": [{"start": a, "end": b, "reason": p.get("reason")}
                            for (a, b), p in zip(pause_spans(clock), clock.pauses or ())],
                 "warned": sorted(clock.warned or ()), "breached_at": clock.breached_at,
+                "withdrawn": [{"breached_at": datetime.fromisoformat(w["breached_at"]),
+                               "withdrawn_at": datetime.fromisoformat(w["withdrawn_at"]),
+                               "state": w.get("state")} for w in clock.withdrawals or ()],
                 **clock_view(clock, calendar, now),
             })
         return out, 200, headers

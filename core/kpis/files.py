@@ -62,8 +62,8 @@ PRAISE_TAG = "praise"
 PRAISE_MIN = {"csat": 5, "nps": 9}
 #: Item outcomes that are findings.
 FAILED = ("fail", "breached")
-#: Corrective action states that are closed.
-CLOSED = ("done", "verified")
+#: Corrective action states that are closed (core.quality.actions.CLOSED).
+CLOSED = ("done", "verified", "raised_in_error")
 TREND_MONTHS = 6
 UTC_MIN = datetime.min.replace(tzinfo=timezone.utc)
 

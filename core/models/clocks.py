@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.db import Base, TenantOwned, utcnow
@@ -21,7 +21,9 @@ class Clock(TenantOwned, Base):
     the warning levels handled (50, 75, 100) so each is sent at most once; ``warn50_at``
     and ``warn75_at`` are the instants 50 % and 75 % of the target are used up (shifted by
     the pauses so far). ``breached_at`` is set, to the due time, once the breach watch has
-    escalated the breach: from then on the clock stays breached.
+    escalated the breach. A breach that the record's history, entered later, disproves (a
+    stop in time, a pause) is withdrawn: ``breached_at`` is cleared and the escalation is
+    kept in ``withdrawals`` (``[{breached_at, withdrawn_at, state}]``, oldest first).
     """
 
     __tablename__ = "clocks"
@@ -52,6 +54,7 @@ class Clock(TenantOwned, Base):
     warn50_at: Mapped[datetime | None]
     warn75_at: Mapped[datetime | None]
     breached_at: Mapped[datetime | None]
+    withdrawals: Mapped[list[Any]] = mapped_column(default=list, server_default=text("'[]'"))
     #: Set when the clock stops: seconds from start to stop less the paused time, in
     #: wall-clock time and in the tenant's working time (KPIs aggregate them in SQL).
     elapsed_seconds: Mapped[float | None]

@@ -4,7 +4,8 @@ States::
 
     open ──start──▶ in_progress ──complete──▶ done ──verify──▶ verified
       └───────────complete──────────────────▶ done
-    done / verified ──reopen──▶ open
+    done / verified / raised_in_error ──reopen──▶ open
+    open / in_progress ──(the breach it was opened for is withdrawn)──▶ raised_in_error
 
 An action is *overdue* when it has a due time in the past and is neither done nor
 verified. An automatic action's ``source_key`` is ``"<record id>:<standard code>:<item
@@ -32,16 +33,20 @@ from core.tenancy import NoTenantContext
 ENTITY = "actions"
 _ACTIONS = Action.__table__
 _new_action = Action._sa_class_manager.new_instance
-STATUSES = ("open", "in_progress", "done", "verified")
-CLOSED = ("done", "verified")
+STATUSES = ("open", "in_progress", "done", "verified", "raised_in_error")
+#: Closed: nothing more to do. ``raised_in_error``: opened for a deadline breach that the
+#: record's history, entered later, disproved (:func:`withdraw_action`).
+CLOSED = ("done", "verified", "raised_in_error")
 SOURCES = ("critical", "item", "deadline", "manual")
 #: action → (states it may be taken from, state it leads to)
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "start": (("open",), "in_progress"),
     "complete": (("open", "in_progress"), "done"),
     "verify": (("done",), "verified"),
-    "reopen": (("done", "verified"), "open"),
+    "reopen": (("done", "verified", "raised_in_error"), "open"),
 }
+#: The status of an automatic action whose failure turned out not to be one.
+RAISED_IN_ERROR = "raised_in_error"
 
 
 class TransitionRefused(Exception):
@@ -183,6 +188,34 @@ def transition(session, action: Action, name: str, *, note: str | None = None,
     session.flush()
     audit(session, ENTITY, action.id, name, actor_id, changes)
     return changes
+
+
+def withdraw_action(session, source_key: str, *, note: str, now: datetime | None = None) -> Action | None:
+    """Close the automatic action ``source_key`` as raised in error, when it is open or in
+    progress: the deadline breach it was opened for was withdrawn (the record's history,
+    entered later, shows the deadline met). Audited (``raised_in_error``, with ``note``);
+    an action people have completed is left as it is. Returns the action closed."""
+    action = session.scalar(select(Action).where(Action.source_key == source_key))
+    if action is None or action.status not in ("open", "in_progress"):
+        return None
+    old = action.status
+    action.status = RAISED_IN_ERROR
+    action.updated_at = now or utcnow()
+    session.flush()
+    audit(session, ENTITY, action.id, RAISED_IN_ERROR, None,
+          {"status": [old, RAISED_IN_ERROR], "note": [None, note]})
+    return action
+
+
+def reopen_withdrawn(session, source_key: str, *, note: str) -> Action | None:
+    """Reopen the automatic action ``source_key`` when it was closed as raised in error
+    (the deadline is breached after all); audited ``reopen``. Returns it, else ``None``."""
+    action = session.scalar(select(Action).where(Action.source_key == source_key,
+                                                 Action.status == RAISED_IN_ERROR))
+    if action is None:
+        return None
+    transition(session, action, "reopen", note=note)
+    return action
 
 
 def failure_title(session, item, locale: str | None = None) -> str:
