@@ -66,6 +66,7 @@ def test_bad_input_is_422(acme, body, field):
     assert count(acme) == 0
 
 
+@pytest.mark.cross_tenant("POST /api/v1/actions")
 def test_owner_and_record_must_be_of_this_tenant(acme, globex):
     foreign = globex.api.post("/api/v1/records", json={"kind": "observation", "data": {"title": "x"}}).json
     r = acme.api.post(ACTIONS, json={"title": "x", "owner_id": user_id(globex), "record_id": foreign["id"]})
@@ -173,6 +174,11 @@ def test_filter_by_record_and_source(app, acme):
     assert acme.api.get(f"{ACTIONS}/{auto['id']}").json["status"] == "done"
 
 
+@pytest.mark.cross_tenant("GET /api/v1/actions/<uuid:action_id>",
+                          "PATCH /api/v1/actions/<uuid:action_id>",
+                          "POST /api/v1/actions/<uuid:action_id>/transitions",
+                          "GET /api/v1/actions/<uuid:action_id>/history",
+                          "GET /api/v1/actions")
 def test_cross_tenant_404(acme, globex):
     aid = make(acme)["id"]
     url = f"{ACTIONS}/{aid}"

@@ -130,6 +130,7 @@ def test_viewer_may_not_create_a_batch(acme):
     assert nothing_written(acme)
 
 
+@pytest.mark.cross_tenant("POST /api/v1/records/batch")
 def test_another_tenants_site_is_a_422_and_created_records_stay_in_the_tenant(acme, globex):
     with globex.session() as s:
         theirs = Site(code="hq", name="Globex HQ")

@@ -101,6 +101,9 @@ def test_only_managers_and_above_may_set_it(acme):
     assert acme.api.get(CALENDAR).json["country"] == "CN"
 
 
+@pytest.mark.cross_tenant("GET /api/v1/calendar",
+                          "PUT /api/v1/calendar",
+                          "GET /api/v1/calendar/preview")
 def test_another_tenants_calendar_is_invisible_and_untouched(acme, globex):
     assert acme.api.put(CALENDAR, json=BERLIN).status_code == 200
     assert globex.api.get(CALENDAR).json["is_default"] is True
@@ -111,6 +114,19 @@ def test_another_tenants_calendar_is_invisible_and_untouched(acme, globex):
     q = {"start": "2026-12-24T10:00:00+01:00", "end": "2026-12-24T12:00:00+01:00"}
     assert acme.api.get(f"{CALENDAR}/preview", query_string=q).json["working_seconds"] == 0
     assert globex.api.get(f"{CALENDAR}/preview", query_string=q).json["working_seconds"] == 3600
+
+
+@pytest.mark.cross_tenant("GET /api/v1/calendar/days")
+def test_days_are_listed_from_the_callers_own_calendar(acme, globex):
+    assert acme.api.put(CALENDAR, json={**CHINA, "extra_holidays": ["2026-02-27"]}).status_code == 200
+    q = {"from": "2026-02-27", "to": "2026-02-27"}
+    [ours] = acme.api.get(f"{CALENDAR}/days", query_string=q).json
+    assert ours["working"] is False and ours["note"] == "extra holiday"
+    # Friday 27 Feb is an ordinary working day on globex's (default) calendar.
+    [theirs] = globex.api.get(f"{CALENDAR}/days", query_string=q).json
+    assert theirs["working"] is True and theirs["note"] is None
+    assert globex.api.get(CALENDAR).json["is_default"] is True
+    assert acme.api.get(CALENDAR).json["extra_holidays"] == ["2026-02-27"]
 
 
 def test_unauthenticated_is_401(client):

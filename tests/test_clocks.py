@@ -12,6 +12,7 @@ import uuid
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+import pytest
 import time_machine
 from sqlalchemy import select
 
@@ -260,6 +261,7 @@ def test_records_filter_on_breached_and_due_before(acme, app):
     assert bad.status_code == 422 and naive.status_code == 422
 
 
+@pytest.mark.cross_tenant("GET /api/v1/records/<uuid:record_id>/clocks")
 def test_clocks_of_another_tenants_record_are_404_and_viewers_may_read(acme, globex, app):
     set_calendar(acme)
     with at(local(2026, 11, 2, 9, 0)):

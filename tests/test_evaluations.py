@@ -211,6 +211,9 @@ def test_hook_record_evaluated(acme, globex):
     assert sample.calls("record_evaluated") == []
 
 
+@pytest.mark.cross_tenant("GET /api/v1/records/<uuid:record_id>/evaluation",
+                          "GET /api/v1/records/<uuid:record_id>/evaluations",
+                          "POST /api/v1/records/<uuid:record_id>/evaluate")
 def test_cross_tenant_404(acme, globex):
     acme.enable("sample")
     globex.enable("sample")

@@ -136,6 +136,9 @@ def test_list_is_paginated_newest_first(app, acme):
     assert acme.api.get(URL, query_string={"page_size": 0}).status_code == 422
 
 
+@pytest.mark.cross_tenant("GET /api/v1/tenant/exports/<uuid:export_id>",
+                          "GET /api/v1/tenant/exports/<uuid:export_id>/file",
+                          "GET /api/v1/tenant/exports")
 def test_exports_cross_tenant(app, acme, globex):
     export = acme.api.post(URL).json
     drain(app)
@@ -145,6 +148,25 @@ def test_exports_cross_tenant(app, acme, globex):
     assert acme.api.get(export["links"]["self"]).json["status"] == "done"
     assert acme.api.get(f"{URL}/{uuid.uuid4()}").status_code == 404
     assert acme.api.get(f"{URL}/not-a-uuid").status_code == 404
+
+
+@pytest.mark.cross_tenant("POST /api/v1/tenant/exports")
+def test_an_export_holds_the_callers_tenant_alone(app, acme, globex):
+    site = acme.api.post("/api/v1/sites", json={"code": "HQ", "name": "Acme secret HQ"}).json
+    ours = acme.api.post(URL).json
+    theirs = globex.api.post(URL)
+    assert theirs.status_code == 202, theirs.json
+    drain(app)
+    doc = globex.api.get(theirs.json["links"]["file"]).json
+    assert doc["tenant"]["slug"] == "globex"
+    assert [u["email"] for u in doc["users"]] == ["owner@globex.test"]
+    assert doc["tables"].get("sites", []) == []
+    assert {row["id"] for row in doc["tables"]["tenant_exports"]} == {theirs.json["id"]}
+    assert "Acme secret HQ" not in globex.api.get(theirs.json["links"]["file"]).get_data(as_text=True)
+    # acme's export is its own, untouched by globex's.
+    assert [e["id"] for e in acme.api.get(URL).json] == [ours["id"]]
+    mine = acme.api.get(ours["links"]["file"]).json
+    assert [row["id"] for row in mine["tables"]["sites"]] == [site["id"]]
 
 
 def test_exports_need_admin(app, acme):

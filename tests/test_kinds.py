@@ -36,6 +36,8 @@ def test_core_kinds_listed(acme):
     assert acme.api.get(f"{KINDS}/observation").json == obs
 
 
+@pytest.mark.cross_tenant("GET /api/v1/kinds",
+                          "GET /api/v1/kinds/<string:name>")
 def test_plugin_kind_only_when_enabled(acme, globex):
     assert acme.api.get(f"{KINDS}/testkinds.visit").status_code == 404
     assert "testkinds.visit" not in [k["name"] for k in acme.api.get(KINDS).json]

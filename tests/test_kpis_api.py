@@ -91,6 +91,7 @@ def test_periods_follow_the_time_zone_of_the_tenants_calendar(acme):
     assert {row["group"]["month"]: row["values"]["failed_items"] for row in result["rows"]} == {"2026-03": 3}
 
 
+@pytest.mark.cross_tenant("GET /api/v1/kpis")
 def test_site_and_staff_labels_are_their_names(acme, globex):
     front_desk(acme)
     north = site(acme, "N", "North estate")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
 from sqlalchemy import select
 
 from core.models import AuditEvent, Membership, Token, User
@@ -59,6 +60,7 @@ def test_password_rules(acme):
     assert len(acme.api.get(M).json) == 1
 
 
+@pytest.mark.cross_tenant("POST /api/v1/members")
 def test_existing_user_gets_membership_only(acme, globex, client):
     email = globex.add_user("manager", "shared@example.test")
     r = acme.api.post(M, json={"email": email, "role": "agent", "name": "Other name"})
@@ -150,6 +152,10 @@ def test_last_owner_is_protected(acme):
     assert co.remove(second_url).status_code == 204
 
 
+@pytest.mark.cross_tenant("GET /api/v1/members/<uuid:membership_id>",
+                          "PATCH /api/v1/members/<uuid:membership_id>",
+                          "DELETE /api/v1/members/<uuid:membership_id>",
+                          "GET /api/v1/members")
 def test_members_cross_tenant(acme, globex):
     created = acme.api.post(M, json={"email": "c@acme.test", "role": "agent"}).json
     url = f"{M}/{created['id']}"

@@ -561,6 +561,8 @@ def test_nothing_is_sent_when_the_transaction_rolls_back(app, acme, receivers):
         assert s.scalar(select(func.count()).select_from(WebhookDelivery)) == 0
 
 
+@pytest.mark.cross_tenant("GET /api/v1/notifications",
+                          "GET /api/v1/notifications/<uuid:event_id>")
 def test_events_without_webhooks_are_still_in_the_outbox(app, acme, globex):
     emit(app, acme, "clock.warning", {"percent": 50}, roles=["manager"])
     emit(app, acme, "clock.breached", {"n": 1})

@@ -72,6 +72,7 @@ def data(acme, globex):
     return {"site": site}
 
 
+@pytest.mark.cross_tenant("GET /api/v1/kpis/pareto/complaints")
 def test_complaint_categories(acme, globex, data):
     r = acme.api.get(COMPLAINTS, query_string=PERIOD)
     assert r.status_code == 200, r.json
@@ -100,6 +101,7 @@ def test_complaint_categories(acme, globex, data):
     assert r.status_code == 200 and r.json == {**r.json, "total": 0, "categories": []}
 
 
+@pytest.mark.cross_tenant("GET /api/v1/kpis/pareto/items")
 def test_items_that_fail_most(acme, globex, data):
     failures = Counter(key for key, _ in inspection_failures())
     for _ in ACME_COMPLAINTS:  # both general deadlines breached (none acknowledged)

@@ -127,6 +127,9 @@ def test_only_admins_configure(acme):
     assert admin.put(f"{P}/plain", json={"active": True}).status_code == 200
 
 
+@pytest.mark.cross_tenant("GET /api/v1/plugins",
+                          "GET /api/v1/plugins/<string:plugin_id>",
+                          "PUT /api/v1/plugins/<string:plugin_id>")
 def test_plugins_cross_tenant(acme, globex):
     r = acme.api.put(f"{P}/cfgdemo", json={"active": True, "configuration": {"threshold": 7}})
     etag = r.headers["ETag"]

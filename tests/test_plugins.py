@@ -113,6 +113,7 @@ def test_hook_register_record_kinds(app, acme, globex):
         assert s.scalars(select(Record)).all() == []
 
 
+@pytest.mark.cross_tenant("GET /api/v1/sample/summary")
 def test_hook_register_blueprints(app, app_config, acme, globex):
     acme.enable("sample", {"greeting": "hi"})
     r = acme.api.get("/api/v1/sample/summary")

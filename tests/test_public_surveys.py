@@ -201,6 +201,8 @@ def test_expired_revoked_closed_unknown(acme, client, mini):
     assert stored(acme) == NOTHING
 
 
+@pytest.mark.cross_tenant("GET /api/v1/public/surveys/<string:token>",
+                          "POST /api/v1/public/surveys/<string:token>")
 def test_a_link_reaches_nothing_of_another_tenant(acme, globex, client):
     make_instrument(acme)
     make_instrument(globex)

@@ -151,6 +151,8 @@ def desk(acme):
 # -- the file of one member of staff --------------------------------------------------------
 
 
+@pytest.mark.cross_tenant("GET /api/v1/sites/<uuid:site_id>/quality-file",
+                          "GET /api/v1/staff/<uuid:staff_id>/quality-file")
 def test_staff_file_from_the_rows_created(app, client, acme, globex, desk):
     api = acme.api
     site = make(api, "/api/v1/sites", {"code": "S1", "name": "North"})["id"]

@@ -149,6 +149,7 @@ def test_values_the_database_cannot_hold(acme, body, field):
         assert acme.api.get(f"{RECORDS}?{query}").status_code == 422, query
 
 
+@pytest.mark.cross_tenant("POST /api/v1/records")
 def test_site_and_staff_of_another_tenant(acme, globex):
     site, staff = make_site(globex), make_staff(globex)
     r = acme.api.post(RECORDS, json=observation(site_id=site, staff_id=staff))
@@ -304,6 +305,11 @@ def test_unauthenticated(client):
     assert client.post(RECORDS, json=observation()).status_code == 401
 
 
+@pytest.mark.cross_tenant("GET /api/v1/records/<uuid:record_id>",
+                          "PATCH /api/v1/records/<uuid:record_id>",
+                          "DELETE /api/v1/records/<uuid:record_id>",
+                          "GET /api/v1/records/<uuid:record_id>/history",
+                          "GET /api/v1/records")
 def test_cross_tenant(acme, globex):
     rec = acme.api.post(RECORDS, json=observation()).json
     url = f"{RECORDS}/{rec['id']}"

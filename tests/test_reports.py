@@ -284,6 +284,7 @@ def test_chinese_titles_and_default_week(acme, week):
     assert r.json["week"] == previous_week_key(utcnow(), TZ) and r.json["language"] == "en"
 
 
+@pytest.mark.cross_tenant("GET /api/v1/reports/weekly")
 def test_other_tenant_sees_only_its_own(globex, week):
     data = weekly(globex).json
     assert kpi(data, "records")["values"][WEEK] == 3
@@ -487,6 +488,8 @@ def test_job_is_idempotent_and_file_waits_for_it(app, acme, week):
     assert acme.api.get(f"{RUNS}/{failed_id}/file").data == acme.api.get(run["links"]["file"]).data
 
 
+@pytest.mark.cross_tenant("GET /api/v1/reports/runs/<uuid:run_id>",
+                          "GET /api/v1/reports/runs/<uuid:run_id>/file")
 def test_runs_of_another_tenant_are_404(app, acme, globex, week):
     run = run_async(acme, app, format="csv")
     for url in (run["links"]["self"], run["links"]["file"]):

@@ -191,6 +191,7 @@ def test_compliance_is_one_query_on_records(acme, app):
     assert len(statements) == 1
 
 
+@pytest.mark.cross_tenant("POST /api/v1/schedules")
 def test_invalid_schedules_are_422_and_change_nothing(acme, globex):
     foreign = site(globex, "GLX")
     cases = [
@@ -259,6 +260,33 @@ def test_schedule_crud_with_etags_and_roles(acme, globex):
     assert acme.api.get(url).status_code == 404
     history = acme.api.get("/api/v1/schedules").json
     assert history == []
+
+
+@pytest.mark.cross_tenant("GET /api/v1/schedules",
+                          "GET /api/v1/schedules/<uuid:schedule_id>",
+                          "PATCH /api/v1/schedules/<uuid:schedule_id>",
+                          "DELETE /api/v1/schedules/<uuid:schedule_id>",
+                          "GET /api/v1/schedules/<uuid:schedule_id>/compliance")
+def test_another_tenants_schedule_is_404_and_unchanged(acme, globex):
+    with at(local(2026, 3, 15, 12, 0)):
+        created = schedule(acme, key="fire.patrol")
+        url = f"/api/v1/schedules/{created['id']}"
+        owner = acme.api.get(url)
+        etag = owner.headers["ETag"]
+        assert globex.api.get(url).status_code == 404
+        assert globex.api.get(f"{url}/compliance").status_code == 404
+        r = globex.api.patch(url, json={"title": "Ours now", "active": False}, etag=etag)
+        assert r.status_code == 404 and r.json["message"]
+        assert globex.api.delete(url, etag=etag).status_code == 404
+        assert globex.api.get("/api/v1/schedules").json == []
+        # globex may use the same key for a schedule of its own.
+        theirs = schedule(globex, key="fire.patrol")
+        assert [s["id"] for s in globex.api.get("/api/v1/schedules").json] == [theirs["id"]]
+        # Nothing changed for acme.
+        after = acme.api.get(url)
+        assert after.status_code == 200 and after.headers["ETag"] == etag and after.json == owner.json
+        assert [s["id"] for s in acme.api.get("/api/v1/schedules").json] == [created["id"]]
+        assert acme.api.get(f"{url}/compliance").status_code == 200
 
 
 def test_another_tenants_records_never_meet_a_schedule(acme, globex):

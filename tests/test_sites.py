@@ -1,5 +1,7 @@
 """Sites: CRUD, ETags, permissions and tenant isolation."""
 
+import pytest
+
 
 def test_site_crud(acme):
     r = acme.api.post("/api/v1/sites", json={"code": "HQ", "name": "Head office"})
@@ -27,6 +29,10 @@ def test_site_needs_if_match(acme):
     assert acme.api.get(url).json["name"] == "A"
 
 
+@pytest.mark.cross_tenant("GET /api/v1/sites/<uuid:site_id>",
+                          "PATCH /api/v1/sites/<uuid:site_id>",
+                          "DELETE /api/v1/sites/<uuid:site_id>",
+                          "GET /api/v1/sites")
 def test_site_cross_tenant(acme, globex):
     site = acme.api.post("/api/v1/sites", json={"code": "A", "name": "A"}).json
     url = f"/api/v1/sites/{site['id']}"
@@ -47,6 +53,20 @@ def test_tenant_id_in_body_rejected(acme, globex):
     r = acme.api.post("/api/v1/sites", json={"code": "A", "name": "A", "tenant_id": str(globex.id)})
     assert r.status_code == 422
     assert "tenant_id" in r.json["errors"]["json"]
+
+
+@pytest.mark.cross_tenant("POST /api/v1/sites")
+def test_a_new_site_lands_in_the_callers_tenant_only(acme, globex):
+    ours = acme.api.post("/api/v1/sites", json={"code": "HQ", "name": "Acme HQ"}).json
+    # A body cannot name another tenant; nothing is stored for either.
+    r = globex.api.post("/api/v1/sites", json={"code": "X", "name": "X", "tenant_id": str(acme.id)})
+    assert r.status_code == 422 and "tenant_id" in r.json["errors"]["json"]
+    assert globex.api.get("/api/v1/sites").json == []
+    # Codes are per tenant: globex's HQ is its own site, acme's is untouched.
+    theirs = globex.api.post("/api/v1/sites", json={"code": "HQ", "name": "Globex HQ"})
+    assert theirs.status_code == 201 and theirs.json["id"] != ours["id"]
+    assert [s["id"] for s in globex.api.get("/api/v1/sites").json] == [theirs.json["id"]]
+    assert acme.api.get("/api/v1/sites").json == [ours]
 
 
 def test_nul_characters_are_refused(acme):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
+import pytest
 from sqlalchemy import select
 
 from core.db import utcnow
@@ -69,6 +70,7 @@ def test_duplicate_code_is_409(acme):
     assert acme.api.update(f"{S}/{first['id']}", {"code": "D1", "name": "Same"}).status_code == 200
 
 
+@pytest.mark.cross_tenant("POST /api/v1/staff")
 def test_references_must_be_this_tenants(acme, globex):
     foreign_site = site(globex.api)
     foreign_user = globex.api.get("/api/v1/members").json[0]["user_id"]
@@ -111,6 +113,10 @@ def test_staff_permissions(acme):
     assert manager.update(url, {"name": "Pat Lee"}).status_code == 200
 
 
+@pytest.mark.cross_tenant("GET /api/v1/staff/<uuid:staff_id>",
+                          "PATCH /api/v1/staff/<uuid:staff_id>",
+                          "DELETE /api/v1/staff/<uuid:staff_id>",
+                          "GET /api/v1/staff")
 def test_staff_cross_tenant(acme, globex):
     staff = acme.api.post(S, json={"code": "C1", "name": "Cy"}).json
     url = f"{S}/{staff['id']}"

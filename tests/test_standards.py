@@ -428,6 +428,13 @@ def test_viewer_reads_but_cannot_change(acme):
 # -- standards of the tenant's own -----------------------------------------------------------
 
 
+@pytest.mark.cross_tenant("GET /api/v1/standards/<code>",
+                          "PUT /api/v1/standards/<code>",
+                          "GET /api/v1/standards/<code>/versions",
+                          "GET /api/v1/standards/<code>/versions/<version>",
+                          "GET /api/v1/standards/<code>/diff",
+                          "GET /api/v1/standards/<code>/rescores",
+                          "GET /api/v1/standards")
 def test_a_tenant_defines_and_changes_its_own_standard(acme, globex):
     r = acme.api.put(f"{API}/acme.front_desk", json={"document": CUSTOM, "note": "ours"})
     assert r.status_code == 201, r.json
@@ -908,6 +915,8 @@ def test_an_older_record_keeps_the_version_it_was_scored_with(app, acme):
     assert {i["code"]: i["outcome"] for i in second["items"]}["minutes"] == "fail"
 
 
+@pytest.mark.cross_tenant("POST /api/v1/standards/<code>/rescore",
+                          "GET /api/v1/standards/<code>/rescores/<uuid:rescore_id>")
 def test_rescore_scores_a_range_again_with_the_version_in_force(app, acme, globex):
     acme.enable("qa")
     inside = [_ticket(acme.api, 180, f"2024-03-0{day}T10:00:00+00:00") for day in (1, 2, 3)]

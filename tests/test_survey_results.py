@@ -281,6 +281,7 @@ def test_filters_go_through_the_invitations_record(acme, client):
         assert acme.api.get(f"{SURVEYS}/{survey['id']}/results{bad}").status_code == 422, bad
 
 
+@pytest.mark.cross_tenant("GET /api/v1/surveys/<uuid:survey_id>/results")
 def test_results_cross_tenant_and_unknown(acme, globex, client):
     survey = make_survey(acme, instrument="nps")
     respond(acme, client, survey["id"], {"recommend": 10})

@@ -219,6 +219,11 @@ def test_invalid_instruments_are_refused(acme, change, where):
     assert acme.api.get(INSTRUMENTS).json == []
 
 
+@pytest.mark.cross_tenant("GET /api/v1/surveys/instruments/<string:code>",
+                          "PATCH /api/v1/surveys/instruments/<string:code>",
+                          "DELETE /api/v1/surveys/instruments/<string:code>",
+                          "GET /api/v1/surveys/instruments",
+                          "POST /api/v1/surveys/instruments")
 def test_instruments_are_per_tenant_and_need_manage(acme, globex):
     make_instrument(acme)
     url = f"{INSTRUMENTS}/mini"
@@ -307,6 +312,12 @@ def test_survey_with_invitations_cannot_be_deleted(acme):
     assert acme.api.get(f"{SURVEYS}/{survey['id']}").status_code == 200
 
 
+@pytest.mark.cross_tenant("GET /api/v1/surveys/<uuid:survey_id>",
+                          "PATCH /api/v1/surveys/<uuid:survey_id>",
+                          "DELETE /api/v1/surveys/<uuid:survey_id>",
+                          "GET /api/v1/surveys",
+                          "GET /api/v1/surveys/<uuid:survey_id>/invitations",
+                          "POST /api/v1/surveys/<uuid:survey_id>/invitations")
 def test_surveys_cross_tenant_and_roles(acme, globex):
     survey = make_survey(acme)
     url = f"{SURVEYS}/{survey['id']}"
@@ -329,6 +340,20 @@ def test_surveys_cross_tenant_and_roles(acme, globex):
     assert viewer.get(url).status_code == 200 and viewer.get(f"{url}/results").status_code == 200
     assert acme.api.get(url).json["active"] is True
     assert len(acme.api.get(SURVEYS).json) == 1
+
+
+@pytest.mark.cross_tenant("POST /api/v1/surveys")
+def test_a_survey_cannot_use_another_tenants_instrument(acme, globex):
+    make_instrument(acme)
+    ours = make_survey(acme, instrument="mini")
+    r = globex.api.post(SURVEYS, json={"title": {"en": "T"}, "instrument": "mini"})
+    assert r.status_code == 422 and "instrument" in r.json["errors"]["json"], r.json
+    r = globex.api.post(SURVEYS, json={"title": {"en": "T"}, "instrument": "nps",
+                                       "tenant_id": str(acme.id)})
+    assert r.status_code == 422 and "tenant_id" in r.json["errors"]["json"]
+    assert globex.api.get(SURVEYS).json == []
+    assert [s["id"] for s in acme.api.get(SURVEYS).json] == [ours["id"]]
+    assert acme.api.get(f"{SURVEYS}/{ours['id']}").json["instrument"]["code"] == "mini"
 
 
 # -- invitations -------------------------------------------------------------------------------
@@ -454,6 +479,8 @@ def test_revoke_and_list_by_status(acme, client):
     assert acme.api.get(f"{base}?status=lost").status_code == 422
 
 
+@pytest.mark.cross_tenant("GET /api/v1/surveys/<uuid:survey_id>/invitations/<uuid:invitation_id>",
+                          "DELETE /api/v1/surveys/<uuid:survey_id>/invitations/<uuid:invitation_id>")
 def test_invitations_cross_tenant(acme, globex):
     survey = make_survey(acme)
     inv = invite(acme, survey["id"])

@@ -160,6 +160,14 @@ def test_roles(acme):
         assert s.scalar(select(func.count()).select_from(Webhook)) == 2
 
 
+@pytest.mark.cross_tenant("GET /api/v1/webhooks",
+                          "GET /api/v1/webhooks/<uuid:webhook_id>",
+                          "PATCH /api/v1/webhooks/<uuid:webhook_id>",
+                          "DELETE /api/v1/webhooks/<uuid:webhook_id>",
+                          "GET /api/v1/webhooks/<uuid:webhook_id>/deliveries",
+                          "GET /api/v1/webhooks/<uuid:webhook_id>/deliveries/<uuid:delivery_id>",
+                          "POST /api/v1/webhooks/<uuid:webhook_id>/deliveries/<uuid:delivery_id>/redeliver",
+                          "POST /api/v1/webhooks/<uuid:webhook_id>/ping")
 def test_cross_tenant_webhooks_and_deliveries_are_404(app, acme, globex, receivers):
     receiver = receivers(200)
     hook = add_webhook(acme, receiver.url)
@@ -183,6 +191,21 @@ def test_cross_tenant_webhooks_and_deliveries_are_404(app, acme, globex, receive
     # Nothing changed at acme, nothing more was sent.
     assert acme.api.get(url).json["active"] is True
     assert len(receiver.requests) == 1 and len(deliveries(acme, hook["id"])) == 1
+
+
+@pytest.mark.cross_tenant("POST /api/v1/webhooks")
+def test_a_new_webhook_lands_in_the_callers_tenant_only(acme, globex):
+    body = {"url": "https://hooks.example.com/servq", "event_types": ["clock.*"]}
+    ours = acme.api.post(URL, json=body)
+    assert ours.status_code == 201, ours.json
+    r = globex.api.post(URL, json={**body, "tenant_id": str(acme.id)})
+    assert r.status_code == 422 and "tenant_id" in r.json["errors"]["json"]
+    assert globex.api.get(URL).json == []
+    theirs = globex.api.post(URL, json={**body, "event_types": ["*"]})
+    assert theirs.status_code == 201 and theirs.json["secret"] != ours.json["secret"]
+    assert [h["id"] for h in globex.api.get(URL).json] == [theirs.json["id"]]
+    listed = acme.api.get(URL).json
+    assert [(h["id"], h["event_types"]) for h in listed] == [(ours.json["id"], ["clock.*"])]
 
 
 def test_delivery_of_another_webhook_is_404(app, acme, receivers):

@@ -267,6 +267,8 @@ def test_viewer_may_list_but_not_act(acme):
     assert act(agent, ticket["id"], action="start").status_code == 200
 
 
+@pytest.mark.cross_tenant("GET /api/v1/records/<uuid:record_id>/transitions",
+                          "POST /api/v1/records/<uuid:record_id>/transitions")
 def test_another_tenants_record_is_404_and_unchanged(acme, globex):
     ticket = new_ticket(acme)
     globex.enable("flow")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 import time_machine
 
 from plugins.property.onboarding import OBLIGATIONS
@@ -129,6 +130,7 @@ def test_a_tenant_without_the_plugin_gets_404(factory, globex, make_estate):
     assert globex.api.get(url(estate.sites["GARDEN"])).status_code == 404
 
 
+@pytest.mark.cross_tenant("GET /api/v1/property/sites/<uuid:site_id>/obligations")
 def test_another_tenant_s_site_or_an_unknown_site_is_404(make_estate):
     estate, other = make_estate("estate"), make_estate("other")
     response = other.api.get(url(estate.sites["GARDEN"]))
