@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta, timezone
 
+import pytest
 import time_machine
 
 
@@ -36,3 +37,20 @@ def pytest_unconfigure(config):
     traveller = getattr(config, "_servq_clock", None)
     if traveller is not None:
         traveller.stop()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Note every collected test's ``cross_tenant`` declarations before ``-k``, ``-m`` or
+    ``--deselect`` drop any, for the route walker (tests/test_route_coverage.py).
+
+    ``config._servq_cross_tenant`` maps each collected test's node id to its file, the
+    routes it declares (``"METHOD /rule"``) and its fixtures."""
+    seen = getattr(config, "_servq_cross_tenant", None)
+    if seen is None:
+        seen = config._servq_cross_tenant = {}
+    for item in items:
+        routes = [route for mark in item.iter_markers("cross_tenant") for route in mark.args]
+        seen[item.nodeid] = {"path": item.path, "routes": routes,
+                             "fixtures": tuple(getattr(item, "fixturenames", ()))}
+
