@@ -16,7 +16,8 @@ from typing import Any
 from sqlalchemy import select
 
 from core.audit import audit
-from core.models import Survey, SurveyAnswer, SurveyDimensionScore, SurveyInstrument, SurveyInvitation, SurveyResponse
+from core.models import (Survey, SurveyAnswer, SurveyDimensionScore, SurveyInstrument, SurveyInvitation,
+                         SurveyResponse)
 from core.surveys.answers import Scored
 from core.surveys.instruments import allowed_forms, builtin
 from core.surveys.rollups import add_rollups, response_rows
