@@ -94,7 +94,9 @@ def tenant_onboarded(session, tenant, manifest):
 
     Runs inside the onboarding transaction, for the plugins the tenant has enabled, so a
     plugin can create what the tenant needs (standards, schedules). It must be
-    idempotent: a second onboarding of the same manifest must change nothing.
+    idempotent: a second onboarding of the same manifest must change nothing. Raising
+    :class:`core.plugin_settings.PluginConfigError` (``core.surface.PluginConfigError``)
+    fails the onboarding with the lines ``plugins.<plugin id>.<field>: <message>``.
 
     :param session: the tenant-scoped :class:`sqlalchemy.orm.Session`.
     :param tenant: the :class:`core.models.Tenant`.
