@@ -145,7 +145,10 @@ def _write(session, plugins, manifest: dict, demo: bool) -> OnboardingReport:
 
     enabled = {pid for pid in session.scalars(
         select(TenantPlugin.plugin_id).where(TenantPlugin.active.is_(True))) if pid in plugins.ids()}
-    plugins.hooks_for(enabled).tenant_onboarded(session=session, tenant=tenant, manifest=manifest)
+    try:
+        plugins.hooks_for(enabled).tenant_onboarded(session=session, tenant=tenant, manifest=manifest)
+    except PluginConfigError as exc:  # a plugin refuses its configuration: name the field
+        raise ManifestError(error_lines(exc.messages, f"plugins.{exc.plugin_id}")) from None
     if demo and fresh:
         for plugin_id, loaders in plugins.contributions("register_demo_data"):
             if plugin_id.startswith("core.") or plugin_id in enabled:

@@ -11,8 +11,6 @@ Both routes are rate limited per client address (``SURVEY_RATE_LIMIT``) and per 
 
 from __future__ import annotations
 
-import uuid
-
 from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import abort
@@ -24,12 +22,12 @@ from core.api.blueprint import Blueprint
 from core.auth.tokens import hash_token
 from core.database import request_session
 from core.db import utcnow
-from core.models import Survey, SurveyAnswer, SurveyDimensionScore, SurveyInvitation, SurveyResponse
+from core.models import Survey, SurveyInvitation
 from core.surveys.answers import AnswersInvalid, score_answers
 from core.surveys.instruments import (COLUMN_LABELS, IMPORTANCE_PROMPT, item_columns, item_scale,
                                       localized)
 from core.surveys.invitations import tenant_of_link
-from core.surveys.rollups import add_rollups, response_rows
+from core.surveys.store import store_response
 
 URL = "/public"
 blp = Blueprint("public", __name__, description="Public survey answering by single-use link, without login.")
@@ -196,17 +194,7 @@ class PublicSurvey(MethodView):
         if claimed != 1:
             session.rollback()
             abort(409, message="This survey has already been answered with this link. Thank you!")
-        response = SurveyResponse(id=uuid.uuid4(), survey_id=survey.id, invitation_id=invitation.id,
-                                  record_id=invitation.record_id, submitted_at=now,
-                                  language=invitation.language, answers=body["answers"],
-                                  importance=scored.importance, comment=body.get("comment"))
-        session.add(response)
-        session.flush()  # no ORM relationships: the response goes first for the foreign keys
-        session.add_all(SurveyAnswer(survey_id=survey.id, response_id=response.id, **row)
-                        for row in scored.answers)
-        session.add_all(SurveyDimensionScore(survey_id=survey.id, response_id=response.id, **row)
-                        for row in scored.dimensions)
-        add_rollups(session, response_rows(session.tenant_id, survey.id, now, scored.answers,
-                                           scored.dimensions))
+        store_response(session, survey, invitation, scored, answers=body["answers"], submitted_at=now,
+                       comment=body.get("comment"))
         session.commit()
         return {"received_at": now}

@@ -34,6 +34,7 @@ from core.surveys.instruments import (CODE_RE, FORMS, LANGUAGES, InstrumentSchem
 from core.surveys.invitations import (InvitationConflict, audit_customer_reads, create_invitation,
                                       customer_view, forget_triggers, link_url, status_of)
 from core.surveys.results import Filters, survey_results
+from core.surveys.store import create_survey, default_form, find_instrument
 
 URL = "/surveys"
 blp = Blueprint("surveys", __name__, description="Survey instruments, invitations and results.")
@@ -237,13 +238,7 @@ def _custom_instrument(code: str) -> SurveyInstrument:
 
 def resolve_instrument(code: str) -> tuple[dict, int] | None:
     """A built-in or the tenant's instrument: ``(document, version)``, or ``None``."""
-    doc = builtin(code)
-    if doc is not None:
-        return doc, doc.get("version", 1)
-    row = request_session().scalar(select(SurveyInstrument).where(SurveyInstrument.code == code))
-    if row is None:
-        return None
-    return {**row.document, "code": row.code, "version": row.version}, row.version
+    return find_instrument(request_session(), code)
 
 
 @blp.route("/instruments/builtin")
@@ -444,22 +439,17 @@ class Surveys(MethodView):
                   errors={"json": {"instrument": ["No built-in or tenant instrument has this code."]}})
         doc, version = found
         forms = allowed_forms(doc)
-        form = body.get("form") or ("two_column" if doc.get("dimensions") and "two_column" in forms
-                                    else "single")
+        form = body.get("form") or default_form(doc)
         if form not in forms:
             abort(422, message=form_refusal(doc, form),
                   errors={"json": {"form": [f"Must be one of: {', '.join(forms)}."]}})
         _check_importance(doc, body["importance"])
         triggers = _check_triggers(body["triggers"])
-        survey = Survey(title=dict(body["title"]), instrument_code=doc["code"], instrument_version=version,
-                        instrument=doc, form=form, importance=body["importance"], language=body["language"],
-                        link_lifetime_days=body["link_lifetime_days"], active=body["active"],
-                        created_by=actor_id())
-        session.add(survey)
-        session.flush()
+        survey = create_survey(session, doc, version, title=body["title"], form=form,
+                               importance=body["importance"], language=body["language"],
+                               link_lifetime_days=body["link_lifetime_days"], active=body["active"],
+                               actor_id=actor_id(), triggers=triggers)
         _set_triggers(session, survey, triggers)
-        audit(session, "surveys", survey.id, "created", actor_id(),
-              {"instrument": [None, doc["code"]], "form": [None, form], "triggers": [None, triggers]})
         session.commit()
         return _survey_view(survey, triggers)
 

@@ -94,7 +94,9 @@ def tenant_onboarded(session, tenant, manifest):
 
     Runs inside the onboarding transaction, for the plugins the tenant has enabled, so a
     plugin can create what the tenant needs (standards, schedules). It must be
-    idempotent: a second onboarding of the same manifest must change nothing.
+    idempotent: a second onboarding of the same manifest must change nothing. Raising
+    :class:`core.plugin_settings.PluginConfigError` (``core.surface.PluginConfigError``)
+    fails the onboarding with the lines ``plugins.<plugin id>.<field>: <message>``.
 
     :param session: the tenant-scoped :class:`sqlalchemy.orm.Session`.
     :param tenant: the :class:`core.models.Tenant`.
@@ -104,10 +106,26 @@ def tenant_onboarded(session, tenant, manifest):
 
 @hookspec
 def record_created(session, record, actor_id):
-    """A record has been created (before the transaction commits).
+    """A record has been created (before the transaction commits, before it is scored).
 
     Called for the plugins the record's tenant has enabled. An implementation may add
     rows in the same session; an exception aborts the creation.
+
+    **The ``wants`` protocol.** An implementation may carry an attribute
+    ``record_created.wants = fn`` with ``fn(session, kind: str) -> bool``: whether it cares
+    about records of ``kind`` (it should be cheap, e.g. cached per tenant). It is only an
+    optimisation of the bulk paths, never a filter: an implementation without ``wants``
+    wants every record.
+
+    **The bulk-path rule.** A single record (``POST /records``,
+    :func:`core.records.create_record`) always fires the hook, whatever ``wants`` says. A
+    bulk write (an import or ``POST /records/batch``, :func:`core.ingest.insert_records`)
+    asks :func:`core.plugins.manager.wanted` once per chunk: when no enabled implementation
+    wants any of the chunk's kinds, the hook is not called for that chunk at all (and no ORM
+    records are built); when at least one does, the hook fires for *every* record of the
+    chunk, of every kind, and every enabled implementation hears each of them. So an
+    implementation checks ``record.kind`` itself and must not rely on ``wants`` to keep
+    other kinds away.
 
     :param session: the tenant-scoped session.
     :param record: the new :class:`core.models.Record`.

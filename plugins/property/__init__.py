@@ -9,7 +9,7 @@ Guide: plugins/property/README.md.
 
 from __future__ import annotations
 
-from core.plugins import hookimpl
+from core.surface import hookimpl
 from plugins.property import api, config, demo, kinds, kpis, onboarding
 
 

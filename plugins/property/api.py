@@ -17,17 +17,11 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from flask.views import MethodView
-from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validates_schema
 from sqlalchemy import select
 
-from core.api.blueprint import Blueprint
-from core.api.context import require
-from core.database import request_session
-from core.db import utcnow
-from core.models import Schedule, Site
-from core.records import utc_instant
-from core.schedules import MAX_PERIODS, TooManyPeriods, compliance
+from core.surface import (MAX_PERIODS, Blueprint, Schedule, Site, TooManyPeriods, abort, compliance,
+                          request_session, require, utc_instant, utcnow)
 from plugins.property.onboarding import PLUGIN
 
 #: The plugin's schedules have keys ``property.<what>.<site id>`` (see onboarding.py).

@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
-from core.surveys.instruments import CODE_RE
+from core.surface import INSTRUMENT_CODE_RE as CODE_RE
 from plugins.property.kinds import CATEGORIES
 
 #: Categories whose faults the standard gives 30 minutes to reach (seed 002: elevator,

@@ -33,26 +33,16 @@ Deterministic: one seeded random generator; the same day gives the same demo.
 from __future__ import annotations
 
 import random
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any, Callable
 
 from sqlalchemy import select
 
-from core.db import utcnow
-from core.models import (Record, Schedule, Site, Staff, SurveyAnswer, SurveyDimensionScore,
-                         SurveyResponse)
-from core.plugins_ext import enabled_plugin_ids, get_plugins
-from core.quality import evaluate_record
-from core.records import create_record, update_record
-from core.schedules import scan as scan_schedules
-from core.schedules import schedule_zone, update_schedule
-from core.surveys.answers import score_answers
-from core.surveys.instruments import item_columns, item_scale
-from core.surveys.invitations import create_invitation
-from core.surveys.rollups import add_rollups, response_rows
-from core.workflows import transition
+from core.surface import (Record, Schedule, Site, Staff, create_invitation, create_record, enabled_plugin_ids,
+                          evaluate_record, get_plugins, item_columns, item_scale, scan_schedules,
+                          schedule_zone, score_answers, store_response, transition, update_record,
+                          update_schedule, utcnow)
 from plugins.property.onboarding import SURVEY_ROUND_TITLE, plugin_configuration, satisfaction_survey
 
 SEED = 2026
@@ -465,14 +455,4 @@ def _survey_answer(ctx: Context, survey, sent: datetime, mood: float) -> None:
                 given["adequate"], given["desired"] = sorted((given["adequate"], given["desired"]))
     scored = score_answers(doc, survey.form, survey.importance, answers, None)
     invitation.responded_at = submitted
-    response = SurveyResponse(id=uuid.uuid4(), survey_id=survey.id, invitation_id=invitation.id,
-                              record_id=None, submitted_at=submitted, language=invitation.language,
-                              answers=answers, importance=None, comment=None)
-    ctx.session.add(response)
-    ctx.session.flush()
-    ctx.session.add_all(SurveyAnswer(survey_id=survey.id, response_id=response.id, **row)
-                        for row in scored.answers)
-    ctx.session.add_all(SurveyDimensionScore(survey_id=survey.id, response_id=response.id, **row)
-                        for row in scored.dimensions)
-    add_rollups(ctx.session, response_rows(ctx.session.tenant_id, survey.id, submitted,
-                                           scored.answers, scored.dimensions))
+    store_response(ctx.session, survey, invitation, scored, answers=answers, submitted_at=submitted)

@@ -44,11 +44,8 @@ from sqlalchemy import (Integer, String, Uuid, and_, case, column, func, literal
                         select, union_all, values)
 from sqlalchemy.sql import ColumnElement
 
-from core.db import UTCDateTime, utcnow
-from core.kpis import KpiError, KpiQuery, Metric, key_text
-from core.models import Clock, Record, Schedule
-from core.schedules import (MAX_PERIODS, Recurrence, TooManyPeriods, matches_statement,
-                            schedule_zone)
+from core.surface import (MAX_PERIODS, Clock, KpiError, KpiQuery, Metric, Record, Recurrence, Schedule,
+                          TooManyPeriods, UTCDateTime, key_text, matches_statement, schedule_zone, utcnow)
 
 WORK_ORDER = "property.work_order"
 FACILITY_CHECK = "property.facility_check"

@@ -33,13 +33,9 @@ from typing import Any, Mapping
 
 from sqlalchemy import select
 
-from core.audit import audit
-from core.db import utcnow
-from core.models import Site, StandardVersion, Survey, SurveyInstrument, TenantPlugin
-from core.schedules import create_schedule, schedule_zone, update_schedule
-from core.standards import adopt_visible, change_standard
-from core.standards.overrides import merge_patch
-from core.surveys.instruments import allowed_forms, builtin
+from core.surface import (PluginConfigError, Site, StandardVersion, Survey, TenantPlugin, adopt_visible,
+                          change_standard, create_schedule, create_survey, find_instrument, merge_patch,
+                          schedule_zone, update_schedule, utcnow)
 from plugins.property.config import PropertyConfig
 
 PLUGIN = "property"
@@ -157,28 +153,12 @@ def satisfaction_survey(session, tenant, code: str) -> Survey:
                                   .order_by(Survey.created_at, Survey.id)):
         if (survey.title or {}).get("en") == SURVEY_TITLE["en"]:
             return survey
-    document, version = _instrument(session, code)
-    forms = allowed_forms(document)
-    form = "two_column" if document.get("dimensions") and "two_column" in forms else "single"
+    found = find_instrument(session, code)
+    if found is None:
+        raise PluginConfigError(PLUGIN, {"satisfaction_survey": [
+            f"No instrument {code!r}: use a built-in one (servqual, servqual_1991, csat, nps) "
+            "or create it first."]})
+    document, version = found
     language = "zh" if (tenant.locale or "").lower().startswith("zh") else "en"
-    survey = Survey(title=dict(SURVEY_TITLE), instrument_code=code, instrument_version=version,
-                    instrument=document, form=form, importance="none", language=language,
-                    link_lifetime_days=30, active=True)
-    session.add(survey)
-    session.flush()
-    audit(session, "surveys", survey.id, "created", None,
-          {"instrument": [None, code], "form": [None, form], "triggers": [None, []]})
-    return survey
-
-
-def _instrument(session, code: str) -> tuple[dict, int]:
-    document = builtin(code)
-    if document is not None:
-        return document, document.get("version", 1)
-    row = session.scalar(select(SurveyInstrument).where(SurveyInstrument.code == code))
-    if row is None:
-        from tenants.manifest import ManifestError
-
-        raise ManifestError([f"plugins.property.satisfaction_survey: No instrument {code!r}: use a "
-                             "built-in one (servqual, servqual_1991, csat, nps) or create it first."])
-    return {**row.document, "code": row.code, "version": row.version}, row.version
+    return create_survey(session, document, version, title=SURVEY_TITLE, importance="none",
+                         language=language, link_lifetime_days=30, active=True)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from core.api.context import require
-from core.models import Record, TenantPlugin
-from core.plugins import RecordKind, hookimpl
+from core.surface import Record, RecordKind, TenantPlugin, hookimpl, request_session, require
 
 PLUGIN_ID = "example"
 VISIT = "example.mystery_visit"
@@ -47,7 +44,7 @@ class VisitsSummary(MethodView):
     @blp.response(200, VisitSummary)
     def get(self):
         """Number and average score of the tenant's visits, against its target."""
-        session = g.db
+        session = request_session()
         # The score lives in JSON data, whose SQL differs between SQLite and PostgreSQL;
         # this example keeps to portable SQL and a bounded read.
         scores = [data["score"] for data in session.scalars(

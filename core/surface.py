@@ -1,0 +1,184 @@
+"""The plugin surface: the one module of core that plugins import from.
+
+Built-in and third-party plugins write ``from core.surface import hookimpl, RecordKind, ...``
+(``from servq import ...`` after the namespace move) and nothing else of core or tenants;
+``tests/test_plugin_surface.py`` fails when a module under ``plugins/`` or ``examples/``
+reaches past it. Core's inner layout may change; the names below do not without notice.
+What a plugin needs and the surface lacks is added here, with a description and a test.
+
+Importing this module is cheap and has no side effects: each name is loaded from its
+owning module on first use (PEP 562 ``__getattr__``).
+
+Hooks and kinds
+  ``hookimpl``: the pluggy marker for a plugin's hook implementations (see
+  ``core/plugins/hookspecs.py`` for the hooks and docs/plugins.md).
+  ``RecordKind``: a record kind a plugin contributes (``register_record_kinds``): key,
+  JSON schema of its ``data``, optional workflow and seed standard.
+  ``Workflow``: the states and transitions of a record kind.
+  ``Transition``: one allowed move of a workflow, with the permission it needs.
+
+HTTP routes (``register_blueprints``)
+  ``Blueprint``: core's flask-smorest blueprint (ETag helpers, tenant URL prefix).
+  ``require``: decorator ``require("read"|"write"|"manage")``: authenticates the request and
+  checks the caller's permission, else 401/403.
+  ``abort``: flask-smorest's ``abort(status, message=..., errors=...)``: the JSON error shape.
+  ``PageArgs``: the ``page``/``per_page`` query schema; ``paginate(session, stmt, args,
+  headers)`` returns one page and fills the pagination headers; ``PAGINATION_HEADER_DOC``
+  documents them in OpenAPI.
+  ``request_session``: the current request's tenant-bound database session (its
+  ``tenant_id`` is the current tenant).
+  ``actor_id``: the id of the authenticated user making the request (``None`` outside one).
+
+Time
+  ``utcnow``: the current instant, aware UTC (tests pin it with time_machine).
+  ``utc_instant``: a marshmallow validator: the instant must be representable in UTC.
+  ``UTCDateTime``: the SQLAlchemy column type that stores and returns aware UTC.
+
+Models (SQLAlchemy, tenant-scoped by row-level security)
+  ``Record``, ``Site``, ``Staff``, ``Schedule``, ``Clock``, ``StandardVersion``, ``Survey``,
+  ``TenantPlugin``: the mapped tables of records, sites, staff, schedules, deadline clocks,
+  standard versions, surveys and a tenant's plugin settings.
+
+Records
+  ``create_record(session, kinds, payload, actor_id, now=...)``: validate a payload and add
+  a record, as ``POST /records`` does. ``update_record(session, kinds, record, payload,
+  actor_id, now=...)``: change one; both return/record the audited changes.
+  ``transition(session, kinds, record, action, note=..., at=..., actor_id=..., now=...)``: take
+  a workflow action on a record. ``kinds`` is ``get_plugins().kinds_for(enabled_plugin_ids(session))``.
+  ``evaluate_record(session, record, now=..., actor_id=...)``: score a record against the
+  standards in force that apply to it.
+
+Schedules
+  ``create_schedule(session, key=..., ...)``: an idempotent recurring obligation;
+  ``update_schedule(session, schedule, changes)``: change one; ``scan_schedules(session, now)``:
+  report the periods missed since the last scan; ``compliance(session, schedule, since,
+  until, now)``: a schedule's periods with their outcome; ``matches_statement(session,
+  schedule, periods, tag)``: ``SELECT tag, n, first matching record id`` per period;
+  ``schedule_zone(session)``: the tenant's time zone; ``Recurrence(schedule, zone)``: a schedule's
+  recurrence, whose ``periods(since, until)`` are its periods; ``MAX_PERIODS`` and
+  ``TooManyPeriods``: the cap on periods one question may span.
+
+Standards
+  ``adopt_visible(session, actor_id=None)``: adopt every shipped standard the tenant sees;
+  ``change_standard(session, code, overrides=..., note=...)``: a new version of a standard;
+  ``merge_patch(document, patch)``: RFC 7386 JSON merge patch of overrides.
+
+Surveys
+  ``INSTRUMENT_CODE_RE``: the pattern of an instrument code.
+  ``find_instrument(session, code)``: a built-in or the tenant's instrument, or ``None``.
+  ``create_survey(session, doc, version, title=..., ...)``: a survey of an instrument, audited.
+  ``create_invitation(session, survey, customer=..., ...)``: a single-use survey link.
+  ``item_scale(doc, item)`` and ``item_columns(form, item)``: an item's scale and answer columns.
+  ``score_answers(doc, form, importance_mode, answers, importance)``: check and score answers.
+  ``store_response(session, survey, invitation, scored, answers=..., submitted_at=...)``:
+  store a scored response with its rows and roll-ups.
+
+KPIs
+  ``Metric``: a KPI metric a plugin contributes (``register_kpi_metrics``); ``KpiQuery``: the
+  parsed question (period, grouping, filters) a metric answers; ``KpiError``: refuse a question
+  with a 422; ``key_text``: a group key as text.
+
+Jobs (``register_jobs``)
+  ``enqueue(session, fn, tenant_id, *args)``: run a registered job after the transaction
+  commits (rq with Redis, inline without); ``UnknownJob``: ``fn`` was not registered.
+
+Audit, settings, plugins
+  ``audit(session, entity, entity_id, action, actor_id, changes)``: append an audit entry.
+  ``PluginConfigError(plugin_id, messages)``: a plugin's configuration is invalid (raised from
+  ``tenant_onboarded`` it fails the onboarding naming ``plugins.<id>.<field>``).
+  ``get_plugins()``: the application's plugin registry (kinds, metrics, hooks);
+  ``enabled_plugin_ids(session)``: the ids of the plugins the tenant has enabled.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_SOURCES: dict[str, tuple[str, str]] = {
+    # hooks and kinds
+    "hookimpl": ("core.plugins", "hookimpl"),
+    "RecordKind": ("core.plugins", "RecordKind"),
+    "Workflow": ("core.plugins", "Workflow"),
+    "Transition": ("core.plugins", "Transition"),
+    # HTTP routes
+    "Blueprint": ("core.api.blueprint", "Blueprint"),
+    "require": ("core.api.context", "require"),
+    "actor_id": ("core.api.context", "actor_id"),
+    "abort": ("flask_smorest", "abort"),
+    "PageArgs": ("core.api.pagination", "PageArgs"),
+    "paginate": ("core.api.pagination", "paginate"),
+    "PAGINATION_HEADER_DOC": ("core.api.pagination", "PAGINATION_HEADER_DOC"),
+    "request_session": ("core.database", "request_session"),
+    # time
+    "utcnow": ("core.db", "utcnow"),
+    "UTCDateTime": ("core.db", "UTCDateTime"),
+    "utc_instant": ("core.records", "utc_instant"),
+    # models
+    "Record": ("core.models", "Record"),
+    "Site": ("core.models", "Site"),
+    "Staff": ("core.models", "Staff"),
+    "Schedule": ("core.models", "Schedule"),
+    "Clock": ("core.models", "Clock"),
+    "StandardVersion": ("core.models", "StandardVersion"),
+    "Survey": ("core.models", "Survey"),
+    "TenantPlugin": ("core.models", "TenantPlugin"),
+    # records
+    "create_record": ("core.records", "create_record"),
+    "update_record": ("core.records", "update_record"),
+    "transition": ("core.workflows", "transition"),
+    "evaluate_record": ("core.quality", "evaluate_record"),
+    # schedules
+    "create_schedule": ("core.schedules", "create_schedule"),
+    "update_schedule": ("core.schedules", "update_schedule"),
+    "scan_schedules": ("core.schedules", "scan"),
+    "compliance": ("core.schedules", "compliance"),
+    "matches_statement": ("core.schedules", "matches_statement"),
+    "schedule_zone": ("core.schedules", "schedule_zone"),
+    "Recurrence": ("core.schedules", "Recurrence"),
+    "MAX_PERIODS": ("core.schedules", "MAX_PERIODS"),
+    "TooManyPeriods": ("core.schedules", "TooManyPeriods"),
+    # standards
+    "adopt_visible": ("core.standards", "adopt_visible"),
+    "change_standard": ("core.standards", "change_standard"),
+    "merge_patch": ("core.standards.overrides", "merge_patch"),
+    # surveys
+    "INSTRUMENT_CODE_RE": ("core.surveys.instruments", "CODE_RE"),
+    "find_instrument": ("core.surveys.store", "find_instrument"),
+    "create_survey": ("core.surveys.store", "create_survey"),
+    "store_response": ("core.surveys.store", "store_response"),
+    "create_invitation": ("core.surveys.invitations", "create_invitation"),
+    "item_scale": ("core.surveys.instruments", "item_scale"),
+    "item_columns": ("core.surveys.instruments", "item_columns"),
+    "score_answers": ("core.surveys.answers", "score_answers"),
+    # KPIs
+    "Metric": ("core.kpis", "Metric"),
+    "KpiQuery": ("core.kpis", "KpiQuery"),
+    "KpiError": ("core.kpis", "KpiError"),
+    "key_text": ("core.kpis", "key_text"),
+    # jobs
+    "enqueue": ("core.jobs", "enqueue"),
+    "UnknownJob": ("core.jobs", "UnknownJob"),
+    # audit, settings, plugins
+    "audit": ("core.audit", "audit"),
+    "PluginConfigError": ("core.plugin_settings", "PluginConfigError"),
+    "get_plugins": ("core.plugins_ext", "get_plugins"),
+    "enabled_plugin_ids": ("core.plugins_ext", "enabled_plugin_ids"),
+}
+
+__all__ = sorted(_SOURCES)
+
+
+def __getattr__(name: str) -> Any:
+    """Load ``name`` from its owning module on first use and keep it here."""
+    try:
+        module, attribute = _SOURCES[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
