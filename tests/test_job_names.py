@@ -13,6 +13,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
 from core import create_app
+from core.config import DEFAULT_PLUGINS
 from core.jobs import dispatch, make_worker
 from core.models import AuditEvent
 from core.plugins import Job, hookimpl
@@ -173,6 +174,11 @@ def test_a_duplicate_job_name_is_refused_at_startup(app_config):
     clash = _plugin(Job("notify.deliver", note))
     with pytest.raises(PluginError, match="'clash.<name>'"):
         create_app({**app_config, "EXTRA_PLUGINS": [("clash", clash)]})
+
+
+def test_a_core_plugin_module_needs_a_stable_id(app_config):
+    with pytest.raises(PluginError, match="add it to CORE_PLUGINS"):
+        create_app({**app_config, "PLUGINS": [*DEFAULT_PLUGINS, "core.jobs"]})
 
 
 def test_a_job_without_a_name_is_refused_at_startup(app_config):

@@ -12,7 +12,7 @@ import pluggy
 
 from core.config import CORE_PLUGINS
 from core.plugins import hookspecs
-from core.plugins.jobs import legacy_name
+from core.plugins.jobs import NAMESPACE, legacy_name
 from core.plugins.kinds import RecordKind
 from core.plugins.markers import PROJECT
 
@@ -37,7 +37,7 @@ def plugin_id_for_module(module_name: str) -> str:
     where the module lives)."""
     if module_name in _CORE_PLUGIN_IDS:
         return _CORE_PLUGIN_IDS[module_name]
-    if module_name.startswith(CORE_PREFIX):
+    if module_name.startswith((CORE_PREFIX, NAMESPACE + CORE_PREFIX)):
         raise PluginError(f"core module {module_name!r} has no plugin id: add it to "
                           "CORE_PLUGINS in core/config.py")
     return module_name.rsplit(".", 1)[-1]
