@@ -306,14 +306,13 @@ def deadlines():
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def deadlines_scan(slug, as_json):
     """Run one tick now, in this process (for cron, or a deployment without a worker)."""
-    from core.deadlines import run_tick, scan_tenant
+    from core.deadlines import SCAN_JOB, run_tick
     from core.jobs import run_job
-    from core.plugins.manager import job_name
 
     app = get_app()
     if slug:
         tenant = tenant_by_slug(app, slug)
-        results = {slug: run_job(job_name(scan_tenant), str(tenant.id))}
+        results = {slug: run_job(SCAN_JOB, str(tenant.id))}
     else:
         results = run_tick(app)
     if as_json:

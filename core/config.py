@@ -6,21 +6,26 @@ import os
 import secrets
 from pathlib import Path
 
+#: Core's own plugins: ``{plugin id: module}``. The ids are stored data
+#: (``standard_versions.baseline``) and API output (``/kinds``, ``/kpis/metrics``), so
+#: they never change; moving a module changes only its value here.
+CORE_PLUGINS: dict[str, str] = {
+    "core.kinds.observation": "core.kinds.observation",
+    "core.kinds.inspection": "core.kinds.inspection",
+    "core.kinds.complaint": "core.kinds.complaint",
+    "core.kinds.exports": "core.kinds.exports",
+    "core.notify": "core.notify",
+    "core.deadlines": "core.deadlines",
+    "core.standards.plugin": "core.standards.plugin",
+    "core.surveys.plugin": "core.surveys.plugin",
+    "core.kpis.plugin": "core.kpis.plugin",
+    "core.reports.plugin": "core.reports.plugin",
+}
+
 #: Plugins loaded into every app. Core's own behaviour is registered through the same
 #: hooks as any industry plugin; the built-in industry plugins follow. Names are modules,
 #: imported by the plugin manager, so core never imports an industry plugin itself.
-DEFAULT_PLUGINS: tuple[str, ...] = (
-    "core.kinds.observation",
-    "core.kinds.inspection",
-    "core.kinds.complaint",
-    "core.kinds.exports",
-    "core.notify",
-    "core.deadlines",
-    "core.standards.plugin",
-    "core.surveys.plugin",
-    "core.kpis.plugin",
-    "core.reports.plugin",
-)
+DEFAULT_PLUGINS: tuple[str, ...] = tuple(CORE_PLUGINS.values())
 
 #: Built-in industry plugins shipped in the ``plugins`` package.
 BUILTIN_INDUSTRY_PLUGINS: tuple[str, ...] = ("plugins.property",)

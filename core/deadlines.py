@@ -13,8 +13,9 @@ of its own (with Redis: in parallel on the workers; without: inline, one after t
 each with a session scoped to its tenant. ``servq deadlines scan`` runs one tick now, in
 the calling process, for crontab-minded operators and for deployments without a worker.
 
-This module is one of core's plugins (``DEFAULT_PLUGINS``): it registers
-:func:`scan_tenant` as a job and stops the clocks of a deleted record.
+This module is one of core's plugins (``CORE_PLUGINS``): it registers :func:`scan_tenant`
+as the job ``deadlines.scan`` and stops the clocks of a deleted record. The tick itself is
+queued as ``deadlines.tick`` (resolved by ``core.jobs.ServqJob``).
 """
 
 from __future__ import annotations
@@ -28,13 +29,16 @@ from flask import Flask, current_app
 from sqlalchemy import select, update
 
 from core.db import utcnow
-from core.plugins import hookimpl
+from core.plugins import Job, hookimpl
 
 log = logging.getLogger(__name__)
 
 #: Seconds between ticks.
 INTERVAL = 60
-TICK_FUNCTION = "core.deadlines.tick"
+#: rq's function name of the tick (``core.jobs.ServqJob`` resolves it to :func:`tick`).
+TICK_FUNCTION = "deadlines.tick"
+#: The job name of :func:`scan_tenant`.
+SCAN_JOB = "deadlines.scan"
 _SLOT_KEY = "servq:deadlines:slot:{queue}:{slot}"
 _LOCK_KEY = "servq:deadlines:running:{queue}"
 
@@ -72,22 +76,20 @@ def run_tick(app: Flask, now: datetime | None = None, *, fan_out: bool = False) 
     from core.database import new_session
     from core.jobs import dispatch, run_job
     from core.models import Tenant
-    from core.plugins.manager import job_name
 
     now = now or utcnow()
     with new_session(app) as session:
         tenants = session.execute(select(Tenant.id, Tenant.slug).order_by(Tenant.slug)).all()
-    name = job_name(scan_tenant)
     results: dict[str, dict] = {}
     stamp = now.astimezone(timezone.utc).isoformat()
     for tenant_id, slug in tenants:
         if fan_out:
-            dispatch(app, name, str(tenant_id), [stamp],
+            dispatch(app, SCAN_JOB, str(tenant_id), [stamp],
                      f"deadlines-{tenant_id}-{int(now.timestamp()) // INTERVAL}-{uuid.uuid4().hex[:6]}")
             continue
         try:
             with app.app_context():
-                results[slug] = run_job(name, str(tenant_id), stamp)
+                results[slug] = run_job(SCAN_JOB, str(tenant_id), stamp)
         except Exception:
             log.exception("deadline scan of tenant %s failed", slug)
             results[slug] = {"error": True}
@@ -174,7 +176,7 @@ def request_scan(session) -> None:
 
 @hookimpl
 def register_jobs():
-    return [scan_tenant]
+    return [Job(SCAN_JOB, scan_tenant)]
 
 
 @hookimpl

@@ -43,12 +43,14 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from core.auth.permissions import ROLES
 from core.db import dialect_insert, utcnow
-from core.jobs import enqueue, run_job
+from core.jobs import enqueue
 from core.models import OutboxEvent, Webhook, WebhookDelivery
-from core.plugins import hookimpl
-from core.plugins.manager import job_name
+from core.plugins import Job, hookimpl
 
 log = logging.getLogger(__name__)
+
+#: The job name of :func:`deliver`.
+DELIVER_JOB = "notify.deliver"
 
 #: The event types servq emits, with what each means. Webhooks subscribe to these, to a
 #: prefix pattern (``clock.*``) or to ``*``. Keep docs/webhooks.md in step.
@@ -574,7 +576,7 @@ def _schedule(session, delivery_id: uuid.UUID, attempts: int, at: datetime) -> N
     tenant_id = str(session.tenant_id)
 
     def schedule():
-        queue.enqueue_at(at, run_job, job_name(deliver), tenant_id, str(delivery_id), attempts,
+        queue.enqueue_at(at, DELIVER_JOB, tenant_id, str(delivery_id), attempts,
                          job_id=f"webhook-delivery-{delivery_id}-{attempts}")
 
     session.after_commit(schedule)
@@ -605,4 +607,4 @@ def retry_due(session, now: datetime | None = None, *, limit: int = RETRY_BATCH)
 
 @hookimpl
 def register_jobs():
-    return [deliver]
+    return [Job(DELIVER_JOB, deliver)]

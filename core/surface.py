@@ -79,8 +79,10 @@ KPIs
   with a 422; ``key_text``: a group key as text.
 
 Jobs (``register_jobs``)
-  ``enqueue(session, fn, tenant_id, *args)``: run a registered job after the transaction
-  commits (rq with Redis, inline without); ``UnknownJob``: ``fn`` was not registered.
+  ``Job(name, fn)``: a background job a plugin registers; ``name`` (``<plugin id>.<name>``)
+  is what it is queued under, never a module path, so moving code leaves queued jobs runnable.
+  ``enqueue(session, name_or_fn, tenant_id, *args)``: run a registered job after the
+  transaction commits (rq with Redis, inline without); ``UnknownJob``: it was not registered.
 
 Audit, settings, plugins
   ``audit(session, entity, entity_id, action, actor_id, changes)``: append an audit entry.
@@ -157,6 +159,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "KpiError": ("core.kpis", "KpiError"),
     "key_text": ("core.kpis", "key_text"),
     # jobs
+    "Job": ("core.plugins", "Job"),
     "enqueue": ("core.jobs", "enqueue"),
     "UnknownJob": ("core.jobs", "UnknownJob"),
     # audit, settings, plugins

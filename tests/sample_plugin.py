@@ -20,7 +20,7 @@ from core.api.context import require
 from core.db import utcnow
 from core.kpis import KpiError, KpiQuery, Metric
 from core.models import Record, TenantPlugin
-from core.plugins import RecordKind, hookimpl
+from core.plugins import Job, RecordKind, hookimpl
 from core.scoring import Outcome, RuleInputError, RuleResult, RuleType
 
 PLUGIN_ID = "sample"
@@ -188,7 +188,7 @@ def register_commands():
 
 @hookimpl
 def register_jobs():
-    return [mark_reviewed]
+    return [Job("sample.mark_reviewed", mark_reviewed)]
 
 
 @hookimpl

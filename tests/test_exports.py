@@ -12,9 +12,7 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
 from core.jobs import make_worker, run_job
-from core.kinds.exports import run_export
 from core.models import TenantExport, Token, User
-from core.plugins.manager import job_name
 
 URL = "/api/v1/tenant/exports"
 
@@ -37,7 +35,7 @@ def test_export_end_to_end(app, acme):
         assert acme.api.get(export["links"]["self"]).json["status"] == "queued"
         assert acme.api.get(export["links"]["file"]).status_code == 409
         job = Job.fetch(export["id"], connection=queue.connection, serializer=JSONSerializer)
-        assert job.args == [job_name(run_export), str(acme.id), export["id"]]
+        assert (job.func_name, job.args) == ("exports.build", [str(acme.id), export["id"]])
         drain(app)
     r = acme.api.get(export["links"]["self"])
     assert r.status_code == 200
@@ -105,7 +103,7 @@ def test_run_export_is_idempotent(app, acme):
     with acme.session() as s:
         before = s.scalar(select(TenantExport).where(TenantExport.id == uuid.UUID(export_id)))
     with app.app_context():
-        assert run_job(job_name(run_export), str(acme.id), export_id) == "done"
+        assert run_job("exports.build", str(acme.id), export_id) == "done"
     with acme.session() as s:
         after = s.scalar(select(TenantExport).where(TenantExport.id == uuid.UUID(export_id)))
     assert after.finished_at == before.finished_at and after.content == before.content

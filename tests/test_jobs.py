@@ -11,7 +11,7 @@ import tenants.export
 from core.database import new_session
 from core.jobs import UnknownJob, dispatch, enqueue, make_worker, run_job
 from core.models import AuditEvent
-from core.plugins import hookimpl
+from core.plugins import Job, hookimpl
 
 #: What the test jobs did, in order (rq's SimpleWorker runs them in this process).
 CALLS: list[str] = []
@@ -33,7 +33,7 @@ def explode(session, text: str) -> None:
 class JobsPlugin:
     @hookimpl
     def register_jobs(self):
-        return [note, explode]
+        return [Job("jobs_test.note", note), Job("jobs_test.explode", explode)]
 
 
 @pytest.fixture

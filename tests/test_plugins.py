@@ -162,7 +162,7 @@ def test_hook_register_commands(app_config):
 def test_hook_register_jobs(app, acme):
     from core.jobs import UnknownJob, enqueue
 
-    assert "tests.sample_plugin:mark_reviewed" in get_plugins(app).jobs
+    assert "sample.mark_reviewed" in get_plugins(app).jobs
     with app.app_context():
         s = acme.session()
         note = Record(kind="sample.note", occurred_at=utcnow(), data={"text": "n", "reviewed": False})
@@ -179,7 +179,7 @@ def test_hook_register_jobs(app, acme):
         # Rolled back: the job never runs.
         s.add(Record(kind="sample.note", occurred_at=utcnow(), data={"text": "gone"}))
         s.flush()
-        enqueue(s, "tests.sample_plugin:mark_reviewed", acme.id, note_id)
+        enqueue(s, "sample.mark_reviewed", acme.id, note_id)
         s.rollback()
         s.commit()
         _run_jobs(app)

@@ -22,8 +22,6 @@ import cli
 from core.db import utcnow
 from core.jobs import make_worker, run_job
 from core.models import Action, Clock, Evaluation, Record, ReportRun
-from core.plugins.manager import job_name
-from core.reports.plugin import build_report_run
 from core.reports.weekly import previous_week_key, week_bounds
 from tests.test_evaluations import put_standard
 
@@ -474,7 +472,7 @@ def test_job_is_idempotent_and_file_waits_for_it(app, acme, week):
         s.commit()
         queued_id, failed_id = queued.id, failed.id
     with app.app_context():
-        assert run_job(job_name(build_report_run), str(acme.id), run["id"]) == "done"
+        assert run_job("reports.build", str(acme.id), run["id"]) == "done"
     with acme.session() as s:
         after = s.scalar(select(ReportRun).where(ReportRun.id == uuid.UUID(run["id"])))
     assert (after.finished_at, after.content) == (before.finished_at, before.content)
@@ -484,7 +482,7 @@ def test_job_is_idempotent_and_file_waits_for_it(app, acme, week):
     assert r.status_code == 409 and "disk full" in r.json["message"]
     # A failed run is built again by the job (a retry).
     with app.app_context():
-        assert run_job(job_name(build_report_run), str(acme.id), str(failed_id)) == "done"
+        assert run_job("reports.build", str(acme.id), str(failed_id)) == "done"
     assert acme.api.get(f"{RUNS}/{failed_id}/file").data == acme.api.get(run["links"]["file"]).data
 
 

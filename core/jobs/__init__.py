@@ -1,7 +1,9 @@
 """Background jobs: rq on Redis in production, inline after commit without ``REDIS_URL``.
 
-A job is a function registered through the ``register_jobs`` hook. It is enqueued by
-name with the tenant id first and JSON arguments, only once the enqueuing transaction
+A job is a function registered through the ``register_jobs`` hook under a stable name
+(``core.plugins.Job("notify.deliver", deliver)``). It is enqueued by that name (rq's
+function name is the job's name, resolved by :class:`ServqJob`), with the tenant id first
+and JSON arguments, only once the enqueuing transaction
 has committed, and runs with a fresh session scoped to that tenant. rq delivers at least
 once, so every job must be idempotent. Inline and queued jobs take the same code path
 (:func:`run_job`).
@@ -9,6 +11,7 @@ once, so every job must be idempotent. Inline and queued jobs take the same code
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -18,12 +21,11 @@ from typing import Any, Callable
 from flask import Flask, current_app
 from redis import Redis
 from rq import Queue, Retry, SimpleWorker
+from rq.job import Job as RqJob
 from rq.scheduler import RQScheduler
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
-
-from core.plugins.manager import job_name
 
 log = logging.getLogger(__name__)
 
@@ -82,22 +84,23 @@ def init_app(app: Flask) -> None:
     redis = Redis.from_url(url) if url else None
     app.extensions["servq.redis"] = redis
     app.extensions["servq.queue"] = (
-        Queue(app.config["JOB_QUEUE"], connection=redis, serializer=JSONSerializer) if redis else None
+        Queue(app.config["JOB_QUEUE"], connection=redis, serializer=JSONSerializer,
+          job_class=ServqJob) if redis else None
     )
 
 
 def enqueue(session, job: Callable | str, tenant_id: uuid.UUID, *args: Any,
             job_id: str | None = None) -> str:
     """Run ``job(tenant_session, *args)`` once ``session``'s current transaction commits
-    (never, if it rolls back).
+    (never, if it rolls back). ``job`` is a registered job's name or function.
 
     :return: the job id (``job_id`` or a new one), known before the job runs.
     """
-    name = job if isinstance(job, str) else job_name(job)
     from core.plugins_ext import get_plugins
 
-    if name not in get_plugins().jobs:
-        raise UnknownJob(name)
+    name = get_plugins().resolve_job(job)
+    if name is None:
+        raise UnknownJob(job if isinstance(job, str) else repr(job))
     app = current_app._get_current_object()
     job_id = job_id or uuid.uuid4().hex
     if not session.in_transaction():
@@ -109,7 +112,7 @@ def enqueue(session, job: Callable | str, tenant_id: uuid.UUID, *args: Any,
 
 
 def dispatch(app: Flask, name: str, tenant_id: str, args: list, job_id: str) -> None:
-    """Hand a job to rq, or run it now when there is no Redis."""
+    """Hand the job named ``name`` to rq, or run it now when there is no Redis."""
     queue = app.extensions["servq.queue"]
     if queue is None:
         with app.app_context():
@@ -118,23 +121,67 @@ def dispatch(app: Flask, name: str, tenant_id: str, args: list, job_id: str) -> 
             except Exception:  # the caller has committed already; the job records its failure
                 log.exception("inline job %s failed", name)
         return
-    queue.enqueue(run_job, name, tenant_id, *args, job_id=job_id,
+    from core.plugins_ext import get_plugins
+
+    stable = get_plugins(app).resolve_job(name)
+    if stable is None:
+        raise UnknownJob(name)
+    queue.enqueue(stable, tenant_id, *args, job_id=job_id,
                   retry=Retry(max=3, interval=[10, 60, 300]))
 
 
 def run_job(name: str, tenant_id: str, *args: Any) -> Any:
-    """Run a registered job for one tenant with its own tenant-scoped session."""
+    """Run a registered job (by its name, or its old ``module:qualname`` alias) for one
+    tenant with its own tenant-scoped session."""
     from core.database import new_session
     from core.plugins_ext import get_plugins
 
-    fn = get_plugins().jobs.get(name)
-    if fn is None:
+    plugins = get_plugins()
+    stable = plugins.resolve_job(name)
+    if stable is None:
         raise UnknownJob(name)
+    fn = plugins.jobs[stable]
     session = new_session(current_app, uuid.UUID(tenant_id))
     try:
         return fn(session, *args)
     finally:
         session.close()
+
+
+def _worker_functions() -> dict[str, Callable[..., Any]]:
+    """rq function names that are not a tenant job's name: the deadline tick, and the
+    names an older release queued under."""
+    from core.deadlines import TICK_FUNCTION, tick
+
+    return {
+        TICK_FUNCTION: tick,
+        # Aliases for what an older release put into Redis: its tenant jobs were
+        # ``core.jobs.run_job(module:qualname, tenant id, *args)``. Transitional: they go
+        # away in the next release.
+        "core.jobs.run_job": run_job,
+        "core.deadlines.tick": tick,
+    }
+
+
+class ServqJob(RqJob):
+    """An rq job whose function name is a stable name, never a module path: a registered
+    job's name (or its old ``module:qualname``), run by :func:`run_job` with the tenant id
+    first, or one of :func:`_worker_functions`. Resolved in the app's context (the worker
+    runs every job inside it), so moving a module leaves queued jobs runnable."""
+
+    @property
+    def func(self):
+        name = self.func_name
+        special = _worker_functions().get(name)
+        if special is not None:
+            return special
+        if name is not None and self.instance is None:
+            from core.plugins_ext import get_plugins
+
+            stable = get_plugins().resolve_job(name)
+            if stable is not None:
+                return functools.partial(run_job, stable)
+        return super().func
 
 
 class ParentBoundScheduler(RQScheduler):
@@ -238,6 +285,7 @@ def make_worker(app: Flask) -> AppWorker:
     if queue is None:
         raise RuntimeError("REDIS_URL is not set: without Redis, jobs run inline and need no worker")
     return AppWorker([queue], connection=queue.connection, serializer=JSONSerializer, app=app,
+                     job_class=ServqJob,
                      heartbeat_interval=int(app.config.get("JOB_HEARTBEAT_INTERVAL", 15)),
                      abandoned_after=int(app.config.get("JOB_ABANDONED_AFTER", 45)),
                      maintenance_interval=int(app.config.get("JOB_MAINTENANCE_INTERVAL", 30)))

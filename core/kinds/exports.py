@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from core.jobs import build_row
 from core.models import TenantExport
-from core.plugins import hookimpl
+from core.plugins import Job, hookimpl
 
 
 def run_export(session, export_id: str) -> str | None:
@@ -46,4 +46,4 @@ def _audit_personal_reads(session, export: TenantExport) -> int:
 
 @hookimpl
 def register_jobs():
-    return [run_export]
+    return [Job("exports.build", run_export)]

@@ -19,7 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from core.kpis import KpiQuery, Metric
-from core.kpis.rollups import record_sums, refresh_kpi_rollups
+from core.kpis.rollups import REFRESH_JOB, record_sums, refresh_kpi_rollups
+from core.plugins import Job
 
 #: Decimals of ``score``.
 SCORE_DIGITS = 6
@@ -90,6 +91,6 @@ METRICS: list[Metric] = [
     ),
 ]
 
-JOBS = [refresh_kpi_rollups]
+JOBS = [Job(REFRESH_JOB, refresh_kpi_rollups)]
 
 __all__ = ["JOBS", "METRICS", "SCORE_DIGITS"]

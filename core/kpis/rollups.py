@@ -565,6 +565,8 @@ def refresh_kpi_rollups(session, now: str | None = None) -> dict:
 
 #: Seconds between the worker's refreshes of every tenant's rollups.
 REFRESH_INTERVAL = 3600
+#: The job name of :func:`refresh_kpi_rollups`.
+REFRESH_JOB = "kpis.refresh"
 _REFRESH_KEY = "servq:kpis:refresh:{queue}:{slot}"
 
 
@@ -576,7 +578,6 @@ def schedule_refresh(app, now: datetime) -> bool:
     from core.database import new_session
     from core.jobs import dispatch
     from core.models import Tenant
-    from core.plugins.manager import job_name
 
     queue = app.extensions.get("servq.queue")
     if queue is None:
@@ -587,11 +588,10 @@ def schedule_refresh(app, now: datetime) -> bool:
         return False
     with new_session(app) as session:
         tenant_ids = session.scalars(select(Tenant.id).order_by(Tenant.slug)).all()
-    name = job_name(refresh_kpi_rollups)
     for tenant_id in tenant_ids:
-        dispatch(app, name, str(tenant_id), [], f"kpi-rollups-{tenant_id}-{slot}")
+        dispatch(app, REFRESH_JOB, str(tenant_id), [], f"kpi-rollups-{tenant_id}-{slot}")
     return True
 
 
-__all__ = ["HORIZON", "LAG_DAYS", "SUMS", "RefreshReport", "coverage", "day_start", "local_day",
-           "mark_dirty", "record_sums", "refresh", "refresh_kpi_rollups", "schedule_refresh"]
+__all__ = ["HORIZON", "LAG_DAYS", "REFRESH_JOB", "SUMS", "RefreshReport", "coverage", "day_start",
+           "local_day", "mark_dirty", "record_sums", "refresh", "refresh_kpi_rollups", "schedule_refresh"]

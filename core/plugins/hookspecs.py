@@ -50,15 +50,23 @@ def register_commands():
 
 @hookspec
 def register_jobs():
-    """Return the functions this plugin runs as background jobs.
+    """Return the background jobs this plugin runs, each under a stable name.
 
-    Only registered functions can be enqueued (``core.jobs.enqueue``). A job function
-    takes ``(session, *args)``: the session is scoped to the tenant the job was enqueued
-    for, and the function commits its own work. Arguments must be JSON-serialisable ids
-    and values, never ORM objects. Delivery is at least once, so a job must be
-    idempotent.
+    Called once when the app is created. Each item is a :class:`core.plugins.Job`
+    ``Job(name, fn)`` (a ``(name, fn)`` pair). The name is what the job is queued under in
+    Redis, so it must not change when code moves: a plugin names its jobs
+    ``<plugin id>.<name>`` (``property.reindex``); core's are named after their concept
+    (``notify.deliver``). A name registered twice, a plugin's job outside its prefix, or
+    an item that is not a ``Job`` makes ``create_app`` fail.
 
-    :return: a list of functions, or ``None``.
+    Only registered jobs can be enqueued (``core.jobs.enqueue(session, name or fn, ...)``).
+    A job function takes ``(session, *args)``: the session is scoped to the tenant the job
+    was enqueued for, and the function commits its own work. Arguments must be
+    JSON-serialisable ids and values, never ORM objects. Delivery is at least once, so a
+    job must be idempotent. For this release a job's old name ``module:qualname`` is also
+    accepted, so jobs an older release queued still run.
+
+    :return: a list of :class:`core.plugins.Job`, or ``None``.
     """
 
 

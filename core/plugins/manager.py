@@ -10,7 +10,9 @@ from typing import Any, Iterable
 
 import pluggy
 
+from core.config import CORE_PLUGINS
 from core.plugins import hookspecs
+from core.plugins.jobs import NAMESPACE, legacy_name
 from core.plugins.kinds import RecordKind
 from core.plugins.markers import PROJECT
 
@@ -25,10 +27,19 @@ class PluginError(RuntimeError):
     """A plugin broke the contract (duplicate kind, misnamed blueprint, …)."""
 
 
+#: Module → id of core's own plugins: the inverse of ``core.config.CORE_PLUGINS``.
+_CORE_PLUGIN_IDS = {module: plugin_id for plugin_id, module in CORE_PLUGINS.items()}
+
+
 def plugin_id_for_module(module_name: str) -> str:
-    """``plugins.property`` → ``property``; core's own modules keep their dotted name."""
-    if module_name.startswith(CORE_PREFIX):
-        return module_name
+    """``plugins.property`` → ``property``; core's own plugins get the stable id
+    ``core.config.CORE_PLUGINS`` gives their module (stored data, so never derived from
+    where the module lives)."""
+    if module_name in _CORE_PLUGIN_IDS:
+        return _CORE_PLUGIN_IDS[module_name]
+    if module_name.startswith((CORE_PREFIX, NAMESPACE + CORE_PREFIX)):
+        raise PluginError(f"core module {module_name!r} has no plugin id: add it to "
+                          "CORE_PLUGINS in core/config.py")
     return module_name.rsplit(".", 1)[-1]
 
 
@@ -65,9 +76,38 @@ class Plugins:
                 # A copy: the plugin's own RecordKind may be shared by other apps.
                 self.kinds[kind.name] = dataclasses.replace(kind, plugin=plugin_id)
         self.jobs: dict[str, Any] = {}
-        for _plugin_id, jobs in self.contributions("register_jobs"):
-            for fn in jobs:
-                self.jobs[job_name(fn)] = fn
+        self._job_names: dict[Any, str] = {}
+        # Old ``module:qualname`` → stable name, so that jobs an older release queued in
+        # Redis still run. Transitional: the aliases go away in the next release.
+        self.job_aliases: dict[str, str] = {}
+        for plugin_id, jobs in self.contributions("register_jobs"):
+            for job in jobs:
+                self._add_job(plugin_id, job)
+
+    def _add_job(self, plugin_id: str, job: Any) -> None:
+        if not (isinstance(job, tuple) and len(job) == 2 and isinstance(job[0], str)
+                and callable(job[1])):
+            raise PluginError(f"plugin {plugin_id!r}: register_jobs returned {job!r}; it returns "
+                              "Job(name, fn) items (core.plugins.Job)")
+        name, fn = job
+        if not plugin_id.startswith(CORE_PREFIX) and not name.startswith(f"{plugin_id}."):
+            raise PluginError(f"plugin {plugin_id!r} registered job {name!r}: a plugin's jobs "
+                              f"are named '{plugin_id}.<name>'")
+        if name in self.jobs:
+            raise PluginError(f"job {name!r} registered twice (plugin {plugin_id!r}): a job's "
+                              "name is unique across all plugins")
+        self.jobs[name] = fn
+        self._job_names.setdefault(fn, name)
+        self.job_aliases.setdefault(legacy_name(fn), name)
+
+    def resolve_job(self, name_or_fn: Any) -> str | None:
+        """The stable name of a registered job given its name, its function or its old
+        ``module:qualname`` alias; ``None`` when no plugin registered it."""
+        if not isinstance(name_or_fn, str):
+            return self._job_names.get(name_or_fn)
+        if name_or_fn in self.jobs:
+            return name_or_fn
+        return self.job_aliases.get(name_or_fn)
 
     # -- what is loaded -------------------------------------------------------------
 
@@ -166,7 +206,3 @@ def wanted(caller, session, kinds: Iterable[str]) -> bool:
             return True
     return False
 
-
-def job_name(fn) -> str:
-    """The stable name a job is enqueued under: ``module:qualname``."""
-    return f"{fn.__module__}:{fn.__qualname__}"

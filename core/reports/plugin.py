@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from core.jobs import build_row
 from core.models import ReportRun
-from core.plugins import hookimpl
+from core.plugins import Job, hookimpl
 
 
 def build_report_run(session, run_id: str) -> str | None:
@@ -33,4 +33,4 @@ def build_report_run(session, run_id: str) -> str | None:
 
 @hookimpl
 def register_jobs():
-    return [build_report_run]
+    return [Job("reports.build", build_report_run)]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core.plugins import hookimpl
+from core.plugins import Job, hookimpl
 from core.standards.rescore import rescore_standard
 
 
 @hookimpl
 def register_jobs():
-    return [rescore_standard]
+    return [Job("standards.rescore", rescore_standard)]
