@@ -51,10 +51,10 @@ WHICH_DATABASE = ("set DATABASE_URL to the database to use, or SERVQ_INSTANCE_PA
 def _known_error(exc: Exception, database: str | None = None) -> str | None:
     """The one-line message of an exception the commands expect, or ``None``;
     ``database`` names the database the command used, for database errors."""
-    from core.jobs import UnknownJob
-    from core.plugin_settings import PluginConfigError, UnknownPlugin
-    from core.tenancy import CrossTenantWrite, NoTenantContext
-    from tenants.manifest import ManifestError, error_lines
+    from servq.core.jobs import UnknownJob
+    from servq.core.plugin_settings import PluginConfigError, UnknownPlugin
+    from servq.core.tenancy import CrossTenantWrite, NoTenantContext
+    from servq.tenants.manifest import ManifestError, error_lines
 
     if isinstance(exc, ManifestError):
         return "invalid manifest: " + "; ".join(exc.errors)
@@ -86,7 +86,7 @@ class ServqGroup(click.Group):
 
     def _plugin_groups(self, ctx: click.Context) -> dict[str, click.Group]:
         if "servq.plugin_groups" not in ctx.meta:
-            from core.plugins_ext import get_plugins
+            from servq.core.plugins_ext import get_plugins
 
             plugins = get_plugins(get_app(ctx, check_database=False))
             groups = {}
@@ -137,7 +137,7 @@ def get_app(ctx: click.Context | None = None, *, check_database: bool = True) ->
     if "servq.app" not in root.meta:
         factory = getattr(root.command, "app_factory", None)
         if factory is None:
-            from core import create_app
+            from servq.core import create_app
 
             factory = create_app
         try:
@@ -158,7 +158,7 @@ def get_app(ctx: click.Context | None = None, *, check_database: bool = True) ->
 def _database_label(app: Flask) -> str:
     """The database of ``app`` as shown to a user: a SQLite file's path, or the URL
     without its password."""
-    from core.schema import describe_url
+    from servq.core.schema import describe_url
 
     return describe_url(app.config["DATABASE_URL"])
 
@@ -167,7 +167,7 @@ def ensure_database(app: Flask) -> None:
     """Refuse, with a :class:`CliError` naming the database and how to point at another,
     a database that is missing or not at the newest schema. Creates nothing: a missing
     SQLite file is looked for, not opened."""
-    from core.schema import current_revision, head_revision, sqlite_file
+    from servq.core.schema import current_revision, head_revision, sqlite_file
 
     where = _database_label(app)
     path = sqlite_file(app.config["DATABASE_URL"])
@@ -188,8 +188,8 @@ def ensure_database(app: Flask) -> None:
 
 def tenant_by_slug(app: Flask, slug: str):
     """The tenant with ``slug``, or a :class:`CliError`."""
-    from core.database import new_session
-    from core.models import Tenant
+    from servq.core.database import new_session
+    from servq.core.models import Tenant
 
     with new_session(app) as session:
         tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
@@ -199,7 +199,7 @@ def tenant_by_slug(app: Flask, slug: str):
 
 
 def _session(app: Flask, tenant_id=None):
-    from core.database import new_session
+    from servq.core.database import new_session
 
     return new_session(app, tenant_id)
 
@@ -218,7 +218,7 @@ def serve(host, port, workers, demo):
     """Serve the HTTP API with gunicorn (a production WSGI server)."""
     from gunicorn.app.base import BaseApplication
 
-    from core.server import JSONErrorWorker
+    from servq.core.server import JSONErrorWorker
 
     app = get_app(check_database=False)  # the embedded default is created and upgraded
     if demo:
@@ -249,7 +249,7 @@ def serve(host, port, workers, demo):
 def _ensure_schema(app: Flask) -> None:
     """Serve only a database at the newest schema. The embedded default (SQLite) is
     upgraded in place; a shared database is upgraded deliberately by an operator."""
-    from core.schema import is_current, make_sqlite_folder, upgrade
+    from servq.core.schema import is_current, make_sqlite_folder, upgrade
 
     engine = _owner_engine(app)
     try:
@@ -268,8 +268,8 @@ def _ensure_schema(app: Flask) -> None:
 def run_demo(app: Flask, host: str, port: int) -> list:
     """What ``serve --demo`` does before serving: upgrade, onboard the examples with demo
     data, print each tenant's login, token and docs address."""
-    from core.schema import upgrade
-    from tenants.onboarding import setup_demo
+    from servq.core.schema import upgrade
+    from servq.tenants.onboarding import setup_demo
 
     upgrade(_owner_engine(app), app_role=app.config.get("DATABASE_APP_ROLE") or None)
     logins = setup_demo(app)
@@ -286,8 +286,8 @@ def run_demo(app: Flask, host: str, port: int) -> list:
 def worker():
     """Run an rq worker (with its scheduler) for the job queue; needs REDIS_URL. The
     workers also keep the every-minute deadline tick going (core/deadlines.py)."""
-    from core.deadlines import start_ticking
-    from core.jobs import make_worker
+    from servq.core.deadlines import start_ticking
+    from servq.core.jobs import make_worker
 
     app = get_app()
     if app.extensions.get("servq.queue") is None:
@@ -306,8 +306,8 @@ def deadlines():
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def deadlines_scan(slug, as_json):
     """Run one tick now, in this process (for cron, or a deployment without a worker)."""
-    from core.deadlines import SCAN_JOB, run_tick
-    from core.jobs import run_job
+    from servq.core.deadlines import SCAN_JOB, run_tick
+    from servq.core.jobs import run_job
 
     app = get_app()
     if slug:
@@ -337,8 +337,8 @@ def kpis():
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 def kpis_refresh(slug, as_json):
     """Bring the daily KPI rollups up to date now (the worker does it every hour)."""
-    from core.kpis.rollups import refresh_kpi_rollups
-    from core.models import Tenant
+    from servq.core.kpis.rollups import refresh_kpi_rollups
+    from servq.core.models import Tenant
 
     app = get_app()
     if slug:
@@ -366,7 +366,7 @@ def kpis_refresh(slug, as_json):
 
 def _owner_engine(app: Flask):
     """An engine without ``SET ROLE``: migrations need the owner, not the app role."""
-    from core.db import make_engine
+    from servq.core.db import make_engine
 
     return make_engine(app.config["DATABASE_URL"])
 
@@ -383,7 +383,7 @@ def db_upgrade(app_role):
     """Migrate the database to the newest schema."""
     from sqlalchemy.engine import make_url
 
-    from core.schema import DEFAULT_APP_ROLE, current_revision, make_sqlite_folder, upgrade
+    from servq.core.schema import DEFAULT_APP_ROLE, current_revision, make_sqlite_folder, upgrade
 
     app = get_app(check_database=False)
     engine = _owner_engine(app)
@@ -418,8 +418,8 @@ def tenants():
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def tenants_onboard(file, as_json):
     """Create or update a tenant from a TOML manifest (idempotent, all-or-nothing)."""
-    from tenants.manifest import parse_manifest
-    from tenants.onboarding import onboard
+    from servq.tenants.manifest import parse_manifest
+    from servq.tenants.onboarding import onboard
 
     report = onboard(get_app(), parse_manifest(file.read()))
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.summary())
@@ -429,7 +429,7 @@ def tenants_onboard(file, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def tenants_list(as_json):
     """List the tenants."""
-    from core.models import Tenant
+    from servq.core.models import Tenant
 
     with _session(get_app()) as session:
         rows = session.scalars(select(Tenant).order_by(Tenant.slug)).all()
@@ -448,7 +448,7 @@ def tenants_list(as_json):
 @click.argument("slug")
 def tenants_show(slug):
     """Show a tenant with counts of its members, sites, staff, records and plugins."""
-    from core.models import Membership, Record, Site, Staff, TenantPlugin
+    from servq.core.models import Membership, Record, Site, Staff, TenantPlugin
 
     app = get_app()
     tenant = tenant_by_slug(app, slug)
@@ -476,7 +476,7 @@ def tenants_show(slug):
               help="Write to this file instead of stdout.")
 def tenants_export(slug, output):
     """Export all of a tenant's data as JSON."""
-    from tenants.export import dumps, export_tenant
+    from servq.tenants.export import dumps, export_tenant
 
     app = get_app()
     tenant = tenant_by_slug(app, slug)
@@ -500,7 +500,7 @@ def tenants_export(slug, output):
 @click.option("--yes", is_flag=True, help="Confirm: deletion is final (export first).")
 def tenants_delete(slug, yes):
     """Delete a tenant and all its data."""
-    from tenants.offboarding import delete_tenant
+    from servq.tenants.offboarding import delete_tenant
 
     if not yes:
         raise CliError(f"deleting tenant {slug!r} is final: export it first, then repeat with --yes")
@@ -528,10 +528,10 @@ def users():
 def users_add(slug, email, role, name, password_stdin):
     """Add a user to a tenant (the user is created if new); changing a role revokes the
     member's tokens."""
-    from core.audit import audit
-    from core.auth.passwords import MIN_LENGTH, hash_password
-    from core.auth.tokens import revoke_tokens_of
-    from core.models import Membership, User
+    from servq.core.audit import audit
+    from servq.core.auth.passwords import MIN_LENGTH, hash_password
+    from servq.core.auth.tokens import revoke_tokens_of
+    from servq.core.models import Membership, User
 
     email = email.strip().lower()
     if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email):
@@ -583,8 +583,8 @@ def tokens():
 @click.option("--label", default="servq tokens create", show_default=True)
 def tokens_create(slug, email, expires_in, label):
     """Issue a bearer token for a member; prints the token alone on stdout."""
-    from core.auth.tokens import issue_token
-    from core.models import Membership, User
+    from servq.core.auth.tokens import issue_token
+    from servq.core.models import Membership, User
 
     ttl = parse_duration(expires_in)
     app = get_app()
@@ -615,8 +615,8 @@ def plugins():
 @click.option("--tenant", "slug", default=None, help="Also show whether this tenant enabled each.")
 def plugins_list(slug):
     """List the loaded plugins with their descriptions."""
-    from core.models import TenantPlugin
-    from core.plugins_ext import get_plugins
+    from servq.core.models import TenantPlugin
+    from servq.core.plugins_ext import get_plugins
 
     app = get_app(check_database=bool(slug))  # the list alone needs no database
     manager = get_plugins(app)
@@ -653,7 +653,7 @@ def records():
 def records_import(slug, file, fmt, chunk, dry_run):
     """Import records from a JSON Lines or CSV FILE ('-' for stdin), validated and scored
     like POST /records; all or nothing: one bad line and nothing is written."""
-    from core.ingest import ImportRefused, guess_format, import_file
+    from servq.core.ingest import ImportRefused, guess_format, import_file
 
     app = get_app()
     tenant = tenant_by_slug(app, slug)
@@ -703,9 +703,9 @@ def reports():
               help="Write to this file (needed for xlsx and pdf); default: stdout.")
 def reports_weekly(slug, week, fmt, lang, output):
     """Build the weekly quality-meeting report of a tenant (see docs/reports.md)."""
-    from core.db import utcnow
-    from core.reports import weekly_file
-    from core.reports.weekly import WeekError, parse_week, previous_week_key, report_timezone
+    from servq.core.db import utcnow
+    from servq.core.reports import weekly_file
+    from servq.core.reports.weekly import WeekError, parse_week, previous_week_key, report_timezone
 
     fmt = fmt or next((ext for ext in ("json", "csv", "xlsx", "pdf")
                        if output and output.lower().endswith(f".{ext}")), "json")
@@ -733,6 +733,7 @@ def make_cli(app_factory: Callable[[], Flask] | None = None) -> click.Group:
     """Build the ``servq`` command group; ``app_factory`` makes the app (tests inject one)."""
     @click.group(cls=ServqGroup, app_factory=app_factory,
                  context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(package_name="servq", prog_name="servq")
     def servq():
         """servq: multi-tenant service quality management."""
 

@@ -91,11 +91,11 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="Print where the scan spends its time.")
     args = ap.parse_args()
 
-    from core import create_app
-    from core.database import new_session
-    from core.db import utcnow
-    from core.deadlines import run_tick
-    from core.models import AuditEvent, Clock, OutboxEvent, Record
+    from servq.core import create_app
+    from servq.core.database import new_session
+    from servq.core.db import utcnow
+    from servq.core.deadlines import run_tick
+    from servq.core.models import AuditEvent, Clock, OutboxEvent, Record
 
     with scratch_database("servq_bench_clocks") as (url, engine):
         app = create_app({"DATABASE_URL": url, "DATABASE_APP_ROLE": "servq_app",

@@ -24,8 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.scoring import compile_standard, evaluate, parse_standard  # noqa: E402
-from core.scoring.text import normalise  # noqa: E402
+from servq.core.scoring import compile_standard, evaluate, parse_standard  # noqa: E402
+from servq.core.scoring.text import normalise  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 REQUIRED, FORBIDDEN = ["您好", "再见"], ["不知道", "喂!", "问别人去!"]

@@ -46,9 +46,9 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.harness import free_port, percentiles, python, report, scratch_database, server  # noqa: E402
 from bench.setup_tenant import make_tenant  # noqa: E402
-from core.database import new_session  # noqa: E402
-from core.db import utcnow  # noqa: E402
-from core.kpis.rollups import refresh  # noqa: E402
+from servq.core.database import new_session  # noqa: E402
+from servq.core.db import utcnow  # noqa: E402
+from servq.core.kpis.rollups import refresh  # noqa: E402
 
 TARGET_MS = 300
 TARGET_RATIO = 1.5
@@ -229,7 +229,7 @@ def main() -> None:
     if args.calls < 20:
         ap.error("--calls must be at least 20")
 
-    from core import create_app
+    from servq.core import create_app
 
     end = utcnow()
     until = end + timedelta(seconds=1)

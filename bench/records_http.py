@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
 
-    from core import create_app
+    from servq.core import create_app
 
     with scratch_database() as (url, owner_engine):
         app = create_app({"DATABASE_URL": url, "DATABASE_APP_ROLE": "servq_app",

@@ -87,10 +87,10 @@ def write_file(path: Path, count: int, seed: int = 3) -> None:
 
 def setup(url: str) -> tuple[uuid.UUID, uuid.UUID, dict, dict]:
     """Two tenants (import, baseline) with sites and staff; the import tenant's standard."""
-    from core import create_app
-    from core.database import new_session
-    from core.models import Site, Staff
-    from core.standards import change_standard
+    from servq.core import create_app
+    from servq.core.database import new_session
+    from servq.core.models import Site, Staff
+    from servq.core.standards import change_standard
 
     app = create_app({"DATABASE_URL": url, "DATABASE_APP_ROLE": APP_ROLE,
                       "INSTANCE_PATH": "/tmp/servq-bench"})

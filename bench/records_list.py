@@ -37,7 +37,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     args = ap.parse_args()
 
-    from core import create_app
+    from servq.core import create_app
 
     with scratch_database() as (url, engine):
         app = create_app({"DATABASE_URL": url, "DATABASE_APP_ROLE": "servq_app",

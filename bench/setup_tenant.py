@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from core.auth.tokens import issue_token
-from core.database import new_session
-from core.models import Membership, Tenant, User
+from servq.core.auth.tokens import issue_token
+from servq.core.database import new_session
+from servq.core.models import Membership, Tenant, User
 
 
 def make_tenant_with_owner(app, slug: str) -> tuple:

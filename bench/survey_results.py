@@ -40,8 +40,8 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.harness import free_port, load, percentiles, python, report, scratch_database, server  # noqa: E402
 from bench.setup_tenant import make_tenant  # noqa: E402
-from core.database import new_session  # noqa: E402
-from core.surveys.rollups import rebuild_rollups  # noqa: E402
+from servq.core.database import new_session  # noqa: E402
+from servq.core.surveys.rollups import rebuild_rollups  # noqa: E402
 
 TARGET_MS = 500
 
@@ -229,7 +229,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     args = ap.parse_args()
 
-    from core import create_app
+    from servq.core import create_app
 
     with scratch_database() as (url, engine):
         app = create_app({"DATABASE_URL": url, "DATABASE_APP_ROLE": "servq_app",

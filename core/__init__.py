@@ -6,7 +6,7 @@ from types import FunctionType
 
 from flask import Flask
 
-__version__ = "0.1.0"
+from servq import __version__  # noqa: F401  (one version: the distribution's)
 
 
 class ServqFlask(Flask):
@@ -38,11 +38,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     Nothing is read from the environment at import time: each call builds its own
     settings, database engine, plugin manager and job queue.
     """
-    from core import api, database, jobs, plugins_ext, ratelimit
-    from core.config import load_settings
+    from servq.core import api, database, jobs, plugins_ext, ratelimit
+    from servq.core.config import load_settings
 
     settings = load_settings(test_config)
-    app = ServqFlask("core", instance_path=settings["INSTANCE_PATH"])
+    app = ServqFlask(__name__, instance_path=settings["INSTANCE_PATH"])
     app.config.update(settings)
     # The instance folder is not created here: making an app must not leave a folder (and
     # then an empty database) wherever a command happens to run. `servq serve` and

@@ -8,9 +8,9 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from core.db import driver_execute, utcnow
-from core.models import AuditEvent
-from core.tenancy import NoTenantContext
+from servq.core.db import driver_execute, utcnow
+from servq.core.models import AuditEvent
+from servq.core.tenancy import NoTenantContext
 
 
 def jsonable(value: Any) -> Any:

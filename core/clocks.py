@@ -48,10 +48,10 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from sqlalchemy import and_, exists, or_, select, update
 
-from core.calendar import Limit, WallClock, due as calendar_due, parse_limit
-from core.calendar.arithmetic import merge_pauses
-from core.db import utcnow
-from core.models import AuditEvent, Clock, Record, StandardVersion
+from servq.core.calendar import Limit, WallClock, due as calendar_due, parse_limit
+from servq.core.calendar.arithmetic import merge_pauses
+from servq.core.db import utcnow
+from servq.core.models import AuditEvent, Clock, Record, StandardVersion
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,7 @@ def _close_pause(clock: Clock, at: datetime) -> None:
 
 
 def _tenant_calendar(session):
-    from core.calendar.tenant import tenant_calendar
+    from servq.core.calendar.tenant import tenant_calendar
 
     return tenant_calendar(session)
 
@@ -260,9 +260,9 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
                      calendar, now: datetime | None = None) -> list[Clock]:
     """:func:`sync_clocks` for many ``(record, version, compiled)`` at once: one SELECT of
     the existing clocks per 500 records, whatever their number (bulk imports)."""
-    from core.quality import record_values
-    from core.scoring.registry import deadline_applies, reader
-    from core.scoring.rules import as_instant
+    from servq.core.quality import record_values
+    from servq.core.scoring.registry import deadline_applies, reader
+    from servq.core.scoring.rules import as_instant
 
     now = now or utcnow()
     work = []
@@ -325,7 +325,7 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
 def _watch_soon(session, clocks: Iterable[Clock], now: datetime) -> None:
     """Ask for a scan after commit when one of ``clocks`` needs the watch already."""
     if any(c.next_check_at is not None and c.next_check_at <= now for c in clocks):
-        from core.deadlines import request_scan
+        from servq.core.deadlines import request_scan
 
         request_scan(session)
 
@@ -397,9 +397,9 @@ def withdraw_breaches(session, pairs: Iterable[tuple[Any, Clock]], now: datetime
                  if clock.breached_at is not None and clock.state != "breached"]
     if not disproved:
         return []
-    from core.audit import audit
-    from core.models import OutboxEvent
-    from core.quality.actions import action_key, withdraw_action
+    from servq.core.audit import audit
+    from servq.core.models import OutboxEvent
+    from servq.core.quality.actions import action_key, withdraw_action
 
     events: list[tuple[str, dict, tuple, str]] = []
     for record, clock in disproved:
@@ -650,7 +650,7 @@ def _notify(session, events: list[tuple[str, dict, tuple, str]], result: "ScanRe
     if not events:
         return
     try:
-        import core.notify as notify
+        import servq.core.notify as notify
     except ImportError:  # pragma: no cover - notifications ship with core
         return
     started = time.perf_counter()
@@ -701,7 +701,7 @@ def _escalate(session, counts: Counter, now: datetime) -> dict[uuid.UUID, tuple[
 
 
 def _open_breach_action(session, record: Record, row, item: Mapping[str, Any], roles) -> None:
-    from core.quality.actions import action_key, open_action, reopen_withdrawn
+    from servq.core.quality.actions import action_key, open_action, reopen_withdrawn
 
     if reopen_withdrawn(session, action_key(record.id, row.standard_code, row.item_code),
                         note="The deadline is breached again: the record's history shows it breached."):
@@ -711,7 +711,7 @@ def _open_breach_action(session, record: Record, row, item: Mapping[str, Any], r
     fix_within = item.get("fix_within")
     due_at = None
     if fix_within:
-        from core.scoring import parse_duration
+        from servq.core.scoring import parse_duration
 
         try:
             due_at = row.due_at + parse_duration(fix_within)

@@ -10,16 +10,16 @@ from pathlib import Path
 #: (``standard_versions.baseline``) and API output (``/kinds``, ``/kpis/metrics``), so
 #: they never change; moving a module changes only its value here.
 CORE_PLUGINS: dict[str, str] = {
-    "core.kinds.observation": "core.kinds.observation",
-    "core.kinds.inspection": "core.kinds.inspection",
-    "core.kinds.complaint": "core.kinds.complaint",
-    "core.kinds.exports": "core.kinds.exports",
-    "core.notify": "core.notify",
-    "core.deadlines": "core.deadlines",
-    "core.standards.plugin": "core.standards.plugin",
-    "core.surveys.plugin": "core.surveys.plugin",
-    "core.kpis.plugin": "core.kpis.plugin",
-    "core.reports.plugin": "core.reports.plugin",
+    "core.kinds.observation": "servq.core.kinds.observation",
+    "core.kinds.inspection": "servq.core.kinds.inspection",
+    "core.kinds.complaint": "servq.core.kinds.complaint",
+    "core.kinds.exports": "servq.tenants.export_job",
+    "core.notify": "servq.core.notify",
+    "core.deadlines": "servq.core.deadlines",
+    "core.standards.plugin": "servq.core.standards.plugin",
+    "core.surveys.plugin": "servq.core.surveys.plugin",
+    "core.kpis.plugin": "servq.core.kpis.plugin",
+    "core.reports.plugin": "servq.core.reports.plugin",
 }
 
 #: Plugins loaded into every app. Core's own behaviour is registered through the same
@@ -28,7 +28,7 @@ CORE_PLUGINS: dict[str, str] = {
 DEFAULT_PLUGINS: tuple[str, ...] = tuple(CORE_PLUGINS.values())
 
 #: Built-in industry plugins shipped in the ``plugins`` package.
-BUILTIN_INDUSTRY_PLUGINS: tuple[str, ...] = ("plugins.property",)
+BUILTIN_INDUSTRY_PLUGINS: tuple[str, ...] = ("servq.plugins.property",)
 
 
 def default_instance_path() -> Path:

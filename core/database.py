@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy.orm import configure_mappers
 
-from core.db import WRITE_TRANSACTION, make_engine, make_sessionmaker
-from core.tenancy import TenantSession
+from servq.core.db import WRITE_TRANSACTION, make_engine, make_sessionmaker
+from servq.core.tenancy import TenantSession
 
 
 #: HTTP methods that do not write (RFC 9110 "safe").
@@ -15,10 +15,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def init_app(app: Flask) -> None:
     """Create the engine and session factory of ``app`` from ``DATABASE_URL``."""
-    import core.models  # noqa: F401  (every mapped class, before configuring them)
+    import servq.core.models  # noqa: F401  (every mapped class, before configuring them)
 
     # Mappers configured now rather than by the first query: the hot paths build
-    # objects without their constructor (core.records.create_record, core.ingest).
+    # objects without their constructor (servq.core.records.create_record, servq.core.ingest).
     configure_mappers()
     engine = make_engine(app.config["DATABASE_URL"], app.config.get("DATABASE_APP_ROLE"))
     app.extensions["servq.engine"] = engine
@@ -51,7 +51,7 @@ def request_session() -> TenantSession:
         if has_request_context() and request.method not in SAFE_METHODS:
             # A write request may compare an ETag and then write: on SQLite its
             # transaction holds the write lock from BEGIN, so write requests run one at
-            # a time (PostgreSQL locks the row instead: core.api.blueprint.lock_for_write).
+            # a time (PostgreSQL locks the row instead: servq.core.api.blueprint.lock_for_write).
             write_engine = current_app.extensions.get("servq.write_engine")
             if write_engine is not None:
                 session.bind = write_engine

@@ -157,7 +157,7 @@ def make_engine(url: str, app_role: str | None = None) -> Engine:
 
     if engine.dialect.name == "sqlite":
         # KPIs' tenant-local periods and percentiles (PostgreSQL has its own).
-        from core.kpis.sql import register_sqlite_functions
+        from servq.core.kpis.sql import register_sqlite_functions
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -534,6 +534,6 @@ def _listen_for_deferred(engine: Engine) -> None:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:
     """A session factory bound to ``engine`` whose sessions carry tenancy (see tenancy)."""
-    from core.tenancy import TenantSession
+    from servq.core.tenancy import TenantSession
 
     return sessionmaker(bind=engine, class_=TenantSession, expire_on_commit=False)

@@ -28,8 +28,8 @@ from datetime import datetime, timezone
 from flask import Flask, current_app
 from sqlalchemy import select, update
 
-from core.db import utcnow
-from core.plugins import Job, hookimpl
+from servq.core.db import utcnow
+from servq.core.plugins import Job, hookimpl
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,13 @@ def scan_tenant(session, now: str | None = None) -> dict:
     :param now: ISO 8601 instant to scan as of (default: now).
     :return: counts of what was done.
     """
-    from core import clocks, schedules
+    from servq.core import clocks, schedules
 
     instant = datetime.fromisoformat(now) if now else utcnow()
     result = clocks.scan(session, instant).as_dict()
     result["missed_periods"] = schedules.scan(session, instant)
     try:
-        from core.notify import retry_due
+        from servq.core.notify import retry_due
     except ImportError:  # pragma: no cover - notifications ship with core
         retry_due = None
     if retry_due is not None:
@@ -73,9 +73,9 @@ def run_tick(app: Flask, now: datetime | None = None, *, fan_out: bool = False) 
     Otherwise each runs here, in turn; a tenant whose scan fails is logged and the others
     still run. Returns ``{tenant slug: counts}`` for the scans run here.
     """
-    from core.database import new_session
-    from core.jobs import dispatch, run_job
-    from core.models import Tenant
+    from servq.core.database import new_session
+    from servq.core.jobs import dispatch, run_job
+    from servq.core.models import Tenant
 
     now = now or utcnow()
     with new_session(app) as session:
@@ -143,7 +143,7 @@ def tick() -> dict:
     started = time.monotonic()
     try:
         run_tick(app, now, fan_out=queue is not None)
-        from core.kpis.rollups import schedule_refresh
+        from servq.core.kpis.rollups import schedule_refresh
 
         schedule_refresh(app, now)  # the KPI rollups of every tenant, once an hour
     finally:
@@ -163,7 +163,7 @@ def request_scan(session) -> None:
     commits (a clock became due while being synchronised): once per transaction."""
     from flask import has_app_context
 
-    from core.jobs import enqueue
+    from servq.core.jobs import enqueue
 
     if not has_app_context() or session.tenant_id is None:
         return
@@ -182,7 +182,7 @@ def register_jobs():
 @hookimpl
 def record_changed(session, record, changes):
     """A deleted record's clocks stop being watched."""
-    from core.models import Clock
+    from servq.core.models import Clock
 
     if "deleted_at" in changes and record.deleted_at is not None:
         session.execute(update(Clock).where(Clock.record_id == record.id)

@@ -51,18 +51,18 @@ import orjson
 from marshmallow import ValidationError, fields
 from sqlalchemy.orm import make_transient_to_detached
 
-from core.api import jsonio
-from core.db import utcnow
-from core.models import AuditEvent, Record
-from core.plugins import RecordKind
-from core.fastload import fast_loader
-from core.kpis.rollups import mark_dirty
-from core.plugins.manager import wanted
-from core.plugins_ext import hooks_for_session
-from core.quality.bulk import RowView, insert_tables, new_ids, send_queued
-from core.records import (ENTITY, RecordInputSchema, RecordInvalid, References, creation_changes,
+from servq.core.api import jsonio
+from servq.core.db import utcnow
+from servq.core.models import AuditEvent, Record
+from servq.core.plugins import RecordKind
+from servq.core.fastload import fast_loader
+from servq.core.kpis.rollups import mark_dirty
+from servq.core.plugins.manager import wanted
+from servq.core.plugins_ext import hooks_for_session
+from servq.core.quality.bulk import RowView, insert_tables, new_ids, send_queued
+from servq.core.records import (ENTITY, RecordInputSchema, RecordInvalid, References, creation_changes,
                           prepare_record, _schema_instance)
-from core.tenancy import NoTenantContext
+from servq.core.tenancy import NoTenantContext
 
 #: Records written per chunk unless told otherwise.
 CHUNK = 1000
@@ -520,7 +520,7 @@ def write_chunk(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]],
     :raises RecordInvalid: a value a rule cannot judge; ``errors`` keyed by the position
         of each bad record in ``prepared``. The session then holds a partial write: roll back.
     """
-    from core.quality import evaluate_records
+    from servq.core.quality import evaluate_records
 
     records = insert_records(session, prepared, actor_id, now=now, objects=objects)
     try:
@@ -684,8 +684,8 @@ def import_file(app, tenant_id: uuid.UUID, stream: BinaryIO, fmt: str, *, chunk:
 
     :raises ImportRefused: bad records (nothing written).
     """
-    from core.database import new_session
-    from core.plugins_ext import enabled_plugin_ids, get_plugins
+    from servq.core.database import new_session
+    from servq.core.plugins_ext import enabled_plugin_ids, get_plugins
 
     with new_session(app, tenant_id) as session, _bulk_gc():
         try:

@@ -41,11 +41,11 @@ from flask import current_app
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import make_transient_to_detached
 
-from core.auth.permissions import ROLES
-from core.db import dialect_insert, utcnow
-from core.jobs import enqueue
-from core.models import OutboxEvent, Webhook, WebhookDelivery
-from core.plugins import Job, hookimpl
+from servq.core.auth.permissions import ROLES
+from servq.core.db import dialect_insert, utcnow
+from servq.core.jobs import enqueue
+from servq.core.models import OutboxEvent, Webhook, WebhookDelivery
+from servq.core.plugins import Job, hookimpl
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,7 @@ def emit_many(session, events: Iterable[Sequence], *, fresh: bool = False) -> li
         return []
     stored: set[uuid.UUID] = set()
     if fresh:
-        from core.quality.bulk import insert_rows
+        from servq.core.quality.bulk import insert_rows
 
         insert_rows(session.connection(), OutboxEvent.__table__, rows, wait=False)
         stored.update(row["id"] for row in rows)
@@ -272,7 +272,7 @@ def _deliver_new(session, created: list[OutboxEvent], *, fresh: bool = False) ->
             for event in created
             for webhook_id, patterns in hooks if matches(patterns, event.type)]
     if fresh:
-        from core.quality.bulk import insert_rows
+        from servq.core.quality.bulk import insert_rows
 
         insert_rows(session.connection(), WebhookDelivery.__table__, rows, wait=False)
     else:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Mapping
 
-from core.models import AuditEvent
+from servq.core.models import AuditEvent
 
 READ_ACTION = "personal_data_read"
 _PHONE_RE = re.compile(r"^\+?[\d\s\-().]{7,}$")

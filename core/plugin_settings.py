@@ -16,10 +16,10 @@ from typing import Any
 from marshmallow import Schema, ValidationError
 from sqlalchemy import select
 
-from core.audit import apply_changes, audit
-from core.models import TenantPlugin
-from core.plugins.manager import Plugins
-from core.plugins_ext import forget_enabled_plugins
+from servq.core.audit import apply_changes, audit
+from servq.core.models import TenantPlugin
+from servq.core.plugins.manager import Plugins
+from servq.core.plugins_ext import forget_enabled_plugins
 
 
 class UnknownPlugin(LookupError):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import Flask, current_app, g
 from sqlalchemy import select
 
-from core.models import TenantPlugin
-from core.plugins.manager import Plugins, TenantHooks
+from servq.core.models import TenantPlugin
+from servq.core.plugins.manager import Plugins, TenantHooks
 
 
 def init_app(app: Flask) -> None:

@@ -21,14 +21,14 @@ from typing import Any, Mapping
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
-from core.audit import apply_changes, audit, audit_row, jsonable
-from core.db import contains_nul, utcnow
-from core.kpis.rollups import mark_dirty
-from core.models import AuditEvent, Record, Site, Staff
-from core.plugins import RecordKind
-from core.plugins_ext import hooks_for_session
-from core.workflows import StatusNeedsTransition, initial_stamps
-from core import quality  # scores records; imports this module's RecordInvalid late
+from servq.core.audit import apply_changes, audit, audit_row, jsonable
+from servq.core.db import contains_nul, utcnow
+from servq.core.kpis.rollups import mark_dirty
+from servq.core.models import AuditEvent, Record, Site, Staff
+from servq.core.plugins import RecordKind
+from servq.core.plugins_ext import hooks_for_session
+from servq.core.workflows import StatusNeedsTransition, initial_stamps
+from servq.core import quality  # scores records; imports this module's RecordInvalid late
 
 ENTITY = "records"
 
@@ -335,7 +335,7 @@ def _schema_instance(schema_cls: type[Schema]) -> Schema:
 @functools.lru_cache(maxsize=None)
 def _fast_data_loader(schema_cls: type[Schema]):
     """:func:`load_data`'s fast path for ``schema_cls`` (``None`` when it does not qualify)."""
-    from core.fastload import fast_loader
+    from servq.core.fastload import fast_loader
 
     return fast_loader(_schema_instance(schema_cls), dump=True)
 

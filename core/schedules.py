@@ -38,8 +38,8 @@ from sqlalchemy import (Integer, and_, cast, column, exists, func, literal, lite
                         values)
 from sqlalchemy.dialects.postgresql import JSONB
 
-from core.db import UTCDateTime, utcnow
-from core.models import Evaluation, Record, Schedule, Site
+from servq.core.db import UTCDateTime, utcnow
+from servq.core.models import Evaluation, Record, Schedule, Site
 
 #: Most periods one compliance report or one scan of a schedule handles.
 MAX_PERIODS = 1000
@@ -183,7 +183,7 @@ class Recurrence:
 
 def schedule_zone(session) -> ZoneInfo:
     """The time zone the tenant's periods are cut in (its business calendar's)."""
-    from core.calendar.tenant import tenant_calendar
+    from servq.core.calendar.tenant import tenant_calendar
 
     return tenant_calendar(session).zone
 
@@ -321,12 +321,12 @@ def _check(session, fields: Mapping[str, Any], kinds: Mapping[str, Any] | None) 
 
 
 def _standard_exists(session, code: str) -> bool:
-    from core.models import StandardVersion
+    from servq.core.models import StandardVersion
 
     if session.scalar(select(StandardVersion.id).where(StandardVersion.code == code).limit(1)):
         return True
     try:
-        from core.standards import standard_in_force
+        from servq.core.standards import standard_in_force
     except ImportError:  # pragma: no cover - the standards module ships with core
         return False
     return standard_in_force(session, code) is not None
@@ -371,7 +371,7 @@ def create_schedule(session, *, kinds: Mapping[str, Any] | None = None, actor_id
 
     :raises ScheduleInvalid: naming each bad field; nothing is added.
     """
-    from core.audit import audit, jsonable
+    from servq.core.audit import audit, jsonable
 
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
@@ -412,7 +412,7 @@ def update_schedule(session, schedule: Schedule, changes: Mapping[str, Any], *,
 
     :raises ScheduleInvalid: naming each bad field; the schedule is left unchanged.
     """
-    from core.audit import apply_changes, audit
+    from servq.core.audit import apply_changes, audit
 
     unknown = sorted(set(changes) - set(FIELDS))
     if unknown:
@@ -502,7 +502,7 @@ def _missed(session, schedule: Schedule, period: Period, emit, zone: ZoneInfo) -
         emit(session, "schedule.missed", payload, roles=schedule.escalate_to or (),
              dedupe_key=f"schedule.missed:{key}")
     if schedule.action_on_miss:
-        from core.quality.actions import open_action
+        from servq.core.quality.actions import open_action
 
         day = period.start.astimezone(zone).date().isoformat()
         open_action(session, title=f"Missed: {schedule.title} ({day})",
@@ -515,7 +515,7 @@ def _missed(session, schedule: Schedule, period: Period, emit, zone: ZoneInfo) -
 
 def _emitter():
     try:
-        from core.notify import emit
+        from servq.core.notify import emit
     except ImportError:  # pragma: no cover - notifications ship with core
         return None
     return emit

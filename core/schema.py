@@ -17,7 +17,7 @@ DEFAULT_APP_ROLE = "servq_app"
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic configuration pointing at the migrations shipped inside ``core``."""
     cfg = Config()
-    cfg.set_main_option("script_location", str(resources.files("core") / "migrations"))
+    cfg.set_main_option("script_location", str(resources.files("servq.core") / "migrations"))
     cfg.attributes["connection"] = connection
     return cfg
 

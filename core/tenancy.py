@@ -29,7 +29,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached, with_loader_criteria
 from sqlalchemy.sql import visitors
 
-from core.db import (Prepared, TenantOwned, UTCDateTime, driver_begin, driver_begin_with,
+from servq.core.db import (Prepared, TenantOwned, UTCDateTime, driver_begin, driver_begin_with,
                      driver_defer, driver_execute, prepare_on_begin, prepared, tenant_tables)
 
 

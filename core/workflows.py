@@ -22,10 +22,10 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Mapping
 
-from core.audit import audit
-from core.db import utcnow
-from core.plugins import RecordKind, Transition
-from core.plugins_ext import hooks_for_session
+from servq.core.audit import audit
+from servq.core.db import utcnow
+from servq.core.plugins import RecordKind, Transition
+from servq.core.plugins_ext import hooks_for_session
 
 UTC = timezone.utc
 ENTITY = "records"
@@ -188,11 +188,11 @@ def transition(session, kinds: Mapping[str, RecordKind], record, action: str, *,
     session.flush()
 
     if entering:
-        pause = _optional("core.clocks", "pause_clocks")
+        pause = _optional("servq.core.clocks", "pause_clocks")
         if pause is not None:
             pause(session, record, at, reason)
     elif leaving:
-        resume = _optional("core.clocks", "resume_clocks")
+        resume = _optional("servq.core.clocks", "resume_clocks")
         if resume is not None:
             resume(session, record, at)
 
@@ -200,7 +200,7 @@ def transition(session, kinds: Mapping[str, RecordKind], record, action: str, *,
         **changes, "action": action, "at": stamp, "note": note, "reason": reason})
     hooks_for_session(session).record_changed(session=session, record=record, changes=changes,
                                               actor_id=actor_id)
-    evaluate = _optional("core.quality", "evaluate_record")
+    evaluate = _optional("servq.core.quality", "evaluate_record")
     if evaluate is not None:
         evaluate(session, record, now=now)
     return changes

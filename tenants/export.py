@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import LargeBinary, Table, select
 
-from core.db import Base, tenant_tables, utcnow
+from servq.core.db import Base, tenant_tables, utcnow
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 REPLACED_REASON = "lone surrogate replaced by U+FFFD"

@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from marshmallow import (Schema, ValidationError, fields, pre_load, validate, validates,
                          validates_schema)
 
-from core.auth.permissions import ROLES
-from core.calendar.tenant import CalendarDocumentField
+from servq.core.auth.permissions import ROLES
+from servq.core.calendar.tenant import CalendarDocumentField
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")

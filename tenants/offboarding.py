@@ -11,9 +11,9 @@ import uuid
 from flask import Flask
 from sqlalchemy import delete, select
 
-from core.database import new_session
-from core.db import Base
-from tenants.export import owned_tables
+from servq.core.database import new_session
+from servq.core.db import Base
+from servq.tenants.export import owned_tables
 
 log = logging.getLogger(__name__)
 

@@ -16,14 +16,14 @@ from importlib import resources
 from flask import Flask
 from sqlalchemy import select
 
-from core.audit import apply_changes, audit, jsonable
-from core.auth.passwords import hash_password, verify_password
-from core.auth.tokens import issue_token, revoke_tokens_of
-from core.database import new_session
-from core.models import Membership, Site, Staff, Tenant, TenantPlugin, User
-from core.plugin_settings import PluginConfigError, UnknownPlugin, configure_plugin, tenant_plugin
-from core.plugins_ext import get_plugins
-from tenants.manifest import ManifestError, error_lines, parse_manifest, validate_manifest
+from servq.core.audit import apply_changes, audit, jsonable
+from servq.core.auth.passwords import hash_password, verify_password
+from servq.core.auth.tokens import issue_token, revoke_tokens_of
+from servq.core.database import new_session
+from servq.core.models import Membership, Site, Staff, Tenant, TenantPlugin, User
+from servq.core.plugin_settings import PluginConfigError, UnknownPlugin, configure_plugin, tenant_plugin
+from servq.core.plugins_ext import get_plugins
+from servq.tenants.manifest import ManifestError, error_lines, parse_manifest, validate_manifest
 
 #: Kinds of objects a report counts, in the order they are created.
 KINDS = ("tenant", "users", "memberships", "sites", "staff", "plugins", "calendar", "standards")
@@ -247,7 +247,7 @@ def _standards(session, report, tables: dict[str, dict]) -> None:
     unless the version in force already says the same (so a second run stores nothing)."""
     if not tables:
         return
-    from core.standards import StandardInvalid, apply_manifest_standards
+    from servq.core.standards import StandardInvalid, apply_manifest_standards
 
     try:
         outcomes = apply_manifest_standards(session, tables)
@@ -263,8 +263,8 @@ def _calendar(session, report, calendar: dict | None) -> None:
     tenant's calendar; no section leaves the stored one (or the default) as it is."""
     if calendar is None:
         return
-    from core.calendar.tenant import forget_calendar
-    from core.models import TenantCalendar
+    from servq.core.calendar.tenant import forget_calendar
+    from servq.core.models import TenantCalendar
 
     row = session.scalar(select(TenantCalendar))
     _upsert(session, report, "calendar", row or TenantCalendar(id=uuid.uuid4()),
@@ -278,7 +278,7 @@ def _calendar(session, report, calendar: dict | None) -> None:
 def example_manifests() -> list[tuple[str, dict]]:
     """``(file name, validated manifest)`` of every ``tenants/examples/*.toml`` shipped in
     the installed package, by file name."""
-    folder = resources.files("tenants") / "examples"
+    folder = resources.files("servq.tenants") / "examples"
     found = sorted((p for p in folder.iterdir() if p.name.endswith(".toml")), key=lambda p: p.name)
     out = []
     for path in found:

@@ -13,9 +13,9 @@ import time_machine
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from core import create_app
-from core.db import Base, tenant_tables
-from core.schema import upgrade
+from servq.core import create_app
+from servq.core.db import Base, tenant_tables
+from servq.core.schema import upgrade
 
 from tests.factories import Factory
 

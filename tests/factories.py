@@ -11,10 +11,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from core.auth.passwords import hash_password
-from core.auth.tokens import issue_token
-from core.database import new_session
-from core.models import Membership, Tenant, TenantPlugin, User
+from servq.core.auth.passwords import hash_password
+from servq.core.auth.tokens import issue_token
+from servq.core.database import new_session
+from servq.core.models import Membership, Tenant, TenantPlugin, User
 
 PASSWORD = "correct horse battery staple"
 # Tests pin instants years apart (time_machine) after their fixtures made the tokens, and

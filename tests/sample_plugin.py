@@ -16,12 +16,12 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
-from core.api.context import require
-from core.db import utcnow
-from core.kpis import KpiError, KpiQuery, Metric
-from core.models import Record, TenantPlugin
-from core.plugins import Job, RecordKind, hookimpl
-from core.scoring import Outcome, RuleInputError, RuleResult, RuleType
+from servq.core.api.context import require
+from servq.core.db import utcnow
+from servq.core.kpis import KpiError, KpiQuery, Metric
+from servq.core.models import Record, TenantPlugin
+from servq.core.plugins import Job, RecordKind, hookimpl
+from servq.core.scoring import Outcome, RuleInputError, RuleResult, RuleType
 
 PLUGIN_ID = "sample"
 KIND = "sample.note"

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import func, select
 
-from core.models import Action, AuditEvent, OutboxEvent
+from servq.core.models import Action, AuditEvent, OutboxEvent
 from tests.test_evaluations import put_standard
 from tests.test_inspections import CODE, FRONT_DESK, GOOD, inspection, user_id
 

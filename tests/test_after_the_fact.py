@@ -21,7 +21,7 @@ import pytest
 import time_machine
 from click.testing import CliRunner
 
-from cli import make_cli
+from servq.cli import make_cli
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HOURS = ["09:00-12:00", "13:00-18:00"]

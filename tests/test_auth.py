@@ -9,8 +9,8 @@ import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
-from core.auth.tokens import tenant_of
-from core.models import Token, User
+from servq.core.auth.tokens import tenant_of
+from servq.core.models import Token, User
 from tests.factories import PASSWORD, ApiClient
 
 LOGIN = "/api/v1/auth/token"
@@ -197,7 +197,7 @@ def test_login_rate_limit_is_kept_in_redis(three_logins, client, factory, app):
     keys = [k.decode() if isinstance(k, bytes) else k for k in redis.keys("*")]
     assert any("login:acme:owner@acme.test" in k for k in keys), keys
     # A second app (another worker process) shares the same budget.
-    from core import create_app
+    from servq.core import create_app
 
     other = create_app(three_logins)
     try:

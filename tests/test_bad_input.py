@@ -19,8 +19,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-import cli
-from core.models import Action, Record, Site
+from servq import cli
+from servq.core.models import Action, Record, Site
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -131,7 +131,7 @@ def test_export_survives_a_stored_lone_surrogate(app, acme):
     assert r.status_code == 202, r.json
     status = acme.api.get(r.json["links"]["self"])
     if status.json["status"] != "done" and app.extensions["servq.queue"] is not None:
-        from core.jobs import make_worker
+        from servq.core.jobs import make_worker
 
         make_worker(app).work(burst=True)
         status = acme.api.get(r.json["links"]["self"])
@@ -196,7 +196,7 @@ def test_a_huge_number_in_record_data_is_a_400(acme, number):
 
 
 def test_large_but_ordinary_numbers_are_kept(app):
-    from core.api.jsonio import MAX_NUMBER_CHARS
+    from servq.core.api.jsonio import MAX_NUMBER_CHARS
 
     longest = "9" * MAX_NUMBER_CHARS
     with app.app_context():

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 import tests.sample_plugin as sample
-from core.models import Action, AuditEvent, Evaluation, Record, Site
-from core.standards import change_standard
+from servq.core.models import Action, AuditEvent, Evaluation, Record, Site
+from servq.core.standards import change_standard
 
 BATCH = "/api/v1/records/batch"
 NOTE = "sample.note"
@@ -166,7 +166,7 @@ def _without(mapping, *keys):
 def test_a_batch_stores_exactly_what_post_records_stores(acme):
     """Same payloads, one by one and as a batch: the same records, audit changes,
     evaluations, corrective actions and deadline clocks (workflow kinds included)."""
-    from core.models import Clock
+    from servq.core.models import Clock
 
     acme.enable("sample")
     payloads = [note("不知道", reviewed=True),

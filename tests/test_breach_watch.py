@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core.db import utcnow
-from core.models import Clock, OutboxEvent, Record
+from servq.core.db import utcnow
+from servq.core.models import Clock, OutboxEvent, Record
 from tests.conftest import TEST_REDIS_URL
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]

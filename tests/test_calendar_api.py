@@ -8,10 +8,10 @@ import datetime as dt
 
 import pytest
 
-from core.calendar import BusinessCalendar
-from core.calendar.tenant import forget_calendar, tenant_calendar
-from tenants.manifest import ManifestError, parse_manifest
-from tenants.onboarding import onboard
+from servq.core.calendar import BusinessCalendar
+from servq.core.calendar.tenant import forget_calendar, tenant_calendar
+from servq.tenants.manifest import ManifestError, parse_manifest
+from servq.tenants.onboarding import onboard
 
 CALENDAR = "/api/v1/calendar"
 LUNCH = ["09:00-12:00", "13:00-18:00"]
@@ -61,7 +61,7 @@ def test_calendar_changes_are_audited(acme):
                  etag=acme.api.get(CALENDAR).headers["ETag"])
     from sqlalchemy import select
 
-    from core.models import AuditEvent
+    from servq.core.models import AuditEvent
 
     with acme.session() as s:
         events = s.scalars(select(AuditEvent).where(AuditEvent.entity == "calendars")

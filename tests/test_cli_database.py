@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-import cli
+from servq import cli
 from tests.conftest import TEST_DATABASE_URL
 
 

@@ -16,8 +16,8 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from cli import make_cli
-from core.models import Action, Clock, OutboxEvent, Record
+from servq.cli import make_cli
+from servq.core.models import Action, Clock, OutboxEvent, Record
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HOURS = ["09:00-12:00", "13:00-18:00"]

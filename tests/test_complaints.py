@@ -9,7 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from core.models import AuditEvent
+from servq.core.models import AuditEvent
 
 # Rows dated in 2026, entered on a fixed day after them (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("present")
@@ -278,8 +278,8 @@ def test_every_clear_read_is_audited_and_masked_reads_are_not(acme):
 def test_finer_personal_paths_mask_only_those_fields(app_config, factory):
     from marshmallow import Schema, fields
 
-    from core import create_app
-    from core.plugins import RecordKind, hookimpl
+    from servq.core import create_app
+    from servq.core.plugins import RecordKind, hookimpl
 
     class LeadData(Schema):
         company = fields.String()

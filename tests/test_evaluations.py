@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 import tests.sample_plugin as sample
-from core.models import Action, AuditEvent, Clock, Evaluation, Record
-from core.quality import evaluate_records
-from core.records import RecordInvalid
+from servq.core.models import Action, AuditEvent, Clock, Evaluation, Record
+from servq.core.quality import evaluate_records
+from servq.core.records import RecordInvalid
 
 RECORDS = "/api/v1/records"
 NOTE = "sample.note"
@@ -295,8 +295,8 @@ def test_stored_items_are_the_engines(app):
     import json
     from datetime import datetime, timezone
 
-    from core.quality.evaluations import items_json, json_items
-    from core.scoring import evaluate, parse_standard
+    from servq.core.quality.evaluations import items_json, json_items
+    from servq.core.scoring import evaluate, parse_standard
 
     standard = parse_standard({
         "code": "x.all", "version": 1, "title": {"en": "All", "zh": "全部"}, "applies_to": ["x"],
@@ -329,9 +329,9 @@ def test_items_serialised_by_orjson_are_what_json_writes():
     from datetime import datetime, timedelta, timezone
     from types import MappingProxyType
 
-    from core.quality.evaluations import items_json, json_items
-    from core.scoring import ItemOutcome, Outcome
-    from core.scoring.engine import Evaluation as Scored
+    from servq.core.quality.evaluations import items_json, json_items
+    from servq.core.scoring import ItemOutcome, Outcome
+    from servq.core.scoring.engine import Evaluation as Scored
 
     class Colour(enum.Enum):
         RED = "red"
@@ -383,9 +383,9 @@ def test_an_action_opened_meanwhile_is_not_opened_twice(app, acme):
     was wrong fails instead of writing a second one: its transaction cannot commit."""
     from sqlalchemy.exc import IntegrityError
 
-    from core.quality.actions import open_failure_actions
-    from core.scoring import WALL
-    from core.standards import standards_for_kind
+    from servq.core.quality.actions import open_failure_actions
+    from servq.core.scoring import WALL
+    from servq.core.standards import standards_for_kind
 
     acme.enable("sample")
     rude = note(acme, text="不知道")["id"]

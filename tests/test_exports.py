@@ -11,8 +11,8 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
-from core.jobs import make_worker, run_job
-from core.models import TenantExport, Token, User
+from servq.core.jobs import make_worker, run_job
+from servq.core.models import TenantExport, Token, User
 
 URL = "/api/v1/tenant/exports"
 

@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-import cli
+from servq import cli
 import tests.sample_plugin as sample
-from core.models import Action, AuditEvent, Evaluation, Record, Site, Staff
-from core.standards import change_standard
+from servq.core.models import Action, AuditEvent, Evaluation, Record, Site, Staff
+from servq.core.standards import change_standard
 
 NOTE = "sample.note"
 
@@ -321,8 +321,8 @@ def test_fast_data_path_matches_marshmallow(payload):
     runs and its error stands)."""
     from marshmallow import ValidationError
 
-    from core.kinds.observation import ObservationData
-    from core.records import _fast_data_loader
+    from servq.core.kinds.observation import ObservationData
+    from servq.core.records import _fast_data_loader
 
     fast = _fast_data_loader(ObservationData)
     assert fast is not None
@@ -348,7 +348,7 @@ def test_fast_data_path_matches_marshmallow(payload):
 def test_fast_record_input_matches_marshmallow(payload):
     from marshmallow import ValidationError
 
-    from core.ingest import _FAST_INPUT, _INPUT
+    from servq.core.ingest import _FAST_INPUT, _INPUT
 
     try:
         expected = _INPUT.load(payload)
@@ -359,7 +359,7 @@ def test_fast_record_input_matches_marshmallow(payload):
 
 
 def _record_rows(tenant, count, **values):
-    from core.db import utcnow
+    from servq.core.db import utcnow
 
     now = utcnow()
     return [{"tenant_id": tenant.id, "id": uuid.uuid4(), "kind": "observation",
@@ -378,7 +378,7 @@ def test_an_insert_sent_without_waiting_fails_the_next_statement(acme):
     import psycopg
     import sqlalchemy.exc
 
-    from core.quality.bulk import insert_tables, send_queued
+    from servq.core.quality.bulk import insert_tables, send_queued
 
     with acme.session() as s:
         s.execute(select(func.count()).select_from(Record)).scalar()  # a transaction is open
@@ -406,7 +406,7 @@ def test_queued_inserts_go_as_one_statement_and_rollback_drops_them(app, acme):
     queued without sending it (a row that would fail raises nothing)."""
     from sqlalchemy import event
 
-    from core.quality.bulk import insert_rows
+    from servq.core.quality.bulk import insert_rows
 
     engine = app.extensions["servq.engine"]
     statements = []
@@ -506,8 +506,8 @@ def test_records_written_in_bulk_are_ordinary_session_objects(app, acme):
     to one is flushed as for any loaded record."""
     from sqlalchemy import event as sa_event
 
-    from core.ingest import create_batch
-    from core.plugins_ext import enabled_plugin_ids, get_plugins
+    from servq.core.ingest import create_batch
+    from servq.core.plugins_ext import enabled_plugin_ids, get_plugins
 
     with app.app_context(), acme.session() as s:
         kinds = get_plugins(app).kinds_for(enabled_plugin_ids(s))
@@ -536,7 +536,7 @@ def test_bulk_rows_are_stored_as_the_orm_stores_them(acme):
     left-out id is made by the server, a float that is not finite is stored as such."""
     from datetime import datetime, timedelta, timezone
 
-    from core.quality.bulk import insert_rows
+    from servq.core.quality.bulk import insert_rows
 
     at = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=timezone(timedelta(hours=8)))
     with acme.session() as s:
@@ -565,8 +565,8 @@ def test_binary_arrays_store_every_column_type_as_the_orm_does(acme):
     they do not carry (an id given as text) takes psycopg's arrays, with the same result."""
     from datetime import date, datetime, timedelta, timezone
 
-    from core.models import KpiDirtyDay
-    from core.quality.bulk import insert_rows
+    from servq.core.models import KpiDirtyDay
+    from servq.core.quality.bulk import insert_rows
 
     columns = ("record_id", "standard_code", "standard_version", "evaluated_at", "total",
                "max_total", "percent", "grade", "passed", "complete", "failed_critical", "items")
@@ -660,7 +660,7 @@ def test_an_imported_failure_audits_and_announces_its_action(app, servq, acme, t
     """The action a failed critical item opens during an import is audited, announced
     (``action.opened`` in the outbox) and delivered to the webhook subscribed to it, as
     one opened through the API is; the import queues all of it with its chunk."""
-    from core.models import OutboxEvent, WebhookDelivery
+    from servq.core.models import OutboxEvent, WebhookDelivery
     from tests.test_notifications import Receiver, add_webhook, drain
 
     acme.enable("sample")

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from core.models import Action, AuditEvent, Evaluation, Record, User
+from servq.core.models import Action, AuditEvent, Evaluation, Record, User
 from tests.test_evaluations import put_standard
 
 RECORDS = "/api/v1/records"

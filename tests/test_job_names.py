@@ -12,14 +12,14 @@ from rq.job import Job as RqJob
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
-from core import create_app
-from core.config import DEFAULT_PLUGINS
-from core.jobs import dispatch, make_worker
-from core.models import AuditEvent
-from core.plugins import Job, hookimpl
-from core.plugins.jobs import legacy_name
-from core.plugins.manager import PluginError
-from core.plugins_ext import get_plugins
+from servq.core import create_app
+from servq.core.config import DEFAULT_PLUGINS
+from servq.core.jobs import dispatch, make_worker
+from servq.core.models import AuditEvent
+from servq.core.plugins import Job, hookimpl
+from servq.core.plugins.jobs import legacy_name
+from servq.core.plugins.manager import PluginError
+from servq.core.plugins_ext import get_plugins
 
 
 def note(session, text: str) -> None:
@@ -152,7 +152,7 @@ def test_core_plugin_ids_are_unchanged(acme):
     assert r.status_code == 200, r.json
     assert r.json["baseline"] == "core.kinds.complaint:core.complaint@1"
     with acme.session() as s:
-        from core.models import StandardVersion
+        from servq.core.models import StandardVersion
 
         stored = set(s.scalars(select(StandardVersion.baseline)))
     assert stored == {"core.kinds.complaint:core.complaint@1"}

@@ -86,7 +86,7 @@ def test_an_export_whose_worker_was_killed_is_finished_once_by_another_worker(
 
     def start_worker(name: str) -> subprocess.Popen:
         log = open(tmp_path / f"{name}.log", "wb")
-        return subprocess.Popen([sys.executable, "-m", "cli", "worker"], cwd=ROOT, env=env,
+        return subprocess.Popen([sys.executable, "-m", "servq.cli", "worker"], cwd=ROOT, env=env,
                                 stdout=log, stderr=subprocess.STDOUT)
 
     def export_status(export_id: str) -> str:

@@ -7,11 +7,11 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-import tenants.export
-from core.database import new_session
-from core.jobs import UnknownJob, dispatch, enqueue, make_worker, run_job
-from core.models import AuditEvent
-from core.plugins import Job, hookimpl
+import servq.tenants.export
+from servq.core.database import new_session
+from servq.core.jobs import UnknownJob, dispatch, enqueue, make_worker, run_job
+from servq.core.models import AuditEvent
+from servq.core.plugins import Job, hookimpl
 
 #: What the test jobs did, in order (rq's SimpleWorker runs them in this process).
 CALLS: list[str] = []
@@ -124,7 +124,7 @@ def test_failing_export_records_its_failure(app, acme, monkeypatch):
     def broken(session):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(tenants.export, "export_tenant", broken)
+    monkeypatch.setattr(servq.tenants.export, "export_tenant", broken)
     r = acme.api.post("/api/v1/tenant/exports")
     assert r.status_code == 202  # the request is not broken by its job
     drain(app)

@@ -15,10 +15,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event, func, select
 
-from core.db import utcnow
-from core.kpis import rollups
-from core.kpis.rollups import local_day
-from core.models import KpiDay, KpiDirtyDay, KpiState
+from servq.core.db import utcnow
+from servq.core.kpis import rollups
+from servq.core.kpis.rollups import local_day
+from servq.core.models import KpiDay, KpiDirtyDay, KpiState
 from tests.test_kpis_records import (ITEMS, METRICS, RECORDS, Spec, create, delete, expected, kpis,
                                      prepare, random_specs, refresh, assert_matches)
 
@@ -266,8 +266,7 @@ def test_refresh_of_one_tenant_leaves_the_others_alone(app, acme, globex, now):
 def test_refresh_command_text_and_errors(app, acme):
     from click.testing import CliRunner
 
-    import cli
-
+    from servq import cli
     run = lambda *args: CliRunner().invoke(cli.make_cli(app_factory=lambda: app), list(args))  # noqa: E731
     result = run("kpis", "refresh", "--tenant", "acme")
     assert result.exit_code == 0 and result.output.startswith("acme: rolled until ")
@@ -278,7 +277,7 @@ def test_refresh_command_text_and_errors(app, acme):
 
 
 def test_the_job_is_registered_and_idempotent(app, acme, now):
-    from core.jobs import run_job
+    from servq.core.jobs import run_job
 
     t = prepare(acme)
     create(t, random_specs(t, random.Random(9), 30, now, 8))

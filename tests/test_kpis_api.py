@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import event
 
-from core.kpis.timing import METRICS as TIMING
+from servq.core.kpis.timing import METRICS as TIMING
 from tests.test_evaluations import put_standard
 from tests.test_kpis_timing import FRONT_DESK, inspect
 

@@ -21,10 +21,10 @@ import time_machine
 from marshmallow import Schema, fields
 from sqlalchemy import event, update
 
-from core.kpis import feedback
-from core.models import Action, SurveyResponse
-from core.plugins import RecordKind, hookimpl
-from core.surveys.servqual import BUILTIN
+from servq.core.kpis import feedback
+from servq.core.models import Action, SurveyResponse
+from servq.core.plugins import RecordKind, hookimpl
+from servq.core.surveys.servqual import BUILTIN
 from tests.test_surveys import INSTRUMENTS, answer, invite, make_survey
 
 TZ = "Asia/Shanghai"

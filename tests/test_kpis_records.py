@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-import cli
-from core.db import utcnow
-from core.kpis.sql import period_key
+from servq import cli
+from servq.core.db import utcnow
+from servq.core.kpis.sql import period_key
 from tests.test_evaluations import put_standard
 
 KPIS = "/api/v1/kpis"

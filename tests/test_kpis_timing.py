@@ -16,7 +16,7 @@ import pytest
 import time_machine
 from sqlalchemy import select
 
-from core.models import Clock
+from servq.core.models import Clock
 from tests.test_evaluations import put_standard
 
 # Rows dated in 2026, entered on a fixed day after them (tests/conftest.py).

@@ -8,7 +8,7 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from core.models import AuditEvent, Membership, Token, User
+from servq.core.models import AuditEvent, Membership, Token, User
 from tests.factories import PASSWORD, ApiClient
 
 M = "/api/v1/members"

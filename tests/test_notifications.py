@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from core import notify
-from core.jobs import dispatch, make_worker
-from core.models import OutboxEvent, WebhookDelivery
+from servq.core import notify
+from servq.core.jobs import dispatch, make_worker
+from servq.core.models import OutboxEvent, WebhookDelivery
 from tests.conftest import TEST_REDIS_URL
 
 SECRET = "s3cret-for-the-receiver-0123456789"

@@ -9,11 +9,11 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from core.database import new_session
-from core.db import Base, tenant_tables
-from core.jobs import make_worker
-from core.models import User
-from tenants.offboarding import delete_tenant
+from servq.core.database import new_session
+from servq.core.db import Base, tenant_tables
+from servq.core.jobs import make_worker
+from servq.core.models import User
+from servq.tenants.offboarding import delete_tenant
 from tests.factories import PASSWORD
 
 #: Tables the test fills for each tenant; every one must hold rows before the export.

@@ -7,11 +7,11 @@ import pytest
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
-from core.database import new_session
-from core.models import AuditEvent, Membership, Site, Staff, Tenant, TenantPlugin, User
-from core.plugins import hookimpl
-from tenants.manifest import ManifestError, parse_manifest, validate_manifest
-from tenants.onboarding import DEMO_PASSWORD, example_manifests, onboard, setup_demo
+from servq.core.database import new_session
+from servq.core.models import AuditEvent, Membership, Site, Staff, Tenant, TenantPlugin, User
+from servq.core.plugins import hookimpl
+from servq.tenants.manifest import ManifestError, parse_manifest, validate_manifest
+from servq.tenants.onboarding import DEMO_PASSWORD, example_manifests, onboard, setup_demo
 
 
 class QaConfig(Schema):

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import delete, insert, literal, select, update
 
-from core.models import Site
+from servq.core.models import Site
 
 
 @pytest.fixture

@@ -19,13 +19,13 @@ from marshmallow import Schema, fields
 from sqlalchemy import select
 
 import tests.sample_plugin as sample
-from core import create_app
-from core.db import utcnow
-from core.models import Record, TenantPlugin
-from core.plugins import RecordKind, hookimpl
-from core.plugins import hookspecs
-from core.plugins.manager import PluginError
-from core.plugins_ext import get_plugins
+from servq.core import create_app
+from servq.core.db import utcnow
+from servq.core.models import Record, TenantPlugin
+from servq.core.plugins import RecordKind, hookimpl
+from servq.core.plugins import hookspecs
+from servq.core.plugins.manager import PluginError
+from servq.core.plugins_ext import get_plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_NAMES = sorted(
@@ -51,7 +51,7 @@ def _names(payload) -> list[str]:
 def _run_jobs(app) -> None:
     """With Redis, run what was queued (inline mode ran it already)."""
     if app.extensions["servq.queue"] is not None:
-        from core.jobs import make_worker
+        from servq.core.jobs import make_worker
 
         make_worker(app).work(burst=True)
 
@@ -138,8 +138,7 @@ def test_hook_register_blueprints(app, app_config, acme, globex):
 
 
 def test_hook_register_commands(app_config):
-    import cli
-
+    from servq import cli
     apps = []
 
     def factory():
@@ -160,7 +159,7 @@ def test_hook_register_commands(app_config):
 
 
 def test_hook_register_jobs(app, acme):
-    from core.jobs import UnknownJob, enqueue
+    from servq.core.jobs import UnknownJob, enqueue
 
     assert "sample.mark_reviewed" in get_plugins(app).jobs
     with app.app_context():
@@ -202,14 +201,14 @@ def _manifest(slug: str, plugins=None) -> dict:
 
 
 def _onboard(app, manifest, demo):
-    from tenants.onboarding import onboard
+    from servq.tenants.onboarding import onboard
 
     return onboard(app, manifest, demo=demo)
 
 
 def _tenant_id(app, slug):
-    from core.database import new_session
-    from core.models import Tenant
+    from servq.core.database import new_session
+    from servq.core.models import Tenant
 
     with new_session(app) as s:
         return s.scalar(select(Tenant.id).where(Tenant.slug == slug))
@@ -219,7 +218,7 @@ def test_hook_register_demo_data(app):
     _onboard(app, _manifest("demo-hotel"), demo=True)
     tenant_id = _tenant_id(app, "demo-hotel")
     assert [c[1] for c in sample.calls("load_demo")] == [tenant_id]
-    from core.database import new_session
+    from servq.core.database import new_session
 
     with new_session(app, tenant_id) as s:
         notes = s.scalars(select(Record).where(Record.kind == "sample.note")).all()
@@ -372,7 +371,7 @@ def test_entry_point_plugin_is_loaded(app_config, tmp_path, monkeypatch):
     (site / module / "__init__.py").write_text(textwrap.dedent('''\
         """An installed third-party plugin."""
         from marshmallow import Schema, fields
-        from core.plugins import RecordKind, hookimpl
+        from servq.core.plugins import RecordKind, hookimpl
 
         class Data(Schema):
             text = fields.String(required=True)

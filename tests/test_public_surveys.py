@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from core.models import (SurveyAnswer, SurveyDimensionScore, SurveyInvitation, SurveyResponse)
+from servq.core.models import (SurveyAnswer, SurveyDimensionScore, SurveyInvitation, SurveyResponse)
 from tests.test_surveys import MINI, PUBLIC, SURVEYS, answer, invite, make_instrument, make_survey
 
 GOOD = {"x1": {"expectation": 6, "perception": 4}, "x2": {"expectation": 2, "perception": 5},

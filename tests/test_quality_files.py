@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import event, func, select
 
-from core.kpis.sql import period_key
-from core.models import AuditEvent
+from servq.core.kpis.sql import period_key
+from servq.core.models import AuditEvent
 from tests.test_evaluations import put_standard
 from tests.test_surveys import answer, invite, make_survey
 
@@ -113,7 +113,7 @@ def clocks_of(api, record_ids) -> list[dict]:
 
 
 def user_id(tenant, email) -> str:
-    from core.models import User
+    from servq.core.models import User
 
     with tenant.session() as s:
         return str(s.scalar(select(User.id).where(User.email == email)))

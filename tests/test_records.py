@@ -9,8 +9,8 @@ import pytest
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from core.models import AuditEvent, Record, Staff, TenantPlugin
-from core.plugins import RecordKind, hookimpl
+from servq.core.models import AuditEvent, Record, Staff, TenantPlugin
+from servq.core.plugins import RecordKind, hookimpl
 
 RECORDS = "/api/v1/records"
 
@@ -202,9 +202,9 @@ def test_pagination(acme):
 
 
 def test_pagination_beyond_the_count_limit_gives_a_lower_bound(acme, monkeypatch):
-    import core.api.pagination
+    import servq.core.api.pagination
 
-    monkeypatch.setattr(core.api.pagination, "COUNT_LIMIT", 3)
+    monkeypatch.setattr(servq.core.api.pagination, "COUNT_LIMIT", 3)
     made = [acme.api.post(RECORDS, json=observation(occurred_at=f"2026-01-0{i}T00:00:00Z")).json["id"]
             for i in range(1, 6)]
     first = json.loads(acme.api.get(f"{RECORDS}?page_size=2").headers["X-Pagination"])
@@ -214,7 +214,7 @@ def test_pagination_beyond_the_count_limit_gives_a_lower_bound(acme, monkeypatch
     assert [x["id"] for x in r.json] == [made[0]]
     last = json.loads(r.headers["X-Pagination"])
     assert (last["total"], last["total_exact"], last["next_page"]) == (5, False, None)
-    monkeypatch.setattr(core.api.pagination, "COUNT_LIMIT", 5)
+    monkeypatch.setattr(servq.core.api.pagination, "COUNT_LIMIT", 5)
     exact = json.loads(acme.api.get(f"{RECORDS}?page_size=2").headers["X-Pagination"])
     assert (exact["total"], exact["total_exact"], exact["total_pages"]) == (5, True, 3)
 

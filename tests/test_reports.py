@@ -18,11 +18,11 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 from sqlalchemy import select, update
 
-import cli
-from core.db import utcnow
-from core.jobs import make_worker, run_job
-from core.models import Action, Clock, Evaluation, Record, ReportRun
-from core.reports.weekly import previous_week_key, week_bounds
+from servq import cli
+from servq.core.db import utcnow
+from servq.core.jobs import make_worker, run_job
+from servq.core.models import Action, Clock, Evaluation, Record, ReportRun
+from servq.core.reports.weekly import previous_week_key, week_bounds
 from tests.test_evaluations import put_standard
 
 URL = "/api/v1/reports/weekly"
@@ -570,8 +570,8 @@ def test_weeks_follow_the_tenant_time_zone():
 
 
 def test_metrics_not_registered_are_skipped(app, acme, week):
-    from core.kpis import registered_metrics
-    from core.plugins_ext import get_plugins
+    from servq.core.kpis import registered_metrics
+    from servq.core.plugins_ext import get_plugins
 
     plugins = get_plugins(app)
     registered = registered_metrics(plugins)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from flask import g
 
-from core.auth.tokens import CallerMembership, CallerTenant, CallerUser
+from servq.core.auth.tokens import CallerMembership, CallerTenant, CallerUser
 
 
 def test_a_pushed_app_context_does_not_carry_the_caller_over(app, client, acme, globex):
@@ -49,7 +49,7 @@ def test_caller_snapshots_are_read_only(app, acme):
 
     @app.get("/_caller_probe")
     def probe():  # pragma: no cover - body checked through the response
-        from core.api.context import authenticate_request
+        from servq.core.api.context import authenticate_request
 
         authenticate_request()
         seen.update(tenant=g.tenant, membership=g.membership, user=g.user)
@@ -67,8 +67,8 @@ def test_caller_snapshots_are_read_only(app, acme):
 
 
 def _authenticated(app, token):
-    from core.auth.tokens import authenticate
-    from core.database import new_session
+    from servq.core.auth.tokens import authenticate
+    from servq.core.database import new_session
 
     session = new_session(app)
     return session, authenticate(session, token)
@@ -79,8 +79,8 @@ def test_authentication_brings_the_tenant_facts_along(app, acme, globex):
     enabled plugins, the standards revision, the kinds its survey triggers watch."""
     from sqlalchemy import update
 
-    from core.auth.tokens import STANDARDS_REVISION, SURVEY_TRIGGER_KINDS
-    from core.models import Survey, SurveyTrigger, Tenant
+    from servq.core.auth.tokens import STANDARDS_REVISION, SURVEY_TRIGGER_KINDS
+    from servq.core.models import Survey, SurveyTrigger, Tenant
 
     with app.app_context():
         session, caller = _authenticated(app, acme.api.token)
@@ -119,9 +119,9 @@ def test_revoked_expired_and_unknown_tokens_authenticate_nobody(app, acme):
 
     from sqlalchemy import update
 
-    from core.auth.tokens import hash_token
-    from core.db import utcnow
-    from core.models import Token
+    from servq.core.auth.tokens import hash_token
+    from servq.core.db import utcnow
+    from servq.core.models import Token
 
     with app.app_context():
         session, caller = _authenticated(app, acme.api.token[:-2] + "zz")

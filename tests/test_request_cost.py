@@ -85,7 +85,7 @@ def test_authentication_outlives_the_servers_prepared_statements(app, acme):
 
 
 def _begin_with(connection, statement, *args):
-    from core.db import driver_begin_with
+    from servq.core.db import driver_begin_with
 
     connection.begin()  # SQLAlchemy's transaction: psycopg's BEGIN is ours
     return driver_begin_with(connection, "SELECT 1", statement, args)
@@ -95,7 +95,7 @@ def _begin_with(connection, statement, *args):
 def test_a_prepared_statement_is_prepared_again_whatever_the_server_holds(app):
     """core.db.driver_begin_with: prepared once per connection; prepared again after the
     server lost it; not prepared twice when the connection's own record of it is lost."""
-    from core.db import _PREPARED, prepared
+    from servq.core.db import _PREPARED, prepared
 
     statement = prepared("test", "SELECT $1::int + 1, $2::text", ("int", "text"))
     engine = app.extensions["servq.engine"]
@@ -112,7 +112,7 @@ def test_a_prepared_statement_is_prepared_again_whatever_the_server_holds(app):
                                           "WHERE starts_with(name, 'servq_test_')").scalar() == 1
         connection.rollback()
         connection.exec_driver_sql("SELECT 1")  # a transaction already open: nothing sent
-        from core.db import driver_begin_with
+        from servq.core.db import driver_begin_with
         assert driver_begin_with(connection, "SELECT 1", statement, (3, "d")) is None
         connection.rollback()
 
@@ -121,7 +121,7 @@ def test_a_prepared_statement_is_prepared_again_whatever_the_server_holds(app):
 def test_a_statement_that_cannot_be_prepared_does_not_stop_the_begin(app, monkeypatch):
     """A prepare_on_begin statement the server refuses (a table gone) is left out, on
     this connection for good, and never held back: the BEGIN's own statement runs."""
-    import core.db as db
+    import servq.core.db as db
 
     begin = db.prepared("testbegin", "SELECT $1::int", ("int",))
     broken = db.prepared("testbroken", "SELECT * FROM no_such_table WHERE 1 = $1", ("int",))
@@ -142,7 +142,7 @@ def test_a_held_back_statement_goes_first_with_the_commit_or_not_at_all(app, mon
     by the commit, nothing written."""
     from sqlalchemy.exc import DataError
 
-    import core.db as db
+    import servq.core.db as db
 
     begin = db.prepared("testbegin", "SELECT $1::int", ("int",))
     mark = db.prepared("testmark", "SELECT set_config('servq.test_mark', $1, false)", ("text",))
@@ -252,7 +252,7 @@ def test_not_json_is_still_a_clear_400(acme):
     ({"kind": "observation", "data": ["title"]}, ("data",)),
 ])
 def test_bodies_the_fast_path_declines_get_marshmallows_errors(acme, body, path):
-    from core.records import RecordInputSchema
+    from servq.core.records import RecordInputSchema
     from marshmallow import ValidationError
 
     with pytest.raises(ValidationError) as expected:

@@ -12,8 +12,8 @@ import time_machine
 from click.testing import CliRunner
 from sqlalchemy import event, select
 
-from cli import make_cli
-from core.models import Action, OutboxEvent, Schedule
+from servq.cli import make_cli
+from servq.core.models import Action, OutboxEvent, Schedule
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -310,7 +310,7 @@ def test_compliance_window_limits(acme):
 
 
 def test_plugins_create_schedules_idempotently(acme, app):
-    from core.schedules import ScheduleInvalid, create_schedule
+    from servq.core.schedules import ScheduleInvalid, create_schedule
 
     fields = dict(key="sample.fire_patrol", title="Fire patrol", kind="observation",
                   rrule="FREQ=MONTHLY", dtstart=local(2026, 1, 1))

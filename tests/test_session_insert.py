@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import inspect, select
 
-from core.models import Record, Site, Staff
-from core.tenancy import CrossTenantWrite, NoTenantContext
+from servq.core.models import Record, Site, Staff
+from servq.core.tenancy import CrossTenantWrite, NoTenantContext
 
 
 def test_insert_applies_defaults_stamps_the_tenant_and_leaves_the_object_clean(app, acme):
@@ -60,7 +60,7 @@ def test_pending_changes_are_flushed_first(app, acme):
 
 
 def test_insert_refuses_no_tenant_and_another_tenant(app, acme, globex):
-    from core.database import new_session
+    from servq.core.database import new_session
 
     with app.app_context(), new_session(app) as s:
         with pytest.raises(NoTenantContext):
@@ -106,7 +106,7 @@ def test_a_held_back_insert_writes_every_value_as_stored(app, acme, statements):
     """Right after TenantSession.begin_with (a request's authentication) the INSERT is
     held back and sent with the COMMIT, its values written as literals: they come back
     as they went in."""
-    from core.db import prepared
+    from servq.core.db import prepared
 
     begin = prepared("testbegin", "SELECT $1::int", ("int",))
     occurred = datetime(2026, 3, 2, 9, 30, 0, 123456, tzinfo=timezone(timedelta(hours=8)))
@@ -133,10 +133,10 @@ def test_a_held_back_insert_writes_every_value_as_stored(app, acme, statements):
 def test_a_held_back_insert_goes_before_what_was_queued_after_it(app, acme, statements):
     """A bulk INSERT queued after a held-back one (core.quality.bulk, wait=False) is sent
     after it, whichever statement comes next."""
-    from core.audit import audit_row
-    from core.db import prepared
-    from core.models import AuditEvent
-    from core.quality.bulk import insert_rows
+    from servq.core.audit import audit_row
+    from servq.core.db import prepared
+    from servq.core.models import AuditEvent
+    from servq.core.quality.bulk import insert_rows
 
     begin = prepared("testbegin", "SELECT $1::int", ("int",))
     for n in range(2):
@@ -162,10 +162,10 @@ def test_a_held_back_insert_goes_before_what_was_queued_after_it(app, acme, stat
 def test_nothing_is_held_back_after_a_queued_bulk_insert(app, acme, statements):
     """An INSERT queued by core.quality.bulk before TenantSession.insert: the insert is
     not held back (it would go first); the queued one is sent before it, as usual."""
-    from core.audit import audit_row
-    from core.db import prepared
-    from core.models import AuditEvent
-    from core.quality.bulk import insert_rows
+    from servq.core.audit import audit_row
+    from servq.core.db import prepared
+    from servq.core.models import AuditEvent
+    from servq.core.quality.bulk import insert_rows
 
     begin = prepared("testbegin", "SELECT $1::int", ("int",))
     for n in range(2):

@@ -8,8 +8,8 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from core.db import utcnow
-from core.models import AuditEvent, Record, Staff
+from servq.core.db import utcnow
+from servq.core.models import AuditEvent, Record, Staff
 
 S = "/api/v1/staff"
 

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
-from core.models import AuditEvent
-from core.scoring import StandardError, compile_standard, dump_standard, evaluate, parse_standard
-from core.scoring.registry import deadline_applies
+from servq.core.models import AuditEvent
+from servq.core.scoring import StandardError, compile_standard, dump_standard, evaluate, parse_standard
+from servq.core.scoring.registry import deadline_applies
 
 UTC = timezone.utc
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -143,7 +143,7 @@ def test_an_export_is_an_audited_read_of_the_personal_data(app, acme):
 
 def exported(app, client, export_id) -> dict:
     """The export once built: inline without Redis, by a burst worker with it."""
-    from core.jobs import make_worker
+    from servq.core.jobs import make_worker
 
     if app.extensions["servq.queue"] is not None:
         make_worker(app).work(burst=True)

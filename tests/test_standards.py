@@ -14,14 +14,14 @@ from marshmallow import Schema, fields
 from sqlalchemy import event, func, select
 
 import tests.sample_plugin as sample
-from core import create_app
-from core.models import AuditEvent, StandardVersion, Tenant
-from core.plugins import RecordKind, hookimpl
-from core.plugins.manager import PluginError
-from core.scoring import Outcome, RuleType
-from core.standards import (rule_registry, shipped_standards, standard_in_force,
+from servq.core import create_app
+from servq.core.models import AuditEvent, StandardVersion, Tenant
+from servq.core.plugins import RecordKind, hookimpl
+from servq.core.plugins.manager import PluginError
+from servq.core.scoring import Outcome, RuleType
+from servq.core.standards import (rule_registry, shipped_standards, standard_in_force,
                             standard_version, standards_for_kind)
-from core.standards.store import tenant_state
+from servq.core.standards.store import tenant_state
 
 
 QA_TICKETS = """
@@ -500,7 +500,7 @@ def test_plugin_standards_are_invisible_without_the_plugin(acme):
     acme.enable("sample")
     assert acme.api.get(f"{API}/sample.note_quality").status_code == 200
     with acme.session() as s:
-        from core.models import TenantPlugin
+        from servq.core.models import TenantPlugin
 
         s.scalar(select(TenantPlugin).where(TenantPlugin.plugin_id == "sample")).active = False
         s.commit()
@@ -649,8 +649,8 @@ def test_hook_register_rule_types(app, acme):
     with app.app_context(), acme.session() as s:
         (version, compiled), = standards_for_kind(s, "sample.note")
         s.commit()
-    from core.scoring import evaluate
-    from core.db import utcnow
+    from servq.core.scoring import evaluate
+    from servq.core.db import utcnow
 
     even = evaluate(compiled, {"priority": 2, "reviewed": True, "text": "ok"}, utcnow())
     odd = evaluate(compiled, {"priority": 3, "reviewed": True, "text": "ok"}, utcnow())
@@ -799,14 +799,14 @@ items = [{ code = "tidy", title = { en = "Tidy", zh = "整洁" }, dimension = "t
 
 
 def _onboard(app, text):
-    from tenants.manifest import parse_manifest
-    from tenants.onboarding import onboard
+    from servq.tenants.manifest import parse_manifest
+    from servq.tenants.onboarding import onboard
 
     return onboard(app, parse_manifest(text))
 
 
 def test_manifest_standards_are_applied_at_onboarding_once(app):
-    from core.database import new_session
+    from servq.core.database import new_session
     from tests.factories import ApiClient, Factory
 
     report = _onboard(app, MANIFEST)
@@ -852,8 +852,8 @@ def test_manifest_standards_are_applied_at_onboarding_once(app):
     ('[standards."initech.x"]\npass_mark = 1', 'standards."initech.x".items: '),
 ])
 def test_invalid_manifest_standards_fail_onboarding_and_store_nothing(app, section, line):
-    from core.database import new_session
-    from tenants.manifest import ManifestError
+    from servq.core.database import new_session
+    from servq.tenants.manifest import ManifestError
 
     text = MANIFEST.split('[standards."qa.complaints"]')[0] + section + "\n"
     with pytest.raises(ManifestError) as caught:
@@ -864,7 +864,7 @@ def test_invalid_manifest_standards_fail_onboarding_and_store_nothing(app, secti
 
 
 def test_manifest_standards_must_be_tables():
-    from tenants.manifest import ManifestError, parse_manifest
+    from servq.tenants.manifest import ManifestError, parse_manifest
 
     with pytest.raises(ManifestError) as caught:
         parse_manifest('slug = "x"\nname = "X"\nstandards = { "qa.a" = 1, "Bad Code" = {} }\n')
@@ -878,7 +878,7 @@ def test_manifest_standards_must_be_tables():
 def _run_jobs(app) -> None:
     """With Redis, run what was queued (without it, jobs ran inline at commit)."""
     if app.extensions["servq.queue"] is not None:
-        from core.jobs import make_worker
+        from servq.core.jobs import make_worker
 
         make_worker(app).work(burst=True)
 
@@ -959,18 +959,18 @@ def test_rescore_scores_a_range_again_with_the_version_in_force(app, acme, globe
 
 
 def test_rescore_job_resumes_and_is_idempotent(app, acme, monkeypatch):
-    from core.database import new_session
-    from core.models import StandardRescore
-    from core.standards import rescore as rescore_module
+    from servq.core.database import new_session
+    from servq.core.models import StandardRescore
+    from servq.core.standards import rescore as rescore_module
 
     acme.enable("qa")
     records = [_ticket(acme.api, 180, f"2024-03-{day:02d}T10:00:00+00:00") for day in range(1, 6)]
     assert override(acme.api, "qa.tickets", {"pass_mark": 99}).status_code == 200
     monkeypatch.setattr(rescore_module, "CHUNK", 2)
     calls = []
-    import core.quality
+    import servq.core.quality
 
-    original = core.quality.evaluate_records
+    original = servq.core.quality.evaluate_records
 
     def flaky(session, chunk, **kwargs):
         calls.append(len(chunk))
@@ -978,7 +978,7 @@ def test_rescore_job_resumes_and_is_idempotent(app, acme, monkeypatch):
             raise RuntimeError("worker lost")
         return original(session, chunk, **kwargs)
 
-    monkeypatch.setattr(core.quality, "evaluate_records", flaky)
+    monkeypatch.setattr(servq.core.quality, "evaluate_records", flaky)
     with app.app_context(), new_session(app, acme.id) as s:
         job = StandardRescore(code="qa.tickets", since=datetime(2024, 3, 1, tzinfo=timezone.utc),
                               until=datetime(2024, 4, 1, tzinfo=timezone.utc),
@@ -1006,7 +1006,7 @@ def test_rescore_job_resumes_and_is_idempotent(app, acme, monkeypatch):
 
 
 def test_rescore_skips_records_a_rule_cannot_judge(app, acme):
-    from core.models import Record
+    from servq.core.models import Record
 
     acme.enable("qa")
     good = _ticket(acme.api, 100)

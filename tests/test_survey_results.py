@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import delete, select, update
 
-from core.models import Staff, Survey, SurveyResponse, SurveyRollup
-from core.surveys.results import Filters, _raw_sums, survey_results
-from core.surveys.rollups import rebuild_rollups, rollup_sums
+from servq.core.models import Staff, Survey, SurveyResponse, SurveyRollup
+from servq.core.surveys.results import Filters, _raw_sums, survey_results
+from servq.core.surveys.rollups import rebuild_rollups, rollup_sums
 from tests.test_surveys import INSTRUMENTS, SURVEYS, answer, invite, make_instrument, make_survey, respond
 
 

@@ -14,8 +14,8 @@ import pytest
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
-from core.models import AuditEvent, OutboxEvent, SurveyInvitation, SurveyTrigger
-from core.plugins import RecordKind, hookimpl
+from servq.core.models import AuditEvent, OutboxEvent, SurveyInvitation, SurveyTrigger
+from servq.core.plugins import RecordKind, hookimpl
 
 SURVEYS = "/api/v1/surveys"
 INSTRUMENTS = "/api/v1/surveys/instruments"
@@ -544,7 +544,7 @@ def test_records_created_in_bulk_fire_triggers_of_their_kind_only(acme, monkeypa
     """``POST /records/batch`` (the import's path): a trigger watching ``svtest.visit``
     invites each visit's customer; a batch of a kind no trigger watches never reaches the
     survey hook (``record_created.wants``), so its records are written without ORM objects."""
-    import core.surveys.plugin as survey_hooks
+    import servq.core.surveys.plugin as survey_hooks
 
     acme.enable("svtest")
     make_survey(acme, instrument="nps", triggers=[{"kind": "svtest.visit", "status": None}])
@@ -595,7 +595,7 @@ def test_trigger_kinds_must_be_enabled(acme, globex):
 
 
 def _complaint_available(app) -> bool:
-    from core.plugins_ext import get_plugins
+    from servq.core.plugins_ext import get_plugins
 
     kind = get_plugins(app).kinds.get("complaint")
     return kind is not None and kind.workflow is not None and kind.workflow.transition("resolved", "confirm")

@@ -17,9 +17,9 @@ from sqlalchemy import delete, exists, func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
 
-from core.db import tenant_tables
-from core.models import Membership, Site, Staff, Tenant, User
-from core.tenancy import CrossTenantWrite, NoTenantContext
+from servq.core.db import tenant_tables
+from servq.core.models import Membership, Site, Staff, Tenant, User
+from servq.core.tenancy import CrossTenantWrite, NoTenantContext
 from tests.conftest import APP_ROLE
 
 

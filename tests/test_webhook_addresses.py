@@ -11,7 +11,7 @@ import socket
 import pytest
 from sqlalchemy import func, select
 
-from core.models import Webhook
+from servq.core.models import Webhook
 from tests.test_notifications import SECRET, add_webhook, deliveries, emit, receivers  # noqa: F401
 
 URL = "/api/v1/webhooks"

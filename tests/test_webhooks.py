@@ -9,7 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from core.models import AuditEvent, Webhook, WebhookDelivery
+from servq.core.models import AuditEvent, Webhook, WebhookDelivery
 from tests.test_notifications import SECRET, add_webhook, deliveries, drain, emit, receivers  # noqa: F401
 
 URL = "/api/v1/webhooks"

@@ -14,9 +14,9 @@ import pytest
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-import core.workflows
-from core.models import AuditEvent
-from core.plugins import RecordKind, Transition, Workflow, hookimpl
+import servq.core.workflows
+from servq.core.models import AuditEvent
+from servq.core.plugins import RecordKind, Transition, Workflow, hookimpl
 
 RECORDS = "/api/v1/records"
 UTC = timezone.utc
@@ -75,17 +75,17 @@ def app_config(app_config, flow):
 
 @pytest.fixture
 def clocks(monkeypatch):
-    """Records the calls the workflow makes into the clocks (core.clocks, built by the
+    """Records the calls the workflow makes into the clocks (servq.core.clocks, built by the
     deadline watch), whether or not that module exists in this tree."""
     calls = []
-    real = core.workflows._optional
+    real = servq.core.workflows._optional
 
     def optional(module, name):
-        if module == "core.clocks":
+        if module == "servq.core.clocks":
             return lambda session, record, at, *rest: calls.append((name, str(record.id), at, *rest))
         return real(module, name)
 
-    monkeypatch.setattr(core.workflows, "_optional", optional)
+    monkeypatch.setattr(servq.core.workflows, "_optional", optional)
     return calls
 
 

@@ -16,10 +16,10 @@ from marshmallow import Schema
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
-import core
-from core.api.jsonio import JSONProvider
-from core.db import contains_nul
-from core.plugins_ext import get_plugins
+import servq.core
+from servq.core.api.jsonio import JSONProvider
+from servq.core.db import contains_nul
+from servq.core.plugins_ext import get_plugins
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def init_app(app: Flask) -> None:
     """Configure flask-smorest, register core's and the plugins' blueprints."""
     app.config.update(
         API_TITLE="servq",
-        API_VERSION=core.__version__,
+        API_VERSION=servq.core.__version__,
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX=API_PREFIX,
         OPENAPI_JSON_PATH="openapi.json",
@@ -65,14 +65,14 @@ def init_app(app: Flask) -> None:
             },
         },
     )
-    # Responses and bodies through orjson, with Flask's results (core.api.jsonio).
+    # Responses and bodies through orjson, with Flask's results (servq.core.api.jsonio).
     app.json = JSONProvider(app)
     # Bearer tokens, never cookies: no signed cookie session to open on every request.
     app.session_interface = NoCookieSessions()
     api = LazyDocsApi(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
     app.extensions["servq.api"] = api
 
-    from core.api import (actions, auth, batch, calendar, clocks, evaluations, exports, kinds,
+    from servq.core.api import (actions, auth, batch, calendar, clocks, evaluations, exports, kinds,
                           kpis, members, plugins, public, quality_files, records, reports,
                           schedules, sites, staff, standards, surveys, webhooks, workflows)
 
@@ -233,8 +233,8 @@ def _plugin_gate(plugin_id: str):
     """A plugin's routes answer 404 to tenants that have not enabled the plugin."""
 
     def gate():
-        from core.api.context import authenticate_request
-        from core.plugins_ext import tenant_enabled_plugins
+        from servq.core.api.context import authenticate_request
+        from servq.core.plugins_ext import tenant_enabled_plugins
 
         authenticate_request()
         if plugin_id not in tenant_enabled_plugins():

@@ -14,18 +14,18 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from core.api.blueprint import Blueprint, lock_for_write
-from core.api.context import actor_id, require
-from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from core.api.history import HistoryEntrySchema, audit_history
-from core.audit import apply_changes, audit
-from core.database import request_session
-from core.db import utcnow
-from core.kinds.inspection import hidden_from
-from core.models import Action, Membership, Record
-from core.quality.actions import (ENTITY, SOURCES, STATUSES, TRANSITIONS, TransitionRefused,
+from servq.core.api.blueprint import Blueprint, lock_for_write
+from servq.core.api.context import actor_id, require
+from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
+from servq.core.api.history import HistoryEntrySchema, audit_history
+from servq.core.audit import apply_changes, audit
+from servq.core.database import request_session
+from servq.core.db import utcnow
+from servq.core.kinds.inspection import hidden_from
+from servq.core.models import Action, Membership, Record
+from servq.core.quality.actions import (ENTITY, SOURCES, STATUSES, TRANSITIONS, TransitionRefused,
                                   actions_query, allowed_actions, is_overdue, open_action, transition)
-from core.records import no_nul, utc_instant
+from servq.core.records import no_nul, utc_instant
 
 URL = "/actions"
 blp = Blueprint("actions", __name__, description="Corrective actions: opened from failed items and breaches, or by hand.")

@@ -10,14 +10,14 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from core import ratelimit
-from core.api.blueprint import Blueprint
-from core.api.context import require
-from core.auth.passwords import verify_password
-from core.auth.tokens import issue_token
-from core.database import request_session
-from core.db import utcnow
-from core.models import Membership, Tenant, User
+from servq.core import ratelimit
+from servq.core.api.blueprint import Blueprint
+from servq.core.api.context import require
+from servq.core.auth.passwords import verify_password
+from servq.core.auth.tokens import issue_token
+from servq.core.database import request_session
+from servq.core.db import utcnow
+from servq.core.models import Membership, Tenant, User
 
 URL = ""
 blp = Blueprint("auth", __name__, description="Log in and out; who am I.")

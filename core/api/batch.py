@@ -15,12 +15,12 @@ from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
-from core.api.blueprint import Blueprint
-from core.api.context import actor_id, require
-from core.api.records import RecordSchema, enabled_kinds
-from core.database import request_session
-from core.ingest import BATCH_LIMIT, BatchInvalid, create_batch
-from core.records import RecordInputSchema
+from servq.core.api.blueprint import Blueprint
+from servq.core.api.context import actor_id, require
+from servq.core.api.records import RecordSchema, enabled_kinds
+from servq.core.database import request_session
+from servq.core.ingest import BATCH_LIMIT, BatchInvalid, create_batch
+from servq.core.records import RecordInputSchema
 
 URL = "/records"
 blp = Blueprint("records_batch", __name__, description="Bulk creation of records, all or nothing.")

@@ -15,7 +15,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
-from core.api.jsonio import ArgumentsParser
+from servq.core.api.jsonio import ArgumentsParser
 
 CREATED_HEADERS_DOC = {
     "Location": {"description": "The URL of the new object.", "schema": {"type": "string"}},

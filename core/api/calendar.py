@@ -19,16 +19,16 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy import select
 from werkzeug.http import quote_etag
 
-from core.api.blueprint import Blueprint, lock_for_write
-from core.api.context import actor_id, require
-from core.audit import audit
-from core.calendar import CalendarSchema, LimitError, NoWorkingTime, WallClock, due, parse_limit
-from core.calendar.schema import format_span
-from core.calendar.model import BusinessCalendar
-from core.calendar.tenant import forget_calendar, load_calendar, tenant_calendar
-from core.database import request_session
-from core.models import TenantCalendar
-from core.records import utc_instant
+from servq.core.api.blueprint import Blueprint, lock_for_write
+from servq.core.api.context import actor_id, require
+from servq.core.audit import audit
+from servq.core.calendar import CalendarSchema, LimitError, NoWorkingTime, WallClock, due, parse_limit
+from servq.core.calendar.schema import format_span
+from servq.core.calendar.model import BusinessCalendar
+from servq.core.calendar.tenant import forget_calendar, load_calendar, tenant_calendar
+from servq.core.database import request_session
+from servq.core.models import TenantCalendar
+from servq.core.records import utc_instant
 
 URL = "/calendar"
 blp = Blueprint("calendar", __name__,

@@ -8,14 +8,14 @@ from flask.views import MethodView
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-from core.api.blueprint import Blueprint
-from core.api.context import require
-from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from core.api.records import enabled_kinds, get_record
-from core.clocks import clock_view, pause_spans, standard_items
-from core.database import request_session
-from core.db import utcnow
-from core.models import Clock
+from servq.core.api.blueprint import Blueprint
+from servq.core.api.context import require
+from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
+from servq.core.api.records import enabled_kinds, get_record
+from servq.core.clocks import clock_view, pause_spans, standard_items
+from servq.core.database import request_session
+from servq.core.db import utcnow
+from servq.core.models import Clock
 
 URL = "/records"
 blp = Blueprint("clocks", __name__, description="Deadline clocks of records.")
@@ -73,7 +73,7 @@ class RecordClocks(MethodView):
     @blp.response(200, ClockSchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args, record_id):
         """The record's deadline clocks: due time, pauses, state, time left or over."""
-        from core.calendar.tenant import tenant_calendar
+        from servq.core.calendar.tenant import tenant_calendar
 
         session = request_session()
         record = get_record(record_id, enabled_kinds())

@@ -8,12 +8,12 @@ from flask import g, request
 from flask_smorest import abort
 from werkzeug.local import LocalProxy
 
-from core.api.blueprint import Blueprint
-from core.auth.permissions import allowed
-from core.auth.tokens import authenticate, touch_token
-from core.database import request_session
-from core.db import utcnow
-from core.models import Token
+from servq.core.api.blueprint import Blueprint
+from servq.core.auth.permissions import allowed
+from servq.core.auth.tokens import authenticate, touch_token
+from servq.core.database import request_session
+from servq.core.db import utcnow
+from servq.core.models import Token
 
 BEARER = [{"bearerAuth": []}]
 

@@ -13,14 +13,14 @@ from flask_smorest import abort
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-from core.api.blueprint import Blueprint
-from core.api.context import require
-from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from core.api.records import enabled_kinds, get_record, invalid_as_422
-from core.database import request_session
-from core.models import Evaluation
-from core.quality import evaluate_record
-from core.scoring.standard import CODE
+from servq.core.api.blueprint import Blueprint
+from servq.core.api.context import require
+from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
+from servq.core.api.records import enabled_kinds, get_record, invalid_as_422
+from servq.core.database import request_session
+from servq.core.models import Evaluation
+from servq.core.quality import evaluate_record
+from servq.core.scoring.standard import CODE
 
 URL = "/records"
 blp = Blueprint("evaluations", __name__, description="Evaluations of records against the standards in force.")

@@ -12,15 +12,18 @@ from marshmallow import Schema, fields
 from sqlalchemy import select
 from sqlalchemy.orm import defer
 
-from core.api import API_PREFIX
-from core.api.blueprint import Blueprint
-from core.api.context import actor_id, require
-from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from core.audit import audit
-from core.database import request_session
-from core.jobs import enqueue
-from core.kinds.exports import run_export
-from core.models import TenantExport
+from servq.core.api import API_PREFIX
+from servq.core.api.blueprint import Blueprint
+from servq.core.api.context import actor_id, require
+from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
+from servq.core.audit import audit
+from servq.core.database import request_session
+from servq.core.jobs import enqueue
+from servq.core.models import TenantExport
+
+#: The job that builds an export, registered by ``servq.tenants.export_job`` (core never
+#: imports the tenant lifecycle; the job is found by its stable name).
+EXPORT_JOB = "exports.build"
 
 URL = "/tenant/exports"
 PREFIX = f"{API_PREFIX}{URL}"
@@ -82,7 +85,7 @@ class Exports(MethodView):
         session.add(export)
         session.flush()
         audit(session, "tenant_exports", export.id, "requested", actor_id())
-        enqueue(session, run_export, g.tenant.id, str(export.id), job_id=str(export.id))
+        enqueue(session, EXPORT_JOB, g.tenant.id, str(export.id), job_id=str(export.id))
         session.commit()
         # Without Redis the job has run during commit: answer with what is true now.
         session.refresh(export, ["status", "started_at", "finished_at", "row_count", "error"])

@@ -7,8 +7,8 @@ import uuid
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-from core.api.pagination import paginate
-from core.models import AuditEvent, User
+from servq.core.api.pagination import paginate
+from servq.core.models import AuditEvent, User
 
 
 class ActorSchema(Schema):

@@ -8,10 +8,10 @@ from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields
 
-from core.api.blueprint import Blueprint
-from core.api.context import require
-from core.api.records import enabled_kinds
-from core.plugins import RecordKind
+from servq.core.api.blueprint import Blueprint
+from servq.core.api.context import require
+from servq.core.api.records import enabled_kinds
+from servq.core.plugins import RecordKind
 
 URL = "/kinds"
 blp = Blueprint("kinds", __name__,

@@ -20,19 +20,19 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
-from core.api.args import Int
-from core.api.blueprint import Blueprint
-from core.api.context import require
-from core.api.records import enabled_kinds
-from core.api.standards import language
-from core.database import request_session
-from core.db import utcnow
-from core.kpis import (GROUPINGS, KpiError, KpiQuery, Metric, available_metrics, compute_kpis)
-from core.kpis.pareto import item_titles, pareto, titles_in
-from core.kpis.timing import failed_item_counts
-from core.models import Record, Site, Staff
-from core.plugins_ext import enabled_plugin_ids, get_plugins
-from core.records import utc_instant
+from servq.core.api.args import Int
+from servq.core.api.blueprint import Blueprint
+from servq.core.api.context import require
+from servq.core.api.records import enabled_kinds
+from servq.core.api.standards import language
+from servq.core.database import request_session
+from servq.core.db import utcnow
+from servq.core.kpis import (GROUPINGS, KpiError, KpiQuery, Metric, available_metrics, compute_kpis)
+from servq.core.kpis.pareto import item_titles, pareto, titles_in
+from servq.core.kpis.timing import failed_item_counts
+from servq.core.models import Record, Site, Staff
+from servq.core.plugins_ext import enabled_plugin_ids, get_plugins
+from servq.core.records import utc_instant
 
 URL = "/kpis"
 blp = Blueprint("kpis", __name__, description="KPIs by period, site, staff, kind and standard "
@@ -212,7 +212,7 @@ def _check_kind(kind: str | None) -> None:
 def build_query(args: Mapping[str, Any], group_by: Iterable[str] = (),
                 params: Mapping[str, str] | None = None) -> KpiQuery:
     """A :class:`KpiQuery` for the current tenant from parsed query ``args``."""
-    from core.calendar.tenant import tenant_calendar
+    from servq.core.calendar.tenant import tenant_calendar
 
     session = request_session()
     since, until = period_of(args)
@@ -262,7 +262,7 @@ def _uuids(values: Iterable[str | None]) -> list[uuid.UUID]:
 
 def standard_titles(session, codes: Iterable[str], lang: str) -> dict[str, str | None]:
     """``{standard code: title}`` of the tenant's versions in force (standards cache)."""
-    from core.standards.store import tenant_state
+    from servq.core.standards.store import tenant_state
 
     in_force = tenant_state(session).in_force
     return {code: titles_in(in_force[code].version.document.get("title"), lang)

@@ -15,14 +15,14 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import delete, select, update
 
-from core.api.blueprint import Blueprint, lock_for_write
-from core.api.context import actor_id, require
-from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from core.audit import apply_changes, audit
-from core.auth.passwords import MIN_LENGTH, hash_password
-from core.auth.permissions import ROLES
-from core.database import request_session
-from core.models import Membership, Staff, Token, User
+from servq.core.api.blueprint import Blueprint, lock_for_write
+from servq.core.api.context import actor_id, require
+from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
+from servq.core.audit import apply_changes, audit
+from servq.core.auth.passwords import MIN_LENGTH, hash_password
+from servq.core.auth.permissions import ROLES
+from servq.core.database import request_session
+from servq.core.models import Membership, Staff, Token, User
 
 URL = "/members"
 blp = Blueprint("members", __name__, description="Members of this tenant and their roles.")

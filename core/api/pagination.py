@@ -14,7 +14,7 @@ import json
 from marshmallow import Schema, ValidationError, validates_schema
 from sqlalchemy import func, select
 
-from core.api.args import Int
+from servq.core.api.args import Int
 
 COUNT_LIMIT = 1_000
 DEFAULT_PAGE_SIZE = 50

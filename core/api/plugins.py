@@ -11,14 +11,14 @@ from flask_smorest import abort
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-from core.api.blueprint import Blueprint, lock_for_write
-from core.api.context import actor_id, require
-from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs
-from core.database import request_session
-from core.models import TenantPlugin
-from core.plugin_settings import (PluginConfigError, UnknownPlugin, configure_plugin,
+from servq.core.api.blueprint import Blueprint, lock_for_write
+from servq.core.api.context import actor_id, require
+from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs
+from servq.core.database import request_session
+from servq.core.models import TenantPlugin
+from servq.core.plugin_settings import (PluginConfigError, UnknownPlugin, configure_plugin,
                                   plugin_view, tenant_plugin)
-from core.plugins_ext import get_plugins
+from servq.core.plugins_ext import get_plugins
 
 URL = "/plugins"
 blp = Blueprint("plugins", __name__,

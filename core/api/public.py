@@ -17,17 +17,17 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import and_, select, update
 
-from core import ratelimit
-from core.api.blueprint import Blueprint
-from core.auth.tokens import hash_token
-from core.database import request_session
-from core.db import utcnow
-from core.models import Survey, SurveyInvitation
-from core.surveys.answers import AnswersInvalid, score_answers
-from core.surveys.instruments import (COLUMN_LABELS, IMPORTANCE_PROMPT, item_columns, item_scale,
+from servq.core import ratelimit
+from servq.core.api.blueprint import Blueprint
+from servq.core.auth.tokens import hash_token
+from servq.core.database import request_session
+from servq.core.db import utcnow
+from servq.core.models import Survey, SurveyInvitation
+from servq.core.surveys.answers import AnswersInvalid, score_answers
+from servq.core.surveys.instruments import (COLUMN_LABELS, IMPORTANCE_PROMPT, item_columns, item_scale,
                                       localized)
-from core.surveys.invitations import tenant_of_link
-from core.surveys.store import store_response
+from servq.core.surveys.invitations import tenant_of_link
+from servq.core.surveys.store import store_response
 
 URL = "/public"
 blp = Blueprint("public", __name__, description="Public survey answering by single-use link, without login.")

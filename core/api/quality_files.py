@@ -15,17 +15,17 @@ from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validates_schema
 
-from core.api.args import Int
-from core.api.blueprint import Blueprint
-from core.api.context import require
-from core.api.records import audit_personal_reads, enabled_kinds, sees_personal_data
-from core.api.sites import get_site
-from core.api.staff import get_staff
-from core.database import request_session
-from core.db import utcnow
-from core.kpis.files import COMPLAINT, UTC_MIN, FileQuery, quality_file
-from core.personal import mask_paths
-from core.records import utc_instant
+from servq.core.api.args import Int
+from servq.core.api.blueprint import Blueprint
+from servq.core.api.context import require
+from servq.core.api.records import audit_personal_reads, enabled_kinds, sees_personal_data
+from servq.core.api.sites import get_site
+from servq.core.api.staff import get_staff
+from servq.core.database import request_session
+from servq.core.db import utcnow
+from servq.core.kpis.files import COMPLAINT, UTC_MIN, FileQuery, quality_file
+from servq.core.personal import mask_paths
+from servq.core.records import utc_instant
 
 URL = ""
 blp = Blueprint("quality_files", __name__,

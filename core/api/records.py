@@ -15,19 +15,19 @@ from flask import g, has_request_context
 from marshmallow import ValidationError, fields, post_dump, validate, validates_schema
 from sqlalchemy import select
 
-from core.api.blueprint import Blueprint
-from core.api.context import actor_id, require
-from core.api.history import HistoryEntrySchema, audit_history
-from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from core.auth.permissions import allowed
-from core.clocks import breached_clause, due_before_clause
-from core.database import request_session
-from core.fastload import FastDumpSchema
-from core.kinds.inspection import hidden_from
-from core.models import Record
-from core.personal import audit_reads, keep_paths, mask_paths
-from core.plugins_ext import get_plugins, tenant_enabled_plugins
-from core.records import (ENTITY, RecordChangeSchema, RecordInputSchema, RecordInvalid,
+from servq.core.api.blueprint import Blueprint
+from servq.core.api.context import actor_id, require
+from servq.core.api.history import HistoryEntrySchema, audit_history
+from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
+from servq.core.auth.permissions import allowed
+from servq.core.clocks import breached_clause, due_before_clause
+from servq.core.database import request_session
+from servq.core.fastload import FastDumpSchema
+from servq.core.kinds.inspection import hidden_from
+from servq.core.models import Record
+from servq.core.personal import audit_reads, keep_paths, mask_paths
+from servq.core.plugins_ext import get_plugins, tenant_enabled_plugins
+from servq.core.records import (ENTITY, RecordChangeSchema, RecordInputSchema, RecordInvalid,
                           create_record, soft_delete_record, update_record, utc_instant)
 
 URL = "/records"

@@ -16,17 +16,17 @@ from marshmallow import Schema, ValidationError, fields, validate, validates
 from sqlalchemy import select
 from sqlalchemy.orm import defer
 
-from core.api import API_PREFIX
-from core.api.blueprint import Blueprint
-from core.api.context import actor_id, require
-from core.database import request_session
-from core.db import utcnow
-from core.jobs import enqueue
-from core.kpis import KpiError
-from core.models import ReportRun
-from core.reports import FORMATS, ReportFile, render
-from core.reports.plugin import build_report_run
-from core.reports.weekly import (LANGUAGES, WeekError, build_weekly, parse_week, previous_week_key,
+from servq.core.api import API_PREFIX
+from servq.core.api.blueprint import Blueprint
+from servq.core.api.context import actor_id, require
+from servq.core.database import request_session
+from servq.core.db import utcnow
+from servq.core.jobs import enqueue
+from servq.core.kpis import KpiError
+from servq.core.models import ReportRun
+from servq.core.reports import FORMATS, ReportFile, render
+from servq.core.reports.plugin import build_report_run
+from servq.core.reports.weekly import (LANGUAGES, WeekError, build_weekly, parse_week, previous_week_key,
                                  report_timezone, week_bounds, week_record_count)
 
 URL = "/reports"

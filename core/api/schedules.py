@@ -10,16 +10,16 @@ from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
 
-from core.api.blueprint import Blueprint
-from core.api.context import actor_id, require
-from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from core.api.records import enabled_kinds
-from core.audit import audit
-from core.database import request_session
-from core.models import Schedule
-from core.records import utc_instant
-from core.scoring.durations import format_duration, parse_duration
-from core.schedules import (MAX_PERIODS, ROLES, ScheduleInvalid, TooManyPeriods, compliance,
+from servq.core.api.blueprint import Blueprint
+from servq.core.api.context import actor_id, require
+from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
+from servq.core.api.records import enabled_kinds
+from servq.core.audit import audit
+from servq.core.database import request_session
+from servq.core.models import Schedule
+from servq.core.records import utc_instant
+from servq.core.scoring.durations import format_duration, parse_duration
+from servq.core.schedules import (MAX_PERIODS, ROLES, ScheduleInvalid, TooManyPeriods, compliance,
                             create_schedule, update_schedule)
 
 URL = "/schedules"

@@ -9,13 +9,13 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from core.api.args import text_search
-from core.api.blueprint import Blueprint
-from core.api.context import actor_id, require
-from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from core.audit import apply_changes, audit
-from core.database import request_session
-from core.models import Site
+from servq.core.api.args import text_search
+from servq.core.api.blueprint import Blueprint
+from servq.core.api.context import actor_id, require
+from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
+from servq.core.audit import apply_changes, audit
+from servq.core.database import request_session
+from servq.core.models import Site
 
 URL = "/sites"
 blp = Blueprint("sites", __name__, description="Sites: hotels, estates, depots, service centres.")

@@ -9,14 +9,14 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from core.api.args import text_search
-from core.api.blueprint import Blueprint
-from core.api.context import actor_id, require
-from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from core.api.sites import CODE
-from core.audit import apply_changes, audit, jsonable
-from core.database import request_session
-from core.models import Membership, Record, Site, Staff
+from servq.core.api.args import text_search
+from servq.core.api.blueprint import Blueprint
+from servq.core.api.context import actor_id, require
+from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
+from servq.core.api.sites import CODE
+from servq.core.audit import apply_changes, audit, jsonable
+from servq.core.database import request_session
+from servq.core.models import Membership, Record, Site, Staff
 
 URL = "/staff"
 blp = Blueprint("staff", __name__, description="Staff: housekeepers, engineers, couriers, agents.")

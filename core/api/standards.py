@@ -18,19 +18,19 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy import select
 from werkzeug.http import quote_etag
 
-from core.api.args import Int
-from core.api.blueprint import CREATED_HEADERS_DOC, Blueprint
-from core.api.context import actor_id, require
-from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from core.audit import audit
-from core.database import request_session
-from core.jobs import enqueue
-from core.models import StandardRescore, StandardVersion
-from core.records import utc_instant
-from core.standards import catalogue
-from core.standards.overrides import diff
-from core.standards.rescore import rescore_standard
-from core.standards.store import (StandardConflict, StandardInvalid, StandardNotFound,
+from servq.core.api.args import Int
+from servq.core.api.blueprint import CREATED_HEADERS_DOC, Blueprint
+from servq.core.api.context import actor_id, require
+from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
+from servq.core.audit import audit
+from servq.core.database import request_session
+from servq.core.jobs import enqueue
+from servq.core.models import StandardRescore, StandardVersion
+from servq.core.records import utc_instant
+from servq.core.standards import catalogue
+from servq.core.standards.overrides import diff
+from servq.core.standards.rescore import rescore_standard
+from servq.core.standards.store import (StandardConflict, StandardInvalid, StandardNotFound,
                                   adopt_visible, baseline_document, change_standard,
                                   in_force_stmt, standard_in_force, visible_filter, visible_row)
 

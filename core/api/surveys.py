@@ -19,22 +19,22 @@ from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import delete, select
 
-from core.api.blueprint import Blueprint, lock_for_write
-from core.api.context import actor_id, require
-from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from core.api.records import enabled_kinds
-from core.audit import apply_changes, audit, jsonable
-from core.auth.permissions import allowed
-from core.database import request_session
-from core.db import utcnow
-from core.models import Record, Survey, SurveyInstrument, SurveyInvitation, SurveyTrigger
-from core.records import utc_instant
-from core.surveys.instruments import (CODE_RE, FORMS, LANGUAGES, InstrumentSchema, TextSchema, allowed_forms,
+from servq.core.api.blueprint import Blueprint, lock_for_write
+from servq.core.api.context import actor_id, require
+from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
+from servq.core.api.records import enabled_kinds
+from servq.core.audit import apply_changes, audit, jsonable
+from servq.core.auth.permissions import allowed
+from servq.core.database import request_session
+from servq.core.db import utcnow
+from servq.core.models import Record, Survey, SurveyInstrument, SurveyInvitation, SurveyTrigger
+from servq.core.records import utc_instant
+from servq.core.surveys.instruments import (CODE_RE, FORMS, LANGUAGES, InstrumentSchema, TextSchema, allowed_forms,
                                       builtin, builtin_instruments, form_refusal, texts_required)
-from core.surveys.invitations import (InvitationConflict, audit_customer_reads, create_invitation,
+from servq.core.surveys.invitations import (InvitationConflict, audit_customer_reads, create_invitation,
                                       customer_view, forget_triggers, link_url, status_of)
-from core.surveys.results import Filters, survey_results
-from core.surveys.store import create_survey, default_form, find_instrument
+from servq.core.surveys.results import Filters, survey_results
+from servq.core.surveys.store import create_survey, default_form, find_instrument
 
 URL = "/surveys"
 blp = Blueprint("surveys", __name__, description="Survey instruments, invitations and results.")

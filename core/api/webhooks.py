@@ -17,13 +17,13 @@ from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 from sqlalchemy import select
 
-from core import notify
-from core.api.blueprint import Blueprint
-from core.api.context import actor_id, require
-from core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from core.audit import apply_changes, audit
-from core.database import request_session
-from core.models import OutboxEvent, Webhook, WebhookDelivery
+from servq.core import notify
+from servq.core.api.blueprint import Blueprint
+from servq.core.api.context import actor_id, require
+from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
+from servq.core.audit import apply_changes, audit
+from servq.core.database import request_session
+from servq.core.models import OutboxEvent, Webhook, WebhookDelivery
 
 URL = ""
 blp = Blueprint("webhooks", __name__, description="Webhooks, the notification outbox and deliveries.")

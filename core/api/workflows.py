@@ -14,12 +14,12 @@ from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
-from core.api.blueprint import Blueprint, lock_for_write
-from core.api.context import actor_id, require
-from core.api.records import (RecordSchema, audit_personal_reads, enabled_kinds, get_record)
-from core.database import request_session
-from core.records import utc_instant
-from core.workflows import (NOTE_MAX, REASON_MAX, TransitionInvalid, TransitionRefused,
+from servq.core.api.blueprint import Blueprint, lock_for_write
+from servq.core.api.context import actor_id, require
+from servq.core.api.records import (RecordSchema, audit_personal_reads, enabled_kinds, get_record)
+from servq.core.database import request_session
+from servq.core.records import utc_instant
+from servq.core.workflows import (NOTE_MAX, REASON_MAX, TransitionInvalid, TransitionRefused,
                             allowed_transitions, transition)
 
 URL = "/records"

@@ -17,9 +17,9 @@ from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, select, update
 
-from core.db import driver_execute, prepared, utcnow
-from core.models import Membership, Survey, SurveyTrigger, Tenant, TenantPlugin, Token, User
-from core.plugins_ext import remember_enabled_plugins
+from servq.core.db import driver_execute, prepared, utcnow
+from servq.core.models import Membership, Survey, SurveyTrigger, Tenant, TenantPlugin, Token, User
+from servq.core.plugins_ext import remember_enabled_plugins
 
 PREFIX = "sq"
 _TOKEN_RE = re.compile(r"sq_([0-9a-f]{32})_([A-Za-z0-9_-]{20,128})")

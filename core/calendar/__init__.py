@@ -5,11 +5,11 @@ Pure: no database, no Flask. See :mod:`core.calendar.model` for how a day's hour
 decided and :mod:`core.calendar.arithmetic` for the rules of the arithmetic.
 """
 
-from core.calendar.arithmetic import NoWorkingTime
-from core.calendar.clock import Calendar, WallClock, due
-from core.calendar.limits import Limit, LimitError, LimitField, parse_limit
-from core.calendar.model import BusinessCalendar
-from core.calendar.schema import CalendarSchema
+from servq.core.calendar.arithmetic import NoWorkingTime
+from servq.core.calendar.clock import Calendar, WallClock, due
+from servq.core.calendar.limits import Limit, LimitError, LimitField, parse_limit
+from servq.core.calendar.model import BusinessCalendar
+from servq.core.calendar.schema import CalendarSchema
 
 __all__ = [
     "BusinessCalendar", "Calendar", "CalendarSchema", "Limit", "LimitError", "LimitField",

@@ -26,10 +26,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Iterable
 
-from core.calendar.limits import Limit, parse_limit
+from servq.core.calendar.limits import Limit, parse_limit
 
 if TYPE_CHECKING:
-    from core.calendar.model import BusinessCalendar
+    from servq.core.calendar.model import BusinessCalendar
 
 UTC = dt.timezone.utc
 ZERO = dt.timedelta(0)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable, Protocol, runtime_checkable
 
-from core.calendar.arithmetic import in_zone_of, merge_pauses, to_utc
-from core.calendar.limits import Limit, parse_limit
+from servq.core.calendar.arithmetic import in_zone_of, merge_pauses, to_utc
+from servq.core.calendar.limits import Limit, parse_limit
 
 Pause = tuple[dt.datetime, "dt.datetime | None"]
 

@@ -29,8 +29,8 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
-from core.calendar import arithmetic
-from core.calendar.schema import CalendarSchema, Span, format_span
+from servq.core.calendar import arithmetic
+from servq.core.calendar.schema import CalendarSchema, Span, format_span
 
 UTC = dt.timezone.utc
 _CACHE_LIMIT = 8192  # day entries kept per calendar; cleared when exceeded

@@ -21,8 +21,8 @@ from typing import Any
 from marshmallow import fields
 from sqlalchemy import and_, select
 
-from core.calendar.model import BusinessCalendar
-from core.calendar.schema import DEFAULT_HOURS, CalendarSchema
+from servq.core.calendar.model import BusinessCalendar
+from servq.core.calendar.schema import DEFAULT_HOURS, CalendarSchema
 
 #: The default working hours: Monday to Friday, a lunch break from 12:00 to 13:00.
 DEFAULT_WORKING_HOURS: dict[str, list[str]] = DEFAULT_HOURS
@@ -76,7 +76,7 @@ def build_calendar(document: dict[str, Any]) -> BusinessCalendar:
 def load_calendar(session) -> tuple[dict[str, Any], bool]:
     """``(document, stored)``: the tenant's calendar document and whether it has a row
     (``False``: the default document of its time zone). One query."""
-    from core.models import Tenant, TenantCalendar
+    from servq.core.models import Tenant, TenantCalendar
 
     tenant_id = session.tenant_id
     if tenant_id is None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.plugins import RecordKind, Transition, Workflow, hookimpl
+from servq.core.plugins import RecordKind, Transition, Workflow, hookimpl
 
 CHANNELS = ("phone", "hotline", "email", "web", "in_person", "social")
 SEVERITIES = ("general", "serious")
@@ -111,4 +111,4 @@ def register_record_kinds():
 
 @hookimpl
 def register_standards():
-    return [("core.kinds", "standards")]
+    return [("servq.core.kinds", "standards")]

@@ -21,9 +21,9 @@ import math
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import and_, not_
 
-from core.models import Record
-from core.plugins import RecordKind, hookimpl
-from core.scoring.standard import CODE
+from servq.core.models import Record
+from servq.core.plugins import RecordKind, hookimpl
+from servq.core.scoring.standard import CODE
 
 KIND = "inspection"
 MODES = ("routine", "surprise", "special", "comprehensive")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.plugins import RecordKind, hookimpl
+from servq.core.plugins import RecordKind, hookimpl
 
 SEVERITIES = ("low", "medium", "high", "critical")
 

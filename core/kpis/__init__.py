@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Mapping
 from sqlalchemy import literal
 from sqlalchemy.sql import ColumnElement
 
-from core.kpis.sql import PERIODS, percentile, period
+from servq.core.kpis.sql import PERIODS, percentile, period
 
 #: Every grouping a KPI request may name. ``item`` is a standard item (``code`` of the
 #: standard and of the item: ``core.complaint/acknowledged_in_time``).
@@ -127,7 +127,7 @@ class KpiQuery:
     def record_filters(self, record=None) -> list[ColumnElement]:
         """The WHERE clauses every record-based metric applies: not deleted, and the
         request's site, staff and kind filters (on ``record``, default :class:`Record`)."""
-        from core.models import Record
+        from servq.core.models import Record
 
         record = record if record is not None else Record
         clauses = [record.deleted_at.is_(None)]

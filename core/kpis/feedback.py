@@ -32,12 +32,12 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.sql import ColumnElement
 
-from core.db import utcnow
-from core.kpis import KpiError, KpiQuery, Metric
-from core.models import Action, Record, Survey, SurveyAnswer, SurveyDimensionScore, SurveyResponse
-from core.plugins_ext import enabled_plugin_ids, get_plugins
-from core.quality.actions import CLOSED, overdue_clause
-from core.surveys.results import stat
+from servq.core.db import utcnow
+from servq.core.kpis import KpiError, KpiQuery, Metric
+from servq.core.models import Action, Record, Survey, SurveyAnswer, SurveyDimensionScore, SurveyResponse
+from servq.core.plugins_ext import enabled_plugin_ids, get_plugins
+from servq.core.quality.actions import CLOSED, overdue_clause
+from servq.core.surveys.results import stat
 
 COMPLAINT = "complaint"
 #: The SERVQUAL dimensions, by the code instruments give them (``servqual``,

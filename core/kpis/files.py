@@ -46,10 +46,10 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql import column as column_named
 
-from core.db import JSONType
-from core.kinds.inspection import KIND as INSPECTION, MYSTERY_HIDDEN_FROM
-from core.kpis.sql import period
-from core.models import (Action, Clock, Evaluation, Record, StandardVersion, Staff,
+from servq.core.db import JSONType
+from servq.core.kinds.inspection import KIND as INSPECTION, MYSTERY_HIDDEN_FROM
+from servq.core.kpis.sql import period
+from servq.core.models import (Action, Clock, Evaluation, Record, StandardVersion, Staff,
                          Survey, SurveyAnswer, SurveyResponse)
 
 SUBJECTS = ("staff", "site")

@@ -7,7 +7,7 @@ from typing import Any, Iterable, Mapping
 
 from sqlalchemy import select
 
-from core.models import StandardVersion
+from servq.core.models import StandardVersion
 
 
 def pareto(counts: Iterable[tuple[Any, int]]) -> tuple[int, list[dict[str, Any]]]:
@@ -36,7 +36,7 @@ def item_titles(session, keys: Iterable[str], lang: str) -> dict[str, str | None
     """``{"<standard>/<item>": title}`` in ``lang``: from the tenant's versions in force
     (the standards cache), and for an item they no longer have, from the newest stored
     version that has it (one query for all such items)."""
-    from core.standards.store import tenant_state
+    from servq.core.standards.store import tenant_state
 
     in_force = tenant_state(session).in_force
     out: dict[str, str | None] = {}

@@ -5,8 +5,8 @@ Registered in ``DEFAULT_PLUGINS``, so core's metrics are there for every tenant.
 
 from __future__ import annotations
 
-from core.kpis import feedback, records, timing
-from core.plugins import hookimpl
+from servq.core.kpis import feedback, records, timing
+from servq.core.plugins import hookimpl
 
 
 @hookimpl

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.kpis import KpiQuery, Metric
-from core.kpis.rollups import REFRESH_JOB, record_sums, refresh_kpi_rollups
-from core.plugins import Job
+from servq.core.kpis import KpiQuery, Metric
+from servq.core.kpis.rollups import REFRESH_JOB, record_sums, refresh_kpi_rollups
+from servq.core.plugins import Job
 
 #: Decimals of ``score``.
 SCORE_DIGITS = 6

@@ -46,8 +46,8 @@ from sqlalchemy import (Date, DateTime, Float, Uuid, and_, case, cast, delete, f
                         literal, literal_column, or_, select, text, true, union_all)
 from sqlalchemy.sql import ColumnElement
 
-from core.db import dialect_insert, utcnow
-from core.kpis.sql import PERIODS, _zone
+from servq.core.db import dialect_insert, utcnow
+from servq.core.kpis.sql import PERIODS, _zone
 
 #: A write to a record older than this marks its day dirty (see the module docstring).
 HORIZON = timedelta(hours=47)
@@ -137,7 +137,7 @@ def _dialect(session) -> str:
 
 
 def _tenant_timezone(session) -> str:
-    from core.calendar.tenant import tenant_calendar
+    from servq.core.calendar.tenant import tenant_calendar
 
     return tenant_calendar(session).timezone
 
@@ -168,7 +168,7 @@ def mark_dirty(session, instants: Iterable[datetime | None], now: datetime | Non
         return 0
     tenant_id = session.tenant_id
     if tenant_id is None:
-        from core.tenancy import NoTenantContext
+        from servq.core.tenancy import NoTenantContext
 
         raise NoTenantContext("marking KPI days dirty with no tenant in context")
     tz = _tenant_timezone(session)
@@ -180,14 +180,14 @@ def mark_dirty(session, instants: Iterable[datetime | None], now: datetime | Non
     days = {at.astimezone(zone).date() for at in old} - memo[1]  # local_day() of each
     if not days:
         return 0
-    from core.models import KpiDirtyDay
+    from servq.core.models import KpiDirtyDay
 
     marked_at = utcnow()
     rows = [{"tenant_id": tenant_id, "id": uuid.uuid4(), "day": day, "marked_at": marked_at}
             for day in sorted(days)]
     connection = session.connection()
     if not wait and connection.dialect.name == "postgresql":
-        from core.quality.bulk import insert_rows
+        from servq.core.quality.bulk import insert_rows
 
         insert_rows(connection, KpiDirtyDay.__table__, rows, wait=False,
                     on_conflict="ON CONFLICT (tenant_id, day) DO UPDATE SET marked_at = excluded.marked_at")
@@ -229,7 +229,7 @@ def refresh(session, now: datetime | None = None) -> RefreshReport:
     one the rollups were made in (or there are none yet). Concurrent refreshes of one
     tenant queue on its ``kpi_states`` row (PostgreSQL); running it again changes nothing.
     """
-    from core.models import KpiDay, KpiDirtyDay
+    from servq.core.models import KpiDay, KpiDirtyDay
 
     now = now or utcnow()
     tz = _tenant_timezone(session)
@@ -284,7 +284,7 @@ def _batches(pending: Sequence[tuple[date, date]]) -> list[list[tuple[date, date
 def _locked_state(session, tz: str):
     """The tenant's ``kpi_states`` row, created when missing, locked for this
     transaction (PostgreSQL: ``FOR UPDATE``)."""
-    from core.models import KpiState
+    from servq.core.models import KpiState
 
     stmt = dialect_insert(session)(KpiState).values(
         tenant_id=session.tenant_id, id=uuid.uuid4(), timezone=tz, rolled_until=None,
@@ -295,7 +295,7 @@ def _locked_state(session, tz: str):
 
 
 def _first_day(session, tz: str) -> date | None:
-    from core.models import Record
+    from servq.core.models import Record
 
     first = session.scalar(select(func.min(Record.occurred_at))
                            .where(Record.tenant_id == session.tenant_id))
@@ -317,7 +317,7 @@ def _ranges_clause(column, ranges: Sequence[tuple[datetime, datetime]]) -> Colum
 def _roll(session, batch: Sequence[tuple[date, date]], tz: str) -> int:
     """Replace the rollup rows of the days in ``batch`` (runs of days) by sums of the raw
     tables: one DELETE and one INSERT … SELECT (records UNION ALL evaluations)."""
-    from core.models import Evaluation, KpiDay, Record
+    from servq.core.models import Evaluation, KpiDay, Record
 
     dialect = _dialect(session)
     tenant_id = session.tenant_id
@@ -366,7 +366,7 @@ class _Coverage:
 def coverage(session, since: datetime, until: datetime, tz: str) -> _Coverage:
     """Split ``[since, until)`` into whole rolled-up clean days (answered by ``kpi_days``)
     and UTC ranges read from the raw tables. One query (the state and its dirty days)."""
-    from core.models import KpiDirtyDay, KpiState
+    from servq.core.models import KpiDirtyDay, KpiState
 
     everything_raw = _Coverage(raw=[(since, until)] if since < until else [])
     if not USE_ROLLUPS or since >= until:
@@ -446,7 +446,7 @@ def _filters(q, model) -> list[ColumnElement]:
 
 
 def _rollup_statement(q, parts: _Coverage):
-    from core.models import KpiDay
+    from servq.core.models import KpiDay
 
     if parts.first is None:
         return None
@@ -475,7 +475,7 @@ def _rollup_statement(q, parts: _Coverage):
 
 def _raw_statement(q, ranges: Sequence[tuple[datetime, datetime]]):
     """One aggregate over the raw tables in ``ranges``, grouped by the query's keys."""
-    from core.models import Record
+    from servq.core.models import Record
 
     if not ranges:
         return None
@@ -492,7 +492,7 @@ def _raw_lateral(q, where):
     standard when grouped by standard) by a LATERAL subquery: one scan of the records
     and one index lookup per record, whatever the planner thinks of the whole
     evaluations table (the raw part is a few days: a nested loop is always right)."""
-    from core.models import Evaluation, Record
+    from servq.core.models import Evaluation, Record
 
     r, e = Record, Evaluation
     by_standard = "standard" in q.group_by
@@ -518,7 +518,7 @@ def _raw_union(q, where):
     """SQLite (no LATERAL; its planner loops over an index anyway): the live records
     (unless grouped by standard) UNION ALL their evaluations, one row each, summed by
     the query's keys."""
-    from core.models import Evaluation, Record
+    from servq.core.models import Evaluation, Record
 
     r, e = Record, Evaluation
     zero, one = literal_column("0"), literal_column("1")
@@ -575,9 +575,9 @@ def schedule_refresh(app, now: datetime) -> bool:
     ``SET NX`` per interval, however many workers tick), enqueue
     :func:`refresh_kpi_rollups` for every tenant. Costs one Redis command otherwise.
     Returns whether this call enqueued them."""
-    from core.database import new_session
-    from core.jobs import dispatch
-    from core.models import Tenant
+    from servq.core.database import new_session
+    from servq.core.jobs import dispatch
+    from servq.core.models import Tenant
 
     queue = app.extensions.get("servq.queue")
     if queue is None:

@@ -27,9 +27,9 @@ from typing import Any, Iterable
 from sqlalchemy import and_, case, column, false, func, literal_column, or_, select, true
 from sqlalchemy.sql import ColumnElement
 
-from core.db import JSONType, utcnow
-from core.kpis import GROUPINGS, KpiQuery, Metric
-from core.models import Clock, Evaluation, Record
+from servq.core.db import JSONType, utcnow
+from servq.core.kpis import GROUPINGS, KpiQuery, Metric
+from servq.core.models import Clock, Evaluation, Record
 
 #: The item outcomes ``failed_items`` counts.
 FAILED = ("fail", "breached")
@@ -142,7 +142,7 @@ def tagged_items(session, tag: str) -> dict[str, tuple[str, ...]]:
     the tenant's standards in force that it sees (its own, core's, enabled plugins').
 
     Read from the process cache of standards (no query when it is warm)."""
-    from core.standards.store import standard_in_force, tenant_state
+    from servq.core.standards.store import standard_in_force, tenant_state
 
     out: dict[str, tuple[str, ...]] = {}
     for code in sorted(tenant_state(session).in_force):

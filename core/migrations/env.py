@@ -1,14 +1,14 @@
-"""Alembic environment: runs on the connection ``core.schema.upgrade`` hands over."""
+"""Alembic environment: runs on the connection ``servq.core.schema.upgrade`` hands over."""
 
 from alembic import context
 
-import core.models  # noqa: F401  (registers every table)
-from core.db import Base
+import servq.core.models  # noqa: F401  (registers every table)
+from servq.core.db import Base
 
 config = context.config
 connection = config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run migrations with `servq db upgrade` (core.schema.upgrade)")
+    raise RuntimeError("run migrations with `servq db upgrade` (servq.core.schema.upgrade)")
 
 context.configure(
     connection=connection,

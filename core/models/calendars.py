@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ForeignKeyConstraint, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, TenantOwned, utcnow
+from servq.core.db import Base, TenantOwned, utcnow
 
 
 class TenantCalendar(TenantOwned, Base):

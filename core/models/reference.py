@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, TenantOwned, utcnow
+from servq.core.db import Base, TenantOwned, utcnow
 
 
 class Site(TenantOwned, Base):

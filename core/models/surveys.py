@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import ForeignKeyConstraint, Index, SmallInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.db import Base, TenantOwned, utcnow
+from servq.core.db import Base, TenantOwned, utcnow
 
 
 class SurveyInstrument(TenantOwned, Base):

@@ -8,7 +8,7 @@ run only for plugins the current tenant has enabled; core's own plugins are alwa
 
 from __future__ import annotations
 
-from core.plugins.markers import hookspec
+from servq.core.plugins.markers import hookspec
 
 
 @hookspec

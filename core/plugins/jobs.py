@@ -21,10 +21,23 @@ class Job(NamedTuple):
 NAMESPACE = "servq."
 
 
+#: The ``module:qualname`` names release 0.1 queued core's jobs under, frozen here because
+#: core's functions move (a name computed from where a function lives today would miss
+#: them): aliases of the stable names for one release, then removed.
+CORE_JOB_ALIASES: dict[str, str] = {
+    "core.deadlines:scan_tenant": "deadlines.scan",
+    "core.notify:deliver": "notify.deliver",
+    "core.kinds.exports:run_export": "exports.build",
+    "core.kpis.rollups:refresh_kpi_rollups": "kpis.refresh",
+    "core.reports.plugin:build_report_run": "reports.build",
+    "core.standards.rescore:rescore_standard": "standards.rescore",
+}
+
+
 def legacy_name(fn: Callable[..., Any]) -> str:
-    """The ``module:qualname`` an older release queued ``fn`` under (``core.notify:deliver``),
-    computed from the function as that release did, without the ``servq.`` namespace the
-    code has moved under since.
+    """The ``module:qualname`` an older release queued a plugin's ``fn`` under, computed
+    from the function as that release did, without the ``servq.`` namespace (core's own
+    jobs use :data:`CORE_JOB_ALIASES` instead).
 
     Accepted as an alias of the job's stable name for one release, so that jobs already
     queued in Redis still run after the move. The aliases go away in the next release.

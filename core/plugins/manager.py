@@ -10,11 +10,11 @@ from typing import Any, Iterable
 
 import pluggy
 
-from core.config import CORE_PLUGINS
-from core.plugins import hookspecs
-from core.plugins.jobs import NAMESPACE, legacy_name
-from core.plugins.kinds import RecordKind
-from core.plugins.markers import PROJECT
+from servq.core.config import CORE_PLUGINS
+from servq.core.plugins import hookspecs
+from servq.core.plugins.jobs import CORE_JOB_ALIASES, NAMESPACE, legacy_name
+from servq.core.plugins.kinds import RecordKind
+from servq.core.plugins.markers import PROJECT
 
 ENTRY_POINT_GROUP = PROJECT
 CORE_PREFIX = "core."
@@ -98,7 +98,13 @@ class Plugins:
                               "name is unique across all plugins")
         self.jobs[name] = fn
         self._job_names.setdefault(fn, name)
-        self.job_aliases.setdefault(legacy_name(fn), name)
+        if plugin_id.startswith(CORE_PREFIX):
+            # Core's functions move: their old names are the frozen CORE_JOB_ALIASES.
+            for alias, stable in CORE_JOB_ALIASES.items():
+                if stable == name:
+                    self.job_aliases.setdefault(alias, name)
+        else:
+            self.job_aliases.setdefault(legacy_name(fn), name)
 
     def resolve_job(self, name_or_fn: Any) -> str | None:
         """The stable name of a registered job given its name, its function or its old

@@ -13,11 +13,11 @@ The pure engine (:mod:`core.scoring`) knows nothing of this: here is where recor
 standards, the tenant's calendar and the database meet. User guide: ``docs/quality.md``.
 """
 
-from core.quality.actions import (TransitionRefused, action_key, allowed_actions, is_overdue,
+from servq.core.quality.actions import (TransitionRefused, action_key, allowed_actions, is_overdue,
                                   open_action, transition)
-from core.quality.evaluations import evaluate_record, evaluate_records
-from core.quality.inspections import check_record
-from core.quality.values import record_values
+from servq.core.quality.evaluations import evaluate_record, evaluate_records
+from servq.core.quality.inspections import check_record
+from servq.core.quality.values import record_values
 
 __all__ = [
     "TransitionRefused", "action_key", "allowed_actions", "check_record", "evaluate_record",

@@ -24,11 +24,11 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 
-from core.audit import audit, audit_row, jsonable
-from core.db import utcnow
-from core.models import Action, AuditEvent, Record, Tenant
-from core.quality.bulk import insert_rows
-from core.tenancy import NoTenantContext
+from servq.core.audit import audit, audit_row, jsonable
+from servq.core.db import utcnow
+from servq.core.models import Action, AuditEvent, Record, Tenant
+from servq.core.quality.bulk import insert_rows
+from servq.core.tenancy import NoTenantContext
 
 ENTITY = "actions"
 _ACTIONS = Action.__table__
@@ -148,7 +148,7 @@ def _opened(session, actions: Iterable[Action], actor_id, roles: dict, *,
     auditing and emitting them one by one, in fewer statements. ``fresh``: the actions
     are new in this transaction (their notifications' keys too), and the INSERTs are
     queued (:mod:`core.quality.bulk`)."""
-    from core.notify import emit_many
+    from servq.core.notify import emit_many
 
     rows, events = [], []
     for action in actions:
@@ -238,7 +238,7 @@ def due_after(start: datetime, fix_within: Any, calendar: Any) -> datetime | Non
         return None
     if isinstance(fix_within, timedelta):
         return start + fix_within
-    from core.calendar import due
+    from servq.core.calendar import due
 
     return due(start, fix_within, calendar)
 

@@ -64,7 +64,7 @@ from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, Enum, Float, 
                         String, Table, Uuid, event)
 from sqlalchemy.types import TypeDecorator
 
-from core.db import UTCDateTime, connection_used
+from servq.core.db import UTCDateTime, connection_used
 
 _UTC = timezone.utc
 _keys = methodcaller("keys")
@@ -649,7 +649,7 @@ def _send(connection, sql: str, params: list) -> None:
     cursor listeners see it as any other statement (see :func:`core.db.driver_execute`)."""
     from psycopg.adapt import PyFormat, Transformer
 
-    from core.db import driver_cursor
+    from servq.core.db import driver_cursor
 
     raw = _raw(connection)
     _collect_pending(connection)

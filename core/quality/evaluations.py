@@ -30,21 +30,21 @@ from typing import Any, NamedTuple, Sequence
 import orjson
 from sqlalchemy import delete, select, update
 
-from core.calendar.tenant import tenant_calendar
-from core.clocks import sync_clocks_many
-from core.db import utcnow
-from core.kpis.rollups import mark_dirty
-from core.models import Evaluation, Record
-from core.plugins_ext import hooks_for_session
-from core.quality.actions import open_failure_actions
-from core.quality.bulk import JsonText, RowView, insert_rows, new_ids
-from core.quality.inspections import named_standard
-from core.quality.values import INSPECTION, inspection_plan, record_values
-from core.scoring import WALL, CompiledStandard, Outcome, RuleInputError, evaluate
-from core.scoring.engine import _json_safe
-from core.scoring.registry import CORE_RULE_TYPES
-from core.scoring.rules import FrozenEvidence
-from core.standards import rule_registry, standards_for_kind
+from servq.core.calendar.tenant import tenant_calendar
+from servq.core.clocks import sync_clocks_many
+from servq.core.db import utcnow
+from servq.core.kpis.rollups import mark_dirty
+from servq.core.models import Evaluation, Record
+from servq.core.plugins_ext import hooks_for_session
+from servq.core.quality.actions import open_failure_actions
+from servq.core.quality.bulk import JsonText, RowView, insert_rows, new_ids
+from servq.core.quality.inspections import named_standard
+from servq.core.quality.values import INSPECTION, inspection_plan, record_values
+from servq.core.scoring import WALL, CompiledStandard, Outcome, RuleInputError, evaluate
+from servq.core.scoring.engine import _json_safe
+from servq.core.scoring.registry import CORE_RULE_TYPES
+from servq.core.scoring.rules import FrozenEvidence
+from servq.core.standards import rule_registry, standards_for_kind
 
 _EVALUATIONS = Evaluation.__table__
 _FAILED = (Outcome.FAIL, Outcome.BREACHED)
@@ -112,7 +112,7 @@ class _Standards:
 
 
 def _invalid(errors: dict, message: str):
-    from core.records import RecordInvalid
+    from servq.core.records import RecordInvalid
 
     return RecordInvalid(errors, message)
 

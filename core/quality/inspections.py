@@ -13,13 +13,13 @@ from typing import Any, Mapping
 
 from sqlalchemy import select
 
-from core.models import Membership, Record
-from core.quality.values import INSPECTION, answer_values, inspection_plan
-from core.standards import rule_registry, standard_in_force
+from servq.core.models import Membership, Record
+from servq.core.quality.values import INSPECTION, answer_values, inspection_plan
+from servq.core.standards import rule_registry, standard_in_force
 
 
 def _records():
-    from core import records  # core.records calls into this module: imported late
+    from servq.core import records  # core.records calls into this module: imported late
 
     return records
 

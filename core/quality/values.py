@@ -20,9 +20,9 @@ import dataclasses
 import threading
 from typing import Any, Mapping, NamedTuple
 
-from core.models import Record
-from core.scoring import CompiledStandard, RuleRegistry, compile_standard
-from core.scoring.standard import Rule
+from servq.core.models import Record
+from servq.core.scoring import CompiledStandard, RuleRegistry, compile_standard
+from servq.core.scoring.standard import Rule
 
 INSPECTION = "inspection"
 ANSWER_PREFIX = "answer:"

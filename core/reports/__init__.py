@@ -33,15 +33,15 @@ def _renderer(fmt: str) -> tuple[Callable[[dict], bytes], str]:
     if fmt == "json":
         return _json, "application/json"
     if fmt == "csv":
-        from core.reports.render_csv import CONTENT_TYPE, render_csv
+        from servq.core.reports.render_csv import CONTENT_TYPE, render_csv
 
         return render_csv, CONTENT_TYPE
     if fmt == "xlsx":
-        from core.reports.render_xlsx import CONTENT_TYPE, render_xlsx
+        from servq.core.reports.render_xlsx import CONTENT_TYPE, render_xlsx
 
         return render_xlsx, CONTENT_TYPE
     if fmt == "pdf":
-        from core.reports.render_pdf import CONTENT_TYPE, render_pdf
+        from servq.core.reports.render_pdf import CONTENT_TYPE, render_pdf
 
         return render_pdf, CONTENT_TYPE
     raise ValueError(f"unknown report format {fmt!r}; valid: {', '.join(FORMATS)}")
@@ -56,7 +56,7 @@ def render(data: dict, fmt: str) -> ReportFile:
 
 def weekly_file(session, week: str, fmt: str, language: str, now: datetime | None = None) -> ReportFile:
     """Build the session's tenant's weekly report for ``week`` and render it."""
-    from core.reports.weekly import build_weekly
+    from servq.core.reports.weekly import build_weekly
 
     return render(build_weekly(session, week, language, now), fmt)
 

@@ -9,9 +9,9 @@ so the file is the one the request would have answered with.
 
 from __future__ import annotations
 
-from core.jobs import build_row
-from core.models import ReportRun
-from core.plugins import Job, hookimpl
+from servq.core.jobs import build_row
+from servq.core.models import ReportRun
+from servq.core.plugins import Job, hookimpl
 
 
 def build_report_run(session, run_id: str) -> str | None:
@@ -20,7 +20,7 @@ def build_report_run(session, run_id: str) -> str | None:
 
     :return: the run's final status, or ``None`` when it no longer exists.
     """
-    from core.reports import weekly_file
+    from servq.core.reports import weekly_file
 
     def build(run: ReportRun) -> None:
         if run.report != "weekly":

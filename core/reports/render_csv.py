@@ -18,7 +18,7 @@ import csv
 import io
 from typing import Any
 
-from core.reports.tables import sections
+from servq.core.reports.tables import sections
 
 CONTENT_TYPE = "text/csv; charset=utf-8"
 

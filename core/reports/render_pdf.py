@@ -33,8 +33,8 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import (KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table,
                                 TableStyle)
 
-from core.reports.tables import Section, sections
-from core.reports.weekly import labels
+from servq.core.reports.tables import Section, sections
+from servq.core.reports.weekly import labels
 
 CONTENT_TYPE = "application/pdf"
 CJK_FONT = "STSong-Light"

@@ -23,8 +23,8 @@ from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.writer.excel import ExcelWriter
 
-from core.reports.tables import Section, sections
-from core.reports.weekly import labels
+from servq.core.reports.tables import Section, sections
+from servq.core.reports.weekly import labels
 
 CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 #: Widest a column is made, in characters.

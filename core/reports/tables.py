@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.reports.weekly import labels
+from servq.core.reports.weekly import labels
 
 #: Sections in the order every format shows them.
 SECTION_KEYS = ("summary", "kpis", "top_failures", "breaches", "open_actions", "sites", "staff")

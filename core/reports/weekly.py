@@ -30,13 +30,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_, select
 
-from core.calendar.tenant import tenant_calendar
-from core.db import utcnow
-from core.kpis import KpiQuery, Metric, available_metrics, compute_kpis
-from core.kpis.pareto import item_titles, pareto
-from core.models import Action, Clock, Record, Site, Staff, Tenant
-from core.plugins_ext import enabled_plugin_ids, get_plugins
-from core.quality.actions import CLOSED
+from servq.core.calendar.tenant import tenant_calendar
+from servq.core.db import utcnow
+from servq.core.kpis import KpiQuery, Metric, available_metrics, compute_kpis
+from servq.core.kpis.pareto import item_titles, pareto
+from servq.core.models import Action, Clock, Record, Site, Staff, Tenant
+from servq.core.plugins_ext import enabled_plugin_ids, get_plugins
+from servq.core.quality.actions import CLOSED
 
 #: The KPIs of the report's trend table, in the order shown. A metric that is not
 #: registered (a core module not loaded) is left out and named in ``skipped_metrics``.

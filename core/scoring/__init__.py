@@ -21,14 +21,14 @@ with core's types (``check``, ``measure``, ``deadline``, ``deduction``, ``phrase
 plugins add :class:`RuleType` objects to the app's copy.
 """
 
-from core.scoring.calendar import WALL, Calendar, WallClock
-from core.scoring.durations import format_duration, parse_deadline_limit, parse_duration
-from core.scoring.engine import (CompiledStandard, Evaluation, ItemInputError, ItemOutcome,
+from servq.core.scoring.calendar import WALL, Calendar, WallClock
+from servq.core.scoring.durations import format_duration, parse_deadline_limit, parse_duration
+from servq.core.scoring.engine import (CompiledStandard, Evaluation, ItemInputError, ItemOutcome,
                                  compile_standard, evaluate)
-from core.scoring.methods import METHODS
-from core.scoring.registry import Context, RuleRegistry, RuleType, deadline_limit, default_rules
-from core.scoring.rules import Outcome, RuleInputError, RuleResult
-from core.scoring.standard import (DIMENSIONS, GradeBand, Item, Rule, Standard, StandardError,
+from servq.core.scoring.methods import METHODS
+from servq.core.scoring.registry import Context, RuleRegistry, RuleType, deadline_limit, default_rules
+from servq.core.scoring.rules import Outcome, RuleInputError, RuleResult
+from servq.core.scoring.standard import (DIMENSIONS, GradeBand, Item, Rule, Standard, StandardError,
                                    StandardSchema, Title, dump_standard, load_standard,
                                    load_standards, parse_standard)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from core.calendar.limits import Limit, parse_limit
+from servq.core.calendar.limits import Limit, parse_limit
 
 
 @runtime_checkable

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from marshmallow import ValidationError, fields
 
-from core.calendar.limits import Limit, LimitError, parse_limit
+from servq.core.calendar.limits import Limit, LimitError, parse_limit
 
 # Unit spellings, English and Chinese, mapped to seconds.
 _UNITS = {

@@ -30,11 +30,11 @@ from enum import Enum
 from functools import partial
 from typing import Any, Mapping, NamedTuple
 
-from core.scoring.calendar import WALL, Calendar
-from core.scoring.methods import METHODS, Layout, Method
-from core.scoring.registry import Context, Evaluator, RuleRegistry, default_rules
-from core.scoring.rules import Outcome, RuleInputError
-from core.scoring.standard import Standard
+from servq.core.scoring.calendar import WALL, Calendar
+from servq.core.scoring.methods import METHODS, Layout, Method
+from servq.core.scoring.registry import Context, Evaluator, RuleRegistry, default_rules
+from servq.core.scoring.rules import Outcome, RuleInputError
+from servq.core.scoring.standard import Standard
 
 _FAILED = (Outcome.FAIL, Outcome.BREACHED)
 _PENDING = Outcome.PENDING

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Callable, NamedTuple, Sequence
 
-from core.scoring.rules import Outcome, RuleResult
+from servq.core.scoring.rules import Outcome, RuleResult
 
 COUNTS = frozenset({Outcome.PASS, Outcome.FAIL, Outcome.BREACHED})
 _PASS = Outcome.PASS

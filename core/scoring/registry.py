@@ -25,12 +25,12 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from core.calendar.limits import Limit
-from core.scoring import rules
-from core.scoring.calendar import WALL, Calendar
-from core.scoring.durations import DeadlineLimit, format_duration, parse_deadline_limit
-from core.scoring.rules import RuleResult
-from core.scoring.text import IndexedText, index, normalise
+from servq.core.calendar.limits import Limit
+from servq.core.scoring import rules
+from servq.core.scoring.calendar import WALL, Calendar
+from servq.core.scoring.durations import DeadlineLimit, format_duration, parse_deadline_limit
+from servq.core.scoring.rules import RuleResult
+from servq.core.scoring.text import IndexedText, index, normalise
 
 
 class Context(NamedTuple):

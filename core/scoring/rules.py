@@ -30,10 +30,10 @@ from fractions import Fraction
 from functools import partial
 from typing import Any, Iterable, Mapping, NamedTuple
 
-from core.calendar.limits import Limit, parse_limit
-from core.scoring.calendar import WALL, Calendar
-from core.scoring.durations import format_duration
-from core.scoring.text import IndexedText, index, normalise, phrase_pattern
+from servq.core.calendar.limits import Limit, parse_limit
+from servq.core.scoring.calendar import WALL, Calendar
+from servq.core.scoring.durations import format_duration
+from servq.core.scoring.text import IndexedText, index, normalise, phrase_pattern
 
 
 class Outcome(StrEnum):

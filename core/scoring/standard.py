@@ -51,9 +51,9 @@ from typing import Any, Mapping
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from core.scoring.durations import Duration
-from core.scoring.methods import METHODS
-from core.scoring.registry import RuleRegistry, default_rules
+from servq.core.scoring.durations import Duration
+from servq.core.scoring.methods import METHODS
+from servq.core.scoring.registry import RuleRegistry, default_rules
 
 DIMENSIONS = ("tangibles", "reliability", "responsiveness", "assurance", "empathy")
 #: What a deadline item may time for the KPIs (``kpi`` of an item).

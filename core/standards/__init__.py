@@ -10,10 +10,10 @@ What the rest of servq calls (see ``docs/standards.md`` for the whole story):
   and from tenant manifests.
 """
 
-from core.standards.catalogue import (ShippedStandard, reserved_prefix, rule_registry,
+from servq.core.standards.catalogue import (ShippedStandard, reserved_prefix, rule_registry,
                                       shipped_by_kind, shipped_standards)
-from core.standards.overrides import OverrideError, apply_overrides, diff
-from core.standards.store import (StandardConflict, StandardInvalid, StandardNotFound, adopt,
+from servq.core.standards.overrides import OverrideError, apply_overrides, diff
+from servq.core.standards.store import (StandardConflict, StandardInvalid, StandardNotFound, adopt,
                                   adopt_visible, apply_manifest_standards, baseline_document,
                                   change_standard, standard_in_force, standard_version,
                                   standards_for_kind, tenant_state)

@@ -15,11 +15,11 @@ from typing import Any
 
 from flask import Flask, current_app
 
-from core.plugins.manager import CORE_PREFIX, PluginError
-from core.plugins_ext import get_plugins
-from core.scoring import RuleRegistry, RuleType, Standard, StandardError, default_rules
-from core.scoring import dump_standard, parse_standard
-from core.scoring.standard import read_document
+from servq.core.plugins.manager import CORE_PREFIX, PluginError
+from servq.core.plugins_ext import get_plugins
+from servq.core.scoring import RuleRegistry, RuleType, Standard, StandardError, default_rules
+from servq.core.scoring import dump_standard, parse_standard
+from servq.core.scoring.standard import read_document
 
 RULES_KEY = "servq.rule_registry"
 SHIPPED_KEY = "servq.shipped_standards"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.plugins import Job, hookimpl
-from core.standards.rescore import rescore_standard
+from servq.core.plugins import Job, hookimpl
+from servq.core.standards.rescore import rescore_standard
 
 
 @hookimpl

@@ -14,9 +14,9 @@ import uuid
 
 from sqlalchemy import and_, func, or_, select
 
-from core.db import utcnow
-from core.models import Record, StandardRescore
-from core.standards.store import standard_in_force
+from servq.core.db import utcnow
+from servq.core.models import Record, StandardRescore
+from servq.core.standards.store import standard_in_force
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def _evaluate(session, evaluate_records, records: list[Record]) -> int:
     ``evaluate_records`` writes nothing when a record is refused and names the refused
     positions, so the chunk is scored again without them (once: the rules are pure).
     """
-    from core.records import RecordInvalid
+    from servq.core.records import RecordInvalid
 
     try:
         evaluate_records(session, records)
@@ -62,7 +62,7 @@ def rescore_standard(session, rescore_id: str) -> str | None:
     after the last chunk it committed. A failure marks the job ``failed`` with the error
     and raises again (rq retries it; the retry resumes).
     """
-    from core.quality import evaluate_records
+    from servq.core.quality import evaluate_records
 
     job_uuid = uuid.UUID(str(rescore_id))
     job = session.scalar(select(StandardRescore).where(StandardRescore.id == job_uuid))

@@ -33,17 +33,17 @@ from typing import Any, Mapping
 from flask import Flask, current_app
 from sqlalchemy import and_, event, func, or_, select, update
 
-from core.audit import audit
-from core.db import dialect_insert, utcnow
-from core.models import StandardVersion, Tenant
-from core.plugins.manager import CORE_PREFIX
-from core.plugins_ext import enabled_plugin_ids
-from core.scoring import CompiledStandard, StandardError, compile_standard, dump_standard
-from core.scoring import parse_standard
-from core.standards.catalogue import (ShippedStandard, reserved_prefix, rule_registry,
+from servq.core.audit import audit
+from servq.core.db import dialect_insert, utcnow
+from servq.core.models import StandardVersion, Tenant
+from servq.core.plugins.manager import CORE_PREFIX
+from servq.core.plugins_ext import enabled_plugin_ids
+from servq.core.scoring import CompiledStandard, StandardError, compile_standard, dump_standard
+from servq.core.scoring import parse_standard
+from servq.core.standards.catalogue import (ShippedStandard, reserved_prefix, rule_registry,
                                       shipped_by_kind, shipped_standards)
-from core.standards.overrides import OverrideError, apply_overrides, error_paths
-from core.tenancy import TenantSession
+from servq.core.standards.overrides import OverrideError, apply_overrides, error_paths
+from servq.core.tenancy import TenantSession
 
 log = logging.getLogger(__name__)
 

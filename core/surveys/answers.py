@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.surveys.instruments import item_columns, item_scale
+from servq.core.surveys.instruments import item_columns, item_scale
 
 #: Answer column → column of ``survey_answers``.
 STORED = {"expectation": "expectation", "adequate": "adequate", "desired": "desired",

@@ -22,7 +22,7 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from core.surveys.servqual import BUILTIN
+from servq.core.surveys.servqual import BUILTIN
 
 LANGUAGES = ("en", "zh")
 

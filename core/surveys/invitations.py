@@ -24,11 +24,11 @@ from flask import current_app, has_app_context
 from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 
-from core.auth.tokens import SURVEY_TRIGGER_KINDS, hash_token
-from core.db import utcnow
-from core.models import AuditEvent, Record, Survey, SurveyInvitation, SurveyTrigger
-from core.personal import READ_ACTION, mask_text
-from core.surveys.instruments import LANGUAGES
+from servq.core.auth.tokens import SURVEY_TRIGGER_KINDS, hash_token
+from servq.core.db import utcnow
+from servq.core.models import AuditEvent, Record, Survey, SurveyInvitation, SurveyTrigger
+from servq.core.personal import READ_ACTION, mask_text
+from servq.core.surveys.instruments import LANGUAGES
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def create_invitation(session, survey: Survey, *, customer: dict, record_id: uui
     except IntegrityError:
         raise InvitationConflict() from None
     if send:
-        from core.notify import emit
+        from servq.core.notify import emit
 
         emit(session, EVENT, {
             "survey_id": survey.id,

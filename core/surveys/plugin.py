@@ -5,8 +5,8 @@ Registered in ``DEFAULT_PLUGINS`` like core's record kinds, so it runs for every
 
 from __future__ import annotations
 
-from core.plugins import hookimpl
-from core.surveys.invitations import invite_for_record, triggers_by_kind
+from servq.core.plugins import hookimpl
+from servq.core.surveys.invitations import invite_for_record, triggers_by_kind
 
 
 @hookimpl

@@ -42,8 +42,8 @@ from typing import Any
 
 from sqlalchemy import Integer, and_, case, cast, func, select
 
-from core.models import Record, Survey, SurveyAnswer, SurveyDimensionScore, SurveyResponse
-from core.surveys.rollups import DIMENSION, ITEM, RESPONSES, SUMS, ceil_hour, floor_hour, rollup_sums
+from servq.core.models import Record, Survey, SurveyAnswer, SurveyDimensionScore, SurveyResponse
+from servq.core.surveys.rollups import DIMENSION, ITEM, RESPONSES, SUMS, ceil_hour, floor_hour, rollup_sums
 
 #: The measures each form gives, per item and dimension.
 MEASURES = {

@@ -20,8 +20,8 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Integer, and_, case, cast, delete, func, insert, literal, select
 
-from core.db import dialect_insert
-from core.models import SurveyAnswer, SurveyDimensionScore, SurveyResponse, SurveyRollup
+from servq.core.db import dialect_insert
+from servq.core.models import SurveyAnswer, SurveyDimensionScore, SurveyResponse, SurveyRollup
 
 #: The summed columns, in the order results read them.
 SUMS = ("n", "s_e", "s_ee", "s_a", "s_aa", "s_d", "s_dd", "s_p", "s_pp", "s_pe", "s_pa", "s_pd",

@@ -15,12 +15,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core.audit import audit
-from core.models import (Survey, SurveyAnswer, SurveyDimensionScore, SurveyInstrument, SurveyInvitation,
+from servq.core.audit import audit
+from servq.core.models import (Survey, SurveyAnswer, SurveyDimensionScore, SurveyInstrument, SurveyInvitation,
                          SurveyResponse)
-from core.surveys.answers import Scored
-from core.surveys.instruments import allowed_forms, builtin
-from core.surveys.rollups import add_rollups, response_rows
+from servq.core.surveys.answers import Scored
+from servq.core.surveys.instruments import allowed_forms, builtin
+from servq.core.surveys.rollups import add_rollups, response_rows
 
 
 def find_instrument(session, code: str) -> tuple[dict, int] | None:

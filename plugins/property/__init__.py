@@ -9,8 +9,8 @@ Guide: plugins/property/README.md.
 
 from __future__ import annotations
 
-from core.surface import hookimpl
-from plugins.property import api, config, demo, kinds, kpis, onboarding
+from servq import hookimpl
+from servq.plugins.property import api, config, demo, kinds, kpis, onboarding
 
 
 @hookimpl
@@ -20,7 +20,7 @@ def register_record_kinds():
 
 @hookimpl
 def register_standards():
-    return [("plugins.property", "standards")]
+    return [("servq.plugins.property", "standards")]
 
 
 @hookimpl

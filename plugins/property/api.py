@@ -20,9 +20,9 @@ from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validates_schema
 from sqlalchemy import select
 
-from core.surface import (MAX_PERIODS, Blueprint, Schedule, Site, TooManyPeriods, abort, compliance,
+from servq import (MAX_PERIODS, Blueprint, Schedule, Site, TooManyPeriods, abort, compliance,
                           request_session, require, utc_instant, utcnow)
-from plugins.property.onboarding import PLUGIN
+from servq.plugins.property.onboarding import PLUGIN
 
 #: The plugin's schedules have keys ``property.<what>.<site id>`` (see onboarding.py).
 KEY_PREFIX = f"{PLUGIN}."

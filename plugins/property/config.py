@@ -12,8 +12,8 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates
 
-from core.surface import INSTRUMENT_CODE_RE as CODE_RE
-from plugins.property.kinds import CATEGORIES
+from servq import INSTRUMENT_CODE_RE as CODE_RE
+from servq.plugins.property.kinds import CATEGORIES
 
 #: Categories whose faults the standard gives 30 minutes to reach (seed 002: elevator,
 #: power and water faults handled within 30 minutes).

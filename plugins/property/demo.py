@@ -39,11 +39,11 @@ from typing import Any, Callable
 
 from sqlalchemy import select
 
-from core.surface import (Record, Schedule, Site, Staff, create_invitation, create_record, enabled_plugin_ids,
+from servq import (Record, Schedule, Site, Staff, create_invitation, create_record, enabled_plugin_ids,
                           evaluate_record, get_plugins, item_columns, item_scale, scan_schedules,
                           schedule_zone, score_answers, store_response, transition, update_record,
                           update_schedule, utcnow)
-from plugins.property.onboarding import SURVEY_ROUND_TITLE, plugin_configuration, satisfaction_survey
+from servq.plugins.property.onboarding import SURVEY_ROUND_TITLE, plugin_configuration, satisfaction_survey
 
 SEED = 2026
 #: Full months of history before the current month.

@@ -31,7 +31,7 @@ from typing import Any
 from marshmallow import (RAISE, Schema, ValidationError, fields, post_load, validate,
                          validates_schema)
 
-from core.surface import RecordKind, Transition, Workflow
+from servq import RecordKind, Transition, Workflow
 
 CHANNELS = ("hotline", "app", "wechat", "walk_in", "email", "patrol")
 CATEGORIES = ("elevator", "power", "water", "drainage", "lighting", "fire", "security",

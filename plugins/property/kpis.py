@@ -44,7 +44,7 @@ from sqlalchemy import (Integer, String, Uuid, and_, case, column, func, literal
                         select, union_all, values)
 from sqlalchemy.sql import ColumnElement
 
-from core.surface import (MAX_PERIODS, Clock, KpiError, KpiQuery, Metric, Record, Recurrence, Schedule,
+from servq import (MAX_PERIODS, Clock, KpiError, KpiQuery, Metric, Record, Recurrence, Schedule,
                           TooManyPeriods, UTCDateTime, key_text, matches_statement, schedule_zone, utcnow)
 
 WORK_ORDER = "property.work_order"

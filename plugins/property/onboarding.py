@@ -33,10 +33,10 @@ from typing import Any, Mapping
 
 from sqlalchemy import select
 
-from core.surface import (PluginConfigError, Site, StandardVersion, Survey, TenantPlugin, adopt_visible,
+from servq import (PluginConfigError, Site, StandardVersion, Survey, TenantPlugin, adopt_visible,
                           change_standard, create_schedule, create_survey, find_instrument, merge_patch,
                           schedule_zone, update_schedule, utcnow)
-from plugins.property.config import PropertyConfig
+from servq.plugins.property.config import PropertyConfig
 
 PLUGIN = "property"
 FACILITY_CHECK = "property.facility_check"

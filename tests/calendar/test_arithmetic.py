@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.calendar import BusinessCalendar, NoWorkingTime
+from servq.core.calendar import BusinessCalendar, NoWorkingTime
 
 SH = ZoneInfo("Asia/Shanghai")
 BER = ZoneInfo("Europe/Berlin")

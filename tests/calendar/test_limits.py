@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from marshmallow import Schema, ValidationError
 
-from core.calendar import (BusinessCalendar, Calendar, Limit, LimitError, LimitField, WallClock,
+from servq.core.calendar import (BusinessCalendar, Calendar, Limit, LimitError, LimitField, WallClock,
                            due, parse_limit)
 
 SH = ZoneInfo("Asia/Shanghai")

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 from marshmallow import ValidationError
 
-from core.calendar import BusinessCalendar
+from servq.core.calendar import BusinessCalendar
 
 LUNCH = ["09:00-12:00", "13:00-18:00"]
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]

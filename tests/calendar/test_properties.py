@@ -5,7 +5,7 @@ import time
 
 from hypothesis import given, settings, strategies as st
 
-from core.calendar import BusinessCalendar
+from servq.core.calendar import BusinessCalendar
 
 UTC = dt.timezone.utc
 LUNCH = ["09:00-12:00", "13:00-18:00"]

@@ -5,7 +5,7 @@ import math
 from collections import Counter
 from pathlib import Path
 
-from core.scoring import compile_standard, evaluate, parse_standard
+from servq.core.scoring import compile_standard, evaluate, parse_standard
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "evaluations.py"
 

@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from core.calendar import BusinessCalendar, Limit
-from core.scoring import (WALL, Outcome, StandardError, compile_standard, dump_standard,
+from servq.core.calendar import BusinessCalendar, Limit
+from servq.core.scoring import (WALL, Outcome, StandardError, compile_standard, dump_standard,
                           evaluate, parse_standard)
-from core.scoring.durations import parse_deadline_limit
-from core.scoring.registry import deadline_limit
-from core.scoring.rules import deadline
+from servq.core.scoring.durations import parse_deadline_limit
+from servq.core.scoring.registry import deadline_limit
+from servq.core.scoring.rules import deadline
 
 SH = ZoneInfo("Asia/Shanghai")
 UTC = timezone.utc

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from core.scoring import (ItemInputError, Outcome, compile_standard, evaluate, load_standard,
+from servq.core.scoring import (ItemInputError, Outcome, compile_standard, evaluate, load_standard,
                           parse_standard)
 
 UTC = timezone.utc

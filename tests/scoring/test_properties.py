@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 from hypothesis import assume, given, settings, strategies as st
 
-from core.scoring import Outcome, compile_standard, evaluate, parse_standard
+from servq.core.scoring import Outcome, compile_standard, evaluate, parse_standard
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
 WEIGHTS = st.one_of(st.just(0.0), st.floats(min_value=0.01, max_value=1000, allow_nan=False))

@@ -6,8 +6,8 @@ from fractions import Fraction
 
 import pytest
 
-from core.scoring.calendar import Calendar, WallClock
-from core.scoring.rules import (Outcome, PhraseMatcher, RuleInputError, check, deadline, deduction,
+from servq.core.scoring.calendar import Calendar, WallClock
+from servq.core.scoring.rules import (Outcome, PhraseMatcher, RuleInputError, check, deadline, deduction,
                                 measure, phrases, ratio)
 
 UTC = timezone.utc

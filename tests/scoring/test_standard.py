@@ -6,10 +6,10 @@ from datetime import timedelta
 import pytest
 from marshmallow import Schema, fields
 
-from core.scoring import (RuleType, StandardError, default_rules, dump_standard, load_standard,
+from servq.core.scoring import (RuleType, StandardError, default_rules, dump_standard, load_standard,
                           load_standards, parse_standard)
-from core.calendar import Limit
-from core.scoring.rules import RuleResult, Outcome
+from servq.core.calendar import Limit
+from servq.core.scoring.rules import RuleResult, Outcome
 
 PACKAGE = "tests.scoring"
 
@@ -151,7 +151,7 @@ def test_a_dumped_standard_loads_back_equal():
 
 
 def test_bad_files_are_reported_with_their_name(tmp_path):
-    from core.scoring.standard import read_document
+    from servq.core.scoring.standard import read_document
     with pytest.raises(StandardError, match="courier.toml"):
         read_document("code = ", "toml", source="courier.toml")
     with pytest.raises(StandardError, match="JSON object"):

@@ -2,7 +2,7 @@
 
 from hypothesis import given, settings, strategies as st
 
-from core.scoring.text import index, normalise
+from servq.core.scoring.text import index, normalise
 
 
 def test_full_and_half_width_forms_are_the_same_phrase():

@@ -8,9 +8,9 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy import Text  # noqa: F401  (JSONB rendering)
 
-import core.db  # noqa: F401  (UTCDateTime)
+import servq.core.db  # noqa: F401  (UTCDateTime)
 from sqlalchemy.dialects import postgresql
-from core.schema import enable_rls
+from servq.core.schema import enable_rls
 
 revision = '0001'
 down_revision = None
@@ -28,7 +28,7 @@ def upgrade() -> None:
     sa.Column('industry', sa.String(length=63), nullable=False),
     sa.Column('timezone', sa.String(length=63), nullable=False),
     sa.Column('locale', sa.String(length=16), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tenants')),
     sa.UniqueConstraint('slug', name=op.f('uq_tenants_slug'))
     )
@@ -38,7 +38,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('password_hash', sa.String(length=255), nullable=True),
     sa.Column('is_active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('email', name=op.f('uq_users_email'))
     )
@@ -49,7 +49,7 @@ def upgrade() -> None:
     sa.Column('entity_id', sa.Uuid(), nullable=False),
     sa.Column('action', sa.String(length=40), nullable=False),
     sa.Column('actor_user_id', sa.Uuid(), nullable=True),
-    sa.Column('at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('changes', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_audit_events_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_audit_events'))
@@ -62,8 +62,8 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('user_id', sa.Uuid(), nullable=False),
     sa.Column('role', sa.String(length=16), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_memberships_tenant_id_tenants'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_memberships_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_memberships')),
@@ -76,8 +76,8 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('address', sa.String(length=500), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_sites_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_sites')),
     sa.UniqueConstraint('tenant_id', 'code', name=op.f('uq_sites_tenant_id_code'))
@@ -87,9 +87,9 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('requested_by', sa.Uuid(), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('started_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('started_at', servq.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', servq.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('row_count', sa.Integer(), nullable=True),
     sa.Column('content', sa.LargeBinary(), nullable=True),
@@ -105,7 +105,7 @@ def upgrade() -> None:
     sa.Column('plugin_id', sa.String(length=63), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('configuration', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
-    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_tenant_plugins_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_tenant_plugins')),
     sa.UniqueConstraint('tenant_id', 'plugin_id', name=op.f('uq_tenant_plugins_tenant_id_plugin_id'))
@@ -119,8 +119,8 @@ def upgrade() -> None:
     sa.Column('site_id', sa.Uuid(), nullable=True),
     sa.Column('user_id', sa.Uuid(), nullable=True),
     sa.Column('active', sa.Boolean(), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id', 'site_id'], ['sites.tenant_id', 'sites.id'], name=op.f('fk_staff_tenant_id_site_id_sites')),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_staff_tenant_id_tenants'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_staff_user_id_users'), ondelete='SET NULL'),
@@ -136,10 +136,10 @@ def upgrade() -> None:
     sa.Column('membership_id', sa.Uuid(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('label', sa.String(length=100), nullable=False),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('revoked_at', core.db.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_used_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', servq.core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_used_at', servq.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id', 'membership_id'], ['memberships.tenant_id', 'memberships.id'], name=op.f('fk_tokens_tenant_id_membership_id_memberships'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_tokens_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_tokens')),
@@ -154,13 +154,13 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=100), nullable=False),
     sa.Column('site_id', sa.Uuid(), nullable=True),
     sa.Column('staff_id', sa.Uuid(), nullable=True),
-    sa.Column('occurred_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('occurred_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status', sa.String(length=40), nullable=False),
     sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), 'postgresql'), nullable=False),
     sa.Column('created_by', sa.Uuid(), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('deleted_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', servq.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id', 'site_id'], ['sites.tenant_id', 'sites.id'], name=op.f('fk_records_tenant_id_site_id_sites')),
     sa.ForeignKeyConstraint(['tenant_id', 'staff_id'], ['staff.tenant_id', 'staff.id'], name=op.f('fk_records_tenant_id_staff_id_staff')),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_records_tenant_id_tenants'), ondelete='CASCADE'),

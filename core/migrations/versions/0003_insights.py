@@ -9,9 +9,9 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy import Text  # noqa: F401  (JSONB rendering)
 
-import core.db  # noqa: F401  (UTCDateTime)
+import servq.core.db  # noqa: F401  (UTCDateTime)
 from sqlalchemy.dialects import postgresql
-from core.schema import enable_rls
+from servq.core.schema import enable_rls
 
 revision = '0003'
 down_revision = '0002'
@@ -47,7 +47,7 @@ def upgrade() -> None:
     sa.Column('tenant_id', sa.Uuid(), nullable=False),
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
-    sa.Column('marked_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('marked_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_kpi_dirty_days_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_kpi_dirty_days')),
     sa.UniqueConstraint('tenant_id', 'day', name=op.f('uq_kpi_dirty_days_tenant_id_day'))
@@ -57,7 +57,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=False),
     sa.Column('rolled_until', sa.Date(), nullable=True),
-    sa.Column('refreshed_at', core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('refreshed_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_kpi_states_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_kpi_states')),
     sa.UniqueConstraint('tenant_id', name=op.f('uq_kpi_states_tenant_id'))
@@ -75,8 +75,8 @@ def upgrade() -> None:
     sa.Column('filename', sa.String(length=200), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('created_by', sa.Uuid(), nullable=True),
-    sa.Column('created_at', core.db.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('finished_at', core.db.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', servq.core.db.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('finished_at', servq.core.db.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_report_runs_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_report_runs'))
     )

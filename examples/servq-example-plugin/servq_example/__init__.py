@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from core.surface import Record, RecordKind, TenantPlugin, hookimpl, request_session, require
+from servq import Record, RecordKind, TenantPlugin, hookimpl, request_session, require
 
 PLUGIN_ID = "example"
 VISIT = "example.mystery_visit"

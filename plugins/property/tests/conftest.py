@@ -104,8 +104,8 @@ def make_estate(app, factory):
     from its manifest (``tenants.onboarding.onboard``) and returns an :class:`Estate`."""
     from sqlalchemy import select
 
-    from core.models import Site
-    from tenants.onboarding import onboard
+    from servq.core.models import Site
+    from servq.tenants.onboarding import onboard
 
     def make(slug: str = "estate", configuration: dict[str, Any] | None = None,
              calendar: dict[str, Any] | None = None) -> Estate:

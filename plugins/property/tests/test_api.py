@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 
-from plugins.property.onboarding import OBLIGATIONS
+from servq.plugins.property.onboarding import OBLIGATIONS
 from tests.factories import ApiClient
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

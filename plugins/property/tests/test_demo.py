@@ -14,13 +14,13 @@ import time_machine
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-import cli
-from core.db import utcnow
-from core.models import (Action, Clock, Evaluation, OutboxEvent, Record, Schedule, Site, Survey,
+from servq import cli
+from servq.core.db import utcnow
+from servq.core.models import (Action, Clock, Evaluation, OutboxEvent, Record, Schedule, Site, Survey,
                          SurveyResponse, Tenant)
-from plugins.property import demo
-from plugins.property.kinds import CATEGORIES
-from tenants.onboarding import DEMO_PASSWORD, example_manifests, onboard
+from servq.plugins.property import demo
+from servq.plugins.property.kinds import CATEGORIES
+from servq.tenants.onboarding import DEMO_PASSWORD, example_manifests, onboard
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PATROL = {"facility": "fire_equipment", "check": "patrol"}
@@ -58,7 +58,7 @@ def test_serve_demo_loads_the_property_manager(app, client, monkeypatch):
     assert login.status_code == 201, login.json
     headers = {"Authorization": f"Bearer {login.json['token']}"}
 
-    from core.database import new_session
+    from servq.core.database import new_session
 
     with app.app_context(), new_session(app) as session:
         tenant = session.scalar(select(Tenant).where(Tenant.slug == "property-demo"))

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from core.models import AuditEvent, Schedule, StandardVersion, Survey
-from plugins.property.onboarding import OBLIGATIONS, SURVEY_ROUND_TITLE
-from plugins.property.tests.conftest import estate_manifest
-from tenants.manifest import ManifestError, parse_manifest
-from tenants.onboarding import example_manifests, onboard
+from servq.core.models import AuditEvent, Schedule, StandardVersion, Survey
+from servq.plugins.property.onboarding import OBLIGATIONS, SURVEY_ROUND_TITLE
+from servq.plugins.property.tests.conftest import estate_manifest
+from servq.tenants.manifest import ManifestError, parse_manifest
+from servq.tenants.onboarding import example_manifests, onboard
 
 PROPERTY_STANDARDS = {"property.complaint", "property.facility_check", "property.work_order"}
 FACILITY_RULES = {
@@ -80,7 +80,7 @@ def test_a_tenant_without_the_plugin_has_none_of_it(app, estate, globex):
     plain["plugins"] = {}
     report = onboard(app, plain)
     with app.app_context():
-        from core.database import new_session
+        from servq.core.database import new_session
 
         with new_session(app, report.tenant_id) as session:
             assert session.scalar(select(func.count()).select_from(Schedule)) == 0
@@ -137,8 +137,8 @@ def test_an_unknown_survey_instrument_fails_the_onboarding_and_writes_nothing(ap
     manifest = estate_manifest("broken", {"satisfaction_survey": "owners_2026"})
     with pytest.raises(ManifestError, match=r"plugins\.property\.satisfaction_survey: No instrument"):
         onboard(app, manifest)
-    from core.database import new_session
-    from core.models import Tenant
+    from servq.core.database import new_session
+    from servq.core.models import Tenant
 
     with new_session(app) as session:
         assert session.scalar(select(Tenant.id).where(Tenant.slug == "broken")) is None
@@ -156,7 +156,7 @@ def test_the_example_property_manager_onboards_cleanly(app):
     report = onboard(app, manifest)
     assert report.tenant_created and report.counts["calendar"]["created"] == 1
     assert not onboard(app, parse_manifest(_example_text())).changed
-    from core.database import new_session
+    from servq.core.database import new_session
 
     with new_session(app, report.tenant_id) as session:
         assert session.scalar(select(func.count()).select_from(Schedule)) == 12
@@ -165,4 +165,4 @@ def test_the_example_property_manager_onboards_cleanly(app):
 def _example_text() -> bytes:
     from importlib import resources
 
-    return (resources.files("tenants") / "examples" / "property.toml").read_bytes()
+    return (resources.files("servq.tenants") / "examples" / "property.toml").read_bytes()

@@ -11,7 +11,7 @@ import uuid
 
 from sqlalchemy import select
 
-from core.models import AuditEvent
+from servq.core.models import AuditEvent
 
 RECORDS = "/api/v1/records"
 EXPORTS = "/api/v1/tenant/exports"
@@ -35,7 +35,7 @@ def reads_of(estate, record_id) -> list[AuditEvent]:
 
 
 def user_id(estate, role):
-    from core.models import User
+    from servq.core.models import User
 
     with estate.session() as session:
         return session.scalar(select(User.id).where(User.email == estate.emails[role]))
@@ -127,7 +127,7 @@ def test_owner_data_is_validated(estate):
 
 
 def user_id_of_owner(estate):
-    from core.models import User
+    from servq.core.models import User
 
     with estate.session() as session:
         return session.scalar(select(User.id).where(User.email == f"owner@{estate.slug}.test"))
@@ -135,7 +135,7 @@ def user_id_of_owner(estate):
 
 def exported(app, client, export_id) -> dict:
     """The export once built: inline without Redis, by a burst worker with it."""
-    from core.jobs import make_worker
+    from servq.core.jobs import make_worker
 
     if app.extensions["servq.queue"] is not None:
         make_worker(app).work(burst=True)

@@ -12,14 +12,14 @@ import pytest
 import time_machine
 from sqlalchemy import event, select
 
-from core.calendar import due
-from core.calendar.tenant import tenant_calendar
-from core.db import utcnow
-from core.kpis import KpiQuery, registered_metrics
-from core.models import Record, Schedule
-from core.plugins_ext import get_plugins
+from servq.core.calendar import due
+from servq.core.calendar.tenant import tenant_calendar
+from servq.core.db import utcnow
+from servq.core.kpis import KpiQuery, registered_metrics
+from servq.core.models import Record, Schedule
+from servq.core.plugins_ext import get_plugins
 from tests.factories import ApiClient
-from tenants.onboarding import example_manifests, onboard
+from servq.tenants.onboarding import example_manifests, onboard
 
 # Rows dated in 2026, entered on a fixed day after them (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("present")

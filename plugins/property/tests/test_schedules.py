@@ -13,8 +13,8 @@ import time_machine
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from cli import make_cli
-from core.models import Action
+from servq.cli import make_cli
+from servq.core.models import Action
 from tests.factories import ApiClient
 from tests.test_notifications import SECRET, Receiver, drain
 

@@ -173,10 +173,10 @@ def test_a_bad_configuration_is_a_422_naming_the_field_and_changes_nothing(estat
 def test_a_bad_configuration_in_a_manifest_fails_the_onboarding(app, make_estate):
     from sqlalchemy import select
 
-    from core.database import new_session
-    from core.models import Tenant
-    from plugins.property.config import PropertyConfig
-    from tenants.manifest import ManifestError
+    from servq.core.database import new_session
+    from servq.core.models import Tenant
+    from servq.plugins.property.config import PropertyConfig
+    from servq.tenants.manifest import ManifestError
 
     with pytest.raises(ManifestError) as caught:
         make_estate("broken", configuration={"survey_months": [14]})

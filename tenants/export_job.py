@@ -1,4 +1,8 @@
-"""Core's export job: builds a tenant's data export in the background."""
+"""The export job (``exports.build``): builds a tenant's data export in the background.
+
+Registered as the core plugin ``core.kinds.exports`` (its stored id, see
+``servq.core.config.CORE_PLUGINS``) from here, beside the export it builds, so that core
+itself never imports the tenant lifecycle: ``POST /tenant/exports`` enqueues it by name."""
 
 from __future__ import annotations
 
@@ -6,9 +10,13 @@ import gzip
 
 from sqlalchemy import select
 
-from core.jobs import build_row
-from core.models import TenantExport
-from core.plugins import Job, hookimpl
+from servq.core.jobs import build_row
+from servq.core.models import TenantExport
+from servq.core.plugins import Job, hookimpl
+from servq.tenants import export as tenant_export
+
+#: The stable name the export job is queued under.
+EXPORT_JOB = "exports.build"
 
 
 def run_export(session, export_id: str) -> str | None:
@@ -17,12 +25,10 @@ def run_export(session, export_id: str) -> str | None:
 
     :return: the export's final status, or ``None`` when it no longer exists.
     """
-    from tenants.export import dumps, export_tenant, row_count
-
     def build(export: TenantExport) -> None:
-        document = export_tenant(session)
-        export.content = gzip.compress(dumps(document))
-        export.row_count = row_count(document)
+        document = tenant_export.export_tenant(session)
+        export.content = gzip.compress(tenant_export.dumps(document))
+        export.row_count = tenant_export.row_count(document)
         _audit_personal_reads(session, export)
 
     return build_row(session, TenantExport, export_id, build)
@@ -32,9 +38,9 @@ def _audit_personal_reads(session, export: TenantExport) -> int:
     """An export reads every record's personal data in clear (only admins may request
     one): audit it per record as the API does (:func:`core.personal.audit_reads`, ``via
     "export"``), in the name of whoever requested the export. Returns the events added."""
-    from core.models import Record
-    from core.personal import audit_reads
-    from core.plugins_ext import get_plugins
+    from servq.core.models import Record
+    from servq.core.personal import audit_reads
+    from servq.core.plugins_ext import get_plugins
 
     kinds = {name: kind for name, kind in get_plugins().kinds.items() if kind.personal}
     if not kinds:
@@ -46,4 +52,4 @@ def _audit_personal_reads(session, export: TenantExport) -> int:
 
 @hookimpl
 def register_jobs():
-    return [Job("exports.build", run_export)]
+    return [Job(EXPORT_JOB, run_export)]
