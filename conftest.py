@@ -1,6 +1,10 @@
-"""The one switch every test run has, wherever its tests are (``tests/`` or a plugin's
-``tests/``): ``--shift-clock DAYS`` runs the suite with the clock moved, to catch a test
-that decides what it asserts from today's date. See docs/development.md, "Tests"."""
+"""What every test run has, wherever its tests are (``tests/`` or a plugin's ``tests/``):
+
+- ``--shift-clock DAYS`` runs the suite with the clock moved, to catch a test that decides
+  what it asserts from today's date;
+- the record of every collected test's ``cross_tenant`` routes, for the route walker.
+
+See docs/development.md, "Tests"."""
 
 from __future__ import annotations
 
