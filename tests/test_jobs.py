@@ -145,3 +145,21 @@ def test_failing_export_records_its_failure(app, acme, monkeypatch):
     drain(app)
     status = acme.api.get(r.json["links"]["self"]).json
     assert status["status"] == "done" and status["error"] is None
+
+
+@pytest.mark.redis
+def test_a_worker_stops_promptly_after_a_burst(app, acme):
+    """A burst worker (``drain`` in tests, the tail of every ``servq worker``) tears down
+    within seconds: its command listener reads in short steps, so stopping it never waits
+    out rq's 60-second read (redis-py 8 joins the listener thread on stop)."""
+    import time
+
+    for _ in range(5):
+        worker = make_worker(app)
+        started = time.monotonic()
+        worker.work(burst=True)
+        assert time.monotonic() - started < 5
+        worker.subscribe()  # the listener alone, stopped at once: the race that hung
+        started = time.monotonic()
+        worker.unsubscribe()
+        assert time.monotonic() - started < 5

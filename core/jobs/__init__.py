@@ -223,6 +223,21 @@ class AppWorker(SimpleWorker):
         self.app = app
         self.abandoned_after = abandoned_after
 
+    #: How long the thread that listens for rq's worker commands blocks on one read.
+    COMMAND_POLL_SECONDS = 1
+
+    def subscribe(self):
+        """rq's own, listening with a short read: rq waits 60 s per read, and redis-py 8's
+        ``PubSubWorkerThread.stop()`` joins the thread, so every worker's teardown (a
+        ``work(burst=True)``, a ``servq worker`` stopping) could hang for up to a minute
+        when it came before the subscription was confirmed."""
+        self.log.info("Worker %s: subscribing to channel %s", self.name, self.pubsub_channel_name)
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(
+            sleep_time=self.COMMAND_POLL_SECONDS, daemon=True,
+            exception_handler=self._pubsub_exception_handler)
+
     def perform_job(self, job, queue, *args, **kwargs):
         with self.app.app_context():
             return super().perform_job(job, queue, *args, **kwargs)
