@@ -52,8 +52,8 @@ def _known_error(exc: Exception, database: str | None = None) -> str | None:
     """The one-line message of an exception the commands expect, or ``None``;
     ``database`` names the database the command used, for database errors."""
     from servq.core.jobs import UnknownJob
-    from servq.core.plugin_settings import PluginConfigError, UnknownPlugin
-    from servq.core.tenancy import CrossTenantWrite, NoTenantContext
+    from servq.core.plugins.settings import PluginConfigError, UnknownPlugin
+    from servq.core.db.tenancy import CrossTenantWrite, NoTenantContext
     from servq.tenants.manifest import ManifestError, error_lines
 
     if isinstance(exc, ManifestError):
@@ -86,7 +86,7 @@ class ServqGroup(click.Group):
 
     def _plugin_groups(self, ctx: click.Context) -> dict[str, click.Group]:
         if "servq.plugin_groups" not in ctx.meta:
-            from servq.core.plugins_ext import get_plugins
+            from servq.core.plugins.app import get_plugins
 
             plugins = get_plugins(get_app(ctx, check_database=False))
             groups = {}
@@ -158,7 +158,7 @@ def get_app(ctx: click.Context | None = None, *, check_database: bool = True) ->
 def _database_label(app: Flask) -> str:
     """The database of ``app`` as shown to a user: a SQLite file's path, or the URL
     without its password."""
-    from servq.core.schema import describe_url
+    from servq.core.db.migrate import describe_url
 
     return describe_url(app.config["DATABASE_URL"])
 
@@ -167,7 +167,7 @@ def ensure_database(app: Flask) -> None:
     """Refuse, with a :class:`CliError` naming the database and how to point at another,
     a database that is missing or not at the newest schema. Creates nothing: a missing
     SQLite file is looked for, not opened."""
-    from servq.core.schema import current_revision, head_revision, sqlite_file
+    from servq.core.db.migrate import current_revision, head_revision, sqlite_file
 
     where = _database_label(app)
     path = sqlite_file(app.config["DATABASE_URL"])
@@ -188,7 +188,7 @@ def ensure_database(app: Flask) -> None:
 
 def tenant_by_slug(app: Flask, slug: str):
     """The tenant with ``slug``, or a :class:`CliError`."""
-    from servq.core.database import new_session
+    from servq.core.db.session import new_session
     from servq.core.models import Tenant
 
     with new_session(app) as session:
@@ -199,7 +199,7 @@ def tenant_by_slug(app: Flask, slug: str):
 
 
 def _session(app: Flask, tenant_id=None):
-    from servq.core.database import new_session
+    from servq.core.db.session import new_session
 
     return new_session(app, tenant_id)
 
@@ -249,7 +249,7 @@ def serve(host, port, workers, demo):
 def _ensure_schema(app: Flask) -> None:
     """Serve only a database at the newest schema. The embedded default (SQLite) is
     upgraded in place; a shared database is upgraded deliberately by an operator."""
-    from servq.core.schema import is_current, make_sqlite_folder, upgrade
+    from servq.core.db.migrate import is_current, make_sqlite_folder, upgrade
 
     engine = _owner_engine(app)
     try:
@@ -268,7 +268,7 @@ def _ensure_schema(app: Flask) -> None:
 def run_demo(app: Flask, host: str, port: int) -> list:
     """What ``serve --demo`` does before serving: upgrade, onboard the examples with demo
     data, print each tenant's login, token and docs address."""
-    from servq.core.schema import upgrade
+    from servq.core.db.migrate import upgrade
     from servq.tenants.onboarding import setup_demo
 
     upgrade(_owner_engine(app), app_role=app.config.get("DATABASE_APP_ROLE") or None)
@@ -285,8 +285,8 @@ def run_demo(app: Flask, host: str, port: int) -> list:
 @click.command()
 def worker():
     """Run an rq worker (with its scheduler) for the job queue; needs REDIS_URL. The
-    workers also keep the every-minute deadline tick going (core/deadlines.py)."""
-    from servq.core.deadlines import start_ticking
+    workers also keep the every-minute deadline tick going (core/deadlines/watch.py)."""
+    from servq.core.deadlines.watch import start_ticking
     from servq.core.jobs import make_worker
 
     app = get_app()
@@ -306,7 +306,7 @@ def deadlines():
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
 def deadlines_scan(slug, as_json):
     """Run one tick now, in this process (for cron, or a deployment without a worker)."""
-    from servq.core.deadlines import SCAN_JOB, run_tick
+    from servq.core.deadlines.watch import SCAN_JOB, run_tick
     from servq.core.jobs import run_job
 
     app = get_app()
@@ -383,7 +383,7 @@ def db_upgrade(app_role):
     """Migrate the database to the newest schema."""
     from sqlalchemy.engine import make_url
 
-    from servq.core.schema import DEFAULT_APP_ROLE, current_revision, make_sqlite_folder, upgrade
+    from servq.core.db.migrate import DEFAULT_APP_ROLE, current_revision, make_sqlite_folder, upgrade
 
     app = get_app(check_database=False)
     engine = _owner_engine(app)
@@ -616,7 +616,7 @@ def plugins():
 def plugins_list(slug):
     """List the loaded plugins with their descriptions."""
     from servq.core.models import TenantPlugin
-    from servq.core.plugins_ext import get_plugins
+    from servq.core.plugins.app import get_plugins
 
     app = get_app(check_database=bool(slug))  # the list alone needs no database
     manager = get_plugins(app)
@@ -653,7 +653,7 @@ def records():
 def records_import(slug, file, fmt, chunk, dry_run):
     """Import records from a JSON Lines or CSV FILE ('-' for stdin), validated and scored
     like POST /records; all or nothing: one bad line and nothing is written."""
-    from servq.core.ingest import ImportRefused, guess_format, import_file
+    from servq.core.records.ingest import ImportRefused, guess_format, import_file
 
     app = get_app()
     tenant = tenant_by_slug(app, slug)

@@ -12,7 +12,7 @@ Measured, each as the application role with row-level security on:
 
 * ``plain_query``: ``SELECT`` of the due clocks of every tenant (the indexed query the
   scan starts from) and nothing else;
-* ``scan``: one full tick (:func:`core.deadlines.run_tick`, every tenant in turn): the
+* ``scan``: one full tick (:func:`core.deadlines.watch.run_tick`, every tenant in turn): the
   warnings, the breaches (state, escalation of the records, audit events, outbox
   notifications), the recurring obligations and the webhook retries, committed;
 * ``idle_scan``: the next tick, with nothing left to do.
@@ -92,9 +92,9 @@ def main() -> None:
     args = ap.parse_args()
 
     from servq.core import create_app
-    from servq.core.database import new_session
+    from servq.core.db.session import new_session
     from servq.core.db import utcnow
-    from servq.core.deadlines import run_tick
+    from servq.core.deadlines.watch import run_tick
     from servq.core.models import AuditEvent, Clock, OutboxEvent, Record
 
     with scratch_database("servq_bench_clocks") as (url, engine):

@@ -27,7 +27,7 @@ PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127
 @contextmanager
 def scratch_database(prefix: str = "servq_bench"):
     """A new PostgreSQL database migrated to head (with the app role); dropped afterwards."""
-    from servq.core.schema import upgrade
+    from servq.core.db.migrate import upgrade
 
     admin_url = make_url(PG_URL)
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"

@@ -46,7 +46,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.harness import free_port, percentiles, python, report, scratch_database, server  # noqa: E402
 from bench.setup_tenant import make_tenant  # noqa: E402
-from servq.core.database import new_session  # noqa: E402
+from servq.core.db.session import new_session  # noqa: E402
 from servq.core.db import utcnow  # noqa: E402
 from servq.core.kpis.rollups import refresh  # noqa: E402
 

@@ -88,7 +88,7 @@ def write_file(path: Path, count: int, seed: int = 3) -> None:
 def setup(url: str) -> tuple[uuid.UUID, uuid.UUID, dict, dict]:
     """Two tenants (import, baseline) with sites and staff; the import tenant's standard."""
     from servq.core import create_app
-    from servq.core.database import new_session
+    from servq.core.db.session import new_session
     from servq.core.models import Site, Staff
     from servq.core.standards import change_standard
 

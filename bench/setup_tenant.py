@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from servq.core.auth.tokens import issue_token
-from servq.core.database import new_session
+from servq.core.db.session import new_session
 from servq.core.models import Membership, Tenant, User
 
 

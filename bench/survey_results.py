@@ -40,7 +40,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.harness import free_port, load, percentiles, python, report, scratch_database, server  # noqa: E402
 from bench.setup_tenant import make_tenant  # noqa: E402
-from servq.core.database import new_session  # noqa: E402
+from servq.core.db.session import new_session  # noqa: E402
 from servq.core.surveys.rollups import rebuild_rollups  # noqa: E402
 
 TARGET_MS = 500

@@ -38,7 +38,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     Nothing is read from the environment at import time: each call builds its own
     settings, database engine, plugin manager and job queue.
     """
-    from servq.core import api, database, jobs, plugins_ext, ratelimit
+    from servq.core import api, jobs, ratelimit
+    from servq.core.db import session as database
+    from servq.core.plugins import app as plugins_ext
     from servq.core.config import load_settings
 
     settings = load_settings(test_config)
@@ -46,7 +48,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.config.update(settings)
     # The instance folder is not created here: making an app must not leave a folder (and
     # then an empty database) wherever a command happens to run. `servq serve` and
-    # `servq db upgrade` create the embedded default's folder (core.schema.upgrade).
+    # `servq db upgrade` create the embedded default's folder (core.db.migrate.upgrade).
 
     database.init_app(app)
     plugins_ext.init_app(app)

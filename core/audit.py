@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 
 from servq.core.db import driver_execute, utcnow
 from servq.core.models import AuditEvent
-from servq.core.tenancy import NoTenantContext
+from servq.core.db.tenancy import NoTenantContext
 
 
 def jsonable(value: Any) -> Any:

@@ -111,11 +111,11 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "PageArgs": ("servq.core.api.pagination", "PageArgs"),
     "paginate": ("servq.core.api.pagination", "paginate"),
     "PAGINATION_HEADER_DOC": ("servq.core.api.pagination", "PAGINATION_HEADER_DOC"),
-    "request_session": ("servq.core.database", "request_session"),
+    "request_session": ("servq.core.db.session", "request_session"),
     # time
     "utcnow": ("servq.core.db", "utcnow"),
     "UTCDateTime": ("servq.core.db", "UTCDateTime"),
-    "utc_instant": ("servq.core.records", "utc_instant"),
+    "utc_instant": ("servq.core.records.pipeline", "utc_instant"),
     # models
     "Record": ("servq.core.models", "Record"),
     "Site": ("servq.core.models", "Site"),
@@ -126,20 +126,20 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "Survey": ("servq.core.models", "Survey"),
     "TenantPlugin": ("servq.core.models", "TenantPlugin"),
     # records
-    "create_record": ("servq.core.records", "create_record"),
-    "update_record": ("servq.core.records", "update_record"),
-    "transition": ("servq.core.workflows", "transition"),
-    "evaluate_record": ("servq.core.quality", "evaluate_record"),
+    "create_record": ("servq.core.records.pipeline", "create_record"),
+    "update_record": ("servq.core.records.pipeline", "update_record"),
+    "transition": ("servq.core.records.workflows", "transition"),
+    "evaluate_record": ("servq.core.evaluation", "evaluate_record"),
     # schedules
-    "create_schedule": ("servq.core.schedules", "create_schedule"),
-    "update_schedule": ("servq.core.schedules", "update_schedule"),
-    "scan_schedules": ("servq.core.schedules", "scan"),
-    "compliance": ("servq.core.schedules", "compliance"),
-    "matches_statement": ("servq.core.schedules", "matches_statement"),
-    "schedule_zone": ("servq.core.schedules", "schedule_zone"),
-    "Recurrence": ("servq.core.schedules", "Recurrence"),
-    "MAX_PERIODS": ("servq.core.schedules", "MAX_PERIODS"),
-    "TooManyPeriods": ("servq.core.schedules", "TooManyPeriods"),
+    "create_schedule": ("servq.core.deadlines.schedules", "create_schedule"),
+    "update_schedule": ("servq.core.deadlines.schedules", "update_schedule"),
+    "scan_schedules": ("servq.core.deadlines.schedules", "scan"),
+    "compliance": ("servq.core.deadlines.schedules", "compliance"),
+    "matches_statement": ("servq.core.deadlines.schedules", "matches_statement"),
+    "schedule_zone": ("servq.core.deadlines.schedules", "schedule_zone"),
+    "Recurrence": ("servq.core.deadlines.schedules", "Recurrence"),
+    "MAX_PERIODS": ("servq.core.deadlines.schedules", "MAX_PERIODS"),
+    "TooManyPeriods": ("servq.core.deadlines.schedules", "TooManyPeriods"),
     # standards
     "adopt_visible": ("servq.core.standards", "adopt_visible"),
     "change_standard": ("servq.core.standards", "change_standard"),
@@ -164,9 +164,9 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "UnknownJob": ("servq.core.jobs", "UnknownJob"),
     # audit, settings, plugins
     "audit": ("servq.core.audit", "audit"),
-    "PluginConfigError": ("servq.core.plugin_settings", "PluginConfigError"),
-    "get_plugins": ("servq.core.plugins_ext", "get_plugins"),
-    "enabled_plugin_ids": ("servq.core.plugins_ext", "enabled_plugin_ids"),
+    "PluginConfigError": ("servq.core.plugins.settings", "PluginConfigError"),
+    "get_plugins": ("servq.core.plugins.app", "get_plugins"),
+    "enabled_plugin_ids": ("servq.core.plugins.app", "enabled_plugin_ids"),
 }
 
 __all__ = sorted(_SOURCES)

@@ -11,7 +11,7 @@ import uuid
 from flask import Flask
 from sqlalchemy import delete, select
 
-from servq.core.database import new_session
+from servq.core.db.session import new_session
 from servq.core.db import Base
 from servq.tenants.export import owned_tables
 

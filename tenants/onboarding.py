@@ -19,10 +19,10 @@ from sqlalchemy import select
 from servq.core.audit import apply_changes, audit, jsonable
 from servq.core.auth.passwords import hash_password, verify_password
 from servq.core.auth.tokens import issue_token, revoke_tokens_of
-from servq.core.database import new_session
+from servq.core.db.session import new_session
 from servq.core.models import Membership, Site, Staff, Tenant, TenantPlugin, User
-from servq.core.plugin_settings import PluginConfigError, UnknownPlugin, configure_plugin, tenant_plugin
-from servq.core.plugins_ext import get_plugins
+from servq.core.plugins.settings import PluginConfigError, UnknownPlugin, configure_plugin, tenant_plugin
+from servq.core.plugins.app import get_plugins
 from servq.tenants.manifest import ManifestError, error_lines, parse_manifest, validate_manifest
 
 #: Kinds of objects a report counts, in the order they are created.

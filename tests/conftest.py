@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from servq.core import create_app
 from servq.core.db import Base, tenant_tables
-from servq.core.schema import upgrade
+from servq.core.db.migrate import upgrade
 
 from tests.factories import Factory
 

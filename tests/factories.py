@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from servq.core.auth.passwords import hash_password
 from servq.core.auth.tokens import issue_token
-from servq.core.database import new_session
+from servq.core.db.session import new_session
 from servq.core.models import Membership, Tenant, TenantPlugin, User
 
 PASSWORD = "correct horse battery staple"

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from servq import cli
 from servq.core import create_app
-from servq.core.database import new_session
+from servq.core.db.session import new_session
 from servq.core.models import Site, Tenant, Token, User
 from servq.tenants.onboarding import DEMO_PASSWORD
 from tests.test_onboarding import MANIFEST, QaPlugin
@@ -52,7 +52,7 @@ def failed(result, message: str) -> bool:
 def test_db_upgrade_says_what_it_did(servq):
     result = servq("db", "upgrade")
     assert result.exit_code == 0, result.output
-    from servq.core.schema import head_revision
+    from servq.core.db.migrate import head_revision
     assert f"already at revision {head_revision()}" in result.stdout
 
 
@@ -250,7 +250,7 @@ def test_serve_upgrades_a_fresh_embedded_database(app_config, tmp_path, monkeypa
     database it refuses until an operator runs ``servq db upgrade``."""
     from gunicorn.app.base import BaseApplication
 
-    from servq.core.schema import head_revision, current_revision
+    from servq.core.db.migrate import head_revision, current_revision
 
     monkeypatch.setattr(BaseApplication, "run", lambda self: None)
     if app_config["DATABASE_URL"].startswith("sqlite"):
@@ -262,7 +262,7 @@ def test_serve_upgrades_a_fresh_embedded_database(app_config, tmp_path, monkeypa
         assert current_revision(app.extensions["servq.engine"]) == head_revision()
     else:
         app = create_app(app_config)
-        monkeypatch.setattr("servq.core.schema.is_current", lambda engine: False)
+        monkeypatch.setattr("servq.core.db.migrate.is_current", lambda engine: False)
         result = CliRunner().invoke(cli.make_cli(app_factory=lambda: app), ["serve", "--workers", "1"])
         assert failed(result, "run `servq db upgrade` first")
     app.extensions["servq.engine"].dispose()

@@ -1,6 +1,6 @@
 """Complaints through HTTP: the kind's data, its workflow, the shipped ``core.complaint``
 standard on the tenant's calendar, masking of the customer's contact per role and the
-audit of every read of it, and the linked record (``core/kinds/complaint.py``)."""
+audit of every read of it, and the linked record (``core/records/kinds/complaint.py``)."""
 
 from __future__ import annotations
 

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 import tests.sample_plugin as sample
 from servq.core.models import Action, AuditEvent, Clock, Evaluation, Record
-from servq.core.quality import evaluate_records
-from servq.core.records import RecordInvalid
+from servq.core.evaluation import evaluate_records
+from servq.core.records.pipeline import RecordInvalid
 
 RECORDS = "/api/v1/records"
 NOTE = "sample.note"
@@ -295,7 +295,7 @@ def test_stored_items_are_the_engines(app):
     import json
     from datetime import datetime, timezone
 
-    from servq.core.quality.evaluations import items_json, json_items
+    from servq.core.evaluation.evaluations import items_json, json_items
     from servq.core.scoring import evaluate, parse_standard
 
     standard = parse_standard({
@@ -329,7 +329,7 @@ def test_items_serialised_by_orjson_are_what_json_writes():
     from datetime import datetime, timedelta, timezone
     from types import MappingProxyType
 
-    from servq.core.quality.evaluations import items_json, json_items
+    from servq.core.evaluation.evaluations import items_json, json_items
     from servq.core.scoring import ItemOutcome, Outcome
     from servq.core.scoring.engine import Evaluation as Scored
 
@@ -383,7 +383,7 @@ def test_an_action_opened_meanwhile_is_not_opened_twice(app, acme):
     was wrong fails instead of writing a second one: its transaction cannot commit."""
     from sqlalchemy.exc import IntegrityError
 
-    from servq.core.quality.actions import open_failure_actions
+    from servq.core.evaluation.actions import open_failure_actions
     from servq.core.scoring import WALL
     from servq.core.standards import standards_for_kind
 

@@ -321,8 +321,8 @@ def test_fast_data_path_matches_marshmallow(payload):
     runs and its error stands)."""
     from marshmallow import ValidationError
 
-    from servq.core.kinds.observation import ObservationData
-    from servq.core.records import _fast_data_loader
+    from servq.core.records.kinds.observation import ObservationData
+    from servq.core.records.pipeline import _fast_data_loader
 
     fast = _fast_data_loader(ObservationData)
     assert fast is not None
@@ -348,7 +348,7 @@ def test_fast_data_path_matches_marshmallow(payload):
 def test_fast_record_input_matches_marshmallow(payload):
     from marshmallow import ValidationError
 
-    from servq.core.ingest import _FAST_INPUT, _INPUT
+    from servq.core.records.ingest import _FAST_INPUT, _INPUT
 
     try:
         expected = _INPUT.load(payload)
@@ -378,7 +378,7 @@ def test_an_insert_sent_without_waiting_fails_the_next_statement(acme):
     import psycopg
     import sqlalchemy.exc
 
-    from servq.core.quality.bulk import insert_tables, send_queued
+    from servq.core.db.fast.bulk import insert_tables, send_queued
 
     with acme.session() as s:
         s.execute(select(func.count()).select_from(Record)).scalar()  # a transaction is open
@@ -406,7 +406,7 @@ def test_queued_inserts_go_as_one_statement_and_rollback_drops_them(app, acme):
     queued without sending it (a row that would fail raises nothing)."""
     from sqlalchemy import event
 
-    from servq.core.quality.bulk import insert_rows
+    from servq.core.db.fast.bulk import insert_rows
 
     engine = app.extensions["servq.engine"]
     statements = []
@@ -506,8 +506,8 @@ def test_records_written_in_bulk_are_ordinary_session_objects(app, acme):
     to one is flushed as for any loaded record."""
     from sqlalchemy import event as sa_event
 
-    from servq.core.ingest import create_batch
-    from servq.core.plugins_ext import enabled_plugin_ids, get_plugins
+    from servq.core.records.ingest import create_batch
+    from servq.core.plugins.app import enabled_plugin_ids, get_plugins
 
     with app.app_context(), acme.session() as s:
         kinds = get_plugins(app).kinds_for(enabled_plugin_ids(s))
@@ -536,7 +536,7 @@ def test_bulk_rows_are_stored_as_the_orm_stores_them(acme):
     left-out id is made by the server, a float that is not finite is stored as such."""
     from datetime import datetime, timedelta, timezone
 
-    from servq.core.quality.bulk import insert_rows
+    from servq.core.db.fast.bulk import insert_rows
 
     at = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=timezone(timedelta(hours=8)))
     with acme.session() as s:
@@ -559,14 +559,14 @@ def test_bulk_rows_are_stored_as_the_orm_stores_them(acme):
 
 @pytest.mark.postgres
 def test_binary_arrays_store_every_column_type_as_the_orm_does(acme):
-    """The binary arrays of core.quality.bulk (uuids, text, integers, floats, booleans,
+    """The binary arrays of core.db.fast.bulk (uuids, text, integers, floats, booleans,
     instants, dates, JSON) store exactly what the ORM stores for the same values: NULLs,
     non-finite floats, text beyond ASCII, an instant in another zone; a chunk with a value
     they do not carry (an id given as text) takes psycopg's arrays, with the same result."""
     from datetime import date, datetime, timedelta, timezone
 
     from servq.core.models import KpiDirtyDay
-    from servq.core.quality.bulk import insert_rows
+    from servq.core.db.fast.bulk import insert_rows
 
     columns = ("record_id", "standard_code", "standard_version", "evaluated_at", "total",
                "max_total", "percent", "grade", "passed", "complete", "failed_critical", "items")

@@ -19,7 +19,7 @@ from servq.core.models import AuditEvent
 from servq.core.plugins import Job, hookimpl
 from servq.core.plugins.jobs import legacy_name
 from servq.core.plugins.manager import PluginError
-from servq.core.plugins_ext import get_plugins
+from servq.core.plugins.app import get_plugins
 
 
 def note(session, text: str) -> None:
@@ -77,7 +77,7 @@ def test_old_names_survive_the_move_under_the_servq_namespace():
 
     assert legacy_name(deliver) == "tests.test_job_names:test_old_names_survive_the_move_under" \
         "_the_servq_namespace.<locals>.deliver"
-    deliver.__module__ = "servq.core.notify"  # where the move puts core.notify
+    deliver.__module__ = "servq.core.notify"  # where the namespace move put core.notify
     deliver.__qualname__ = "deliver"
     assert legacy_name(deliver) == "core.notify:deliver"
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 import servq.tenants.export
-from servq.core.database import new_session
+from servq.core.db.session import new_session
 from servq.core.jobs import UnknownJob, dispatch, enqueue, make_worker, run_job
 from servq.core.models import AuditEvent
 from servq.core.plugins import Job, hookimpl

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from servq.core import notify
+from servq.core.notify import outbox as notify
 from servq.core.jobs import dispatch, make_worker
 from servq.core.models import OutboxEvent, WebhookDelivery
 from tests.conftest import TEST_REDIS_URL

@@ -9,7 +9,7 @@ import uuid
 import pytest
 from sqlalchemy import func, select
 
-from servq.core.database import new_session
+from servq.core.db.session import new_session
 from servq.core.db import Base, tenant_tables
 from servq.core.jobs import make_worker
 from servq.core.models import User

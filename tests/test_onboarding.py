@@ -7,7 +7,7 @@ import pytest
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
-from servq.core.database import new_session
+from servq.core.db.session import new_session
 from servq.core.models import AuditEvent, Membership, Site, Staff, Tenant, TenantPlugin, User
 from servq.core.plugins import hookimpl
 from servq.tenants.manifest import ManifestError, parse_manifest, validate_manifest

@@ -10,9 +10,9 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from servq.core.models import AuditEvent, TenantPlugin
-from servq.core.plugin_settings import PluginConfigError, UnknownPlugin, configure_plugin
+from servq.core.plugins.settings import PluginConfigError, UnknownPlugin, configure_plugin
 from servq.core.plugins import hookimpl
-from servq.core.plugins_ext import get_plugins
+from servq.core.plugins.app import get_plugins
 
 P = "/api/v1/plugins"
 

@@ -73,12 +73,12 @@ def test_plugins_import_only_the_surface():
 def test_the_check_names_file_line_and_import(monkeypatch):
     module = ROOT / "plugins" / "_surface_probe.py"
     source = ("from servq import hookimpl\n"
-              "def f():\n    from servq.core.schedules import matches_statement\n"
+              "def f():\n    from servq.core.deadlines.schedules import matches_statement\n"
               "import servq.tenants.manifest\nfrom servq.core import db\nfrom servq import cli\n"
               "from core.surface import Blueprint\n")
     monkeypatch.setattr(Path, "read_text", lambda self, encoding=None: source)
     assert forbidden_imports(module) == [
-        "plugins/_surface_probe.py:3: from servq.core.schedules import matches_statement",
+        "plugins/_surface_probe.py:3: from servq.core.deadlines.schedules import matches_statement",
         "plugins/_surface_probe.py:4: import servq.tenants.manifest",
         "plugins/_surface_probe.py:5: from servq.core import db",
         "plugins/_surface_probe.py:6: from servq import cli",

@@ -25,7 +25,7 @@ from servq.core.models import Record, TenantPlugin
 from servq.core.plugins import RecordKind, hookimpl
 from servq.core.plugins import hookspecs
 from servq.core.plugins.manager import PluginError
-from servq.core.plugins_ext import get_plugins
+from servq.core.plugins.app import get_plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC_NAMES = sorted(
@@ -207,7 +207,7 @@ def _onboard(app, manifest, demo):
 
 
 def _tenant_id(app, slug):
-    from servq.core.database import new_session
+    from servq.core.db.session import new_session
     from servq.core.models import Tenant
 
     with new_session(app) as s:
@@ -218,7 +218,7 @@ def test_hook_register_demo_data(app):
     _onboard(app, _manifest("demo-hotel"), demo=True)
     tenant_id = _tenant_id(app, "demo-hotel")
     assert [c[1] for c in sample.calls("load_demo")] == [tenant_id]
-    from servq.core.database import new_session
+    from servq.core.db.session import new_session
 
     with new_session(app, tenant_id) as s:
         notes = s.scalars(select(Record).where(Record.kind == "sample.note")).all()

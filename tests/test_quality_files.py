@@ -1,5 +1,5 @@
 """Quality files of staff and sites through HTTP (``core/api/quality_files.py``,
-``core/kpis/files.py``): every expected number is recomputed here from the rows the test
+``core/kpis/quality_files.py``): every expected number is recomputed here from the rows the test
 created, read back through the API (evaluations, clocks); another tenant's rows never
 count and its ids are 404."""
 

@@ -571,7 +571,7 @@ def test_weeks_follow_the_tenant_time_zone():
 
 def test_metrics_not_registered_are_skipped(app, acme, week):
     from servq.core.kpis import registered_metrics
-    from servq.core.plugins_ext import get_plugins
+    from servq.core.plugins.app import get_plugins
 
     plugins = get_plugins(app)
     registered = registered_metrics(plugins)

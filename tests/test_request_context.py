@@ -68,7 +68,7 @@ def test_caller_snapshots_are_read_only(app, acme):
 
 def _authenticated(app, token):
     from servq.core.auth.tokens import authenticate
-    from servq.core.database import new_session
+    from servq.core.db.session import new_session
 
     session = new_session(app)
     return session, authenticate(session, token)

@@ -252,7 +252,7 @@ def test_not_json_is_still_a_clear_400(acme):
     ({"kind": "observation", "data": ["title"]}, ("data",)),
 ])
 def test_bodies_the_fast_path_declines_get_marshmallows_errors(acme, body, path):
-    from servq.core.records import RecordInputSchema
+    from servq.core.records.pipeline import RecordInputSchema
     from marshmallow import ValidationError
 
     with pytest.raises(ValidationError) as expected:

@@ -310,7 +310,7 @@ def test_compliance_window_limits(acme):
 
 
 def test_plugins_create_schedules_idempotently(acme, app):
-    from servq.core.schedules import ScheduleInvalid, create_schedule
+    from servq.core.deadlines.schedules import ScheduleInvalid, create_schedule
 
     fields = dict(key="sample.fire_patrol", title="Fire patrol", kind="observation",
                   rrule="FREQ=MONTHLY", dtstart=local(2026, 1, 1))

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import inspect, select
 
 from servq.core.models import Record, Site, Staff
-from servq.core.tenancy import CrossTenantWrite, NoTenantContext
+from servq.core.db.tenancy import CrossTenantWrite, NoTenantContext
 
 
 def test_insert_applies_defaults_stamps_the_tenant_and_leaves_the_object_clean(app, acme):
@@ -60,7 +60,7 @@ def test_pending_changes_are_flushed_first(app, acme):
 
 
 def test_insert_refuses_no_tenant_and_another_tenant(app, acme, globex):
-    from servq.core.database import new_session
+    from servq.core.db.session import new_session
 
     with app.app_context(), new_session(app) as s:
         with pytest.raises(NoTenantContext):
@@ -131,12 +131,12 @@ def test_a_held_back_insert_writes_every_value_as_stored(app, acme, statements):
 
 @pytest.mark.postgres
 def test_a_held_back_insert_goes_before_what_was_queued_after_it(app, acme, statements):
-    """A bulk INSERT queued after a held-back one (core.quality.bulk, wait=False) is sent
+    """A bulk INSERT queued after a held-back one (core.db.fast.bulk, wait=False) is sent
     after it, whichever statement comes next."""
     from servq.core.audit import audit_row
     from servq.core.db import prepared
     from servq.core.models import AuditEvent
-    from servq.core.quality.bulk import insert_rows
+    from servq.core.db.fast.bulk import insert_rows
 
     begin = prepared("testbegin", "SELECT $1::int", ("int",))
     for n in range(2):
@@ -160,12 +160,12 @@ def test_a_held_back_insert_goes_before_what_was_queued_after_it(app, acme, stat
 
 @pytest.mark.postgres
 def test_nothing_is_held_back_after_a_queued_bulk_insert(app, acme, statements):
-    """An INSERT queued by core.quality.bulk before TenantSession.insert: the insert is
+    """An INSERT queued by core.db.fast.bulk before TenantSession.insert: the insert is
     not held back (it would go first); the queued one is sent before it, as usual."""
     from servq.core.audit import audit_row
     from servq.core.db import prepared
     from servq.core.models import AuditEvent
-    from servq.core.quality.bulk import insert_rows
+    from servq.core.db.fast.bulk import insert_rows
 
     begin = prepared("testbegin", "SELECT $1::int", ("int",))
     for n in range(2):

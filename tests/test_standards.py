@@ -806,7 +806,7 @@ def _onboard(app, text):
 
 
 def test_manifest_standards_are_applied_at_onboarding_once(app):
-    from servq.core.database import new_session
+    from servq.core.db.session import new_session
     from tests.factories import ApiClient, Factory
 
     report = _onboard(app, MANIFEST)
@@ -852,7 +852,7 @@ def test_manifest_standards_are_applied_at_onboarding_once(app):
     ('[standards."initech.x"]\npass_mark = 1', 'standards."initech.x".items: '),
 ])
 def test_invalid_manifest_standards_fail_onboarding_and_store_nothing(app, section, line):
-    from servq.core.database import new_session
+    from servq.core.db.session import new_session
     from servq.tenants.manifest import ManifestError
 
     text = MANIFEST.split('[standards."qa.complaints"]')[0] + section + "\n"
@@ -959,7 +959,7 @@ def test_rescore_scores_a_range_again_with_the_version_in_force(app, acme, globe
 
 
 def test_rescore_job_resumes_and_is_idempotent(app, acme, monkeypatch):
-    from servq.core.database import new_session
+    from servq.core.db.session import new_session
     from servq.core.models import StandardRescore
     from servq.core.standards import rescore as rescore_module
 
@@ -968,9 +968,9 @@ def test_rescore_job_resumes_and_is_idempotent(app, acme, monkeypatch):
     assert override(acme.api, "qa.tickets", {"pass_mark": 99}).status_code == 200
     monkeypatch.setattr(rescore_module, "CHUNK", 2)
     calls = []
-    import servq.core.quality
+    import servq.core.evaluation
 
-    original = servq.core.quality.evaluate_records
+    original = servq.core.evaluation.evaluate_records
 
     def flaky(session, chunk, **kwargs):
         calls.append(len(chunk))
@@ -978,7 +978,7 @@ def test_rescore_job_resumes_and_is_idempotent(app, acme, monkeypatch):
             raise RuntimeError("worker lost")
         return original(session, chunk, **kwargs)
 
-    monkeypatch.setattr(servq.core.quality, "evaluate_records", flaky)
+    monkeypatch.setattr(servq.core.evaluation, "evaluate_records", flaky)
     with app.app_context(), new_session(app, acme.id) as s:
         job = StandardRescore(code="qa.tickets", since=datetime(2024, 3, 1, tzinfo=timezone.utc),
                               until=datetime(2024, 4, 1, tzinfo=timezone.utc),

@@ -595,7 +595,7 @@ def test_trigger_kinds_must_be_enabled(acme, globex):
 
 
 def _complaint_available(app) -> bool:
-    from servq.core.plugins_ext import get_plugins
+    from servq.core.plugins.app import get_plugins
 
     kind = get_plugins(app).kinds.get("complaint")
     return kind is not None and kind.workflow is not None and kind.workflow.transition("resolved", "confirm")
@@ -603,7 +603,7 @@ def _complaint_available(app) -> bool:
 
 def test_complaint_closed_under_a_trigger_invites_the_customer_exactly_once(acme, app):
     if not _complaint_available(app):
-        pytest.skip("the complaint kind (core/kinds/complaint.py) is not there yet")
+        pytest.skip("the complaint kind (core/records/kinds/complaint.py) is not there yet")
     survey = make_survey(acme, instrument="servqual", triggers=[{"kind": "complaint", "status": "closed"}])
     r = acme.api.post("/api/v1/records", json={"kind": "complaint", "data": {
         "channel": "phone", "description": "The repair man never came.",

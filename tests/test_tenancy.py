@@ -1,6 +1,6 @@
 """Tenant isolation: each of the two layers alone keeps tenants apart.
 
-The ORM layer (``core.tenancy``) is tested with row-level security out of the way: on
+The ORM layer (``core.db.tenancy``) is tested with row-level security out of the way: on
 PostgreSQL the app connects as the database owner (a superuser, which skips RLS), so only
 the ORM filter stands between the tenants. The RLS layer is tested with the ORM filter
 switched off (``ORM_TENANT_FILTER=False``), through HTTP and through a raw connection as
@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 
 from servq.core.db import tenant_tables
 from servq.core.models import Membership, Site, Staff, Tenant, User
-from servq.core.tenancy import CrossTenantWrite, NoTenantContext
+from servq.core.db.tenancy import CrossTenantWrite, NoTenantContext
 from tests.conftest import APP_ROLE
 
 

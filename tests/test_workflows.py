@@ -1,5 +1,5 @@
 """Workflows through HTTP: allowed and refused actions, stamps, ``at``, waiting states,
-audit, hooks, ETags, roles and tenancy (``core/workflows.py``, ``core/api/workflows.py``).
+audit, hooks, ETags, roles and tenancy (``core/records/workflows.py``, ``core/api/workflows.py``).
 
 A throwaway plugin declares a small workflow kind so the rules are shown on a kind that
 is not the complaint; the complaint's own workflow is in ``tests/test_complaints.py``.
@@ -14,7 +14,7 @@ import pytest
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-import servq.core.workflows
+import servq.core.records.workflows
 from servq.core.models import AuditEvent
 from servq.core.plugins import RecordKind, Transition, Workflow, hookimpl
 
@@ -75,17 +75,17 @@ def app_config(app_config, flow):
 
 @pytest.fixture
 def clocks(monkeypatch):
-    """Records the calls the workflow makes into the clocks (servq.core.clocks, built by the
+    """Records the calls the workflow makes into the clocks (servq.core.deadlines.clocks, built by the
     deadline watch), whether or not that module exists in this tree."""
     calls = []
-    real = servq.core.workflows._optional
+    real = servq.core.records.workflows._optional
 
     def optional(module, name):
-        if module == "servq.core.clocks":
+        if module == "servq.core.deadlines.clocks":
             return lambda session, record, at, *rest: calls.append((name, str(record.id), at, *rest))
         return real(module, name)
 
-    monkeypatch.setattr(servq.core.workflows, "_optional", optional)
+    monkeypatch.setattr(servq.core.records.workflows, "_optional", optional)
     return calls
 
 

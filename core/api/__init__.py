@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 import servq.core
 from servq.core.api.jsonio import JSONProvider
 from servq.core.db import contains_nul
-from servq.core.plugins_ext import get_plugins
+from servq.core.plugins.app import get_plugins
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ def _plugin_gate(plugin_id: str):
 
     def gate():
         from servq.core.api.context import authenticate_request
-        from servq.core.plugins_ext import tenant_enabled_plugins
+        from servq.core.plugins.app import tenant_enabled_plugins
 
         authenticate_request()
         if plugin_id not in tenant_enabled_plugins():

@@ -1,6 +1,6 @@
 """Corrective actions: opened from failed items and breaches, or by hand.
 
-States and rules are in :mod:`core.quality.actions`; the user guide is ``docs/quality.md``.
+States and rules are in :mod:`core.evaluation.actions`; the user guide is ``docs/quality.md``.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from servq.core.api.context import actor_id, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.api.history import HistoryEntrySchema, audit_history
 from servq.core.audit import apply_changes, audit
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.db import utcnow
-from servq.core.kinds.inspection import hidden_from
+from servq.core.records.kinds.inspection import hidden_from
 from servq.core.models import Action, Membership, Record
-from servq.core.quality.actions import (ENTITY, SOURCES, STATUSES, TRANSITIONS, TransitionRefused,
+from servq.core.evaluation.actions import (ENTITY, SOURCES, STATUSES, TRANSITIONS, TransitionRefused,
                                   actions_query, allowed_actions, is_overdue, open_action, transition)
-from servq.core.records import no_nul, utc_instant
+from servq.core.records.pipeline import no_nul, utc_instant
 
 URL = "/actions"
 blp = Blueprint("actions", __name__, description="Corrective actions: opened from failed items and breaches, or by hand.")

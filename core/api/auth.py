@@ -15,7 +15,7 @@ from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import require
 from servq.core.auth.passwords import verify_password
 from servq.core.auth.tokens import issue_token
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.db import utcnow
 from servq.core.models import Membership, Tenant, User
 

@@ -1,7 +1,7 @@
 """Bulk creation of records, all or nothing: ``POST /api/v1/records/batch``.
 
 Up to 1,000 records in one request, each validated and scored exactly like
-``POST /records`` (:mod:`core.ingest`); one bad record and nothing is written. The 422
+``POST /records`` (:mod:`core.records.ingest`); one bad record and nothing is written. The 422
 names the index and the field of every bad record::
 
     {"code": 422, "status": "Unprocessable Entity", "message": "2 of 5 records are not valid; nothing was created.",
@@ -18,9 +18,9 @@ from marshmallow import Schema, fields, validate
 from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import actor_id, require
 from servq.core.api.records import RecordSchema, enabled_kinds
-from servq.core.database import request_session
-from servq.core.ingest import BATCH_LIMIT, BatchInvalid, create_batch
-from servq.core.records import RecordInputSchema
+from servq.core.db.session import request_session
+from servq.core.records.ingest import BATCH_LIMIT, BatchInvalid, create_batch
+from servq.core.records.pipeline import RecordInputSchema
 
 URL = "/records"
 blp = Blueprint("records_batch", __name__, description="Bulk creation of records, all or nothing.")

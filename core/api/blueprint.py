@@ -36,7 +36,7 @@ def lock_for_write(obj) -> None:
     ``(tenant_id, id)`` (one shard on Citus), ``populate_existing`` so the object holds
     what the lock holder committed (READ COMMITTED reads the newest row version after
     the wait). SQLite locks the database, not rows: a write request's transaction starts
-    with ``BEGIN IMMEDIATE`` (:func:`core.database.request_session`), so write requests
+    with ``BEGIN IMMEDIATE`` (:func:`core.db.session.request_session`), so write requests
     run one after the other and there is nothing to add here.
 
     A view built from several rows (a member and its user, a survey and its triggers)
@@ -64,7 +64,7 @@ def _is_orm_object(value) -> bool:
 
 class Blueprint(flask_smorest.Blueprint):
     """flask-smorest's blueprint whose ``@blp.arguments`` load plainly valid JSON bodies
-    with :mod:`core.fastload` (same result as marshmallow, errors still marshmallow's):
+    with :mod:`core.db.fast.loads` (same result as marshmallow, errors still marshmallow's):
     see :class:`core.api.jsonio.ArgumentsParser`.
 
     :meth:`check_etag` given an ORM object locks its row first (:func:`lock_for_write`),

@@ -26,9 +26,9 @@ from servq.core.calendar import CalendarSchema, LimitError, NoWorkingTime, WallC
 from servq.core.calendar.schema import format_span
 from servq.core.calendar.model import BusinessCalendar
 from servq.core.calendar.tenant import forget_calendar, load_calendar, tenant_calendar
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.models import TenantCalendar
-from servq.core.records import utc_instant
+from servq.core.records.pipeline import utc_instant
 
 URL = "/calendar"
 blp = Blueprint("calendar", __name__,

@@ -11,7 +11,7 @@ from werkzeug.local import LocalProxy
 from servq.core.api.blueprint import Blueprint
 from servq.core.auth.permissions import allowed
 from servq.core.auth.tokens import authenticate, touch_token
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.db import utcnow
 from servq.core.models import Token
 

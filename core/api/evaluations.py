@@ -17,9 +17,9 @@ from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.api.records import enabled_kinds, get_record, invalid_as_422
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.models import Evaluation
-from servq.core.quality import evaluate_record
+from servq.core.evaluation import evaluate_record
 from servq.core.scoring.standard import CODE
 
 URL = "/records"

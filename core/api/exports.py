@@ -17,7 +17,7 @@ from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import actor_id, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.audit import audit
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.jobs import enqueue
 from servq.core.models import TenantExport
 

@@ -23,7 +23,7 @@ errors exactly as they were:
   body of the API goes through it: one place for every field of every resource.
 - :class:`ArgumentsParser`: webargs' parser, reading bodies with :func:`loads` (UTF-8
   only, as webargs' own), which loads a payload with the schema's
-  :func:`core.fastload.fast_loader` when it has one and the payload is plainly valid
+  :func:`core.db.fast.loads.fast_loader` when it has one and the payload is plainly valid
   (the same result as ``schema.load``), and with marshmallow otherwise (every error
   is marshmallow's).
 """
@@ -42,7 +42,7 @@ from marshmallow import RAISE
 from webargs.core import _UNKNOWN_DEFAULT_PARAM, missing
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
-from servq.core.fastload import fast_loader
+from servq.core.db.fast.loads import fast_loader
 
 _LONG_NUMBER = re.compile(rb"[0-9]{19}")
 #: The longest number a JSON body may hold, as written (sign, digits, point, exponent).
@@ -166,7 +166,7 @@ class JSONProvider(DefaultJSONProvider):
 
 
 class ArgumentsParser(FlaskParser):
-    """webargs' Flask parser with :mod:`core.fastload`'s fast path for plain valid input."""
+    """webargs' Flask parser with :mod:`core.db.fast.loads`'s fast path for plain valid input."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -25,14 +25,14 @@ from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import require
 from servq.core.api.records import enabled_kinds
 from servq.core.api.standards import language
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.db import utcnow
 from servq.core.kpis import (GROUPINGS, KpiError, KpiQuery, Metric, available_metrics, compute_kpis)
 from servq.core.kpis.pareto import item_titles, pareto, titles_in
 from servq.core.kpis.timing import failed_item_counts
 from servq.core.models import Record, Site, Staff
-from servq.core.plugins_ext import enabled_plugin_ids, get_plugins
-from servq.core.records import utc_instant
+from servq.core.plugins.app import enabled_plugin_ids, get_plugins
+from servq.core.records.pipeline import utc_instant
 
 URL = "/kpis"
 blp = Blueprint("kpis", __name__, description="KPIs by period, site, staff, kind and standard "

@@ -21,7 +21,7 @@ from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.audit import apply_changes, audit
 from servq.core.auth.passwords import MIN_LENGTH, hash_password
 from servq.core.auth.permissions import ROLES
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.models import Membership, Staff, Token, User
 
 URL = "/members"

@@ -14,11 +14,11 @@ from sqlalchemy import select
 from servq.core.api.blueprint import Blueprint, lock_for_write
 from servq.core.api.context import actor_id, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.models import TenantPlugin
-from servq.core.plugin_settings import (PluginConfigError, UnknownPlugin, configure_plugin,
+from servq.core.plugins.settings import (PluginConfigError, UnknownPlugin, configure_plugin,
                                   plugin_view, tenant_plugin)
-from servq.core.plugins_ext import get_plugins
+from servq.core.plugins.app import get_plugins
 
 URL = "/plugins"
 blp = Blueprint("plugins", __name__,

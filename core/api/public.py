@@ -20,7 +20,7 @@ from sqlalchemy import and_, select, update
 from servq.core import ratelimit
 from servq.core.api.blueprint import Blueprint
 from servq.core.auth.tokens import hash_token
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.db import utcnow
 from servq.core.models import Survey, SurveyInvitation
 from servq.core.surveys.answers import AnswersInvalid, score_answers

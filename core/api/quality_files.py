@@ -1,7 +1,7 @@
 """Quality files: the history of one member of staff or one site (guide: docs/quality-files.md).
 
 ``GET /api/v1/staff/<id>/quality-file`` and ``GET /api/v1/sites/<id>/quality-file``: the
-queries are in :mod:`core.kpis.files`; this module adds the period, the caller's view
+queries are in :mod:`core.kpis.quality_files`; this module adds the period, the caller's view
 (mystery inspections hidden from agents, kinds the tenant may use) and the masking of
 complainants' contact data for roles without ``personal_data``.
 """
@@ -21,11 +21,11 @@ from servq.core.api.context import require
 from servq.core.api.records import audit_personal_reads, enabled_kinds, sees_personal_data
 from servq.core.api.sites import get_site
 from servq.core.api.staff import get_staff
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.db import utcnow
-from servq.core.kpis.files import COMPLAINT, UTC_MIN, FileQuery, quality_file
-from servq.core.personal import mask_paths
-from servq.core.records import utc_instant
+from servq.core.kpis.quality_files import COMPLAINT, UTC_MIN, FileQuery, quality_file
+from servq.core.records.personal import mask_paths
+from servq.core.records.pipeline import utc_instant
 
 URL = ""
 blp = Blueprint("quality_files", __name__,

@@ -1,6 +1,6 @@
 """Records: observations, inspections, complaints, work orders… one generic resource.
 
-Validation, audit and plugin hooks live in :mod:`core.records`, shared with the CLI;
+Validation, audit and plugin hooks live in :mod:`core.records.pipeline`, shared with the CLI;
 this module adds HTTP: filters, pagination, ETags and the tenant's enabled kinds.
 """
 
@@ -20,14 +20,14 @@ from servq.core.api.context import actor_id, require
 from servq.core.api.history import HistoryEntrySchema, audit_history
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.auth.permissions import allowed
-from servq.core.clocks import breached_clause, due_before_clause
-from servq.core.database import request_session
-from servq.core.fastload import FastDumpSchema
-from servq.core.kinds.inspection import hidden_from
+from servq.core.deadlines.clocks import breached_clause, due_before_clause
+from servq.core.db.session import request_session
+from servq.core.db.fast.loads import FastDumpSchema
+from servq.core.records.kinds.inspection import hidden_from
 from servq.core.models import Record
-from servq.core.personal import audit_reads, keep_paths, mask_paths
-from servq.core.plugins_ext import get_plugins, tenant_enabled_plugins
-from servq.core.records import (ENTITY, RecordChangeSchema, RecordInputSchema, RecordInvalid,
+from servq.core.records.personal import audit_reads, keep_paths, mask_paths
+from servq.core.plugins.app import get_plugins, tenant_enabled_plugins
+from servq.core.records.pipeline import (ENTITY, RecordChangeSchema, RecordInputSchema, RecordInvalid,
                           create_record, soft_delete_record, update_record, utc_instant)
 
 URL = "/records"
@@ -200,7 +200,7 @@ class RecordById(MethodView):
         if personal and isinstance(body.get("data"), dict) and not sees_personal_data():
             # The caller saw the personal data masked: it keeps its stored values.
             body["data"] = keep_paths(body["data"], record.data, personal)
-        # A workflow kind's status changes by transition only: core.workflows raises
+        # A workflow kind's status changes by transition only: core.records.workflows raises
         # StatusNeedsTransition, answered 409 by core.api.workflows.
         with invalid_as_422():
             update_record(session, kinds, record, body, actor_id())

@@ -19,7 +19,7 @@ from sqlalchemy.orm import defer
 from servq.core.api import API_PREFIX
 from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import actor_id, require
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.db import utcnow
 from servq.core.jobs import enqueue
 from servq.core.kpis import KpiError

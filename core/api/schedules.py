@@ -15,11 +15,11 @@ from servq.core.api.context import actor_id, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.api.records import enabled_kinds
 from servq.core.audit import audit
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.models import Schedule
-from servq.core.records import utc_instant
+from servq.core.records.pipeline import utc_instant
 from servq.core.scoring.durations import format_duration, parse_duration
-from servq.core.schedules import (MAX_PERIODS, ROLES, ScheduleInvalid, TooManyPeriods, compliance,
+from servq.core.deadlines.schedules import (MAX_PERIODS, ROLES, ScheduleInvalid, TooManyPeriods, compliance,
                             create_schedule, update_schedule)
 
 URL = "/schedules"

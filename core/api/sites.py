@@ -14,7 +14,7 @@ from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import actor_id, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.audit import apply_changes, audit
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.models import Site
 
 URL = "/sites"

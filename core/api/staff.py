@@ -15,7 +15,7 @@ from servq.core.api.context import actor_id, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.api.sites import CODE
 from servq.core.audit import apply_changes, audit, jsonable
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.models import Membership, Record, Site, Staff
 
 URL = "/staff"

@@ -23,10 +23,10 @@ from servq.core.api.blueprint import CREATED_HEADERS_DOC, Blueprint
 from servq.core.api.context import actor_id, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.audit import audit
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.jobs import enqueue
 from servq.core.models import StandardRescore, StandardVersion
-from servq.core.records import utc_instant
+from servq.core.records.pipeline import utc_instant
 from servq.core.standards import catalogue
 from servq.core.standards.overrides import diff
 from servq.core.standards.rescore import rescore_standard

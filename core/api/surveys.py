@@ -25,10 +25,10 @@ from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.api.records import enabled_kinds
 from servq.core.audit import apply_changes, audit, jsonable
 from servq.core.auth.permissions import allowed
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.db import utcnow
 from servq.core.models import Record, Survey, SurveyInstrument, SurveyInvitation, SurveyTrigger
-from servq.core.records import utc_instant
+from servq.core.records.pipeline import utc_instant
 from servq.core.surveys.instruments import (CODE_RE, FORMS, LANGUAGES, InstrumentSchema, TextSchema, allowed_forms,
                                       builtin, builtin_instruments, form_refusal, texts_required)
 from servq.core.surveys.invitations import (InvitationConflict, audit_customer_reads, create_invitation,

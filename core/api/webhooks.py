@@ -3,7 +3,7 @@
 ``/api/v1/webhooks`` (the tenant's endpoints, their delivery logs, ping and redelivery)
 and ``/api/v1/notifications`` (the outbox: every notification, whether or not a webhook
 received it). The blueprint is mounted at ``/api/v1`` (``URL = ""``) so that it can
-serve both. The delivery mechanics are in :mod:`core.notify`; the receiver's side is in
+serve both. The delivery mechanics are in :mod:`core.notify.outbox`; the receiver's side is in
 docs/webhooks.md.
 """
 
@@ -17,12 +17,12 @@ from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 from sqlalchemy import select
 
-from servq.core import notify
+from servq.core.notify import outbox as notify
 from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import actor_id, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.audit import apply_changes, audit
-from servq.core.database import request_session
+from servq.core.db.session import request_session
 from servq.core.models import OutboxEvent, Webhook, WebhookDelivery
 
 URL = ""

@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, func, select, update
 
 from servq.core.db import driver_execute, prepared, utcnow
 from servq.core.models import Membership, Survey, SurveyTrigger, Tenant, TenantPlugin, Token, User
-from servq.core.plugins_ext import remember_enabled_plugins
+from servq.core.plugins.app import remember_enabled_plugins
 
 PREFIX = "sq"
 _TOKEN_RE = re.compile(r"sq_([0-9a-f]{32})_([A-Za-z0-9_-]{20,128})")
@@ -184,7 +184,7 @@ WHERE t.tenant_id = %(tenant_id)s AND m.tenant_id = %(tenant_id)s AND t.token_ha
 """
 
 #: The same, prepared on the server and sent with the transaction's BEGIN
-#: (:meth:`core.tenancy.TenantSession.begin_with`).
+#: (:meth:`core.db.tenancy.TenantSession.begin_with`).
 _AUTH_PREPARED = prepared(
     "auth", _AUTH_SQL_POSTGRESQL.replace("%(tenant_id)s", "$1").replace("%(token_hash)s", "$2"),
     ("uuid", "text"))

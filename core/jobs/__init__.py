@@ -96,7 +96,7 @@ def enqueue(session, job: Callable | str, tenant_id: uuid.UUID, *args: Any,
 
     :return: the job id (``job_id`` or a new one), known before the job runs.
     """
-    from servq.core.plugins_ext import get_plugins
+    from servq.core.plugins.app import get_plugins
 
     name = get_plugins().resolve_job(job)
     if name is None:
@@ -121,7 +121,7 @@ def dispatch(app: Flask, name: str, tenant_id: str, args: list, job_id: str) -> 
             except Exception:  # the caller has committed already; the job records its failure
                 log.exception("inline job %s failed", name)
         return
-    from servq.core.plugins_ext import get_plugins
+    from servq.core.plugins.app import get_plugins
 
     stable = get_plugins(app).resolve_job(name)
     if stable is None:
@@ -133,8 +133,8 @@ def dispatch(app: Flask, name: str, tenant_id: str, args: list, job_id: str) -> 
 def run_job(name: str, tenant_id: str, *args: Any) -> Any:
     """Run a registered job (by its name, or its old ``module:qualname`` alias) for one
     tenant with its own tenant-scoped session."""
-    from servq.core.database import new_session
-    from servq.core.plugins_ext import get_plugins
+    from servq.core.db.session import new_session
+    from servq.core.plugins.app import get_plugins
 
     plugins = get_plugins()
     stable = plugins.resolve_job(name)
@@ -151,7 +151,7 @@ def run_job(name: str, tenant_id: str, *args: Any) -> Any:
 def _worker_functions() -> dict[str, Callable[..., Any]]:
     """rq function names that are not a tenant job's name: the deadline tick, and the
     names an older release queued under."""
-    from servq.core.deadlines import TICK_FUNCTION, tick
+    from servq.core.deadlines.watch import TICK_FUNCTION, tick
 
     return {
         TICK_FUNCTION: tick,
@@ -176,7 +176,7 @@ class ServqJob(RqJob):
         if special is not None:
             return special
         if name is not None and self.instance is None:
-            from servq.core.plugins_ext import get_plugins
+            from servq.core.plugins.app import get_plugins
 
             stable = get_plugins().resolve_job(name)
             if stable is not None:

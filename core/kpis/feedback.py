@@ -35,8 +35,8 @@ from sqlalchemy.sql import ColumnElement
 from servq.core.db import utcnow
 from servq.core.kpis import KpiError, KpiQuery, Metric
 from servq.core.models import Action, Record, Survey, SurveyAnswer, SurveyDimensionScore, SurveyResponse
-from servq.core.plugins_ext import enabled_plugin_ids, get_plugins
-from servq.core.quality.actions import CLOSED, overdue_clause
+from servq.core.plugins.app import enabled_plugin_ids, get_plugins
+from servq.core.evaluation.actions import CLOSED, overdue_clause
 from servq.core.surveys.results import stat
 
 COMPLAINT = "complaint"

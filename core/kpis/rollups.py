@@ -20,8 +20,8 @@ the dirty days, each batch of days with one ``DELETE`` and one ``INSERT … SELE
 GROUP BY`` from the raw tables; a change of the tenant's time zone rebuilds everything.
 It is idempotent: running it twice changes nothing the second time.
 
-**Writes** (:func:`mark_dirty`, called by :mod:`core.records`, :mod:`core.ingest` and
-:mod:`core.quality.evaluations`): a record created, changed, deleted or re-evaluated whose
+**Writes** (:func:`mark_dirty`, called by :mod:`core.records.pipeline`, :mod:`core.records.ingest` and
+:mod:`core.evaluation.evaluations`): a record created, changed, deleted or re-evaluated whose
 ``occurred_at`` (old or new) is older than :data:`HORIZON` marks its local day dirty, one
 statement per call. :data:`HORIZON` is 47 hours because every rolled-up day ends at least
 47 hours before the refresh that rolled it (two local days back, one of which may be a
@@ -154,7 +154,7 @@ def mark_dirty(session, instants: Iterable[datetime | None], now: datetime | Non
     transaction is not sent again. Returns the number of days sent.
 
     ``wait=False`` (a bulk import, on PostgreSQL): the INSERT is queued with the
-    connection's other bulk INSERTs (:func:`core.quality.bulk.insert_rows`) instead of
+    connection's other bulk INSERTs (:func:`core.db.fast.bulk.insert_rows`) instead of
     being executed at once.
 
     On conflict the row's ``marked_at`` is updated rather than left alone: the update
@@ -168,7 +168,7 @@ def mark_dirty(session, instants: Iterable[datetime | None], now: datetime | Non
         return 0
     tenant_id = session.tenant_id
     if tenant_id is None:
-        from servq.core.tenancy import NoTenantContext
+        from servq.core.db.tenancy import NoTenantContext
 
         raise NoTenantContext("marking KPI days dirty with no tenant in context")
     tz = _tenant_timezone(session)
@@ -187,7 +187,7 @@ def mark_dirty(session, instants: Iterable[datetime | None], now: datetime | Non
             for day in sorted(days)]
     connection = session.connection()
     if not wait and connection.dialect.name == "postgresql":
-        from servq.core.quality.bulk import insert_rows
+        from servq.core.db.fast.bulk import insert_rows
 
         insert_rows(connection, KpiDirtyDay.__table__, rows, wait=False,
                     on_conflict="ON CONFLICT (tenant_id, day) DO UPDATE SET marked_at = excluded.marked_at")
@@ -575,7 +575,7 @@ def schedule_refresh(app, now: datetime) -> bool:
     ``SET NX`` per interval, however many workers tick), enqueue
     :func:`refresh_kpi_rollups` for every tenant. Costs one Redis command otherwise.
     Returns whether this call enqueued them."""
-    from servq.core.database import new_session
+    from servq.core.db.session import new_session
     from servq.core.jobs import dispatch
     from servq.core.models import Tenant
 

@@ -11,7 +11,7 @@ how long responses and resolutions take.
   decided clocks that were met.
 * ``response_time`` / ``resolution_time`` (wall seconds) and their ``_working`` twins
   (working seconds of the tenant's business calendar) aggregate the stopped clocks'
-  ``elapsed_seconds`` / ``working_seconds`` (set by :func:`core.clocks.measure`) over the
+  ``elapsed_seconds`` / ``working_seconds`` (set by :func:`core.deadlines.clocks.measure`) over the
   deadline items tagged ``kpi = "response"`` / ``"resolution"`` in the tenant's standards
   in force: ``{mean, median, p90, n}``.
 

@@ -17,7 +17,7 @@ class OutboxEvent(TenantOwned, Base):
 
     ``roles`` names the roles the event is addressed to (empty: everyone who reads the
     outbox); ``dedupe_key`` makes an event happen once per tenant (a second
-    :func:`core.notify.emit` with the same key stores and sends nothing).
+    :func:`core.notify.outbox.emit` with the same key stores and sends nothing).
     """
 
     __tablename__ = "outbox_events"

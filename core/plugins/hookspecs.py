@@ -103,7 +103,7 @@ def tenant_onboarded(session, tenant, manifest):
     Runs inside the onboarding transaction, for the plugins the tenant has enabled, so a
     plugin can create what the tenant needs (standards, schedules). It must be
     idempotent: a second onboarding of the same manifest must change nothing. Raising
-    :class:`core.plugin_settings.PluginConfigError` (``core.surface.PluginConfigError``)
+    :class:`core.plugins.settings.PluginConfigError` (``core.surface.PluginConfigError``)
     fails the onboarding with the lines ``plugins.<plugin id>.<field>: <message>``.
 
     :param session: the tenant-scoped :class:`sqlalchemy.orm.Session`.
@@ -126,8 +126,8 @@ def record_created(session, record, actor_id):
     wants every record.
 
     **The bulk-path rule.** A single record (``POST /records``,
-    :func:`core.records.create_record`) always fires the hook, whatever ``wants`` says. A
-    bulk write (an import or ``POST /records/batch``, :func:`core.ingest.insert_records`)
+    :func:`core.records.pipeline.create_record`) always fires the hook, whatever ``wants`` says. A
+    bulk write (an import or ``POST /records/batch``, :func:`core.records.ingest.insert_records`)
     asks :func:`core.plugins.manager.wanted` once per chunk: when no enabled implementation
     wants any of the chunk's kinds, the hook is not called for that chunk at all (and no ORM
     records are built); when at least one does, the hook fires for *every* record of the

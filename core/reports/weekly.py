@@ -35,8 +35,8 @@ from servq.core.db import utcnow
 from servq.core.kpis import KpiQuery, Metric, available_metrics, compute_kpis
 from servq.core.kpis.pareto import item_titles, pareto
 from servq.core.models import Action, Clock, Record, Site, Staff, Tenant
-from servq.core.plugins_ext import enabled_plugin_ids, get_plugins
-from servq.core.quality.actions import CLOSED
+from servq.core.plugins.app import enabled_plugin_ids, get_plugins
+from servq.core.evaluation.actions import CLOSED
 
 #: The KPIs of the report's trend table, in the order shown. A metric that is not
 #: registered (a core module not loaded) is left out and named in ``skipped_metrics``.

@@ -16,7 +16,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from servq.core.plugins.manager import CORE_PREFIX, PluginError
-from servq.core.plugins_ext import get_plugins
+from servq.core.plugins.app import get_plugins
 from servq.core.scoring import RuleRegistry, RuleType, Standard, StandardError, default_rules
 from servq.core.scoring import dump_standard, parse_standard
 from servq.core.scoring.standard import read_document

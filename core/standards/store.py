@@ -37,13 +37,13 @@ from servq.core.audit import audit
 from servq.core.db import dialect_insert, utcnow
 from servq.core.models import StandardVersion, Tenant
 from servq.core.plugins.manager import CORE_PREFIX
-from servq.core.plugins_ext import enabled_plugin_ids
+from servq.core.plugins.app import enabled_plugin_ids
 from servq.core.scoring import CompiledStandard, StandardError, compile_standard, dump_standard
 from servq.core.scoring import parse_standard
 from servq.core.standards.catalogue import (ShippedStandard, reserved_prefix, rule_registry,
                                       shipped_by_kind, shipped_standards)
 from servq.core.standards.overrides import OverrideError, apply_overrides, error_paths
-from servq.core.tenancy import TenantSession
+from servq.core.db.tenancy import TenantSession
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 ``GET /sites/<site_id>/obligations`` answers the estate manager's question "is this
 estate keeping up with its recurring obligations?": the schedules onboarding created for
 the site (keys ``property.…``), each with its compliance over a window. Compliance is
-core's :func:`core.schedules.compliance` (one query per schedule; a site has a handful),
+core's :func:`core.deadlines.schedules.compliance` (one query per schedule; a site has a handful),
 summarised so a dashboard need not page through every period. Core answers 404 to a
 tenant that has not enabled the plugin (its blueprint gate), so the route never runs for
 one.

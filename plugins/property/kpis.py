@@ -28,7 +28,7 @@ by its last instant (the end − 1 second: March's monthly patrol belongs to Mar
 counts once it is decided, i.e. met (a matching record lies in it) or missed (it ended
 more than the grace ago without one). The periods of all the tenant's active schedules
 are cut in Python from their recurrence and matched in one statement (core's
-:func:`core.schedules.matches_statement`, ``UNION ALL``).
+:func:`core.deadlines.schedules.matches_statement`, ``UNION ALL``).
 
 Lighting availability: Σ lights_working / Σ lights_total × 100 over the latest lighting
 check (``facility = "lighting"``) of each site in each group (a window function picks

@@ -58,7 +58,7 @@ def test_serve_demo_loads_the_property_manager(app, client, monkeypatch):
     assert login.status_code == 201, login.json
     headers = {"Authorization": f"Bearer {login.json['token']}"}
 
-    from servq.core.database import new_session
+    from servq.core.db.session import new_session
 
     with app.app_context(), new_session(app) as session:
         tenant = session.scalar(select(Tenant).where(Tenant.slug == "property-demo"))

@@ -266,7 +266,7 @@ def test_shares_of_working_lights_and_fire_water_points_are_compared_exactly(est
 
 
 def test_first_time_fix_names_the_work_orders_field(app):
-    from servq.core.plugins_ext import get_plugins
+    from servq.core.plugins.app import get_plugins
 
     kinds = get_plugins(app).kinds
     assert kinds["property.work_order"].first_time_fix == "fixed_first_time"

@@ -80,7 +80,7 @@ def test_a_tenant_without_the_plugin_has_none_of_it(app, estate, globex):
     plain["plugins"] = {}
     report = onboard(app, plain)
     with app.app_context():
-        from servq.core.database import new_session
+        from servq.core.db.session import new_session
 
         with new_session(app, report.tenant_id) as session:
             assert session.scalar(select(func.count()).select_from(Schedule)) == 0
@@ -137,7 +137,7 @@ def test_an_unknown_survey_instrument_fails_the_onboarding_and_writes_nothing(ap
     manifest = estate_manifest("broken", {"satisfaction_survey": "owners_2026"})
     with pytest.raises(ManifestError, match=r"plugins\.property\.satisfaction_survey: No instrument"):
         onboard(app, manifest)
-    from servq.core.database import new_session
+    from servq.core.db.session import new_session
     from servq.core.models import Tenant
 
     with new_session(app) as session:
@@ -156,7 +156,7 @@ def test_the_example_property_manager_onboards_cleanly(app):
     report = onboard(app, manifest)
     assert report.tenant_created and report.counts["calendar"]["created"] == 1
     assert not onboard(app, parse_manifest(_example_text())).changed
-    from servq.core.database import new_session
+    from servq.core.db.session import new_session
 
     with new_session(app, report.tenant_id) as session:
         assert session.scalar(select(func.count()).select_from(Schedule)) == 12

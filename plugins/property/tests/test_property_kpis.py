@@ -17,7 +17,7 @@ from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import utcnow
 from servq.core.kpis import KpiQuery, registered_metrics
 from servq.core.models import Record, Schedule
-from servq.core.plugins_ext import get_plugins
+from servq.core.plugins.app import get_plugins
 from tests.factories import ApiClient
 from servq.tenants.onboarding import example_manifests, onboard
 

@@ -173,7 +173,7 @@ def test_a_bad_configuration_is_a_422_naming_the_field_and_changes_nothing(estat
 def test_a_bad_configuration_in_a_manifest_fails_the_onboarding(app, make_estate):
     from sqlalchemy import select
 
-    from servq.core.database import new_session
+    from servq.core.db.session import new_session
     from servq.core.models import Tenant
     from servq.plugins.property.config import PropertyConfig
     from servq.tenants.manifest import ManifestError

@@ -1,0 +1,521 @@
+"""Recurring obligations: periods cut by an RRULE, met by records, missed otherwise.
+
+A :class:`~core.models.Schedule` says "a record of kind K (scored against standard S) at
+site X, on every occurrence of RRULE R from DTSTART". Occurrence *i* opens period *i*,
+occurrence *i + 1* closes it: ``FREQ=MONTHLY`` from 1 January gives January, February,
+…; ``FREQ=MONTHLY;INTERVAL=6`` gives half years. Occurrences are computed in the
+tenant's time zone, so "the first of the month" is local midnight, across daylight
+saving changes. A rule with ``COUNT`` or ``UNTIL`` has that many periods; the last one
+ends where the rule would have put the next occurrence.
+
+Outcome of a period ``[start, end)``:
+
+* **met**: a live record of the kind (at the site; with an evaluation against the
+  standard when one is named; whose ``data`` has the top-level values of ``match``) has
+  ``occurred_at`` in the period;
+* **missed**: none, and the period ended more than ``grace`` ago (the time allowed to
+  file a record late);
+* **open**: none yet, and there is still time.
+
+:func:`compliance` lists the periods of a window with one SQL query per schedule (the
+periods go in as a ``VALUES`` table, each matched by an indexed correlated subquery), and
+:func:`scan` (every minute, from the deadline tick) reports each newly missed period once:
+a ``schedule.missed`` notification and, when the schedule says so, a corrective action.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrule, rrulestr
+from sqlalchemy import (Integer, and_, cast, column, exists, func, literal, literal_column, select,
+                        values)
+from sqlalchemy.dialects.postgresql import JSONB
+
+from servq.core.db import UTCDateTime, utcnow
+from servq.core.models import Evaluation, Record, Schedule, Site
+
+#: Most periods one compliance report or one scan of a schedule handles.
+MAX_PERIODS = 1000
+#: Frequencies an obligation may have (sub-daily ones are not obligations but shifts).
+FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+_FREQ_RE = re.compile(r"(?:^|;)FREQ=([A-Z]+)(?:;|$)")
+ROLES = ("owner", "admin", "manager", "inspector", "agent", "viewer")
+#: A key of ``match``: a top-level field of a record's ``data``.
+MATCH_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+#: Most fields one ``match`` may name.
+MAX_MATCH = 10
+
+
+class ScheduleInvalid(ValueError):
+    """A schedule's fields were refused; ``errors`` maps field → messages."""
+
+    def __init__(self, errors: dict[str, list[str]], message: str = "The schedule is not valid."):
+        super().__init__(message)
+        self.errors = errors
+        self.message = message
+
+
+class TooManyPeriods(ValueError):
+    """The window holds more than :data:`MAX_PERIODS` periods."""
+
+
+# -- the recurrence ---------------------------------------------------------------------------
+
+
+def parse_rrule(text: str, dtstart: datetime, zone: ZoneInfo) -> rrule:
+    """The recurrence ``text`` (``FREQ=MONTHLY``, optionally prefixed ``RRULE:``) from
+    ``dtstart`` in ``zone``; :class:`ValueError` with a readable message otherwise."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("Give a recurrence rule such as 'FREQ=MONTHLY'.")
+    body = text.strip()
+    if body.upper().startswith("RRULE:"):
+        body = body[6:]
+    body = body.upper()
+    if "\n" in body or "DTSTART" in body or ":" in body:
+        raise ValueError("Give one RRULE (e.g. 'FREQ=MONTHLY;INTERVAL=6'); the start goes in 'dtstart'.")
+    match = _FREQ_RE.search(body)
+    if not match:
+        raise ValueError(f"The rule {text!r} has no FREQ (e.g. 'FREQ=MONTHLY').")
+    if match.group(1) not in FREQUENCIES:
+        raise ValueError(f"FREQ={match.group(1)} is not allowed: an obligation recurs at most "
+                         f"daily ({', '.join(FREQUENCIES)}).")
+    try:
+        rule = rrulestr(body, dtstart=dtstart.astimezone(zone), cache=True)
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ValueError(f"Cannot read the rule {text!r}: {exc}.") from exc
+    if not isinstance(rule, rrule):
+        raise ValueError(f"Give a single RRULE, not {text!r}.")
+    if rule.after(dtstart.astimezone(zone), inc=True) is None:
+        raise ValueError(f"The rule {text!r} has no occurrence from dtstart on.")
+    return rule
+
+
+def validate_rrule(text: str, dtstart: datetime, zone: ZoneInfo) -> str:
+    """The rule in normal form (upper case, no ``RRULE:`` prefix); ValueError otherwise."""
+    parse_rrule(text, dtstart, zone)
+    body = text.strip()
+    return (body[6:] if body.upper().startswith("RRULE:") else body).upper()
+
+
+@dataclass(frozen=True)
+class Period:
+    """One period of a schedule: ``[start, end)``, and ``deadline`` = end + grace."""
+
+    index: int
+    start: datetime
+    end: datetime
+    deadline: datetime
+
+
+class Recurrence:
+    """The periods of one schedule, in its tenant's time zone."""
+
+    def __init__(self, schedule: Schedule, zone: ZoneInfo):
+        self.zone = zone
+        self.grace = timedelta(seconds=schedule.grace_seconds or 0)
+        self.first = schedule.dtstart.astimezone(zone)
+        self.rule = parse_rrule(schedule.rrule, schedule.dtstart, zone)
+        self.open_rule = self.rule.replace(count=None, until=None)
+
+    def _end_of(self, start: datetime) -> datetime:
+        return self.open_rule.after(start)
+
+    def periods(self, since: datetime, until: datetime, *, limit: int = MAX_PERIODS,
+                strict: bool = True) -> list[Period]:
+        """The periods that overlap ``[since, until)``, in order (``index`` counts them).
+
+        :raises TooManyPeriods: when there are more than ``limit`` (with ``strict``;
+            otherwise the first ``limit`` are returned).
+        """
+        since, until = since.astimezone(self.zone), until.astimezone(self.zone)
+        first = self.rule.before(since, inc=True) or self.rule.after(since, inc=True)
+        if first is None or first >= until:
+            return []
+        starts = [first]
+        for occurrence in self.rule.xafter(first, inc=False):
+            if occurrence >= until:
+                break
+            if len(starts) >= limit + 1:
+                if strict:
+                    raise TooManyPeriods(f"more than {limit} periods")
+                break
+            starts.append(occurrence)
+        ends = starts[1:] + [self.open_rule.after(starts[-1])]
+        out = []
+        for start, end in zip(starts, ends):
+            if end <= since:
+                continue
+            out.append(Period(len(out), start.astimezone(timezone.utc), end.astimezone(timezone.utc),
+                              (end + self.grace).astimezone(timezone.utc)))
+        return out[:limit]
+
+    def deadlines_between(self, after: datetime, until: datetime, *,
+                          limit: int = MAX_PERIODS) -> list[Period]:
+        """The first ``limit`` periods whose deadline lies in ``(after, until]``."""
+        # deadline = end + grace, so the end lies in (after - grace, until - grace].
+        low, high = after - self.grace, until - self.grace
+        if high <= low:
+            return []
+        candidates = self.periods(low, high, limit=limit + 1, strict=False)
+        return [p for p in candidates if low < p.end <= high][:limit]
+
+    def next_deadline(self, after: datetime) -> datetime | None:
+        """The first period deadline later than ``after``; ``None`` when no period is left."""
+        low = (after - self.grace).astimezone(self.zone)
+        end = self.open_rule.after(low)
+        while end is not None:
+            start = self.open_rule.before(end)
+            if start is not None and start >= self.first:
+                last = self.rule.before(end, inc=False)
+                if last is None or last < start:
+                    return None  # the finite rule has no period starting there
+                return (end + self.grace).astimezone(timezone.utc)
+            end = self.open_rule.after(end)
+        return None
+
+
+def schedule_zone(session) -> ZoneInfo:
+    """The time zone the tenant's periods are cut in (its business calendar's)."""
+    from servq.core.calendar.tenant import tenant_calendar
+
+    return tenant_calendar(session).zone
+
+
+# -- matching records -------------------------------------------------------------------------
+
+
+def check_match(match: Any) -> list[str]:
+    """Why ``match`` cannot be a schedule's ``match`` (``[]`` when it can): an object of at
+    most :data:`MAX_MATCH` top-level ``data`` fields, each required to equal a string, an
+    integer or a boolean."""
+    if not isinstance(match, Mapping):
+        return ["Give an object of data fields and the values they must have."]
+    errors = []
+    if len(match) > MAX_MATCH:
+        errors.append(f"At most {MAX_MATCH} fields.")
+    for key, value in match.items():
+        if not isinstance(key, str) or not MATCH_KEY_RE.match(key):
+            errors.append(f"{key!r} is not a top-level data field name (letters, digits, '_').")
+        elif isinstance(value, float) or not isinstance(value, (str, int, bool)):
+            errors.append(f"{key}: the value must be a string, an integer or a boolean.")
+        elif isinstance(value, str) and (len(value) > 200 or "\x00" in value):
+            errors.append(f"{key}: at most 200 characters, no NUL.")
+        elif isinstance(value, int) and not -2**63 <= value < 2**63:
+            errors.append(f"{key}: the integer is out of range.")
+    return errors
+
+
+def match_clauses(match: Mapping[str, Any] | None, dialect: str, record=Record) -> list:
+    """SQL conditions: ``record.data`` has each top-level value of ``match``, with its JSON
+    type (``"5"`` does not match ``5``, nor ``1`` ``true``)."""
+    clauses = []
+    for key, value in sorted((match or {}).items()):
+        if dialect == "postgresql":
+            clauses.append(record.data[key] == cast(literal(json.dumps(value)), JSONB))
+            continue
+        path = f'$."{key}"'
+        kind = func.json_type(record.data, path)
+        if isinstance(value, bool):
+            clauses.append(kind == ("true" if value else "false"))
+        else:
+            clauses.append(and_(kind == ("integer" if isinstance(value, int) else "text"),
+                                func.json_extract(record.data, path) == value))
+    return clauses
+
+
+def matches_statement(session, schedule: Schedule, periods: list[Period], tag: int = 0):
+    """``SELECT tag, n, first matching record id`` for each of ``periods`` (see
+    :func:`matches`); several schedules' statements may be joined with ``UNION ALL``."""
+    table = values(column("n", Integer), column("start_at", UTCDateTime()),
+                   column("end_at", UTCDateTime()), name=f"periods{tag}") \
+        .data([(p.index, p.start, p.end) for p in periods]).cte(f"periods{tag}")
+    first = (select(Record.id)
+             .where(Record.kind == schedule.kind, Record.deleted_at.is_(None),
+                    Record.occurred_at >= table.c.start_at, Record.occurred_at < table.c.end_at,
+                    *match_clauses(schedule.match, session.get_bind().dialect.name))
+             .order_by(Record.occurred_at, Record.id).limit(1))
+    if schedule.site_id is not None:
+        first = first.where(Record.site_id == schedule.site_id)
+    if schedule.standard_code:
+        first = first.where(exists().where(Evaluation.record_id == Record.id,
+                                           Evaluation.standard_code == schedule.standard_code))
+    return select(literal_column(str(int(tag))).label("tag"), table.c.n.label("n"),
+                  first.correlate(table).scalar_subquery().label("record_id"))
+
+
+def matches(session, schedule: Schedule, periods: list[Period]) -> dict[int, uuid.UUID]:
+    """``{period index: id of the first matching record}`` for ``periods``: one query.
+
+    The periods are a ``VALUES`` table; each row's match is a correlated subquery served by
+    the records' ``(tenant_id, site_id, occurred_at)`` or ``(tenant_id, kind, occurred_at)``
+    index.
+    """
+    if not periods:
+        return {}
+    stmt = matches_statement(session, schedule, periods)
+    return {n: record_id for _tag, n, record_id in session.execute(stmt) if record_id is not None}
+
+
+def compliance(session, schedule: Schedule, since: datetime | None = None,
+               until: datetime | None = None, now: datetime | None = None) -> dict[str, Any]:
+    """The periods of ``schedule`` overlapping ``[since, until)`` with their outcome.
+
+    Defaults: from the schedule's start until now (the current period included).
+
+    :raises TooManyPeriods: when the window holds more than :data:`MAX_PERIODS` periods.
+    """
+    now = now or utcnow()
+    since = since or schedule.dtstart
+    until = until or now
+    recurrence = Recurrence(schedule, schedule_zone(session))
+    periods = recurrence.periods(since, until) if until > since else []
+    found = matches(session, schedule, periods)
+    rows, counts = [], {"met": 0, "missed": 0, "open": 0}
+    for period in periods:
+        record_id = found.get(period.index)
+        outcome = "met" if record_id else ("missed" if period.deadline <= now else "open")
+        counts[outcome] += 1
+        rows.append({"start": period.start, "end": period.end,
+                     "deadline": period.deadline, "outcome": outcome, "record_id": record_id})
+    return {"schedule_id": schedule.id, "since": since, "until": until, "periods": rows,
+            "summary": counts}
+
+
+# -- creating and changing --------------------------------------------------------------------
+
+
+def _check(session, fields: Mapping[str, Any], kinds: Mapping[str, Any] | None) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if kinds is not None and fields.get("kind") is not None and fields["kind"] not in kinds:
+        errors["kind"] = [f"Unknown record kind {fields['kind']!r}; this tenant may use: "
+                          f"{', '.join(sorted(kinds)) or 'none'}."]
+    if fields.get("site_id") is not None and session.scalar(
+            select(Site.id).where(Site.id == fields["site_id"])) is None:
+        errors["site_id"] = ["No such site in this tenant."]
+    code = fields.get("standard_code")
+    if code and not _standard_exists(session, code):
+        errors["standard_code"] = [f"No standard {code!r} for this tenant."]
+    roles = fields.get("escalate_to") or ()
+    bad = [r for r in roles if r not in ROLES]
+    if bad:
+        errors["escalate_to"] = [f"Unknown role(s) {bad}: use {', '.join(ROLES)}."]
+    if fields.get("dtstart") is not None and fields["dtstart"].tzinfo is None:
+        errors["dtstart"] = ["Give the start with a time zone offset."]
+    if fields.get("rrule") is not None and fields.get("dtstart") is not None and "dtstart" not in errors:
+        try:
+            validate_rrule(fields["rrule"], fields["dtstart"], schedule_zone(session))
+        except ValueError as exc:
+            errors["rrule"] = [str(exc)]
+    if fields.get("grace_seconds") is not None and fields["grace_seconds"] < 0:
+        errors["grace"] = ["The grace period cannot be negative."]
+    if "match" in fields and check_match(fields["match"]):
+        errors["match"] = check_match(fields["match"])
+    return errors
+
+
+def _standard_exists(session, code: str) -> bool:
+    from servq.core.models import StandardVersion
+
+    if session.scalar(select(StandardVersion.id).where(StandardVersion.code == code).limit(1)):
+        return True
+    try:
+        from servq.core.standards import standard_in_force
+    except ImportError:  # pragma: no cover - the standards module ships with core
+        return False
+    return standard_in_force(session, code) is not None
+
+
+def _reset_watch(session, schedule: Schedule, now: datetime) -> None:
+    """Judge periods from ``now`` on: the ones already over are not *newly* missed."""
+    schedule.checked_until = now
+    schedule.next_check_at = (Recurrence(schedule, schedule_zone(session)).next_deadline(now)
+                              if schedule.active else None)
+
+
+def _defaults(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``None`` for an optional setting means its default (no grace, no roles)."""
+    out = dict(fields)
+    if "grace_seconds" in out and out["grace_seconds"] is None:
+        out["grace_seconds"] = 0
+    if "escalate_to" in out and out["escalate_to"] is None:
+        out["escalate_to"] = []
+    if "match" in out and out["match"] is None:
+        out["match"] = {}
+    return out
+
+
+#: The fields of a schedule a caller may set.
+FIELDS = ("key", "title", "kind", "standard_code", "match", "site_id", "rrule", "dtstart",
+          "grace_seconds", "active", "action_on_miss", "escalate_to")
+#: Changing one of these starts the watch afresh.
+_RULE_FIELDS = ("kind", "standard_code", "match", "site_id", "rrule", "dtstart", "grace_seconds",
+                "active")
+
+
+def create_schedule(session, *, kinds: Mapping[str, Any] | None = None, actor_id: uuid.UUID | None = None,
+                    now: datetime | None = None, **fields: Any) -> Schedule:
+    """Create a schedule in the session's tenant (audited; the caller commits).
+
+    Fields: ``title``, ``kind``, ``rrule``, ``dtstart`` (required), ``key`` (plugins:
+    makes the call idempotent, the existing schedule with that key is returned
+    unchanged), ``standard_code``, ``match`` (top-level ``data`` values a record must
+    have), ``site_id``, ``grace_seconds``, ``active``, ``action_on_miss``, ``escalate_to``.
+    ``kinds`` (the tenant's record kinds), when given, restricts ``kind``.
+
+    :raises ScheduleInvalid: naming each bad field; nothing is added.
+    """
+    from servq.core.audit import audit, jsonable
+
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise ScheduleInvalid({name: ["Unknown field."] for name in unknown})
+    fields = _defaults(fields)
+    missing = [name for name in ("title", "kind", "rrule", "dtstart") if fields.get(name) in (None, "")]
+    if missing:
+        raise ScheduleInvalid({name: ["Missing data for required field."] for name in missing})
+    if fields.get("key"):
+        found = session.scalar(select(Schedule).where(Schedule.key == fields["key"]))
+        if found is not None:
+            return found
+    errors = _check(session, fields, kinds)
+    if errors:
+        raise ScheduleInvalid(errors)
+    now = now or utcnow()
+    values_ = {"grace_seconds": 0, "active": True, "action_on_miss": False, "escalate_to": [],
+               "match": {}, **fields}
+    values_["match"] = dict(values_["match"])
+    values_["rrule"] = validate_rrule(values_["rrule"], values_["dtstart"], schedule_zone(session))
+    values_["dtstart"] = values_["dtstart"].astimezone(timezone.utc)
+    values_["escalate_to"] = list(values_["escalate_to"] or [])
+    schedule = Schedule(id=uuid.uuid4(), created_by=actor_id, created_at=now, updated_at=now,
+                        checked_until=now, **values_)
+    _reset_watch(session, schedule, now)
+    session.add(schedule)
+    session.flush()
+    audit(session, "schedules", schedule.id, "created", actor_id,
+          {name: [None, jsonable(value)] for name, value in values_.items()})
+    return schedule
+
+
+def update_schedule(session, schedule: Schedule, changes: Mapping[str, Any], *,
+                    kinds: Mapping[str, Any] | None = None, actor_id: uuid.UUID | None = None,
+                    now: datetime | None = None) -> dict[str, list]:
+    """Apply ``changes`` (audited; the caller commits). Changing the rule, its start, the
+    kind, match, site, standard or grace, or re-activating, judges periods from now on.
+
+    :raises ScheduleInvalid: naming each bad field; the schedule is left unchanged.
+    """
+    from servq.core.audit import apply_changes, audit
+
+    unknown = sorted(set(changes) - set(FIELDS))
+    if unknown:
+        raise ScheduleInvalid({name: ["Unknown field."] for name in unknown})
+    changes = _defaults(changes)
+    for name in ("title", "kind", "rrule", "dtstart", "active", "action_on_miss"):
+        if name in changes and changes[name] in (None, ""):
+            raise ScheduleInvalid({name: ["Field may not be null."]})
+    merged = {name: getattr(schedule, name) for name in FIELDS}
+    merged.update(changes)
+    check = {name: merged[name] for name in changes}
+    if "rrule" in changes or "dtstart" in changes:
+        check.update(rrule=merged["rrule"], dtstart=merged["dtstart"])
+    errors = _check(session, check, kinds)
+    if errors:
+        raise ScheduleInvalid(errors)
+    if changes.get("key") and changes["key"] != schedule.key and session.scalar(
+            select(Schedule.id).where(Schedule.key == changes["key"])):
+        raise ScheduleInvalid({"key": [f"A schedule with key {changes['key']!r} exists."]})
+    new = dict(changes)
+    if "rrule" in new:
+        new["rrule"] = validate_rrule(new["rrule"], merged["dtstart"], schedule_zone(session))
+    if "dtstart" in new:
+        new["dtstart"] = new["dtstart"].astimezone(timezone.utc)
+    if "escalate_to" in new:
+        new["escalate_to"] = list(new["escalate_to"] or [])
+    if "match" in new:
+        new["match"] = dict(new["match"])
+    applied = apply_changes(schedule, new)
+    if applied:
+        now = now or utcnow()
+        if any(name in applied for name in _RULE_FIELDS):
+            _reset_watch(session, schedule, now)
+        schedule.updated_at = now
+        session.flush()
+        audit(session, "schedules", schedule.id, "changed", actor_id, applied)
+    return applied
+
+
+# -- the watch --------------------------------------------------------------------------------
+
+
+def scan(session, now: datetime | None = None) -> int:
+    """Report the periods of the tenant's active schedules missed since the last scan.
+
+    Each newly missed period: ``schedule.missed`` (once: the dedupe key names the
+    schedule and the period) to the schedule's ``escalate_to`` roles and, with
+    ``action_on_miss``, a corrective action (source ``deadline``, idempotent). One
+    indexed query finds the schedules whose next deadline has come; one query per such
+    schedule judges its periods. The caller commits. Returns the periods reported.
+    """
+    now = now or utcnow()
+    due = list(session.scalars(select(Schedule).where(Schedule.active.is_(True),
+                                                      Schedule.next_check_at <= now)))
+    if not due:
+        return 0
+    zone = schedule_zone(session)
+    emit = _emitter()
+    reported = 0
+    for schedule in due:
+        recurrence = Recurrence(schedule, zone)
+        periods = recurrence.deadlines_between(schedule.checked_until, now)
+        found = matches(session, schedule, periods)
+        for period in periods:
+            if period.index in found:
+                continue
+            reported += 1
+            _missed(session, schedule, period, emit, zone)
+        if len(periods) >= MAX_PERIODS:
+            schedule.checked_until = periods[-1].deadline  # the next scan goes on from here
+        else:
+            schedule.checked_until = now
+        schedule.next_check_at = recurrence.next_deadline(schedule.checked_until)
+    session.flush()
+    return reported
+
+
+def _missed(session, schedule: Schedule, period: Period, emit, zone: ZoneInfo) -> None:
+    payload = {"schedule_id": str(schedule.id), "key": schedule.key, "title": schedule.title,
+               "kind": schedule.kind, "standard_code": schedule.standard_code,
+               "match": dict(schedule.match or {}),
+               "site_id": str(schedule.site_id) if schedule.site_id else None,
+               "period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
+               "deadline": period.deadline.isoformat()}
+    key = f"{schedule.id}:{period.start.isoformat()}"
+    if emit is not None:
+        emit(session, "schedule.missed", payload, roles=schedule.escalate_to or (),
+             dedupe_key=f"schedule.missed:{key}")
+    if schedule.action_on_miss:
+        from servq.core.evaluation.actions import open_action
+
+        day = period.start.astimezone(zone).date().isoformat()
+        open_action(session, title=f"Missed: {schedule.title} ({day})",
+                    standard=schedule.standard_code, source="deadline",
+                    source_key=f"schedule:{key}", roles=tuple(schedule.escalate_to or ()),
+                    description=(f"No {schedule.kind} record for the period "
+                                 f"{period.start.isoformat()} – {period.end.isoformat()} of "
+                                 f"schedule {schedule.title!r}."))
+
+
+def _emitter():
+    try:
+        from servq.core.notify.outbox import emit
+    except ImportError:  # pragma: no cover - notifications ship with core
+        return None
+    return emit

@@ -1,0 +1,190 @@
+"""The deadline tick: every minute, for every tenant, the breach watch, the recurring
+obligations and the webhook retries that are due.
+
+``servq worker`` keeps the tick going with rq's scheduler (the worker runs with its
+scheduler on): :func:`start_ticking` schedules the tick of the current minute, and each
+tick schedules the next one (``enqueue_at`` the start of the next minute) before it
+works. A Redis key per minute (``SET NX``) makes sure each minute is scheduled once,
+however many workers run, and a Redis lock keeps two ticks from overlapping. If every
+worker stops, the chain resumes when one starts again.
+
+A tick lists the tenants (a global table) and runs :func:`scan_tenant` for each as a job
+of its own (with Redis: in parallel on the workers; without: inline, one after the other),
+each with a session scoped to its tenant. ``servq deadlines scan`` runs one tick now, in
+the calling process, for crontab-minded operators and for deployments without a worker.
+
+This module is one of core's plugins (``CORE_PLUGINS``): it registers :func:`scan_tenant`
+as the job ``deadlines.scan`` and stops the clocks of a deleted record. The tick itself is
+queued as ``deadlines.tick`` (resolved by ``core.jobs.ServqJob``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import datetime, timezone
+
+from flask import Flask, current_app
+from sqlalchemy import select, update
+
+from servq.core.db import utcnow
+from servq.core.plugins import Job, hookimpl
+
+log = logging.getLogger(__name__)
+
+#: Seconds between ticks.
+INTERVAL = 60
+#: rq's function name of the tick (``core.jobs.ServqJob`` resolves it to :func:`tick`).
+TICK_FUNCTION = "deadlines.tick"
+#: The job name of :func:`scan_tenant`.
+SCAN_JOB = "deadlines.scan"
+_SLOT_KEY = "servq:deadlines:slot:{queue}:{slot}"
+_LOCK_KEY = "servq:deadlines:running:{queue}"
+
+
+def scan_tenant(session, now: str | None = None) -> dict:
+    """One tenant's share of a tick (a registered job): the clocks' breach watch
+    (:func:`core.deadlines.clocks.scan`), the recurring obligations (:func:`core.deadlines.schedules.scan`)
+    and the webhook deliveries due for a retry (``core.notify.outbox.retry_due``). Commits.
+
+    :param now: ISO 8601 instant to scan as of (default: now).
+    :return: counts of what was done.
+    """
+    from servq.core.deadlines import clocks, schedules
+
+    instant = datetime.fromisoformat(now) if now else utcnow()
+    result = clocks.scan(session, instant).as_dict()
+    result["missed_periods"] = schedules.scan(session, instant)
+    try:
+        from servq.core.notify.outbox import retry_due
+    except ImportError:  # pragma: no cover - notifications ship with core
+        retry_due = None
+    if retry_due is not None:
+        result["retries"] = retry_due(session, instant)
+    session.commit()
+    return result
+
+
+def run_tick(app: Flask, now: datetime | None = None, *, fan_out: bool = False) -> dict[str, dict]:
+    """Run :func:`scan_tenant` for every tenant.
+
+    ``fan_out`` (the worker's tick): each tenant's scan becomes a job (rq with Redis).
+    Otherwise each runs here, in turn; a tenant whose scan fails is logged and the others
+    still run. Returns ``{tenant slug: counts}`` for the scans run here.
+    """
+    from servq.core.db.session import new_session
+    from servq.core.jobs import dispatch, run_job
+    from servq.core.models import Tenant
+
+    now = now or utcnow()
+    with new_session(app) as session:
+        tenants = session.execute(select(Tenant.id, Tenant.slug).order_by(Tenant.slug)).all()
+    results: dict[str, dict] = {}
+    stamp = now.astimezone(timezone.utc).isoformat()
+    for tenant_id, slug in tenants:
+        if fan_out:
+            dispatch(app, SCAN_JOB, str(tenant_id), [stamp],
+                     f"deadlines-{tenant_id}-{int(now.timestamp()) // INTERVAL}-{uuid.uuid4().hex[:6]}")
+            continue
+        try:
+            with app.app_context():
+                results[slug] = run_job(SCAN_JOB, str(tenant_id), stamp)
+        except Exception:
+            log.exception("deadline scan of tenant %s failed", slug)
+            results[slug] = {"error": True}
+    return results
+
+
+# -- the every-minute chain on rq -------------------------------------------------------------
+
+
+def _slot(instant: datetime) -> int:
+    return int(instant.timestamp()) // INTERVAL * INTERVAL
+
+
+def schedule_tick(app: Flask, at_slot: int) -> bool:
+    """Schedule the tick of minute ``at_slot`` (epoch seconds) unless someone did already.
+
+    :return: whether this call scheduled it.
+    """
+    queue = app.extensions["servq.queue"]
+    if queue is None:
+        return False
+    key = _SLOT_KEY.format(queue=queue.name, slot=at_slot)
+    if not queue.connection.set(key, b"1", nx=True, ex=6 * 3600):
+        return False
+    when = datetime.fromtimestamp(at_slot, tz=timezone.utc)
+    queue.enqueue_at(when, TICK_FUNCTION, job_id=f"servq-deadlines-tick-{at_slot}",
+                     result_ttl=600, failure_ttl=24 * 3600, job_timeout=10 * 60)
+    return True
+
+
+def start_ticking(app: Flask) -> None:
+    """Make sure the tick runs this minute and keeps running (``servq worker`` calls it)."""
+    schedule_tick(app, _slot(utcnow()))
+
+
+def tick() -> dict:
+    """The rq job behind the every-minute tick (runs inside the worker's app context).
+
+    Schedules the next minute's tick first, so a failing tick does not break the chain,
+    then fans the tenants' scans out as jobs, unless another tick is still at work.
+    """
+    app = current_app._get_current_object()
+    now = utcnow()
+    schedule_tick(app, _slot(now) + INTERVAL)
+    queue = app.extensions["servq.queue"]
+    lock = queue.connection.lock(_LOCK_KEY.format(queue=queue.name), timeout=5 * 60,
+                                 blocking=False) if queue is not None else None
+    if lock is not None and not lock.acquire(blocking=False):
+        log.info("deadline tick skipped: the previous one is still running")
+        return {"skipped": True}
+    started = time.monotonic()
+    try:
+        run_tick(app, now, fan_out=queue is not None)
+        from servq.core.kpis.rollups import schedule_refresh
+
+        schedule_refresh(app, now)  # the KPI rollups of every tenant, once an hour
+    finally:
+        if lock is not None:
+            try:
+                lock.release()
+            except Exception:  # expired meanwhile: nothing to release
+                pass
+    return {"tenants_scanned_at": now.isoformat(), "seconds": round(time.monotonic() - started, 3)}
+
+
+# -- plugin hooks ---------------------------------------------------------------------------
+
+
+def request_scan(session) -> None:
+    """Have the breach watch look at the session's tenant right after this transaction
+    commits (a clock became due while being synchronised): once per transaction."""
+    from flask import has_app_context
+
+    from servq.core.jobs import enqueue
+
+    if not has_app_context() or session.tenant_id is None:
+        return
+    txn = session.get_transaction()
+    if txn is not None and session.info.get("deadlines.scan_requested") is txn:
+        return
+    session.info["deadlines.scan_requested"] = txn
+    enqueue(session, scan_tenant, session.tenant_id)
+
+
+@hookimpl
+def register_jobs():
+    return [Job(SCAN_JOB, scan_tenant)]
+
+
+@hookimpl
+def record_changed(session, record, changes):
+    """A deleted record's clocks stop being watched."""
+    from servq.core.models import Clock
+
+    if "deleted_at" in changes and record.deleted_at is not None:
+        session.execute(update(Clock).where(Clock.record_id == record.id)
+                        .values(next_check_at=None)
+                        .execution_options(synchronize_session=False))

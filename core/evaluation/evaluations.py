@@ -1,0 +1,491 @@
+"""Scoring records against the standards in force, and storing the evaluations.
+
+:func:`evaluate_records` is the one path, for one record or a hundred thousand: it looks
+up the standards once per kind (an inspection: the standard it names, once per code),
+scores every record with the pure engine, then writes with bulk statements (one SELECT
+of the existing evaluations per thousand records, one multi-row INSERT, UPDATEs of the
+rows that changed), opens the corrective actions of failed items, synchronises the
+deadline clocks and fires ``record_evaluated``. A record of a kind no standard applies to
+costs no query.
+
+Records a bulk import has just inserted (``fresh``) skip the SELECTs of existing
+evaluations and corrective actions, and are read through their columns; on PostgreSQL
+their evaluations' ``items`` are serialised by orjson straight from the engine's result
+(:func:`items_json`, the same JSON as :func:`json_items` gives) and go into the INSERT as
+they are, which is queued with the rest of the import's chunk (:mod:`core.db.fast.bulk`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from enum import Enum
+from types import MappingProxyType
+from typing import Any, NamedTuple, Sequence
+
+import orjson
+from sqlalchemy import delete, select, update
+
+from servq.core.calendar.tenant import tenant_calendar
+from servq.core.deadlines.clocks import sync_clocks_many
+from servq.core.db import utcnow
+from servq.core.kpis.rollups import mark_dirty
+from servq.core.models import Evaluation, Record
+from servq.core.plugins.app import hooks_for_session
+from servq.core.evaluation.actions import open_failure_actions
+from servq.core.db.fast.bulk import JsonText, RowView, insert_rows, new_ids
+from servq.core.evaluation.inspections import named_standard
+from servq.core.evaluation.values import INSPECTION, inspection_plan, record_values
+from servq.core.scoring import WALL, CompiledStandard, Outcome, RuleInputError, evaluate
+from servq.core.scoring.engine import _json_safe
+from servq.core.scoring.registry import CORE_RULE_TYPES
+from servq.core.scoring.rules import FrozenEvidence
+from servq.core.standards import rule_registry, standards_for_kind
+
+_EVALUATIONS = Evaluation.__table__
+_FAILED = (Outcome.FAIL, Outcome.BREACHED)
+_CORE_TYPES = frozenset(rule_type.name for rule_type in CORE_RULE_TYPES)
+CHUNK = 1000
+#: The scalar columns of an evaluation row besides its keys.
+COLUMNS = ("standard_version", "evaluated_at", "total", "max_total", "percent", "grade",
+           "passed", "complete", "failed_critical", "items")
+
+
+class Facts(NamedTuple):
+    """What the evaluation loop needs to know of a compiled standard beyond the engine."""
+
+    flagged: tuple[tuple[int, Any], ...]  # (position, Item) of critical / action_on_failure items
+    deadlines: bool                       # has deadline items: its clocks are synchronised
+    calendar: bool                        # needs the tenant's business calendar
+
+
+_FACTS: dict[int, tuple[CompiledStandard, Facts]] = {}
+_FACTS_LOCK = threading.Lock()
+
+
+def facts(compiled: CompiledStandard) -> Facts:
+    """The :class:`Facts` of ``compiled`` (computed once per compiled object)."""
+    hit = _FACTS.get(id(compiled))
+    if hit is not None and hit[0] is compiled:
+        return hit[1]
+    items = compiled.standard.items
+    found = Facts(
+        flagged=tuple((n, item) for n, item in enumerate(items) if item.critical or item.action_on_failure),
+        deadlines=any(item.rule.type == "deadline" for item in items),
+        calendar=any(item.rule.type == "deadline" or item.rule.type not in _CORE_TYPES
+                     for item in items))
+    with _FACTS_LOCK:
+        if len(_FACTS) >= 512:
+            _FACTS.pop(next(iter(_FACTS)))
+        _FACTS[id(compiled)] = (compiled, found)
+    return found
+
+
+class _Standards:
+    """The standards that apply to each record, looked up once per kind / code per call:
+    ``(version, compiled, facts)`` triples."""
+
+    def __init__(self, session):
+        self.session = session
+        self.by_kind: dict[str, tuple] = {}
+        self.by_code: dict[str | None, tuple] = {}
+
+    def of(self, record: Record) -> tuple:
+        if record.kind == INSPECTION:
+            code = (record.data or {}).get("standard")
+            triples = self.by_code.get(code)
+            if triples is None:
+                pair = named_standard(self.session, code)
+                triples = self.by_code[code] = \
+                    ((pair[0], pair[1], facts(pair[1])),) if pair is not None else ()
+            return triples
+        triples = self.by_kind.get(record.kind)
+        if triples is None:
+            triples = self.by_kind[record.kind] = tuple(
+                (version, compiled, facts(compiled))
+                for version, compiled in standards_for_kind(self.session, record.kind))
+        return triples
+
+
+def _invalid(errors: dict, message: str):
+    from servq.core.records.pipeline import RecordInvalid
+
+    return RecordInvalid(errors, message)
+
+
+def _input_errors(record: Record, standard_code: str, compiled: CompiledStandard,
+                  error: RuleInputError) -> dict:
+    """Field errors for a value the engine could not judge, naming the item."""
+    code = getattr(error, "code", None)
+    if record.kind == INSPECTION and code is not None:
+        return {"data": {"answers": {code: [str(error)]}}}
+    field = code or "_schema"
+    if code is not None:
+        try:
+            params = compiled.standard.item(code).rule.params
+        except KeyError:
+            params = {}
+        field = params.get("field", code)
+    return {"data": {field: [f"Standard {standard_code!r}, {error}"]}}
+
+
+def evaluate_records(session, records: Sequence[Record], *, now: datetime | None = None,
+                     actor_id: uuid.UUID | None = None, objects: bool = False,
+                     fresh: bool = False) -> list:
+    """Score ``records`` (flushed or pending, of the session's tenant) against the
+    standards in force that apply to each, and store the evaluations.
+
+    Each record gets one evaluation row per standard, replacing the one it had; rows of
+    standards that no longer apply to a re-scored record are removed. Failed critical
+    items (and failed items marked ``action_on_failure``) open a corrective action each,
+    once; the deadline clocks of standards with deadline items are synchronised;
+    ``record_evaluated`` fires per record (plugins get ORM rows). Nothing is committed.
+
+    :param now: the instant of the evaluation (default: now).
+    :param objects: return :class:`core.models.Evaluation` objects (built only on
+        request: a bulk import does without them) instead of the stored rows as dicts.
+    :param fresh: the records were inserted in this transaction by the caller (a bulk
+        import), so none has an evaluation or a corrective action yet: nothing is read
+        before writing. The records need only the attributes the rules read (``id``,
+        ``kind``, ``data``, ``occurred_at``, …): ORM objects are needed only by plugins
+        implementing ``record_evaluated``. On PostgreSQL, unless a plugin hears
+        ``record_evaluated``, the rows returned then hold their ``items`` as
+        :class:`core.db.fast.bulk.JsonText` (their JSON, as inserted).
+    :raises core.records.pipeline.RecordInvalid: when a value cannot be judged by its item's rule;
+        its ``errors`` are keyed by the position of each bad record in ``records``
+        (``{3: {"data": {...}}}``) and nothing has been written.
+    """
+    now = now or utcnow()
+    standards = _Standards(session)
+    by_kind = standards.by_kind
+    registry = None
+    calendar = None
+    hook = hooks_for_session(session).record_evaluated
+    hooked = bool(hook.get_hookimpls())
+    # Fresh records are only read (no plugin gets them here): through their columns.
+    readable = _readable if fresh and not hooked else None
+    scored: list[tuple[Record, Any, CompiledStandard, Facts, Any]] = []
+    append = scored.append
+    errors: dict[int, dict] = {}
+    for position, record in enumerate(records):
+        if readable is not None:
+            record = readable(record)
+        kind = record.kind
+        triples = by_kind.get(kind) if kind != INSPECTION else None
+        if triples is None:
+            triples = standards.of(record)
+        if not triples:
+            continue
+        values = None
+        for version, compiled, known in triples:
+            target = compiled
+            if kind == INSPECTION:
+                if registry is None:
+                    registry = rule_registry()
+                plan = inspection_plan(compiled, registry)
+                target, values = plan.compiled, record_values(record, plan)
+            elif values is None:
+                values = record_values(record)
+            if known.calendar:
+                if calendar is None:
+                    calendar = tenant_calendar(session)
+                clock = calendar
+            else:
+                clock = WALL
+            try:
+                result = evaluate(target, values, now, clock)
+            except RuleInputError as error:
+                errors[position] = _input_errors(record, version.code, compiled, error)
+                break
+            append((record, version, compiled, known, result))
+    if errors:
+        if len(records) == 1:
+            raise _invalid(errors[0], "The record cannot be scored against its standard.")
+        raise _invalid(errors, f"{len(errors)} record(s) cannot be scored against their standards.")
+    if not scored:
+        return []
+    if not fresh:
+        rows, stored = _store(session, scored, objects, fresh)
+        # Fresh records were marked by whoever inserted them.
+        mark_dirty(session, [record.occurred_at for record, *_ in scored])
+    failures = [(record, version, compiled.standard, item, result.items[n].outcome.value)
+                for record, version, compiled, known, result in scored if known.flagged
+                for n, item in known.flagged if result.items[n].outcome in _FAILED]
+    if failures:
+        open_failure_actions(session, failures, calendar or _calendar_for_actions(session, failures),
+                             actor_id, fresh=fresh)
+    timed = [(record, version, compiled) for record, version, compiled, known, _ in scored
+             if known.deadlines]
+    if timed:
+        sync_clocks_many(session, timed, calendar or tenant_calendar(session), now)
+    if fresh:
+        # Written last, queued (PostgreSQL): they go with the rest of the caller's chunk.
+        if objects or hooked or session.get_bind().dialect.name != "postgresql":
+            rows, stored = _store(session, scored, objects, fresh)
+        else:
+            rows, stored = _insert_fresh(session, scored), []
+    if hooked:
+        _fire(session, hook, scored, rows, stored)
+    return stored if objects else rows
+
+
+#: The columns of a record that scoring, corrective actions and clocks read.
+_READ = frozenset({"id", "kind", "data", "occurred_at", "created_at", "status", "site_id",
+                   "staff_id", "timestamps"})
+
+
+def _readable(record):
+    """``record`` for reading: an ORM record whose columns are all loaded (a fresh one) is
+    read through its ``__dict__`` (:class:`core.db.fast.bulk.RowView`), a dict lookup per
+    attribute instead of the ORM's descriptor; anything else as it is."""
+    if record.__class__ is Record:
+        columns = record.__dict__
+        if columns.keys() >= _READ:
+            return RowView(columns)
+    return record
+
+
+def _calendar_for_actions(session, failures) -> Any:
+    """The calendar due times count on: the tenant's only when a ``fix_within`` is working time."""
+    if all(item.fix_within is None or isinstance(item.fix_within, timedelta)
+           for _, _, _, item, _ in failures):
+        return WALL
+    return tenant_calendar(session)
+
+
+def evaluate_record(session, record: Record, *, now: datetime | None = None,
+                    actor_id: uuid.UUID | None = None) -> list[Evaluation]:
+    """Score ``record`` against the standards in force that apply to it (an inspection:
+    the standard it names) and return its stored :class:`core.models.Evaluation` rows,
+    by standard code; ``[]`` when none applies. See :func:`evaluate_records`.
+
+    :raises core.records.pipeline.RecordInvalid: when a value cannot be judged (the error names
+        the item); nothing has been written.
+    """
+    return sorted(evaluate_records(session, [record], now=now, actor_id=actor_id, objects=True),
+                  key=lambda evaluation: evaluation.standard_code)
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_MAPPINGS = frozenset({dict, FrozenEvidence, MappingProxyType})
+
+
+def _safe(value: Any) -> Any:
+    """:func:`core.scoring.engine._json_safe` with fast paths for the usual plain types
+    (exact class checks instead of ABC checks, which cost most of the time on a bulk import)."""
+    cls = value.__class__
+    if cls in _PLAIN:
+        return value
+    if cls is dict or cls is FrozenEvidence or cls is MappingProxyType:
+        return _safe_mapping(value)
+    if cls is list or cls is tuple:
+        return [item if item.__class__ in _PLAIN else _safe(item) for item in value]
+    if cls is datetime:
+        return value.isoformat()
+    return _json_safe(value)
+
+
+def _safe_mapping(value) -> dict[str, Any]:
+    out = {}
+    for key, item in value.items():
+        out[key if key.__class__ is str else str(key)] = \
+            item if item.__class__ in _PLAIN else _safe(item)
+    return out
+
+
+def json_items(result) -> list[dict[str, Any]]:
+    """``result.as_dict()["items"]``, faster: what an evaluation row stores per item."""
+    return [{"code": item.code, "outcome": item.outcome.value, "points": item.points,
+             "max_points": item.max_points, "share": item.share,
+             "evidence": _safe_mapping(item.evidence) if item.evidence.__class__ in _MAPPINGS
+             else _safe(item.evidence)}
+            for item in result.items]
+
+
+#: The keys of an item as :func:`json_items` writes them: an ItemOutcome's fields, in order.
+_ITEM_KEYS = ("code", "outcome", "points", "max_points", "share", "evidence")
+_ITEM_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def _evidence_default(value: Any) -> Any:
+    """orjson's ``default`` for evidence: what :func:`_json_safe` converts, converted the
+    same way; anything else is refused (then :func:`items_json` falls back to ``json``)."""
+    cls = value.__class__
+    if cls is MappingProxyType:
+        return dict(value)  # a key that is not a string makes orjson refuse: fallback
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, Enum) or isinstance(value, float):
+        raise TypeError  # (an Enum orjson takes itself; a float subclass: fallback)
+    if isinstance(value, Mapping):
+        return dict(value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)
+    raise TypeError
+
+
+def items_json(result) -> bytes:
+    """``json_items(result)`` as JSON (UTF-8), serialised by orjson from the engine's result
+    without building the JSON-safe copy first; the same JSON value ``json.dumps`` writes of
+    :func:`json_items`.
+
+    Where orjson would write something else it is not used: a value it refuses (a key
+    that is not a string, an integer beyond 64 bits, a type neither it nor
+    :func:`_json_safe` converts, which ``json`` refuses as before) and a number that is
+    not finite, which orjson writes as ``null`` and ``json`` as ``NaN`` (which PostgreSQL
+    then refuses, as before).
+    """
+    items = result.items
+    try:
+        text = orjson.dumps([dict(zip(_ITEM_KEYS, item)) for item in items],
+                            default=_evidence_default, option=_ITEM_OPTIONS)
+    except orjson.JSONEncodeError:
+        pass
+    else:
+        if b"null" not in text or not _non_finite(items):
+            return text
+    return json.dumps(json_items(result), separators=(",", ":")).encode()
+
+
+def _non_finite(value: Any) -> bool:
+    """Whether a NaN or an infinity is anywhere in ``value`` (as :func:`_json_safe` walks it)."""
+    cls = value.__class__
+    if cls is float:
+        return value - value != 0.0
+    if cls in _PLAIN:
+        return False
+    if cls in _MAPPINGS:
+        return any(map(_non_finite, value.values()))
+    if cls is list or cls is tuple:
+        return any(map(_non_finite, value))
+    if isinstance(value, Enum):
+        return _non_finite(value.value)
+    if isinstance(value, float):
+        return value - value != 0.0
+    if isinstance(value, Mapping):
+        return any(map(_non_finite, value.values()))
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(map(_non_finite, value))
+    return False
+
+
+def _row(record: Record, result) -> dict[str, Any]:
+    items = json_items(result)
+    return {"record_id": record.id, "standard_code": result.standard_code,
+            "standard_version": result.standard_version, "evaluated_at": result.evaluated_at,
+            "total": result.total, "max_total": result.max_total, "percent": result.percent,
+            "grade": result.grade, "passed": result.passed, "complete": result.complete,
+            "failed_critical": list(result.failed_critical), "items": items}
+
+
+def _insert_fresh(session, scored) -> list[dict]:
+    """Insert the evaluation rows of ``scored`` (fresh records: no rows yet) on
+    PostgreSQL, queued (see :mod:`core.db.fast.bulk`); ``items`` serialised by
+    :func:`items_json`, ids time-ordered (:func:`core.db.fast.bulk.new_ids`). Returns
+    the rows."""
+    tenant_id = session.tenant_id
+    rows = [{"id": evaluation_id, "record_id": record.id, "standard_code": result.standard_code,
+             "standard_version": result.standard_version, "evaluated_at": result.evaluated_at,
+             "total": result.total, "max_total": result.max_total, "percent": result.percent,
+             "grade": result.grade, "passed": result.passed, "complete": result.complete,
+             "failed_critical": list(result.failed_critical),
+             "items": JsonText(items_json(result)), "tenant_id": tenant_id}
+            for (record, _version, _compiled, _known, result), evaluation_id
+            in zip(scored, new_ids(len(scored)))]
+    insert_rows(session.connection(), _EVALUATIONS, rows, wait=False)
+    return rows
+
+
+def _store(session, scored, objects: bool, fresh: bool = False) -> tuple[list[dict], list[Evaluation]]:
+    """Upsert the evaluation rows of ``scored``: ``(rows as dicts, ORM objects if asked)``.
+
+    With ``objects`` (a few records) the rows go through the ORM; without, the existing
+    rows' keys are read (no ORM objects) and rows are written with bulk INSERT / UPDATE
+    by primary key / DELETE statements (new rows with :func:`core.db.fast.bulk.insert_rows`).
+    ``fresh`` records have no rows yet: nothing is read.
+    """
+    tenant_id = session.tenant_id
+    ids = list(dict.fromkeys(record.id for record, *_ in scored))
+    # (record id, standard code) → the existing ORM row (objects) or its id (bulk)
+    existing: dict[tuple[uuid.UUID, str], Any] = {}
+    for start in range(0, 0 if fresh else len(ids), CHUNK):
+        chunk = ids[start:start + CHUNK]
+        if objects:
+            for row in session.scalars(select(Evaluation).where(Evaluation.record_id.in_(chunk))):
+                existing[(row.record_id, row.standard_code)] = row
+        else:
+            for row_id, record_id, code in session.execute(
+                    select(Evaluation.id, Evaluation.record_id, Evaluation.standard_code)
+                    .where(Evaluation.record_id.in_(chunk))):
+                existing[(record_id, code)] = row_id
+    rows, new_rows, changed, stored = [], [], [], []
+    current: set[tuple[uuid.UUID, str]] = set()
+    for record, _version, _compiled, _known, result in scored:
+        row = _row(record, result)
+        key = (record.id, result.standard_code)
+        current.add(key)
+        old = existing.get(key)
+        row["tenant_id"] = tenant_id
+        if old is None:
+            row["id"] = uuid.uuid4()
+            new_rows.append(row)
+        elif objects:
+            for name in COLUMNS:
+                setattr(old, name, row[name])
+            row["id"] = old.id
+            stored.append(old)
+        else:
+            row["id"] = old
+            changed.append(row)
+        rows.append(row)
+    # Rows of standards that no longer apply to a re-scored record.
+    stale = [old for key, old in existing.items() if key not in current]
+    if objects:
+        for old in stale:
+            session.delete(old)
+        made = [Evaluation(**row) for row in new_rows]
+        session.add_all(made)
+        stored.extend(made)
+        session.flush()
+        return rows, stored
+    if stale:
+        session.execute(delete(Evaluation).where(Evaluation.id.in_(stale)))
+    if changed:
+        session.execute(update(Evaluation), changed)
+    if new_rows:
+        insert_rows(session.connection(), _EVALUATIONS, new_rows, wait=not fresh or objects)
+    if stale or changed:
+        # Evaluation objects loaded earlier in this session no longer match the table.
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, Evaluation):
+                session.expire(obj)
+    return rows, stored
+
+
+def _fire(session, hook, scored, rows, stored) -> None:
+    """Fire ``record_evaluated`` once per scored record with its evaluation rows."""
+    if not stored or len(stored) < len(rows):
+        by_id = {(obj.record_id, obj.standard_code): obj for obj in stored}
+        stored = [by_id.get((row["record_id"], row["standard_code"])) or _transient(row)
+                  for row in rows]
+    per_record: dict[uuid.UUID, list[Evaluation]] = defaultdict(list)
+    for evaluation in stored:
+        per_record[evaluation.record_id].append(evaluation)
+    seen = set()
+    for record, *_ in scored:
+        if record.id in seen:
+            continue
+        seen.add(record.id)
+        hook(session=session, record=record,
+             evaluations=sorted(per_record[record.id], key=lambda e: e.standard_code))
+
+
+def _transient(row: dict) -> Evaluation:
+    """An Evaluation object describing a row written with a bulk INSERT."""
+    return Evaluation(**row)

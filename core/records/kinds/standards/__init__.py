@@ -1,0 +1,2 @@
+"""Standards shipped by core's own record kinds (package data: ``*.toml``), registered by
+``core.records.kinds.complaint``."""
