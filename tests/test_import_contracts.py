@@ -21,3 +21,34 @@ def test_every_import_contract_is_kept():
     result = subprocess.run([lint, "--no-cache"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
+
+
+def test_core_has_no_import_cycle_between_its_packages():
+    """Every import counts, a function's late import too: core's packages form no cycle.
+
+    The layers contract of ``pyproject.toml`` orders the concept packages; this check also
+    covers the modules outside it (``config``, ``surface``, ``server``, ``ratelimit``)."""
+    import grimp  # import-linter's graph builder
+
+    graph = grimp.build_graph("servq")
+    edges: dict[str, set[str]] = {}
+    for module in graph.modules:
+        if not module.startswith("servq.core."):
+            continue
+        source = module.split(".")[2]
+        for imported in graph.find_modules_directly_imported_by(module):
+            if imported.startswith("servq.core.") and imported.split(".")[2] != source:
+                edges.setdefault(source, set()).add(imported.split(".")[2])
+    cycles = []
+    for start in sorted(edges):
+        # a path from one of start's imports back to start is a cycle through start
+        seen, stack = set(), [(start, (start,))]
+        while stack:
+            node, path = stack.pop()
+            for nxt in sorted(edges.get(node, ())):
+                if nxt == start and len(path) > 1:
+                    cycles.append(" -> ".join(path + (start,)))
+                elif nxt not in seen and nxt != start:
+                    seen.add(nxt)
+                    stack.append((nxt, path + (nxt,)))
+    assert not cycles, "import cycles between core's packages:\n" + "\n".join(sorted(set(cycles)))
