@@ -47,7 +47,7 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql import column as column_named
 
 from servq.core.db import JSONType
-from servq.core.records.kinds.inspection import KIND as INSPECTION, MYSTERY_HIDDEN_FROM
+from servq.core.evaluation.visibility import hidden_from
 from servq.core.kpis.sql import period
 from servq.core.models import (Action, Clock, Evaluation, Record, StandardVersion, Staff,
                          Survey, SurveyAnswer, SurveyResponse)
@@ -113,9 +113,9 @@ class FileQuery:
         clauses = [record.deleted_at.is_(None)]
         if self.kinds is not None:
             clauses.append(record.kind.in_(sorted(self.kinds)))
-        if self.role in MYSTERY_HIDDEN_FROM:
-            clauses.append(not_(and_(record.kind == INSPECTION,
-                                     record.data["visibility"].as_string() == "mystery")))
+        hidden = hidden_from(self.role, record)
+        if hidden is not None:
+            clauses.append(hidden)
         return clauses
 
     def in_period(self, column) -> ColumnElement:
