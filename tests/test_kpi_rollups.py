@@ -1,4 +1,4 @@
-"""The daily KPI rollups (``core/kpis/rollups.py``): what a refresh writes, that it is
+"""The daily KPI rollups (``core/kpis/rollups.py``, read by ``core/kpis/rollup_reads.py``): what a refresh writes, that it is
 idempotent, that a write to an old record marks its day dirty (and a recent one costs
 no query), that KPIs read from rollups equal KPIs read from the raw tables whatever the
 period, grouping and filters, the time-zone rebuild, ``servq kpis refresh``, the job and
@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from servq.core.db import utcnow
-from servq.core.kpis import rollups
+from servq.core.kpis import rollup_reads, rollups
 from servq.core.kpis.rollups import local_day
 from servq.core.models import KpiDay, KpiDirtyDay, KpiState
 from tests.test_kpis_records import (ITEMS, METRICS, RECORDS, Spec, create, delete, expected, kpis,
@@ -203,7 +203,7 @@ def test_rollups_answer_exactly_what_the_raw_tables_answer(app, factory, now, tz
         cases.append((rng.choice(shapes), start, end, filters))
     cases.append((("day",), now - timedelta(days=80), now + timedelta(seconds=1), {}))  # whole days
     with_rollups = [kpis(t, shape, since, until, **filters) for shape, since, until, filters in cases]
-    monkeypatch.setattr(rollups, "USE_ROLLUPS", False)
+    monkeypatch.setattr(rollup_reads, "USE_ROLLUPS", False)
     raw = [kpis(t, shape, since, until, **filters) for shape, since, until, filters in cases]
     assert with_rollups == raw
     # And both are what the records say.

@@ -30,9 +30,9 @@ from servq.core.records.pipeline import utc_instant
 from servq.core.standards import catalogue
 from servq.core.standards.overrides import diff
 from servq.core.standards.rescore import rescore_standard
+from servq.core.standards.changes import baseline_document, change_standard, visible_row
 from servq.core.standards.store import (StandardConflict, StandardInvalid, StandardNotFound,
-                                  adopt_visible, baseline_document, change_standard,
-                                  in_force_stmt, standard_in_force, visible_filter, visible_row)
+                                  adopt_visible, in_force_stmt, standard_in_force, visible_filter)
 
 URL = "/standards"
 blp = Blueprint("standards", __name__, description="Standards: the shipped catalogue, the tenant's versions, overrides and diffs.")

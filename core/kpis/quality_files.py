@@ -24,6 +24,8 @@ over a half-open period ``[since, until)``:
 * **rank** by mean score: a member of staff within their site and within the tenant, a
   site within the tenant (SQL ``RANK()``: ties share a rank).
 
+The trends and ranks are in :mod:`core.kpis.quality_trends`.
+
 Records count by ``occurred_at``, survey responses by ``submitted_at``, actions by
 ``created_at`` (as the KPIs do). Soft-deleted records, records of kinds the tenant may not
 use and records the caller's role may not see (mystery inspections for agents) count
@@ -35,9 +37,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Iterable
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (String, and_, case, cast, exists, false, func, literal, not_,
                         or_, select, true, type_coerce)
@@ -47,10 +48,11 @@ from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql import column as column_named
 
 from servq.core.db import JSONType
-from servq.core.records.kinds.inspection import KIND as INSPECTION, MYSTERY_HIDDEN_FROM
-from servq.core.kpis.sql import period
-from servq.core.models import (Action, Clock, Evaluation, Record, StandardVersion, Staff,
-                         Survey, SurveyAnswer, SurveyResponse)
+from servq.core.evaluation.visibility import hidden_from
+from servq.core.kpis.quality_trends import (  # noqa: F401 (UTC_MIN: core.api.quality_files imports it from here)
+    UTC_MIN, _number, _percent, _ranks, _trends, trend_months)
+from servq.core.models import (Action, Clock, Evaluation, Record, StandardVersion, Survey,
+                               SurveyAnswer, SurveyResponse)
 
 SUBJECTS = ("staff", "site")
 #: The record kinds a file reads by name (core's own kinds).
@@ -64,8 +66,6 @@ PRAISE_MIN = {"csat": 5, "nps": 9}
 FAILED = ("fail", "breached")
 #: Corrective action states that are closed (core.evaluation.actions.CLOSED).
 CLOSED = ("done", "verified", "raised_in_error")
-TREND_MONTHS = 6
-UTC_MIN = datetime.min.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -113,9 +113,9 @@ class FileQuery:
         clauses = [record.deleted_at.is_(None)]
         if self.kinds is not None:
             clauses.append(record.kind.in_(sorted(self.kinds)))
-        if self.role in MYSTERY_HIDDEN_FROM:
-            clauses.append(not_(and_(record.kind == INSPECTION,
-                                     record.data["visibility"].as_string() == "mystery")))
+        hidden = hidden_from(self.role, record)
+        if hidden is not None:
+            clauses.append(hidden)
         return clauses
 
     def in_period(self, column) -> ColumnElement:
@@ -196,13 +196,6 @@ def _json_uuid_text(q: FileQuery, expression) -> ColumnElement:
         return func.lower(expression)
     return func.lower(func.replace(expression, "-", ""))
 
-
-def _percent(part, whole) -> float | None:
-    return None if not whole else 100.0 * float(part or 0) / float(whole)
-
-
-def _number(value) -> float | None:
-    return None if value is None else float(value)
 
 
 # -- the parts ------------------------------------------------------------------------------
@@ -427,98 +420,6 @@ def _actions(q: FileQuery) -> dict[str, Any]:
                    "overdue": bool(r.overdue), "created_at": r.created_at,
                    "done_at": r.done_at, "verified_at": r.verified_at} for r in rows],
     }
-
-
-def trend_months(until: datetime, tz: str, count: int = TREND_MONTHS) -> tuple[list[str], datetime]:
-    """The keys of the ``count`` tenant-local months ending with the month of the last
-    instant before ``until`` (oldest first), and the UTC start of the first of them."""
-    zone = ZoneInfo(tz)
-    last = (until - timedelta(microseconds=1)).astimezone(zone)
-    year, month = last.year, last.month
-    months = []
-    for _ in range(count):
-        months.append((year, month))
-        if year == 1 and month == 1:
-            break
-        year, month = (year - 1, 12) if month == 1 else (year, month - 1)
-    months.reverse()
-    first_year, first_month = months[0]
-    try:
-        start = datetime(first_year, first_month, 1, tzinfo=zone).astimezone(timezone.utc)
-    except (OverflowError, ValueError):
-        start = UTC_MIN
-    return [f"{y:04d}-{m:02d}" for y, m in months], start
-
-
-def _trends(q: FileQuery) -> list[dict[str, Any]]:
-    """Evaluations, mean score and pass rate per month (one grouped query)."""
-    months, start = trend_months(q.until, q.timezone)
-    e = Evaluation
-    key = period(Record.occurred_at, "month", q.timezone, q.dialect).label("month")
-    rows = q.session.execute(
-        select(key, func.count(e.id), func.avg(e.percent),
-               func.sum(case((e.passed.is_(True), 1), else_=0)), func.count(e.passed))
-        .select_from(Record)
-        .join(e, and_(e.tenant_id == Record.tenant_id, e.record_id == Record.id))
-        .where(q.of_subject(), *q.live(), Record.occurred_at >= start, Record.occurred_at < q.until)
-        .group_by(key)).all()
-    found = {row[0]: row for row in rows}
-    out = []
-    for month in months:
-        row = found.get(month)
-        out.append({"month": month, "evaluations": int(row[1]) if row else 0,
-                    "score": _number(row[2]) if row else None,
-                    "pass_rate": _percent(row[3], row[4]) if row else None})
-    return out
-
-
-def _scores(q: FileQuery, by) -> Any:
-    """Mean evaluation percent per value of ``by`` (a Record column) in the period."""
-    e = Evaluation
-    return (select(by.label("subject_id"), func.avg(e.percent).label("score"))
-            .select_from(Record)
-            .join(e, and_(e.tenant_id == Record.tenant_id, e.record_id == Record.id))
-            .where(*q.live(), q.in_period(Record.occurred_at), by.is_not(None),
-                   e.percent.is_not(None))
-            .group_by(by).subquery("scores"))
-
-
-def _rank(rank, out_of, value) -> dict[str, Any]:
-    return {"metric": "score", "rank": None if rank is None else int(rank),
-            "out_of": int(out_of or 0), "value": _number(value)}
-
-
-def _ranks(q: FileQuery) -> dict[str, Any]:
-    """The subject's rank by mean score (one query: ``RANK()`` over every member of staff
-    or site with a score, then the subject's row picked out by aggregation, so the number
-    ranked is known even when the subject has no score)."""
-    if q.subject == "site":
-        scores = _scores(q, Record.site_id)
-        ranked = select(scores.c.subject_id, scores.c.score,
-                        func.rank().over(order_by=scores.c.score.desc()).label("tenant_rank"),
-                        func.count().over().label("tenant_n")).subquery("ranked")
-        mine = ranked.c.subject_id == q.subject_id
-        row = q.session.execute(select(
-            func.max(case((mine, ranked.c.tenant_rank))), func.max(ranked.c.tenant_n),
-            func.max(case((mine, ranked.c.score))))).one()
-        return {"within_site": None, "within_tenant": _rank(row[0], row[1], row[2])}
-    scores = _scores(q, Record.staff_id)
-    ranked = (select(Staff.id.label("subject_id"), Staff.site_id.label("site_id"), scores.c.score,
-                     func.rank().over(order_by=scores.c.score.desc()).label("tenant_rank"),
-                     func.count().over().label("tenant_n"),
-                     func.rank().over(partition_by=Staff.site_id,
-                                      order_by=scores.c.score.desc()).label("site_rank"),
-                     func.count().over(partition_by=Staff.site_id).label("site_n"))
-              .select_from(Staff).join(scores, scores.c.subject_id == Staff.id)
-              .subquery("ranked"))
-    mine = ranked.c.subject_id == q.subject_id
-    same_site = ranked.c.site_id == q.site_id if q.site_id is not None else false()
-    row = q.session.execute(select(
-        func.max(case((mine, ranked.c.tenant_rank))), func.max(ranked.c.tenant_n),
-        func.max(case((mine, ranked.c.score))),
-        func.max(case((mine, ranked.c.site_rank))), func.max(case((same_site, ranked.c.site_n))))).one()
-    within_site = None if q.site_id is None else _rank(row[3], row[4], row[2])
-    return {"within_site": within_site, "within_tenant": _rank(row[0], row[1], row[2])}
 
 
 __all__ = ["FileQuery", "quality_file", "trend_months", "PRAISE_MIN", "PRAISE_TAG", "SUBJECTS"]

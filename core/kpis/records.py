@@ -6,7 +6,7 @@
 * ``pass_rate``: the percentage passed of the evaluations judged pass or fail;
 * ``critical_failures``: evaluations with at least one failed critical item.
 
-All four come from the same sums (:func:`core.kpis.rollups.record_sums`): whole days
+All four come from the same sums (:func:`core.kpis.rollup_reads.record_sums`): whole days
 from ``kpi_days``, the rest from ``records`` ⋈ ``evaluations``; the sums of one request
 are computed once, whatever the number of these metrics asked. The answer equals the
 raw tables' to the last digit (``score`` is rounded to :data:`SCORE_DIGITS` decimals:
@@ -19,7 +19,8 @@ from __future__ import annotations
 from typing import Any
 
 from servq.core.kpis import KpiQuery, Metric
-from servq.core.kpis.rollups import REFRESH_JOB, record_sums, refresh_kpi_rollups
+from servq.core.kpis.rollup_reads import record_sums
+from servq.core.kpis.rollups import REFRESH_JOB, refresh_kpi_rollups
 from servq.core.plugins import Job
 
 #: Decimals of ``score``.

@@ -1,18 +1,54 @@
-"""Every hook a servq plugin may implement.
+"""Every hook a servq plugin may implement, in two groups.
 
-Contributing hooks are named ``register_*`` and return a list (or ``None``); event hooks
-are named after the event and return nothing. A hook implementation may accept any
-subset of the arguments of its specification. Hooks other than the ``register_*`` ones
-run only for plugins the current tenant has enabled; core's own plugins are always on.
+**Contributions** (named ``register_*``) say what a plugin adds to servq: record kinds,
+routes, commands, jobs, rule types, standards, KPIs, demo data, a configuration schema.
+Each returns a list (or one value, or ``None`` for nothing) and is called once per app
+(``register_commands``: once per command line; ``register_config_schema`` and
+``register_demo_data``: on demand, for one plugin). Contributions are global: every
+loaded plugin's are collected; their *use* is per tenant (a tenant sees a plugin's kinds,
+routes, standards and KPIs only while it has enabled the plugin).
+
+**Per-tenant events** (named after the event: ``tenant_onboarded``, ``record_created``,
+``record_changed``, ``record_evaluated``) tell a plugin what happened in one tenant. They
+run inside the tenant's transaction, only for core's plugins and the plugins the tenant
+has enabled (:func:`core.plugins.app.hooks_for_session`), and return nothing.
+
+A hook implementation may accept any subset of the arguments of its specification.
+The names and arguments below are a contract with every plugin: never rename one
+(``tests/test_plugins.py`` checks that each is documented in ``docs/plugins.md``, tested
+and implemented by ``tests/sample_plugin.py``).
+
+The types below are for readers and type checkers only (imported under
+``TYPE_CHECKING``). ``register_rule_types`` and ``register_kpis`` return classes of
+packages above this one in core's layers (:mod:`core.scoring`, :mod:`core.kpis`); even a
+``TYPE_CHECKING`` import would be a layer edge, so their annotations say ``Any`` and
+their docstrings name the class.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable
+
 from servq.core.plugins.markers import hookspec
+
+if TYPE_CHECKING:
+    import uuid
+
+    import click
+    from flask_smorest import Blueprint
+    from marshmallow import Schema
+
+    from servq.core.db.tenancy import TenantSession
+    from servq.core.models import Evaluation, Record, Tenant
+    from servq.core.plugins.jobs import Job
+    from servq.core.plugins.kinds import RecordKind
+
+
+# -- contributions: what a plugin adds (called once per app) -----------------------------
 
 
 @hookspec
-def register_record_kinds():
+def register_record_kinds() -> list[RecordKind] | None:
     """Return the record kinds this plugin adds.
 
     Called once when the app is created. Each kind's name must be unique across all
@@ -24,7 +60,7 @@ def register_record_kinds():
 
 
 @hookspec
-def register_blueprints():
+def register_blueprints() -> list[Blueprint] | None:
     """Return the flask-smorest blueprints this plugin serves.
 
     Called once when the app is created. The blueprint's name must equal the plugin id;
@@ -38,7 +74,7 @@ def register_blueprints():
 
 
 @hookspec
-def register_commands():
+def register_commands() -> list[click.Command] | None:
     """Return click commands to add to the ``servq`` command line.
 
     Called when the command line starts. The commands are grouped under the plugin id:
@@ -49,7 +85,7 @@ def register_commands():
 
 
 @hookspec
-def register_jobs():
+def register_jobs() -> list[Job] | None:
     """Return the background jobs this plugin runs, each under a stable name.
 
     Called once when the app is created. Each item is a :class:`core.plugins.Job`
@@ -71,7 +107,53 @@ def register_jobs():
 
 
 @hookspec
-def register_demo_data():
+def register_rule_types() -> list[Any] | None:
+    """Return the scoring rule types this plugin adds, a list of :class:`core.scoring.RuleType`.
+
+    Called once per app. A plugin's rule type is named ``<plugin id>.<name>`` (core's
+    are ``check``, ``measure``, ``deadline``, ``deduction`` and ``phrases``); the schema
+    validates the rule's parameters in a standard and ``compile`` turns them into a pure
+    evaluator of ``(values, context)`` returning a :class:`core.scoring.RuleResult`.
+    Standards of every tenant may use it once the app has loaded the plugin.
+
+    :return: a list of :class:`core.scoring.RuleType`, or ``None``.
+    """
+
+
+@hookspec
+def register_standards() -> list[tuple[str, str]] | None:
+    """Return where this plugin's standard files are: a list of ``(package, folder)``.
+
+    Called once per app. Every ``*.toml`` and ``*.json`` file in ``folder`` of
+    ``package`` (read with :mod:`importlib.resources`, so it must be shipped as package
+    data) is a standard document (see :mod:`core.scoring.standard`). A plugin's standard
+    codes start with ``<plugin id>.``. A tenant that enables the plugin adopts each of
+    them as version 1 of its own standard, then may override it.
+
+    :return: a list of ``(package name, folder)`` pairs, or ``None``.
+    """
+
+
+@hookspec
+def register_kpis() -> list[Any] | None:
+    """Return the KPIs this plugin adds, a list of :class:`core.kpis.Metric`.
+
+    Called once per app. A plugin's metric is named ``<plugin id>.<name>`` (core's have
+    plain names: ``records``, ``score``, ``pass_rate`` …) and is asked for by that name in
+    ``GET /api/v1/kpis?metrics=...``; only tenants that enabled the plugin can ask for it.
+    ``compute`` receives a :class:`core.kpis.KpiQuery` (the tenant-scoped session, the
+    period, the grouping, the filters) and returns ``{group key: value}`` computed in SQL
+    (see docs/kpis.md).
+
+    :return: a list of :class:`core.kpis.Metric`, or ``None``.
+    """
+
+
+# -- contributions called on demand, for one plugin --------------------------------------
+
+
+@hookspec
+def register_demo_data() -> list[Callable[[TenantSession, Tenant], None]] | None:
     """Return loaders that fill a demo tenant with realistic data.
 
     ``servq serve --demo`` calls each loader of the plugins a demo tenant has enabled
@@ -84,7 +166,7 @@ def register_demo_data():
 
 
 @hookspec
-def register_config_schema():
+def register_config_schema() -> type[Schema] | None:
     """Return the marshmallow schema class that validates this plugin's configuration.
 
     Called for one plugin at a time when a tenant enables or configures it (manifest or
@@ -96,8 +178,11 @@ def register_config_schema():
     """
 
 
+# -- per-tenant events: what happened in one tenant (only for the plugins it enabled) ----
+
+
 @hookspec
-def tenant_onboarded(session, tenant, manifest):
+def tenant_onboarded(session: TenantSession, tenant: Tenant, manifest: dict[str, Any]) -> None:
     """A tenant manifest has been onboarded (called on every run, first or repeated).
 
     Runs inside the onboarding transaction, for the plugins the tenant has enabled, so a
@@ -113,7 +198,7 @@ def tenant_onboarded(session, tenant, manifest):
 
 
 @hookspec
-def record_created(session, record, actor_id):
+def record_created(session: TenantSession, record: Record, actor_id: uuid.UUID | None) -> None:
     """A record has been created (before the transaction commits, before it is scored).
 
     Called for the plugins the record's tenant has enabled. An implementation may add
@@ -128,12 +213,13 @@ def record_created(session, record, actor_id):
     **The bulk-path rule.** A single record (``POST /records``,
     :func:`core.records.pipeline.create_record`) always fires the hook, whatever ``wants`` says. A
     bulk write (an import or ``POST /records/batch``, :func:`core.records.ingest.insert_records`)
-    asks :func:`core.plugins.manager.wanted` once per chunk: when no enabled implementation
-    wants any of the chunk's kinds, the hook is not called for that chunk at all (and no ORM
-    records are built); when at least one does, the hook fires for *every* record of the
-    chunk, of every kind, and every enabled implementation hears each of them. So an
-    implementation checks ``record.kind`` itself and must not rely on ``wants`` to keep
-    other kinds away.
+    asks :func:`core.plugins.manager.wanted` once per chunk, after the chunk's rows are
+    inserted and before they are scored: when no enabled implementation wants any of the
+    chunk's kinds, the hook is not called for that chunk at all (and no ORM records are
+    built for it, unless the caller or a ``record_evaluated`` implementation needs them);
+    when at least one does, the hook fires for *every* record of the chunk, of every kind,
+    and every enabled implementation hears each of them. So an implementation checks
+    ``record.kind`` itself and must not rely on ``wants`` to keep other kinds away.
 
     :param session: the tenant-scoped session.
     :param record: the new :class:`core.models.Record`.
@@ -142,7 +228,8 @@ def record_created(session, record, actor_id):
 
 
 @hookspec
-def record_changed(session, record, changes, actor_id):
+def record_changed(session: TenantSession, record: Record, changes: dict[str, list[Any]],
+                   actor_id: uuid.UUID | None) -> None:
     """A record has been changed or soft-deleted (before the transaction commits).
 
     :param session: the tenant-scoped session.
@@ -153,31 +240,7 @@ def record_changed(session, record, changes, actor_id):
 
 
 @hookspec
-def register_rule_types():
-    """Return the scoring rule types this plugin adds, a list of :class:`core.scoring.RuleType`.
-
-    Called once per app. A plugin's rule type is named ``<plugin id>.<name>`` (core's
-    are ``check``, ``measure``, ``deadline``, ``deduction`` and ``phrases``); the schema
-    validates the rule's parameters in a standard and ``compile`` turns them into a pure
-    evaluator of ``(values, context)`` returning a :class:`core.scoring.RuleResult`.
-    Standards of every tenant may use it once the app has loaded the plugin.
-    """
-
-
-@hookspec
-def register_standards():
-    """Return where this plugin's standard files are: a list of ``(package, folder)``.
-
-    Called once per app. Every ``*.toml`` and ``*.json`` file in ``folder`` of
-    ``package`` (read with :mod:`importlib.resources`, so it must be shipped as package
-    data) is a standard document (see :mod:`core.scoring.standard`). A plugin's standard
-    codes start with ``<plugin id>.``. A tenant that enables the plugin adopts each of
-    them as version 1 of its own standard, then may override it.
-    """
-
-
-@hookspec
-def record_evaluated(session, record, evaluations):
+def record_evaluated(session: TenantSession, record: Record, evaluations: list[Evaluation]) -> None:
     """A record has been scored (before the transaction commits).
 
     Called for the plugins the record's tenant has enabled, after each (re-)evaluation
@@ -186,17 +249,4 @@ def record_evaluated(session, record, evaluations):
     :param session: the tenant-scoped session.
     :param record: the :class:`core.models.Record`.
     :param evaluations: the stored :class:`core.models.Evaluation` rows, one per standard.
-    """
-
-
-@hookspec
-def register_kpis():
-    """Return the KPIs this plugin adds, a list of :class:`core.kpis.Metric`.
-
-    Called once per app. A plugin's metric is named ``<plugin id>.<name>`` (core's have
-    plain names: ``records``, ``score``, ``pass_rate`` …) and is asked for by that name in
-    ``GET /api/v1/kpis?metrics=...``; only tenants that enabled the plugin can ask for it.
-    ``compute`` receives a :class:`core.kpis.KpiQuery` (the tenant-scoped session, the
-    period, the grouping, the filters) and returns ``{group key: value}`` computed in SQL
-    (see docs/kpis.md).
     """

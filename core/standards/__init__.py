@@ -13,9 +13,9 @@ What the rest of servq calls (see ``docs/standards.md`` for the whole story):
 from servq.core.standards.catalogue import (ShippedStandard, reserved_prefix, rule_registry,
                                       shipped_by_kind, shipped_standards)
 from servq.core.standards.overrides import OverrideError, apply_overrides, diff
+from servq.core.standards.changes import apply_manifest_standards, baseline_document, change_standard
 from servq.core.standards.store import (StandardConflict, StandardInvalid, StandardNotFound, adopt,
-                                  adopt_visible, apply_manifest_standards, baseline_document,
-                                  change_standard, standard_in_force, standard_version,
+                                  adopt_visible, standard_in_force, standard_version,
                                   standards_for_kind, tenant_state)
 
 __all__ = [

@@ -11,7 +11,8 @@ item, no required item left out) needs the tenant's standards and is checked by
 :func:`core.evaluation.check_record` before the record is written. See ``docs/quality.md``.
 
 Mystery inspections are hidden from the ``agent`` role (the front-line staff they
-judge): :func:`hidden_from` gives the SQL condition the record routes add.
+judge): :func:`hidden_from` gives the SQL condition the record routes add (the rule lives
+in :mod:`core.evaluation.visibility`, where the KPIs reach it too).
 """
 
 from __future__ import annotations
@@ -19,18 +20,16 @@ from __future__ import annotations
 import math
 
 from marshmallow import Schema, ValidationError, fields, validate
-from sqlalchemy import and_, not_
 
-from servq.core.models import Record
+from servq.core.evaluation.visibility import (  # noqa: F401 (the record routes import them from here)
+    INSPECTION, MYSTERY_HIDDEN_FROM, hidden_from, is_hidden)
 from servq.core.plugins import RecordKind, hookimpl
 from servq.core.scoring.standard import CODE
 
-KIND = "inspection"
+KIND = INSPECTION
 MODES = ("routine", "surprise", "special", "comprehensive")
 VISIBILITIES = ("open", "mystery")
 OUTCOMES = ("pass", "fail", "na")
-#: Roles that never see mystery inspections (they are the people being checked).
-MYSTERY_HIDDEN_FROM = frozenset({"agent"})
 
 
 def _answer_value(value) -> None:
@@ -78,22 +77,6 @@ class InspectionData(Schema):
     answers = fields.Dict(keys=fields.String(validate=CODE), values=fields.Nested(AnswerSchema),
                           load_default=dict, validate=validate.Length(max=500),
                           metadata={"description": "{item code: answer}"})
-
-
-def hidden_from(role: str | None):
-    """The SQL condition that keeps the records ``role`` may not see out of a query,
-    or ``None`` when the role sees every record (only agents are kept from mystery
-    inspections)."""
-    if role not in MYSTERY_HIDDEN_FROM:
-        return None
-    return not_(and_(Record.kind == KIND,
-                     Record.data["visibility"].as_string() == "mystery"))
-
-
-def is_hidden(record: Record, role: str | None) -> bool:
-    """Whether ``role`` may not see ``record`` (the Python twin of :func:`hidden_from`)."""
-    return (role in MYSTERY_HIDDEN_FROM and record.kind == KIND
-            and (record.data or {}).get("visibility") == "mystery")
 
 
 @hookimpl
