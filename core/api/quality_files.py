@@ -24,7 +24,7 @@ from servq.core.api.staff import get_staff
 from servq.core.db.session import request_session
 from servq.core.db import utcnow
 from servq.core.kpis.quality_files import COMPLAINT, UTC_MIN, FileQuery, quality_file
-from servq.core.records.personal import mask_paths
+from servq.core.personal import mask_paths
 from servq.core.records.pipeline import utc_instant
 
 URL = ""

@@ -25,7 +25,7 @@ from servq.core.db.session import request_session
 from servq.core.db.fast.loads import FastDumpSchema
 from servq.core.records.kinds.inspection import hidden_from
 from servq.core.models import Record
-from servq.core.records.personal import audit_reads, keep_paths, mask_paths
+from servq.core.personal import audit_reads, keep_paths, mask_paths
 from servq.core.plugins.app import get_plugins, tenant_enabled_plugins
 from servq.core.records.pipeline import (ENTITY, RecordChangeSchema, RecordInputSchema, RecordInvalid,
                           create_record, soft_delete_record, update_record, utc_instant)

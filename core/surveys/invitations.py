@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from servq.core.auth.tokens import SURVEY_TRIGGER_KINDS, hash_token
 from servq.core.db import utcnow
 from servq.core.models import AuditEvent, Record, Survey, SurveyInvitation, SurveyTrigger
-from servq.core.records.personal import READ_ACTION, mask_text
+from servq.core.personal import READ_ACTION, mask_text
 from servq.core.surveys.instruments import LANGUAGES
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def link_url(token: str) -> str:
 
 
 def customer_view(invitation: SurveyInvitation, clear: bool) -> dict:
-    """The invitation's customer, masked (:func:`core.records.personal.mask_text`) unless ``clear``."""
+    """The invitation's customer, masked (:func:`core.personal.mask_text`) unless ``clear``."""
     customer = {"name": invitation.customer_name, "email": invitation.customer_email,
                 "phone": invitation.customer_phone}
     if clear:
@@ -76,7 +76,7 @@ def customer_view(invitation: SurveyInvitation, clear: bool) -> dict:
 
 def audit_customer_reads(session, invitations, actor_id) -> int:
     """One ``personal_data_read`` audit event per invitation naming a customer, for a
-    reader who sees them in clear (as :func:`core.records.personal.audit_reads` does for
+    reader who sees them in clear (as :func:`core.personal.audit_reads` does for
     records). The caller commits."""
     events = [AuditEvent(entity="survey_invitations", entity_id=i.id, action=READ_ACTION,
                          actor_user_id=actor_id,
