@@ -17,8 +17,8 @@ from marshmallow import Schema, ValidationError, fields, validates_schema
 
 from servq.core.api.args import Int
 from servq.core.api.blueprint import Blueprint
-from servq.core.api.context import require
-from servq.core.api.records import audit_personal_reads, enabled_kinds, sees_personal_data
+from servq.core.api.context import enabled_kinds, require, sees_personal_data
+from servq.core.api.records import audit_personal_reads
 from servq.core.api.sites import get_site
 from servq.core.api.staff import get_staff
 from servq.core.db.session import request_session
