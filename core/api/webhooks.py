@@ -3,8 +3,8 @@
 ``/api/v1/webhooks`` (the tenant's endpoints, their delivery logs, ping and redelivery)
 and ``/api/v1/notifications`` (the outbox: every notification, whether or not a webhook
 received it). The blueprint is mounted at ``/api/v1`` (``URL = ""``) so that it can
-serve both. The delivery mechanics are in :mod:`core.notify.outbox`; the receiver's side is in
-docs/webhooks.md.
+serve both. The outbox is :mod:`core.notify.outbox`, the delivery mechanics
+:mod:`core.notify.delivery`; the receiver's side is in docs/webhooks.md.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 from sqlalchemy import select
 
-from servq.core.notify import outbox as notify
+from servq.core.notify import webhooks
+from servq.core.notify.delivery import STATUSES, allow_private, refused_destination
+from servq.core.notify.outbox import EVENT_TYPES, check_pattern
 from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import actor_id, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
@@ -61,10 +63,10 @@ class WebhookSchema(Schema):
             raise ValidationError("Credentials in the URL are not supported: receivers verify the signature.")
         if not parts.hostname:
             raise ValidationError("The URL needs a host.")
-        if notify.allow_private():
+        if allow_private():
             return
         try:
-            refused = notify.refused_destination(value)
+            refused = refused_destination(value)
         except (OSError, ValueError):  # not resolvable now: checked again at every delivery
             refused = None
         if refused:
@@ -73,7 +75,7 @@ class WebhookSchema(Schema):
     @validates("event_types")
     def _known_types(self, value, **kwargs):
         errors = {i: [reason] for i, pattern in enumerate(value)
-                  if (reason := notify.check_pattern(pattern)) is not None}
+                  if (reason := check_pattern(pattern)) is not None}
         if errors:
             raise ValidationError(errors)
 
@@ -110,7 +112,7 @@ class DeliverySchema(Schema):
 
 
 class DeliveryQuery(PageArgs):
-    status = fields.String(validate=validate.OneOf(notify.STATUSES))
+    status = fields.String(validate=validate.OneOf(STATUSES))
     event_type = fields.String(validate=validate.Length(max=100))
 
 
@@ -179,7 +181,7 @@ class Webhooks(MethodView):
         """Register a webhook. The answer shows the signing secret, once."""
         session = request_session()
         body["event_types"] = list(dict.fromkeys(body["event_types"]))
-        body.setdefault("secret", notify.new_secret())
+        body.setdefault("secret", webhooks.new_secret())
         webhook = Webhook(id=uuid.uuid4(), created_by=actor_id(), **body)
         session.add(webhook)
         session.flush()
@@ -194,7 +196,7 @@ class EventTypes(MethodView):
     @blp.response(200, EventTypeSchema(many=True))
     def get(self):
         """The event types webhooks may subscribe to (besides patterns such as 'clock.*' and '*')."""
-        return [{"type": name, "description": text} for name, text in notify.EVENT_TYPES.items()]
+        return [{"type": name, "description": text} for name, text in EVENT_TYPES.items()]
 
 
 @blp.route("/webhooks/<uuid:webhook_id>")
@@ -286,7 +288,7 @@ class Redeliver(MethodView):
         if original.status == "pending":
             abort(409, message="The delivery is still pending; it is retried automatically "
                                f"(next attempt at {original.next_attempt_at.isoformat()}).")
-        delivery = notify.redeliver(session, original)
+        delivery = webhooks.redeliver(session, original)
         session.commit()  # without Redis the attempt runs now, inline
         return get_delivery(webhook_id, delivery.id, fresh=True)
 
@@ -301,7 +303,7 @@ class Ping(MethodView):
         session = request_session()
         webhook = get_webhook(webhook_id)
         _inactive(webhook)
-        delivery = notify.ping(session, webhook)
+        delivery = webhooks.ping(session, webhook)
         session.commit()  # without Redis the attempt runs now, inline
         return get_delivery(webhook_id, delivery.id, fresh=True)
 
