@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from datetime import date, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import make_transient_to_detached
 
+from servq.core.audit import jsonable
 from servq.core.auth.permissions import ROLES
 from servq.core.db import dialect_insert, utcnow
 from servq.core.jobs import enqueue
@@ -87,13 +87,11 @@ def matches(patterns: Iterable[str], event_type: str) -> bool:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, (uuid.UUID, Decimal)):
-        return str(value)
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"payload value of type {type(value).__name__} is not JSON")
+    """``json.dumps``'s fallback for a payload: :func:`core.audit.jsonable`, or TypeError."""
+    converted = jsonable(value)
+    if converted is value:
+        raise TypeError(f"payload value of type {type(value).__name__} is not JSON")
+    return converted
 
 
 def _active_webhooks(session) -> list[tuple[uuid.UUID, list]]:
