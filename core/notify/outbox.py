@@ -256,3 +256,28 @@ def new_delivery(session, webhook_id: uuid.UUID, event: OutboxEvent, now: dateti
     enqueue(session, deliver, session.tenant_id, str(delivery.id), 0,
             job_id=f"webhook-delivery-{delivery.id}-0")
     return delivery
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def events_statement(type_filter: str | None = None, since: datetime | None = None,
+                     until: datetime | None = None):
+    """SELECT of the tenant's outbox, newest first: of an event type, a prefix pattern
+    (``clock.*``) or any (``*``, ``None``), created in ``[since, until)``."""
+    stmt = select(OutboxEvent).order_by(OutboxEvent.created_at.desc(), OutboxEvent.id.desc())
+    if type_filter and type_filter != "*":
+        if type_filter.endswith(".*"):
+            stmt = stmt.where(OutboxEvent.type.startswith(type_filter[:-1], autoescape=True))
+        else:
+            stmt = stmt.where(OutboxEvent.type == type_filter)
+    if since:
+        stmt = stmt.where(OutboxEvent.created_at >= since)
+    if until:
+        stmt = stmt.where(OutboxEvent.created_at < until)
+    return stmt
+
+
+def find_event(session, event_id: uuid.UUID) -> OutboxEvent | None:
+    """One event of the tenant's outbox, or ``None``."""
+    return session.scalar(select(OutboxEvent).where(OutboxEvent.id == event_id))
