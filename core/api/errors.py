@@ -4,6 +4,7 @@ and unexpected exceptions, in the JSON error shape ``{code, status, message, err
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 
 from flask import Flask, g
 from flask_smorest import abort
@@ -11,6 +12,20 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("servq.core.api")
+
+
+@contextmanager
+def refusals(*types: type[Exception]):
+    """Answer a domain rule's refusal (an exception of ``types`` with ``status``,
+    ``message`` and ``errors``: the body's fields and their messages, or ``None``) with
+    that status, after undoing the request's unfinished transaction."""
+    try:
+        yield
+    except types as exc:
+        _rollback()
+        if exc.errors is None:
+            abort(exc.status, message=exc.message)
+        abort(exc.status, message=exc.message, errors={"json": exc.errors})
 
 
 def register_error_handlers(app: Flask) -> None:

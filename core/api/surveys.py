@@ -15,7 +15,6 @@ instruments, ``store`` for surveys, ``invitations``); their
 from __future__ import annotations
 
 import uuid
-from contextlib import contextmanager
 
 from flask import g
 from flask.views import MethodView
@@ -23,6 +22,7 @@ from flask_smorest import abort
 
 from servq.core.api.blueprint import Blueprint, lock_for_write
 from servq.core.api.context import actor_id, enabled_kinds, require
+from servq.core.api.errors import refusals
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.api.survey_schemas import (InstrumentOutSchema, InstrumentPatchSchema, InvitationInSchema,
                                            InvitationOutSchema, InvitationQuery, NewInvitationSchema,
@@ -41,21 +41,6 @@ from servq.core.surveys.results import Filters, survey_results
 
 URL = "/surveys"
 blp = Blueprint("surveys", __name__, description="Survey instruments, invitations and results.")
-
-
-# -- errors ---------------------------------------------------------------------------------
-
-
-@contextmanager
-def survey_errors():
-    """Answer a :class:`SurveyError` of the rules with its status; nothing is kept."""
-    try:
-        yield
-    except SurveyError as exc:
-        request_session().rollback()
-        if exc.errors is None:
-            abort(exc.status, message=exc.message)
-        abort(exc.status, message=exc.message, errors={"json": exc.errors})
 
 
 # -- instruments --------------------------------------------------------------------------
@@ -79,7 +64,7 @@ def _instrument_view(doc: dict, row: SurveyInstrument | None = None) -> dict:
 
 
 def _custom_instrument(code: str) -> SurveyInstrument:
-    with survey_errors():
+    with refusals(SurveyError):
         return catalogue.custom_instrument(request_session(), code)
 
 
@@ -110,7 +95,7 @@ class Instruments(MethodView):
     def post(self, body):
         """Create an instrument: items, scales, the dimension of each item, required or optional."""
         session = request_session()
-        with survey_errors():
+        with refusals(SurveyError):
             row = catalogue.create_instrument(session, body, actor_id())
         session.commit()
         return _instrument_view(row.document, row)
@@ -123,7 +108,7 @@ class InstrumentByCode(MethodView):
     @blp.response(200, InstrumentOutSchema)
     def get(self, code):
         """One instrument, built-in or the tenant's."""
-        with survey_errors():
+        with refusals(SurveyError):
             doc, row = catalogue.instrument_by_code(request_session(), code)
         return _instrument_view(doc, row)
 
@@ -138,7 +123,7 @@ class InstrumentByCode(MethodView):
         row = _custom_instrument(code)
         lock_for_write(row)
         blp.check_etag(_instrument_view(row.document, row), InstrumentOutSchema)
-        with survey_errors():
+        with refusals(SurveyError):
             catalogue.change_instrument(session, row, body, actor_id())
         session.commit()
         return _instrument_view(row.document, row)
@@ -200,7 +185,7 @@ class Surveys(MethodView):
     def post(self, body):
         """Create a survey of an instrument: form, language, link lifetime, importance, triggers."""
         session = request_session()
-        with survey_errors():
+        with refusals(SurveyError):
             survey, triggers = store.new_survey(session, enabled_kinds(), body, actor_id())
         session.commit()
         return _survey_view(survey, triggers)
@@ -229,7 +214,7 @@ class SurveyById(MethodView):
         lock_for_write(survey)  # before its triggers are read: every writer locks the survey
         triggers = _triggers(survey)
         blp.check_etag(_survey_view(survey, triggers), SurveyOutSchema)
-        with survey_errors():
+        with refusals(SurveyError):
             store.change_survey(session, survey, triggers, body, enabled_kinds, actor_id())
         session.commit()
         return _survey_view(survey, _triggers(survey))
@@ -244,7 +229,7 @@ class SurveyById(MethodView):
         survey = get_survey(survey_id)
         lock_for_write(survey)
         blp.check_etag(_survey_view(survey, _triggers(survey)), SurveyOutSchema)
-        with survey_errors():
+        with refusals(SurveyError):
             store.delete_survey(session, survey, actor_id())
         session.commit()
 
@@ -299,7 +284,7 @@ class Invitations(MethodView):
         """Invite a customer: a single-use link, shown once in ``token``/``link``."""
         session = request_session()
         survey = get_survey(survey_id)
-        with survey_errors():
+        with refusals(SurveyError):
             invitation, clear = invite(
                 session, survey, customer=body["customer"], record_id=body.get("record_id"),
                 language=body.get("language"), expires_at=body.get("expires_at"), actor_id=actor_id(),
@@ -331,7 +316,7 @@ class InvitationById(MethodView):
         invitation = _get_invitation(survey_id, invitation_id)
         lock_for_write(invitation)
         blp.check_etag(_invitation_view(invitation), InvitationOutSchema)
-        with survey_errors():
+        with refusals(SurveyError):
             revoke_invitation(session, invitation, actor_id())
         session.commit()
 
