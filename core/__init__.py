@@ -38,7 +38,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     Nothing is read from the environment at import time: each call builds its own
     settings, database engine, plugin manager and job queue.
     """
-    from servq.core import api, jobs, ratelimit
+    from servq.core import jobs, ratelimit
+    from servq.core.api import app as api
     from servq.core.db import session as database
     from servq.core.plugins import app as plugins_ext
     from servq.core.config import load_settings

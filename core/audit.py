@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -14,11 +15,15 @@ from servq.core.db.tenancy import NoTenantContext
 
 
 def jsonable(value: Any) -> Any:
-    """A JSON-safe copy of a column value for the audit trail."""
-    if isinstance(value, datetime):
+    """A JSON-safe copy of a value, the one converter of every concept: datetimes and
+    dates as ISO 8601, UUIDs and Decimals as text, sets as lists; anything else as it is
+    (the audit trail's column values, the outbox's payloads via ``json.dumps(default=)``)."""
+    if isinstance(value, (datetime, date)):
         return value.isoformat()
-    if isinstance(value, uuid.UUID):
+    if isinstance(value, (uuid.UUID, Decimal)):
         return str(value)
+    if isinstance(value, (set, frozenset)):
+        return list(value)
     return value
 
 

@@ -14,7 +14,7 @@ CORE_PLUGINS: dict[str, str] = {
     "core.kinds.inspection": "servq.core.records.kinds.inspection",
     "core.kinds.complaint": "servq.core.records.kinds.complaint",
     "core.kinds.exports": "servq.tenants.export_job",
-    "core.notify": "servq.core.notify.outbox",
+    "core.notify": "servq.core.notify.delivery",
     "core.deadlines": "servq.core.deadlines.watch",
     "core.standards.plugin": "servq.core.standards.plugin",
     "core.surveys.plugin": "servq.core.surveys.plugin",
@@ -74,7 +74,7 @@ def load_settings(overrides: dict | None = None) -> dict:
         "JOB_MAINTENANCE_INTERVAL": int(env.get("SERVQ_JOB_MAINTENANCE_INTERVAL") or 30),
         # A weekly report of a week with more records than this runs as a job (docs/reports.md).
         "REPORT_INLINE_MAX_RECORDS": int(env.get("SERVQ_REPORT_INLINE_MAX_RECORDS") or 20000),
-        # Webhook deliveries (core/notify/outbox.py, docs/webhooks.md): seconds before each retry
+        # Webhook deliveries (core/notify/delivery.py, docs/webhooks.md): seconds before each retry
         # (attempts = len + 1) and the HTTP timeout of one attempt.
         "WEBHOOK_RETRY_DELAYS": env.get("SERVQ_WEBHOOK_RETRY_DELAYS") or "30,120,600,3600,21600,21600,21600",
         "WEBHOOK_TIMEOUT": env.get("SERVQ_WEBHOOK_TIMEOUT") or "10",

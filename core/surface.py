@@ -66,7 +66,8 @@ Standards
 Surveys
   ``INSTRUMENT_CODE_RE``: the pattern of an instrument code.
   ``find_instrument(session, code)``: a built-in or the tenant's instrument, or ``None``.
-  ``create_survey(session, doc, version, title=..., ...)``: a survey of an instrument, audited.
+  ``create_survey(session, doc, version, title=..., ...)``: a survey of an instrument, checked
+  (form, importance points, ``triggers`` against ``kinds``) and audited, as ``POST /surveys`` makes it.
   ``create_invitation(session, survey, customer=..., ...)``: a single-use survey link.
   ``item_scale(doc, item)`` and ``item_columns(form, item)``: an item's scale and answer columns.
   ``score_answers(doc, form, importance_mode, answers, importance)``: check and score answers.

@@ -36,10 +36,10 @@ def run_export(session, export_id: str) -> str | None:
 
 def _audit_personal_reads(session, export: TenantExport) -> int:
     """An export reads every record's personal data in clear (only admins may request
-    one): audit it per record as the API does (:func:`core.records.personal.audit_reads`, ``via
+    one): audit it per record as the API does (:func:`core.personal.audit_reads`, ``via
     "export"``), in the name of whoever requested the export. Returns the events added."""
     from servq.core.models import Record
-    from servq.core.records.personal import audit_reads
+    from servq.core.personal import audit_reads
     from servq.core.plugins.app import get_plugins
 
     kinds = {name: kind for name, kind in get_plugins().kinds.items() if kind.personal}

@@ -196,7 +196,7 @@ def test_a_huge_number_in_record_data_is_a_400(acme, number):
 
 
 def test_large_but_ordinary_numbers_are_kept(app):
-    from servq.core.api.jsonio import MAX_NUMBER_CHARS
+    from servq.core.jsonparse import MAX_NUMBER_CHARS
 
     longest = "9" * MAX_NUMBER_CHARS
     with app.app_context():

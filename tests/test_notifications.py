@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from servq.core.notify import delivery as notify_delivery
 from servq.core.notify import outbox as notify
 from servq.core.jobs import dispatch, make_worker
 from servq.core.models import OutboxEvent, WebhookDelivery
@@ -138,7 +139,7 @@ def emit(app, tenant, event_type="clock.breached", payload=None, **kwargs):
 
 def retry_due(app, tenant, now) -> int:
     with app.app_context(), tenant.session() as s:
-        count = notify.retry_due(s, now)
+        count = notify_delivery.retry_due(s, now)
         s.commit()
     drain(app)
     return count
@@ -176,7 +177,7 @@ def test_one_signed_delivery_reaches_a_real_receiver(app, acme, receivers):
     }
     assert datetime.fromisoformat(request["json"]["created_at"]).utcoffset() == timedelta(0)
     # servq's own helper agrees with the receiver.
-    assert notify.verify(SECRET, headers["x-servq-timestamp"], request["body"], headers["x-servq-signature"])
+    assert notify_delivery.verify(SECRET, headers["x-servq-timestamp"], request["body"], headers["x-servq-signature"])
 
     [delivery] = deliveries(acme, hook["id"])
     assert headers["x-servq-delivery"] == delivery["id"]
@@ -753,22 +754,22 @@ def test_retry_due_is_per_tenant(app, acme, globex, receivers):
 def test_verify_rejects_tampering_and_stale_timestamps():
     body = b'{"id":"1"}'
     now = 1_700_000_000
-    signature = notify.sign("k" * 20, str(now), body)
+    signature = notify_delivery.sign("k" * 20, str(now), body)
     assert signature.startswith("sha256=") and len(signature) == 7 + 64
-    assert notify.verify("k" * 20, str(now), body, signature, now=now + 10)
-    assert not notify.verify("k" * 20, str(now), body + b" ", signature, now=now)
-    assert not notify.verify("x" * 20, str(now), body, signature, now=now)
-    assert not notify.verify("k" * 20, str(now + 1), body, signature, now=now)
-    assert not notify.verify("k" * 20, str(now), body, signature, now=now + 3600)
-    assert notify.verify("k" * 20, str(now), body, signature, tolerance=None)
-    assert not notify.verify("k" * 20, "yesterday", body, signature)
+    assert notify_delivery.verify("k" * 20, str(now), body, signature, now=now + 10)
+    assert not notify_delivery.verify("k" * 20, str(now), body + b" ", signature, now=now)
+    assert not notify_delivery.verify("x" * 20, str(now), body, signature, now=now)
+    assert not notify_delivery.verify("k" * 20, str(now + 1), body, signature, now=now)
+    assert not notify_delivery.verify("k" * 20, str(now), body, signature, now=now + 3600)
+    assert notify_delivery.verify("k" * 20, str(now), body, signature, tolerance=None)
+    assert not notify_delivery.verify("k" * 20, "yesterday", body, signature)
 
 
 def test_retry_delays_come_from_the_settings(app):
-    assert notify.retry_delays(app) == [30, 120, 600, 3600, 21600, 21600, 21600]
-    assert notify.max_attempts(app) == 8
+    assert notify_delivery.retry_delays(app) == [30, 120, 600, 3600, 21600, 21600, 21600]
+    assert notify_delivery.max_attempts(app) == 8
     app.config["WEBHOOK_RETRY_DELAYS"] = "5, 10"
-    assert notify.retry_delays(app) == [5, 10] and notify.max_attempts(app) == 3
+    assert notify_delivery.retry_delays(app) == [5, 10] and notify_delivery.max_attempts(app) == 3
     app.config["WEBHOOK_RETRY_DELAYS"] = "soon"
     with pytest.raises(ValueError, match="WEBHOOK_RETRY_DELAYS"):
-        notify.retry_delays(app)
+        notify_delivery.retry_delays(app)

@@ -1,18 +1,16 @@
-"""Shared pieces of query (and body) arguments: bounded integers and text search.
+"""Shared pieces of query (and body) arguments: bounded integers.
 
 - :class:`Int`: every integer a client sends in a query (``page``, ``page_size``,
   ``version``, ``limit``…) is bounded, so a number too large for the database's
   ``INTEGER`` column (``?version=3448743901184497352179712``: an overflow and a 500 on
   SQLite, an error on PostgreSQL) is a 422 naming the argument and its range.
-- :func:`text_search`: the ``q`` filter of a list, a case-insensitive substring match
-  in which ``%``, ``_`` and the escape character match themselves (SQLAlchemy's
-  ``icontains(..., autoescape=True)``), never "anything".
+
+The ``q`` filter of the sites and staff lists is :func:`core.org.sites.text_search`.
 """
 
 from __future__ import annotations
 
 from marshmallow import fields, validate
-from sqlalchemy import or_
 
 #: The range of a database ``INTEGER`` (32 bits on PostgreSQL): the widest an integer
 #: argument may be unless its field says narrower.
@@ -33,8 +31,3 @@ class Int(fields.Integer):
             validators = [validators]
         super().__init__(validate=[validate.Range(min=low, max=high), *validators], **kwargs)
 
-
-def text_search(text: str, *columns):
-    """A clause: one of ``columns`` contains ``text``, case-insensitively, with LIKE's
-    wildcards in ``text`` taken literally."""
-    return or_(*(column.icontains(text, autoescape=True) for column in columns))

@@ -16,8 +16,8 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
 from servq.core.api.blueprint import Blueprint
-from servq.core.api.context import actor_id, require
-from servq.core.api.records import RecordSchema, enabled_kinds
+from servq.core.api.context import actor_id, enabled_kinds, require
+from servq.core.api.records import RecordSchema
 from servq.core.db.session import request_session
 from servq.core.records.ingest import BATCH_LIMIT, BatchInvalid, create_batch
 from servq.core.records.pipeline import RecordInputSchema

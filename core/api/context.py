@@ -1,10 +1,11 @@
-"""Who is calling: bearer-token authentication and the permission check of every route."""
+"""Who is calling: bearer-token authentication, the permission check of every route, and
+what the caller's tenant and role may use (its record kinds, personal data in clear)."""
 
 from __future__ import annotations
 
 from functools import wraps
 
-from flask import g, request
+from flask import g, has_request_context, request
 from flask_smorest import abort
 from werkzeug.local import LocalProxy
 
@@ -14,6 +15,7 @@ from servq.core.auth.tokens import authenticate, touch_token
 from servq.core.db.session import request_session
 from servq.core.db import utcnow
 from servq.core.models import Token
+from servq.core.plugins.app import get_plugins, tenant_enabled_plugins
 
 BEARER = [{"bearerAuth": []}]
 
@@ -91,3 +93,13 @@ def require(permission: str):
 def actor_id():
     """The id of the user making the request."""
     return g.user.id
+
+
+def sees_personal_data() -> bool:
+    """Whether the caller's role may see personal data in clear (never outside a request)."""
+    return has_request_context() and "membership" in g and allowed(g.membership.role, "personal_data")
+
+
+def enabled_kinds() -> dict:
+    """The record kinds the current tenant may use."""
+    return get_plugins().kinds_for(tenant_enabled_plugins())

@@ -14,9 +14,9 @@ from marshmallow import Schema, fields
 from sqlalchemy import select
 
 from servq.core.api.blueprint import Blueprint
-from servq.core.api.context import require
+from servq.core.api.context import enabled_kinds, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from servq.core.api.records import enabled_kinds, get_record, invalid_as_422
+from servq.core.api.records import get_record, invalid_as_422
 from servq.core.db.session import request_session
 from servq.core.models import Evaluation
 from servq.core.evaluation import evaluate_record

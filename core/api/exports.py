@@ -12,7 +12,7 @@ from marshmallow import Schema, fields
 from sqlalchemy import select
 from sqlalchemy.orm import defer
 
-from servq.core.api import API_PREFIX
+from servq.core.api.app import API_PREFIX
 from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import actor_id, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate

@@ -9,8 +9,7 @@ from flask_smorest import abort
 from marshmallow import Schema, fields
 
 from servq.core.api.blueprint import Blueprint
-from servq.core.api.context import require
-from servq.core.api.records import enabled_kinds
+from servq.core.api.context import enabled_kinds, require
 from servq.core.plugins import RecordKind
 
 URL = "/kinds"

@@ -22,8 +22,7 @@ from sqlalchemy import func, select
 
 from servq.core.api.args import Int
 from servq.core.api.blueprint import Blueprint
-from servq.core.api.context import require
-from servq.core.api.records import enabled_kinds
+from servq.core.api.context import enabled_kinds, require
 from servq.core.api.standards import language
 from servq.core.db.session import request_session
 from servq.core.db import utcnow

@@ -17,14 +17,14 @@ from marshmallow import Schema, ValidationError, fields, validates_schema
 
 from servq.core.api.args import Int
 from servq.core.api.blueprint import Blueprint
-from servq.core.api.context import require
-from servq.core.api.records import audit_personal_reads, enabled_kinds, sees_personal_data
+from servq.core.api.context import enabled_kinds, require, sees_personal_data
+from servq.core.api.records import audit_personal_reads
 from servq.core.api.sites import get_site
 from servq.core.api.staff import get_staff
 from servq.core.db.session import request_session
 from servq.core.db import utcnow
 from servq.core.kpis.quality_files import COMPLAINT, UTC_MIN, FileQuery, quality_file
-from servq.core.records.personal import mask_paths
+from servq.core.personal import mask_paths
 from servq.core.records.pipeline import utc_instant
 
 URL = ""

@@ -11,22 +11,21 @@ from contextlib import contextmanager
 
 from flask.views import MethodView
 from flask_smorest import abort
-from flask import g, has_request_context
+from flask import g
 from marshmallow import ValidationError, fields, post_dump, validate, validates_schema
 from sqlalchemy import select
 
 from servq.core.api.blueprint import Blueprint
-from servq.core.api.context import actor_id, require
+from servq.core.api.context import actor_id, enabled_kinds, require, sees_personal_data
 from servq.core.api.history import HistoryEntrySchema, audit_history
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from servq.core.auth.permissions import allowed
 from servq.core.deadlines.clocks import breached_clause, due_before_clause
 from servq.core.db.session import request_session
 from servq.core.db.fast.loads import FastDumpSchema
 from servq.core.records.kinds.inspection import hidden_from
 from servq.core.models import Record
-from servq.core.records.personal import audit_reads, keep_paths, mask_paths
-from servq.core.plugins.app import get_plugins, tenant_enabled_plugins
+from servq.core.personal import audit_reads, keep_paths, mask_paths
+from servq.core.plugins.app import get_plugins
 from servq.core.records.pipeline import (ENTITY, RecordChangeSchema, RecordInputSchema, RecordInvalid,
                           create_record, soft_delete_record, update_record, utc_instant)
 
@@ -63,11 +62,6 @@ class RecordSchema(FastDumpSchema):
         return out
 
 
-def sees_personal_data() -> bool:
-    """Whether the caller's role may see personal data in clear (never outside a request)."""
-    return has_request_context() and "membership" in g and allowed(g.membership.role, "personal_data")
-
-
 def audit_personal_reads(records, kinds: dict, via: str) -> int:
     """Audit the caller's read of the personal data in ``records`` (when the role sees it
     in clear; masked reads reveal nothing); returns the number of events added. The
@@ -93,11 +87,6 @@ class RecordQuery(PageArgs):
     def _ordered(self, data, **kwargs):
         if data.get("since") and data.get("until") and data["since"] > data["until"]:
             raise ValidationError("'since' must not be after 'until'.", "since")
-
-
-def enabled_kinds() -> dict:
-    """The record kinds the current tenant may use."""
-    return get_plugins().kinds_for(tenant_enabled_plugins())
 
 
 def _for_role(stmt):

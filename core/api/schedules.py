@@ -11,9 +11,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from sqlalchemy import select
 
 from servq.core.api.blueprint import Blueprint
-from servq.core.api.context import actor_id, require
+from servq.core.api.context import actor_id, enabled_kinds, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from servq.core.api.records import enabled_kinds
 from servq.core.audit import audit
 from servq.core.db.session import request_session
 from servq.core.models import Schedule

@@ -1,4 +1,4 @@
-"""Sites: the places where service is delivered."""
+"""Sites: the places where service is delivered. HTTP only: the rules are :mod:`core.org.sites`."""
 
 from __future__ import annotations
 
@@ -7,15 +7,15 @@ import uuid
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
-from sqlalchemy import select
 
-from servq.core.api.args import text_search
 from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import actor_id, require
+from servq.core.api.errors import refusals
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from servq.core.audit import apply_changes, audit
 from servq.core.db.session import request_session
 from servq.core.models import Site
+from servq.core.org import sites
+from servq.core.org.errors import OrgError
 
 URL = "/sites"
 blp = Blueprint("sites", __name__, description="Sites: hotels, estates, depots, service centres.")
@@ -41,7 +41,7 @@ class SiteQuery(PageArgs):
 
 def get_site(site_id: uuid.UUID) -> Site:
     """The current tenant's site or 404."""
-    site = request_session().scalar(select(Site).where(Site.id == site_id))
+    site = sites.find_site(request_session(), site_id)
     if site is None:
         abort(404, message="Site not found.")
     return site
@@ -54,11 +54,7 @@ class Sites(MethodView):
     @blp.response(200, SiteSchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args):
         """List sites, by code."""
-        stmt = select(Site).order_by(Site.code)
-        if args.get("q"):
-            stmt = stmt.where(text_search(args["q"], Site.code, Site.name))
-        if "active" in args:
-            stmt = stmt.where(Site.active.is_(args["active"]))
+        stmt = sites.sites_statement(args.get("q"), args.get("active"))
         headers = {}
         return paginate(request_session(), stmt, args, headers), 200, headers
 
@@ -69,12 +65,8 @@ class Sites(MethodView):
     def post(self, body):
         """Create a site."""
         session = request_session()
-        if session.scalar(select(Site.id).where(Site.code == body["code"])):
-            abort(409, message=f"A site with code {body['code']!r} exists.")
-        site = Site(**body)
-        session.add(site)
-        session.flush()
-        audit(session, "sites", site.id, "created", actor_id(), {k: [None, v] for k, v in body.items()})
+        with refusals(OrgError):
+            site = sites.create_site(session, body, actor_id())
         session.commit()
         return site
 
@@ -97,12 +89,8 @@ class SiteById(MethodView):
         session = request_session()
         site = get_site(site_id)
         blp.check_etag(site, SiteSchema)
-        if "code" in body and body["code"] != site.code and session.scalar(
-                select(Site.id).where(Site.code == body["code"])):
-            abort(409, message=f"A site with code {body['code']!r} exists.")
-        changes = apply_changes(site, body)
-        if changes:
-            audit(session, "sites", site.id, "changed", actor_id(), changes)
+        with refusals(OrgError):
+            sites.change_site(session, site, body, actor_id())
         session.commit()
         return site
 
@@ -115,6 +103,5 @@ class SiteById(MethodView):
         session = request_session()
         site = get_site(site_id)
         blp.check_etag(site, SiteSchema)
-        audit(session, "sites", site.id, "deleted", actor_id())
-        session.delete(site)
+        sites.delete_site(session, site, actor_id())
         session.commit()

@@ -3,27 +3,27 @@
 ``/api/v1/webhooks`` (the tenant's endpoints, their delivery logs, ping and redelivery)
 and ``/api/v1/notifications`` (the outbox: every notification, whether or not a webhook
 received it). The blueprint is mounted at ``/api/v1`` (``URL = ""``) so that it can
-serve both. The delivery mechanics are in :mod:`core.notify.outbox`; the receiver's side is in
-docs/webhooks.md.
+serve both. The outbox is :mod:`core.notify.outbox`, the delivery mechanics
+:mod:`core.notify.delivery`; the receiver's side is in docs/webhooks.md.
 """
 
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlsplit
+from contextlib import contextmanager
 
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
-from sqlalchemy import select
 
-from servq.core.notify import outbox as notify
 from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import actor_id, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from servq.core.audit import apply_changes, audit
 from servq.core.db.session import request_session
-from servq.core.models import OutboxEvent, Webhook, WebhookDelivery
+from servq.core.models import Webhook, WebhookDelivery
+from servq.core.notify import webhooks
+from servq.core.notify.delivery import STATUSES
+from servq.core.notify.outbox import EVENT_TYPES, check_pattern, events_statement, find_event
 
 URL = ""
 blp = Blueprint("webhooks", __name__, description="Webhooks, the notification outbox and deliveries.")
@@ -56,24 +56,14 @@ class WebhookSchema(Schema):
 
     @validates("url")
     def _no_credentials(self, value, **kwargs):
-        parts = urlsplit(value)
-        if parts.username is not None or parts.password is not None:
-            raise ValidationError("Credentials in the URL are not supported: receivers verify the signature.")
-        if not parts.hostname:
-            raise ValidationError("The URL needs a host.")
-        if notify.allow_private():
-            return
-        try:
-            refused = notify.refused_destination(value)
-        except (OSError, ValueError):  # not resolvable now: checked again at every delivery
-            refused = None
-        if refused:
-            raise ValidationError(f"The URL's host {refused}.")
+        refusal = webhooks.url_refusal(value)
+        if refusal:
+            raise ValidationError(refusal)
 
     @validates("event_types")
     def _known_types(self, value, **kwargs):
         errors = {i: [reason] for i, pattern in enumerate(value)
-                  if (reason := notify.check_pattern(pattern)) is not None}
+                  if (reason := check_pattern(pattern)) is not None}
         if errors:
             raise ValidationError(errors)
 
@@ -110,7 +100,7 @@ class DeliverySchema(Schema):
 
 
 class DeliveryQuery(PageArgs):
-    status = fields.String(validate=validate.OneOf(notify.STATUSES))
+    status = fields.String(validate=validate.OneOf(STATUSES))
     event_type = fields.String(validate=validate.Length(max=100))
 
 
@@ -137,7 +127,7 @@ class NotificationQuery(PageArgs):
 
 def get_webhook(webhook_id: uuid.UUID) -> Webhook:
     """The current tenant's webhook or 404."""
-    webhook = request_session().scalar(select(Webhook).where(Webhook.id == webhook_id))
+    webhook = webhooks.find_webhook(request_session(), webhook_id)
     if webhook is None:
         abort(404, message="Webhook not found.")
     return webhook
@@ -145,18 +135,19 @@ def get_webhook(webhook_id: uuid.UUID) -> Webhook:
 
 def get_delivery(webhook_id: uuid.UUID, delivery_id: uuid.UUID, *, fresh: bool = False) -> WebhookDelivery:
     """The current tenant's delivery of that webhook or 404."""
-    stmt = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id,
-                                         WebhookDelivery.webhook_id == webhook_id)
-    if fresh:
-        stmt = stmt.execution_options(populate_existing=True)
-    delivery = request_session().scalar(stmt)
+    delivery = webhooks.find_delivery(request_session(), webhook_id, delivery_id, fresh=fresh)
     if delivery is None:
         abort(404, message="Delivery not found.")
     return delivery
 
 
-def _audit_values(body: dict) -> dict:
-    return {k: ([None, "[hidden]"] if k == "secret" else [None, v]) for k, v in body.items()}
+@contextmanager
+def conflict_as_409():
+    """Turn :class:`~core.notify.webhooks.WebhookConflict` into a 409."""
+    try:
+        yield
+    except webhooks.WebhookConflict as exc:
+        abort(409, message=exc.message)
 
 
 @blp.route("/webhooks")
@@ -166,9 +157,7 @@ class Webhooks(MethodView):
     @blp.response(200, WebhookSchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args):
         """List the tenant's webhooks, oldest first (secrets are never shown)."""
-        stmt = select(Webhook).order_by(Webhook.created_at, Webhook.id)
-        if "active" in args:
-            stmt = stmt.where(Webhook.active.is_(args["active"]))
+        stmt = webhooks.webhooks_statement(args.get("active"))
         headers = {}
         return paginate(request_session(), stmt, args, headers), 200, headers
 
@@ -178,12 +167,7 @@ class Webhooks(MethodView):
     def post(self, body):
         """Register a webhook. The answer shows the signing secret, once."""
         session = request_session()
-        body["event_types"] = list(dict.fromkeys(body["event_types"]))
-        body.setdefault("secret", notify.new_secret())
-        webhook = Webhook(id=uuid.uuid4(), created_by=actor_id(), **body)
-        session.add(webhook)
-        session.flush()
-        audit(session, "webhooks", webhook.id, "created", actor_id(), _audit_values(body))
+        webhook = webhooks.create_webhook(session, body, actor_id())
         session.commit()
         return webhook
 
@@ -194,7 +178,7 @@ class EventTypes(MethodView):
     @blp.response(200, EventTypeSchema(many=True))
     def get(self):
         """The event types webhooks may subscribe to (besides patterns such as 'clock.*' and '*')."""
-        return [{"type": name, "description": text} for name, text in notify.EVENT_TYPES.items()]
+        return [{"type": name, "description": text} for name, text in EVENT_TYPES.items()]
 
 
 @blp.route("/webhooks/<uuid:webhook_id>")
@@ -215,15 +199,7 @@ class WebhookById(MethodView):
         session = request_session()
         webhook = get_webhook(webhook_id)
         blp.check_etag(webhook, WebhookSchema)
-        if "event_types" in body:
-            body["event_types"] = list(dict.fromkeys(body["event_types"]))
-        secret = body.pop("secret", None)
-        changes = apply_changes(webhook, body)
-        if secret is not None and secret != webhook.secret:
-            webhook.secret = secret
-            changes["secret"] = ["[hidden]", "[changed]"]
-        if changes:
-            audit(session, "webhooks", webhook.id, "changed", actor_id(), changes)
+        webhooks.change_webhook(session, webhook, body, actor_id())
         session.commit()
         return webhook
 
@@ -235,8 +211,7 @@ class WebhookById(MethodView):
         session = request_session()
         webhook = get_webhook(webhook_id)
         blp.check_etag(webhook, WebhookSchema)
-        audit(session, "webhooks", webhook.id, "deleted", actor_id())
-        session.delete(webhook)
+        webhooks.delete_webhook(session, webhook, actor_id())
         session.commit()
 
 
@@ -248,12 +223,7 @@ class Deliveries(MethodView):
     def get(self, args, webhook_id):
         """The webhook's delivery log, newest first."""
         get_webhook(webhook_id)
-        stmt = (select(WebhookDelivery).where(WebhookDelivery.webhook_id == webhook_id)
-                .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()))
-        if args.get("status"):
-            stmt = stmt.where(WebhookDelivery.status == args["status"])
-        if args.get("event_type"):
-            stmt = stmt.where(WebhookDelivery.event_type == args["event_type"])
+        stmt = webhooks.deliveries_statement(webhook_id, args.get("status"), args.get("event_type"))
         headers = {}
         return paginate(request_session(), stmt, args, headers), 200, headers
 
@@ -267,11 +237,6 @@ class DeliveryById(MethodView):
         return get_delivery(webhook_id, delivery_id)
 
 
-def _inactive(webhook: Webhook) -> None:
-    if not webhook.active:
-        abort(409, message="The webhook is inactive: activate it first.")
-
-
 @blp.route("/webhooks/<uuid:webhook_id>/deliveries/<uuid:delivery_id>/redeliver")
 class Redeliver(MethodView):
     @require("admin")
@@ -282,11 +247,8 @@ class Redeliver(MethodView):
         session = request_session()
         webhook = get_webhook(webhook_id)
         original = get_delivery(webhook_id, delivery_id)
-        _inactive(webhook)
-        if original.status == "pending":
-            abort(409, message="The delivery is still pending; it is retried automatically "
-                               f"(next attempt at {original.next_attempt_at.isoformat()}).")
-        delivery = notify.redeliver(session, original)
+        with conflict_as_409():
+            delivery = webhooks.redeliver(session, webhook, original)
         session.commit()  # without Redis the attempt runs now, inline
         return get_delivery(webhook_id, delivery.id, fresh=True)
 
@@ -300,8 +262,8 @@ class Ping(MethodView):
         """Send a ``ping`` event to this webhook only; the answer is its delivery."""
         session = request_session()
         webhook = get_webhook(webhook_id)
-        _inactive(webhook)
-        delivery = notify.ping(session, webhook)
+        with conflict_as_409():
+            delivery = webhooks.ping(session, webhook)
         session.commit()  # without Redis the attempt runs now, inline
         return get_delivery(webhook_id, delivery.id, fresh=True)
 
@@ -313,17 +275,7 @@ class Notifications(MethodView):
     @blp.response(200, NotificationSchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args):
         """The outbox: every notification, newest first, whether or not a webhook received it."""
-        stmt = select(OutboxEvent).order_by(OutboxEvent.created_at.desc(), OutboxEvent.id.desc())
-        kind = args.get("type")
-        if kind and kind != "*":
-            if kind.endswith(".*"):
-                stmt = stmt.where(OutboxEvent.type.startswith(kind[:-1], autoescape=True))
-            else:
-                stmt = stmt.where(OutboxEvent.type == kind)
-        if args.get("since"):
-            stmt = stmt.where(OutboxEvent.created_at >= args["since"])
-        if args.get("until"):
-            stmt = stmt.where(OutboxEvent.created_at < args["until"])
+        stmt = events_statement(args.get("type"), args.get("since"), args.get("until"))
         headers = {}
         return paginate(request_session(), stmt, args, headers), 200, headers
 
@@ -334,7 +286,7 @@ class NotificationById(MethodView):
     @blp.response(200, NotificationSchema)
     def get(self, event_id):
         """One notification of the outbox."""
-        event = request_session().scalar(select(OutboxEvent).where(OutboxEvent.id == event_id))
+        event = find_event(request_session(), event_id)
         if event is None:
             abort(404, message="Notification not found.")
         return event

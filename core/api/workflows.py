@@ -15,8 +15,8 @@ from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 
 from servq.core.api.blueprint import Blueprint, lock_for_write
-from servq.core.api.context import actor_id, require
-from servq.core.api.records import (RecordSchema, audit_personal_reads, enabled_kinds, get_record)
+from servq.core.api.context import actor_id, enabled_kinds, require
+from servq.core.api.records import RecordSchema, audit_personal_reads, get_record
 from servq.core.db.session import request_session
 from servq.core.records.pipeline import utc_instant
 from servq.core.records.workflows import (NOTE_MAX, REASON_MAX, TransitionInvalid, TransitionRefused,

@@ -46,7 +46,7 @@ _LOCK_KEY = "servq:deadlines:running:{queue}"
 def scan_tenant(session, now: str | None = None) -> dict:
     """One tenant's share of a tick (a registered job): the clocks' breach watch
     (:func:`core.deadlines.clocks.scan`), the recurring obligations (:func:`core.deadlines.schedules.scan`)
-    and the webhook deliveries due for a retry (``core.notify.outbox.retry_due``). Commits.
+    and the webhook deliveries due for a retry (``core.notify.delivery.retry_due``). Commits.
 
     :param now: ISO 8601 instant to scan as of (default: now).
     :return: counts of what was done.
@@ -57,7 +57,7 @@ def scan_tenant(session, now: str | None = None) -> dict:
     result = clocks.scan(session, instant).as_dict()
     result["missed_periods"] = schedules.scan(session, instant)
     try:
-        from servq.core.notify.outbox import retry_due
+        from servq.core.notify.delivery import retry_due
     except ImportError:  # pragma: no cover - notifications ship with core
         retry_due = None
     if retry_due is not None:

@@ -51,7 +51,7 @@ import orjson
 from marshmallow import ValidationError, fields
 from sqlalchemy.orm import make_transient_to_detached
 
-from servq.core.api import jsonio
+from servq.core import jsonparse
 from servq.core.db import utcnow
 from servq.core.models import AuditEvent, Record
 from servq.core.plugins import RecordKind
@@ -181,7 +181,7 @@ def read_jsonl(stream: BinaryIO) -> Iterator[Line]:
     object of valid UTF-8, with no run of 19 digits (an integer beyond 64 bits, which
     orjson reads as a float). Anything else (a first line, which may start with a BOM,
     ``NaN``, a lone surrogate, a bad line) goes through ``json.loads``, which decides and
-    words the error as before, with the API's limits (:func:`core.api.jsonio.loads`): a
+    words the error as before, with the API's limits (:func:`core.jsonparse.loads`): a
     lone surrogate, a number over 100 characters or beyond a double is refused.
     """
     loads = orjson.loads
@@ -203,7 +203,7 @@ def read_jsonl(stream: BinaryIO) -> Iterator[Line]:
         if not text:
             continue
         try:
-            value = jsonio.loads(text)
+            value = jsonparse.loads(text)
         except ValueError as error:
             yield Line(number, None, {"_line": [_json_error(error)]})
             continue
@@ -214,7 +214,7 @@ def read_jsonl(stream: BinaryIO) -> Iterator[Line]:
 
 
 def _json_error(error: ValueError) -> str:
-    if isinstance(error, jsonio.RefusedValue):
+    if isinstance(error, jsonparse.RefusedValue):
         return str(error)
     return f"Not valid JSON: {error}."
 
@@ -290,7 +290,7 @@ def _csv_record(number: int, header: list[str], row: list[str],
     for name, cell in cells:
         if name == "data":
             try:
-                loaded = jsonio.loads(cell)
+                loaded = jsonparse.loads(cell)
             except ValueError as error:
                 errors["data"] = [_json_error(error)]
                 continue
@@ -309,7 +309,7 @@ def _csv_record(number: int, header: list[str], row: list[str],
         value: Any = cell
         if len(path) == 1 and isinstance(declared.get(path[0]), _CONTAINERS):
             try:
-                value = jsonio.loads(cell)
+                value = jsonparse.loads(cell)
             except ValueError as error:
                 errors.setdefault("data", {})[path[0]] = [_json_error(error)]
                 continue

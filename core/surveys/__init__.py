@@ -2,6 +2,10 @@
 
 * :mod:`core.surveys.servqual` — the built-in instruments (data).
 * :mod:`core.surveys.instruments` — the instrument format, forms and columns.
+* :mod:`core.surveys.catalogue` — the tenant's own instruments: create, change (versions), delete.
+* :mod:`core.surveys.store` — surveys (created with their checks and triggers, changed,
+  deleted) and stored responses.
+* :mod:`core.surveys.errors` — why a rule refused a change (the API answers its ``status``).
 * :mod:`core.surveys.answers` — checking answers and turning them into stored rows.
 * :mod:`core.surveys.invitations` — link tokens, invitations, triggers.
 * :mod:`core.surveys.results` — aggregation in SQL.

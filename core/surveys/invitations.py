@@ -24,10 +24,12 @@ from flask import current_app, has_app_context
 from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 
+from servq.core.audit import apply_changes, audit, jsonable
 from servq.core.auth.tokens import SURVEY_TRIGGER_KINDS, hash_token
 from servq.core.db import utcnow
 from servq.core.models import AuditEvent, Record, Survey, SurveyInvitation, SurveyTrigger
-from servq.core.records.personal import READ_ACTION, mask_text
+from servq.core.personal import READ_ACTION, mask_text
+from servq.core.surveys.errors import SurveyConflict, SurveyInvalid
 from servq.core.surveys.instruments import LANGUAGES
 
 log = logging.getLogger(__name__)
@@ -66,7 +68,7 @@ def link_url(token: str) -> str:
 
 
 def customer_view(invitation: SurveyInvitation, clear: bool) -> dict:
-    """The invitation's customer, masked (:func:`core.records.personal.mask_text`) unless ``clear``."""
+    """The invitation's customer, masked (:func:`core.personal.mask_text`) unless ``clear``."""
     customer = {"name": invitation.customer_name, "email": invitation.customer_email,
                 "phone": invitation.customer_phone}
     if clear:
@@ -76,7 +78,7 @@ def customer_view(invitation: SurveyInvitation, clear: bool) -> dict:
 
 def audit_customer_reads(session, invitations, actor_id) -> int:
     """One ``personal_data_read`` audit event per invitation naming a customer, for a
-    reader who sees them in clear (as :func:`core.records.personal.audit_reads` does for
+    reader who sees them in clear (as :func:`core.personal.audit_reads` does for
     records). The caller commits."""
     events = [AuditEvent(entity="survey_invitations", entity_id=i.id, action=READ_ACTION,
                          actor_user_id=actor_id,
@@ -154,6 +156,80 @@ def create_invitation(session, survey: Survey, *, customer: dict, record_id: uui
             "customer": customer_view(invitation, clear=True),
         }, dedupe_key=f"{EVENT}:{invitation.id}")
     return invitation, clear
+
+
+#: The longest a link may live, in days.
+MAX_LINK_DAYS = 366
+
+
+def invite(session, survey: Survey, *, customer: dict, record_id: uuid.UUID | None = None,
+           language: str | None = None, expires_at: datetime | None = None,
+           actor_id: uuid.UUID | None = None, send: bool = True) -> tuple[SurveyInvitation, str]:
+    """Invite a customer by hand, as ``POST /surveys/<id>/invitations`` does: the survey
+    must be active, the link expire within :data:`MAX_LINK_DAYS`, the record (if any)
+    exist; then :func:`create_invitation`, audited. Returns it with its clear token.
+
+    :raises SurveyConflict: the survey is inactive, or the record has an invitation to it.
+    :raises SurveyInvalid: the expiry or the record is refused.
+    """
+    if not survey.active:
+        raise SurveyConflict("This survey is inactive: activate it before inviting.")
+    now = utcnow()
+    if expires_at is not None and not now < expires_at <= now + timedelta(days=MAX_LINK_DAYS):
+        raise SurveyInvalid("A link expires in the future, within a year.",
+                            {"expires_at": ["Must be after now and within 366 days."]})
+    if record_id is not None and session.scalar(
+            select(Record.id).where(Record.id == record_id, Record.deleted_at.is_(None))) is None:
+        raise SurveyInvalid("No such record in this tenant.",
+                            {"record_id": ["No such record in this tenant."]})
+    try:
+        invitation, clear = create_invitation(
+            session, survey, customer=customer, record_id=record_id, language=language,
+            expires_at=expires_at, actor_id=actor_id, send=send)
+    except InvitationConflict:
+        raise SurveyConflict("This record already has an invitation to this survey.") from None
+    audit(session, "survey_invitations", invitation.id, "created", actor_id,
+          {"survey_id": [None, str(survey.id)], "record_id": [None, jsonable(record_id)]})
+    return invitation, clear
+
+
+def revoke_invitation(session, invitation: SurveyInvitation, actor_id: uuid.UUID | None) -> None:
+    """Revoke an unanswered invitation (audited; a second revocation changes nothing):
+    its link answers 410 from now on.
+
+    :raises SurveyConflict: it has been answered.
+    """
+    if invitation.responded_at is not None:
+        raise SurveyConflict("This invitation has been answered; it cannot be revoked.")
+    if invitation.revoked_at is None:
+        changes = apply_changes(invitation, {"revoked_at": utcnow()})
+        audit(session, "survey_invitations", invitation.id, "revoked", actor_id, changes)
+
+
+def invitations_statement(survey_id: uuid.UUID, status: str | None = None,
+                          record_id: uuid.UUID | None = None, now: datetime | None = None):
+    """SELECT of a survey's invitations, newest first, optionally of one record or of one
+    status (``pending``, ``answered``, ``expired``, ``revoked`` as :func:`status_of` says)."""
+    inv = SurveyInvitation
+    stmt = select(inv).where(inv.survey_id == survey_id).order_by(inv.created_at.desc(), inv.id)
+    if record_id is not None:
+        stmt = stmt.where(inv.record_id == record_id)
+    now = now or utcnow()
+    if status == "answered":
+        stmt = stmt.where(inv.responded_at.is_not(None))
+    elif status == "revoked":
+        stmt = stmt.where(inv.responded_at.is_(None), inv.revoked_at.is_not(None))
+    elif status == "expired":
+        stmt = stmt.where(inv.responded_at.is_(None), inv.revoked_at.is_(None), inv.expires_at <= now)
+    elif status == "pending":
+        stmt = stmt.where(inv.responded_at.is_(None), inv.revoked_at.is_(None), inv.expires_at > now)
+    return stmt
+
+
+def find_invitation(session, survey_id: uuid.UUID, invitation_id: uuid.UUID) -> SurveyInvitation | None:
+    """The tenant's invitation to that survey, or ``None``."""
+    return session.scalar(select(SurveyInvitation).where(
+        SurveyInvitation.id == invitation_id, SurveyInvitation.survey_id == survey_id))
 
 
 # -- triggers ---------------------------------------------------------------------------

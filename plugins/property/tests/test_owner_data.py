@@ -1,7 +1,7 @@
 """Owner data stays confidential (业户信息保密): masked for roles below manager in every
 response, never in exports for them, and every clear read by an allowed role audited.
 
-Core's generic mechanism (``RecordKind.personal``, ``core.records.personal``) proved for the
+Core's generic mechanism (``RecordKind.personal``, ``core.personal``) proved for the
 property kinds through HTTP.
 """
 
