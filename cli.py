@@ -366,7 +366,7 @@ def kpis_refresh(slug, as_json):
 
 def _owner_engine(app: Flask):
     """An engine without ``SET ROLE``: migrations need the owner, not the app role."""
-    from servq.core.db import make_engine
+    from servq.core.db.session import make_engine
 
     return make_engine(app.config["DATABASE_URL"])
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from servq.core.db import driver_execute, utcnow
+from servq.core.db import utcnow
+from servq.core.db.fast import driver_execute
 from servq.core.models import AuditEvent
 from servq.core.db.tenancy import NoTenantContext
 

@@ -42,7 +42,7 @@ from marshmallow import RAISE
 from webargs.core import _UNKNOWN_DEFAULT_PARAM, missing
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
-from servq.core.db.fast.loads import fast_loader
+from servq.core.db.fast import fast_loader
 
 _LONG_NUMBER = re.compile(rb"[0-9]{19}")
 #: The longest number a JSON body may hold, as written (sign, digits, point, exponent).

@@ -17,7 +17,8 @@ from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, select, update
 
-from servq.core.db import driver_execute, prepared, utcnow
+from servq.core.db import utcnow
+from servq.core.db.fast import driver_execute, prepared
 from servq.core.models import Membership, Survey, SurveyTrigger, Tenant, TenantPlugin, Token, User
 from servq.core.plugins.app import remember_enabled_plugins
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from servq.core.audit import audit, audit_row, jsonable
 from servq.core.db import utcnow
 from servq.core.models import Action, AuditEvent, Record, Tenant
-from servq.core.db.fast.bulk import insert_rows
+from servq.core.db.fast import insert_rows
 from servq.core.db.tenancy import NoTenantContext
 
 ENTITY = "actions"

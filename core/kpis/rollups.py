@@ -187,7 +187,7 @@ def mark_dirty(session, instants: Iterable[datetime | None], now: datetime | Non
             for day in sorted(days)]
     connection = session.connection()
     if not wait and connection.dialect.name == "postgresql":
-        from servq.core.db.fast.bulk import insert_rows
+        from servq.core.db.fast import insert_rows
 
         insert_rows(connection, KpiDirtyDay.__table__, rows, wait=False,
                     on_conflict="ON CONFLICT (tenant_id, day) DO UPDATE SET marked_at = excluded.marked_at")

@@ -204,7 +204,7 @@ def emit_many(session, events: Iterable[Sequence], *, fresh: bool = False) -> li
         return []
     stored: set[uuid.UUID] = set()
     if fresh:
-        from servq.core.db.fast.bulk import insert_rows
+        from servq.core.db.fast import insert_rows
 
         insert_rows(session.connection(), OutboxEvent.__table__, rows, wait=False)
         stored.update(row["id"] for row in rows)
@@ -272,7 +272,7 @@ def _deliver_new(session, created: list[OutboxEvent], *, fresh: bool = False) ->
             for event in created
             for webhook_id, patterns in hooks if matches(patterns, event.type)]
     if fresh:
-        from servq.core.db.fast.bulk import insert_rows
+        from servq.core.db.fast import insert_rows
 
         insert_rows(session.connection(), WebhookDelivery.__table__, rows, wait=False)
     else:

@@ -55,11 +55,11 @@ from servq.core.api import jsonio
 from servq.core.db import utcnow
 from servq.core.models import AuditEvent, Record
 from servq.core.plugins import RecordKind
-from servq.core.db.fast.loads import fast_loader
+from servq.core.db.fast import fast_loader
 from servq.core.kpis.rollups import mark_dirty
 from servq.core.plugins.manager import wanted
 from servq.core.plugins.app import hooks_for_session
-from servq.core.db.fast.bulk import RowView, insert_tables, new_ids, send_queued
+from servq.core.db.fast import RowView, insert_tables, new_ids, send_queued
 from servq.core.records.pipeline import (ENTITY, RecordInputSchema, RecordInvalid, References, creation_changes,
                           prepare_record, _schema_instance)
 from servq.core.db.tenancy import NoTenantContext
