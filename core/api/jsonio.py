@@ -23,7 +23,7 @@ errors exactly as they were:
   body of the API goes through it: one place for every field of every resource.
 - :class:`ArgumentsParser`: webargs' parser, reading bodies with :func:`loads` (UTF-8
   only, as webargs' own), which loads a payload with the schema's
-  :func:`core.db.fast.loads.fast_loader` when it has one and the payload is plainly valid
+  :func:`core.db.fast.fast_loader` when it has one and the payload is plainly valid
   (the same result as ``schema.load``), and with marshmallow otherwise (every error
   is marshmallow's).
 """
