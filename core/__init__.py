@@ -39,7 +39,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings, database engine, plugin manager and job queue.
     """
     from servq.core import api, jobs, ratelimit
+    from servq.core import models  # noqa: F401  (every mapped class, before the engine)
     from servq.core.db import session as database
+    from servq.core.kpis import sql  # noqa: F401  (its SQLite functions, on each connection)
     from servq.core.plugins import app as plugins_ext
     from servq.core.config import load_settings
 

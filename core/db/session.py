@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import create_engine, event
@@ -14,6 +14,20 @@ from servq.core.db.tenancy import TenantSession
 
 
 SUPPORTED_URL_PREFIXES = ("sqlite", "postgresql")
+
+#: Functions run on every new DB-API connection of an SQLite engine, after its pragmas:
+#: what a package above the floor needs on each connection (KPIs' SQL functions),
+#: registered by that package with :func:`on_sqlite_connect`, so the floor imports none.
+_SQLITE_CONNECT: list[Callable[[Any], None]] = []
+
+
+def on_sqlite_connect(fn: Callable[[Any], None]) -> Callable[[Any], None]:
+    """Run ``fn(dbapi_connection)`` on every new SQLite connection (from then on; register
+    at import, before an engine connects). Usable as a decorator; registering twice runs
+    it once."""
+    if fn not in _SQLITE_CONNECT:
+        _SQLITE_CONNECT.append(fn)
+    return fn
 
 #: Execution option of a connection whose transactions write (a write request's): on
 #: SQLite they begin with ``BEGIN IMMEDIATE``, so write transactions run one at a time.
@@ -40,9 +54,6 @@ def make_engine(url: str, app_role: str | None = None) -> Engine:
     engine = create_engine(url, **kwargs)
 
     if engine.dialect.name == "sqlite":
-        # KPIs' tenant-local periods and percentiles (PostgreSQL has its own).
-        from servq.core.kpis.sql import register_sqlite_functions
-
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
             # Let SQLAlchemy own transactions: pysqlite's own BEGIN handling breaks
@@ -54,7 +65,8 @@ def make_engine(url: str, app_role: str | None = None) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
-            register_sqlite_functions(dbapi_conn)
+            for fn in _SQLITE_CONNECT:  # e.g. KPIs' tenant-local periods and percentiles
+                fn(dbapi_conn)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
@@ -93,9 +105,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def init_app(app: Flask) -> None:
-    """Create the engine and session factory of ``app`` from ``DATABASE_URL``."""
-    import servq.core.models  # noqa: F401  (every mapped class, before configuring them)
+    """Create the engine and session factory of ``app`` from ``DATABASE_URL``.
 
+    The mapped classes are imported first by the caller (:func:`servq.core.create_app`
+    imports :mod:`servq.core.models`): they are configured here, all at once.
+    """
     # Mappers configured now rather than by the first query: the hot paths build
     # objects without their constructor (servq.core.records.pipeline.create_record, servq.core.records.ingest).
     configure_mappers()
