@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import configure_mappers, sessionmaker
 
 from servq.core.db.fast.driver import listen_for_deferred
-from servq.core.db.tenancy import TenantSession
+from servq.core.db.tenancy import ORM_FILTER, TenantSession
 
 
 SUPPORTED_URL_PREFIXES = ("sqlite", "postgresql")
@@ -130,7 +130,7 @@ def new_session(app: Flask | None = None, tenant_id=None) -> TenantSession:
     """
     app = app or current_app
     session = app.extensions["servq.sessionmaker"]()
-    session.info["orm_filter"] = app.config.get("ORM_TENANT_FILTER", True)
+    session.state.set(ORM_FILTER, app.config.get("ORM_TENANT_FILTER", True))
     if tenant_id is not None:
         session.set_tenant(tenant_id)
     return session

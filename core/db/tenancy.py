@@ -27,23 +27,45 @@ from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql import visitors
 
 from servq.core.db import CrossTenantWrite, NoTenantContext, TenantOwned, tenant_tables
+from servq.core.db.state import SESSION, TENANT, TRANSACTION, SessionState, Slot
 from servq.core.db.fast.driver import Prepared, driver_begin, driver_begin_with, driver_execute
 from servq.core.db.fast.insert import insert_one
 
 __all__ = ["CrossTenantWrite", "NoTenantContext", "TENANT_PARAM", "TenantSession"]
 
+#: The session's tenant (``None``: a system session).
+TENANT_ID: Slot[uuid.UUID | None] = Slot("tenant_id", SESSION, __name__)
+#: Whether the ORM filter applies (only the tests switch it off, to prove RLS holds alone).
+ORM_FILTER: Slot[bool] = Slot("orm_filter", SESSION, __name__)
+#: Functions to run once the transaction has committed: run by its commit, dropped by
+#: its rollback (below), kept otherwise (one registered by such a function waits for
+#: the next commit).
+AFTER_COMMIT: Slot[list[Callable[[], None]]] = Slot("after_commit", SESSION, __name__)
+#: The statement to run with the next BEGIN, then its rows (:meth:`TenantSession.begin_with`).
+_BEGIN_WITH: Slot[tuple] = Slot("servq.begin_with", SESSION, __name__)
+_BEGUN_WITH: Slot[list[tuple]] = Slot("servq.begun_with", SESSION, __name__)
+
 
 class TenantSession(Session):
-    """A session that knows its tenant (``info["tenant_id"]``)."""
+    """A session that knows its tenant (``info["tenant_id"]``) and keeps typed state
+    (:attr:`state`, :mod:`servq.core.db.state`) whose slots it drops when their lifetime
+    ends: a tenant switch, a rollback, the end of the transaction."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        #: The session's typed state: declared slots only (:class:`~servq.core.db.state.Slot`).
+        self.state = SessionState(self.info)
 
     @property
     def tenant_id(self) -> uuid.UUID | None:
         """The tenant this session is scoped to; ``None`` for a system session."""
-        return self.info.get("tenant_id")
+        return self.info.get(TENANT_ID)
 
     def set_tenant(self, tenant_id: uuid.UUID | None) -> None:
         """Scope this session to ``tenant_id`` from now on (both layers)."""
-        self.info["tenant_id"] = tenant_id
+        if self.info.get(TENANT_ID) != tenant_id:
+            self.state.end(TENANT)  # nothing kept for one tenant is seen by another
+        self.info[TENANT_ID] = tenant_id
         if self.in_transaction() and self.bind is not None and self.bind.dialect.name == "postgresql":
             _set_rls_context(self.connection(), tenant_id)
 
@@ -67,7 +89,7 @@ class TenantSession(Session):
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once the current transaction has committed (dropped on rollback)."""
-        self.info.setdefault("after_commit", []).append(fn)
+        self.info.setdefault(AFTER_COMMIT, []).append(fn)
 
     def insert(self, obj, *, along: Sequence[tuple[type, dict[str, Any]]] = ()) -> None:
         """INSERT the new object ``obj`` at once, with one statement, and make it
@@ -92,7 +114,7 @@ class TenantSession(Session):
         """
         if self.new or self.deleted or self.dirty:
             self.flush()
-        tenant_id = self.info.get("tenant_id")
+        tenant_id = self.info.get(TENANT_ID)
         if isinstance(obj, TenantOwned):
             if tenant_id is None:
                 raise NoTenantContext(f"writing {type(obj).__name__} with no tenant in context")
@@ -113,8 +135,6 @@ class TenantSession(Session):
 _SET_RLS = "SELECT set_config('servq.tenant_id', %s, true)"
 
 
-_BEGIN_WITH = "servq.begin_with"
-_BEGUN_WITH = "servq.begun_with"
 
 
 def _set_rls_context(connection, tenant_id: uuid.UUID | None, *, begin: bool = False,
@@ -144,7 +164,7 @@ def _set_rls_context(connection, tenant_id: uuid.UUID | None, *, begin: bool = F
 def _after_begin(session: TenantSession, transaction, connection) -> None:
     if connection.dialect.name == "postgresql":
         then = session.info.pop(_BEGIN_WITH, None)
-        rows = _set_rls_context(connection, session.info.get("tenant_id"), begin=True, then=then)
+        rows = _set_rls_context(connection, session.info.get(TENANT_ID), begin=True, then=then)
         if then is not None and rows is not None:
             session.info[_BEGUN_WITH] = rows
 
@@ -169,7 +189,7 @@ _TENANT_FILTER = with_loader_criteria(TenantOwned, _tenant_criteria, include_ali
 @event.listens_for(TenantSession, "do_orm_execute")
 def _scope_statement(state: ORMExecuteState) -> None:
     session = state.session
-    tenant_id = session.info.get("tenant_id")
+    tenant_id = session.info.get(TENANT_ID)
     if state.is_column_load or state.is_relationship_load:
         # The parent statement already carried the criteria; they travel with the
         # loader and need the tenant parameter again.
@@ -191,7 +211,7 @@ def _scope_statement(state: ORMExecuteState) -> None:
         if tenant_id is None:
             names = ", ".join(sorted(tenant_scoped))
             raise NoTenantContext(f"query on tenant-owned {names} with no tenant in context")
-    if not session.info.get("orm_filter", True):
+    if not session.info.get(ORM_FILTER, True):
         return  # only the tests switch this off, to prove RLS holds alone
     if state.is_select and not isinstance(state.parameters, list):
         state.statement = state.statement.options(_TENANT_FILTER)
@@ -237,7 +257,7 @@ def _tenant_table_names() -> frozenset[str]:
 
 @event.listens_for(TenantSession, "before_flush")
 def _stamp_tenant(session: TenantSession, flush_context, instances) -> None:
-    tenant_id = session.info.get("tenant_id")
+    tenant_id = session.info.get(TENANT_ID)
     for obj in list(session.new) + list(session.dirty):
         if not isinstance(obj, TenantOwned):
             continue
@@ -254,7 +274,7 @@ def _stamp_tenant(session: TenantSession, flush_context, instances) -> None:
 
 @event.listens_for(TenantSession, "after_commit")
 def _run_after_commit(session: TenantSession) -> None:
-    callbacks = session.info.pop("after_commit", [])
+    callbacks = session.info.pop(AFTER_COMMIT, [])
     for fn in callbacks:
         fn()
 
@@ -262,4 +282,12 @@ def _run_after_commit(session: TenantSession) -> None:
 @event.listens_for(TenantSession, "after_soft_rollback")
 def _drop_after_commit(session: TenantSession, previous_transaction) -> None:
     if previous_transaction.parent is None:
-        session.info.pop("after_commit", None)
+        session.info.pop(AFTER_COMMIT, None)
+        # What was read in the transaction may come from its rolled-back writes.
+        session.state.end(TENANT)
+
+
+@event.listens_for(TenantSession, "after_transaction_end")
+def _end_transaction_state(session: TenantSession, transaction) -> None:
+    if transaction.parent is None:
+        session.state.end(TRANSACTION)

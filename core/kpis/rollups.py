@@ -47,6 +47,7 @@ from sqlalchemy import (Date, DateTime, Float, Uuid, and_, case, cast, delete, f
 from sqlalchemy.sql import ColumnElement
 
 from servq.core.db import dialect_insert, utcnow
+from servq.core.db.state import TRANSACTION, Slot
 from servq.core.kpis.sql import PERIODS, _zone
 
 #: A write to a record older than this marks its day dirty (see the module docstring).
@@ -62,7 +63,7 @@ WORK_MEM = "64MB"
 #: The sums every record and evaluation KPI is made of, in this order.
 SUMS = ("records", "evaluated", "scored", "sum_percent", "judged", "passed", "failed_critical")
 _PG_DAY_FORMATS = {"day": "YYYY-MM-DD", "week": 'IYYY-"W"IW', "month": "YYYY-MM"}
-_DIRTY_INFO = "kpis.dirty_marked"
+_DIRTY_INFO: Slot[tuple] = Slot("kpis.dirty_marked", TRANSACTION, __name__)  # (transaction, {day})
 _SUMS_ATTRIBUTE = "_servq_record_sums"
 
 
@@ -173,9 +174,10 @@ def mark_dirty(session, instants: Iterable[datetime | None], now: datetime | Non
         raise NoTenantContext("marking KPI days dirty with no tenant in context")
     tz = _tenant_timezone(session)
     transaction = session.get_nested_transaction() or session.get_transaction()
-    memo = session.info.get(_DIRTY_INFO)
+    memo = session.state.get(_DIRTY_INFO)
     if memo is None or memo[0] is not transaction:
-        memo = session.info[_DIRTY_INFO] = (transaction, set())
+        memo = (transaction, set())
+        session.state.set(_DIRTY_INFO, memo)
     zone = _zone(tz)
     days = {at.astimezone(zone).date() for at in old} - memo[1]  # local_day() of each
     if not days:

@@ -43,6 +43,7 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from servq.core.auth.permissions import ROLES
 from servq.core.db import dialect_insert, utcnow
+from servq.core.db.state import TRANSACTION, Slot
 from servq.core.jobs import enqueue
 from servq.core.models import OutboxEvent, Webhook, WebhookDelivery
 from servq.core.plugins import Job, hookimpl
@@ -131,15 +132,19 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"payload value of type {type(value).__name__} is not JSON")
 
 
+#: (transaction, [(id, event_types)]) of the tenant's active webhooks.
+_WEBHOOKS: Slot[tuple] = Slot("notify.webhooks", TRANSACTION, __name__)
+
+
 def _active_webhooks(session) -> list[tuple[uuid.UUID, list]]:
     """(id, event_types) of the tenant's active webhooks, once per transaction."""
     txn = session.get_transaction()
-    cached = session.info.get("notify.webhooks")
+    cached = session.state.get(_WEBHOOKS)
     if cached is not None and txn is not None and cached[0] is txn:
         return cached[1]
     hooks = [(row.id, list(row.event_types or ())) for row in
              session.execute(select(Webhook.id, Webhook.event_types).where(Webhook.active.is_(True)))]
-    session.info["notify.webhooks"] = (session.get_transaction(), hooks)
+    session.state.set(_WEBHOOKS, (session.get_transaction(), hooks))
     return hooks
 
 
