@@ -39,8 +39,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     settings, database engine, plugin manager and job queue.
     """
     from servq.core import jobs, ratelimit
+    from servq.core import models  # noqa: F401  (every mapped class, before the engine)
     from servq.core.api import app as api
     from servq.core.db import session as database
+    from servq.core.kpis import sql  # noqa: F401  (its SQLite functions, on each connection)
+    # Registered by their packages at import: the per-tenant facts of the authentication
+    # query (core.auth.facts), before any request builds it.
+    from servq.core.standards import store  # noqa: F401
+    from servq.core.surveys import invitations  # noqa: F401
     from servq.core.plugins import app as plugins_ext
     from servq.core.config import load_settings
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from servq.core.db import driver_execute, utcnow
+from servq.core.db import utcnow
+from servq.core.db.fast import driver_execute
 from servq.core.models import AuditEvent
 from servq.core.db.tenancy import NoTenantContext
 
@@ -46,7 +47,7 @@ def audit_row(session, entity: str, entity_id: uuid.UUID, action: str,
 
     :raises NoTenantContext: the session has no tenant.
     """
-    tenant_id = session.info.get("tenant_id")
+    tenant_id = session.tenant_id
     if tenant_id is None:
         raise NoTenantContext(f"writing an audit event of {entity} with no tenant in context")
     return {"tenant_id": tenant_id, "id": uuid.uuid4(), "entity": entity,

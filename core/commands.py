@@ -121,7 +121,7 @@ def open_session(app: Flask, tenant_id=None):
 
 def owner_engine(app: Flask):
     """An engine without ``SET ROLE``: migrations need the owner, not the app role."""
-    from servq.core.db import make_engine
+    from servq.core.db.session import make_engine
 
     return make_engine(app.config["DATABASE_URL"])
 

@@ -378,7 +378,7 @@ def test_an_insert_sent_without_waiting_fails_the_next_statement(acme):
     import psycopg
     import sqlalchemy.exc
 
-    from servq.core.db.fast.bulk import insert_tables, send_queued
+    from servq.core.db.fast import insert_tables, send_queued
 
     with acme.session() as s:
         s.execute(select(func.count()).select_from(Record)).scalar()  # a transaction is open
@@ -406,7 +406,7 @@ def test_queued_inserts_go_as_one_statement_and_rollback_drops_them(app, acme):
     queued without sending it (a row that would fail raises nothing)."""
     from sqlalchemy import event
 
-    from servq.core.db.fast.bulk import insert_rows
+    from servq.core.db.fast import insert_rows
 
     engine = app.extensions["servq.engine"]
     statements = []
@@ -536,7 +536,7 @@ def test_bulk_rows_are_stored_as_the_orm_stores_them(acme):
     left-out id is made by the server, a float that is not finite is stored as such."""
     from datetime import datetime, timedelta, timezone
 
-    from servq.core.db.fast.bulk import insert_rows
+    from servq.core.db.fast import insert_rows
 
     at = datetime(2026, 3, 2, 9, 30, 15, 123456, tzinfo=timezone(timedelta(hours=8)))
     with acme.session() as s:
@@ -566,7 +566,7 @@ def test_binary_arrays_store_every_column_type_as_the_orm_does(acme):
     from datetime import date, datetime, timedelta, timezone
 
     from servq.core.models import KpiDirtyDay
-    from servq.core.db.fast.bulk import insert_rows
+    from servq.core.db.fast import insert_rows
 
     columns = ("record_id", "standard_code", "standard_version", "evaluated_at", "total",
                "max_total", "percent", "grade", "passed", "complete", "failed_critical", "items")

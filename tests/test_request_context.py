@@ -79,7 +79,8 @@ def test_authentication_brings_the_tenant_facts_along(app, acme, globex):
     enabled plugins, the standards revision, the kinds its survey triggers watch."""
     from sqlalchemy import update
 
-    from servq.core.auth.tokens import STANDARDS_REVISION, SURVEY_TRIGGER_KINDS
+    from servq.core.standards.store import STANDARDS_REVISION
+    from servq.core.surveys.invitations import SURVEY_TRIGGER_KINDS
     from servq.core.models import Survey, SurveyTrigger, Tenant
 
     with app.app_context():

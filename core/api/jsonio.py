@@ -24,7 +24,7 @@ errors exactly as they were:
   body of the API goes through it: one place for every field of every resource.
 - :class:`ArgumentsParser`: webargs' parser, reading bodies with :func:`loads` (UTF-8
   only, as webargs' own), which loads a payload with the schema's
-  :func:`core.db.fast.loads.fast_loader` when it has one and the payload is plainly valid
+  :func:`core.db.fast.fast_loader` when it has one and the payload is plainly valid
   (the same result as ``schema.load``), and with marshmallow otherwise (every error
   is marshmallow's).
 """
@@ -40,7 +40,7 @@ from marshmallow import RAISE
 from webargs.core import _UNKNOWN_DEFAULT_PARAM, missing
 from webargs.flaskparser import FlaskParser, abort, is_json_request
 
-from servq.core.db.fast.loads import fast_loader
+from servq.core.db.fast import fast_loader
 from servq.core.jsonparse import RefusedValue, loads
 
 _OPTIONS = (orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS

@@ -17,8 +17,10 @@ from typing import NamedTuple
 
 from sqlalchemy import bindparam, func, select, update
 
-from servq.core.db import driver_execute, prepared, utcnow
-from servq.core.models import Membership, Survey, SurveyTrigger, Tenant, TenantPlugin, Token, User
+from servq.core.auth.facts import tenant_facts
+from servq.core.db import utcnow
+from servq.core.db.fast import driver_execute, prepared
+from servq.core.models import Membership, Tenant, TenantPlugin, Token, User
 from servq.core.plugins.app import remember_enabled_plugins
 
 PREFIX = "sq"
@@ -109,73 +111,18 @@ class Caller(NamedTuple):
     token: TokenUse
 
 
-#: ``session.info`` keys filled by :func:`authenticate`, each ``(tenant_id, value)``:
-#: the tenant's standards revision (read by :mod:`core.standards`) and the record kinds
-#: for which one of its active surveys has a trigger (a frozenset: a record of any
-#: other kind needs no look at the triggers).
-STANDARDS_REVISION = "standards_revision"
-SURVEY_TRIGGER_KINDS = "survey_trigger_kinds"
-_SEP = "\x1f"  # between aggregated kinds (ASCII unit separator, never in a kind name)
+_AUTH: tuple | None = None  # (Core statement, PostgreSQL SQL, prepared, fact positions)
 
-_AUTH_STMT = None
-
-
-def _auth_statement():
-    """The one query of :func:`authenticate`, built once per process.
-
-    A Core statement (no ORM entities to build for four rows on every request) in which
-    every tenant-owned table is explicitly restricted to the token's tenant by the
-    ``tenant_id`` bind, which also lets PostgreSQL use the ``(tenant_id, token_hash)``
-    index; row-level security still applies on top, since it runs on the session's
-    connection after the transaction's ``servq.tenant_id`` is set. The tenant's active
-    plugin ids, its standards revision and the kinds its survey triggers watch ride
-    along, so a request needs no second query to learn which plugins (routes, kinds,
-    hooks) it may use, whether the compiled standards cached in this process are
-    current, or whether a new record may invite to a survey.
-    """
-    global _AUTH_STMT
-    if _AUTH_STMT is None:
-        tk, ms, us, tn, tp = (Token.__table__, Membership.__table__, User.__table__,
-                              Tenant.__table__, TenantPlugin.__table__)
-        st, sv = SurveyTrigger.__table__, Survey.__table__
-        tenant_id = bindparam("tenant_id", type_=tk.c.tenant_id.type)
-        plugin_ids = (
-            select(func.aggregate_strings(tp.c.plugin_id, ","))
-            .where(tp.c.tenant_id == tenant_id, tp.c.active.is_(True))
-            .scalar_subquery()
-        )
-        trigger_kinds = (
-            select(func.aggregate_strings(st.c.kind, _SEP))
-            .select_from(st.join(sv, (sv.c.tenant_id == st.c.tenant_id) & (sv.c.id == st.c.survey_id)))
-            .where(st.c.tenant_id == tenant_id, sv.c.active.is_(True))
-            .scalar_subquery()
-        )
-        _AUTH_STMT = (
-            select(tk.c.id, tk.c.membership_id, tk.c.expires_at, tk.c.revoked_at, tk.c.last_used_at,
-                   ms.c.user_id, ms.c.role,
-                   us.c.email, us.c.name, us.c.is_active,
-                   tn.c.slug, tn.c.name, tn.c.industry, tn.c.timezone, tn.c.locale,
-                   tn.c.standards_revision,
-                   plugin_ids, trigger_kinds)
-            .select_from(tk.join(ms, (ms.c.tenant_id == tk.c.tenant_id) & (ms.c.id == tk.c.membership_id))
-                         .join(us, us.c.id == ms.c.user_id)
-                         .join(tn, tn.c.id == tk.c.tenant_id))
-            .where(tk.c.tenant_id == tenant_id, ms.c.tenant_id == tenant_id,
-                   tk.c.token_hash == bindparam("token_hash", type_=tk.c.token_hash.type))
-        )
-    return _AUTH_STMT
-
-
-# The same query, as PostgreSQL runs it through the driver (every request runs it).
-_AUTH_SQL_POSTGRESQL = """
-SELECT t.id, t.membership_id, t.expires_at, t.revoked_at, t.last_used_at,
-       m.user_id, m.role, u.email, u.name, u.is_active,
-       n.slug, n.name, n.industry, n.timezone, n.locale, n.standards_revision,
-       (SELECT string_agg(p.plugin_id, ',') FROM tenant_plugins p
-         WHERE p.tenant_id = %(tenant_id)s AND p.active) AS plugins,
-       (SELECT string_agg(st.kind, chr(31)) FROM survey_triggers st
-         JOIN surveys sv ON sv.tenant_id = st.tenant_id AND sv.id = st.survey_id
-         WHERE st.tenant_id = %(tenant_id)s AND sv.active) AS trigger_kinds
+# The columns every authentication reads, for SQLAlchemy Core (SQLite) and, in the same
+# order, as PostgreSQL runs them through the driver (every request runs it).
+_POSTGRESQL_COLUMNS = (
+    "t.id", "t.membership_id", "t.expires_at", "t.revoked_at", "t.last_used_at",
+    "m.user_id", "m.role", "u.email", "u.name", "u.is_active",
+    "n.slug", "n.name", "n.industry", "n.timezone", "n.locale", "n.standards_revision",
+    "(SELECT string_agg(p.plugin_id, ',') FROM tenant_plugins p\n"
+    "         WHERE p.tenant_id = %(tenant_id)s AND p.active) AS plugins",
+)
+_POSTGRESQL_FROM = """
 FROM tokens t
 JOIN memberships m ON m.tenant_id = t.tenant_id AND m.id = t.membership_id
 JOIN users u ON u.id = m.user_id
@@ -183,20 +130,73 @@ JOIN tenants n ON n.id = t.tenant_id
 WHERE t.tenant_id = %(tenant_id)s AND m.tenant_id = %(tenant_id)s AND t.token_hash = %(token_hash)s
 """
 
-#: The same, prepared on the server and sent with the transaction's BEGIN
-#: (:meth:`core.db.tenancy.TenantSession.begin_with`).
-_AUTH_PREPARED = prepared(
-    "auth", _AUTH_SQL_POSTGRESQL.replace("%(tenant_id)s", "$1").replace("%(token_hash)s", "$2"),
-    ("uuid", "text"))
+
+def _auth():
+    """The one query of :func:`authenticate`, built once per process (on first use, with
+    the per-tenant facts registered by then: :mod:`servq.core.auth.facts`).
+
+    A Core statement (no ORM entities to build for four rows on every request) in which
+    every tenant-owned table is explicitly restricted to the token's tenant by the
+    ``tenant_id`` bind, which also lets PostgreSQL use the ``(tenant_id, token_hash)``
+    index; row-level security still applies on top, since it runs on the session's
+    connection after the transaction's ``servq.tenant_id`` is set. The tenant's active
+    plugin ids and the facts its packages registered (its standards revision, the kinds
+    its survey triggers watch…) ride along, so a request needs no second query to learn
+    which plugins (routes, kinds, hooks) it may use, whether the compiled standards
+    cached in this process are current, or whether a new record may invite to a survey.
+
+    Returns ``(statement, sql, prepared, positions)``: the Core statement, the same as
+    the driver's SQL for PostgreSQL and prepared on the server (sent with the
+    transaction's BEGIN: :meth:`core.db.tenancy.TenantSession.begin_with`), and each
+    fact with the position of its column in the row (a fact that is a column already
+    read, ``n.standards_revision``, is not read twice).
+    """
+    global _AUTH
+    if _AUTH is None:
+        tk, ms, us, tn, tp = (Token.__table__, Membership.__table__, User.__table__,
+                              Tenant.__table__, TenantPlugin.__table__)
+        tenant_id = bindparam("tenant_id", type_=tk.c.tenant_id.type)
+        plugin_ids = (
+            select(func.aggregate_strings(tp.c.plugin_id, ","))
+            .where(tp.c.tenant_id == tenant_id, tp.c.active.is_(True))
+            .scalar_subquery()
+        )
+        columns = [tk.c.id, tk.c.membership_id, tk.c.expires_at, tk.c.revoked_at, tk.c.last_used_at,
+                   ms.c.user_id, ms.c.role,
+                   us.c.email, us.c.name, us.c.is_active,
+                   tn.c.slug, tn.c.name, tn.c.industry, tn.c.timezone, tn.c.locale,
+                   tn.c.standards_revision,
+                   plugin_ids]
+        texts = list(_POSTGRESQL_COLUMNS)
+        positions = []
+        for fact in tenant_facts():
+            if fact.postgresql in texts:
+                positions.append((fact, texts.index(fact.postgresql)))
+                continue
+            positions.append((fact, len(texts)))
+            columns.append(fact.column(tenant_id))
+            texts.append(fact.postgresql)
+        statement = (
+            select(*columns)
+            .select_from(tk.join(ms, (ms.c.tenant_id == tk.c.tenant_id) & (ms.c.id == tk.c.membership_id))
+                         .join(us, us.c.id == ms.c.user_id)
+                         .join(tn, tn.c.id == tk.c.tenant_id))
+            .where(tk.c.tenant_id == tenant_id, ms.c.tenant_id == tenant_id,
+                   tk.c.token_hash == bindparam("token_hash", type_=tk.c.token_hash.type))
+        )
+        sql = "\nSELECT " + ",\n       ".join(texts) + _POSTGRESQL_FROM
+        statement_prepared = prepared(
+            "auth", sql.replace("%(tenant_id)s", "$1").replace("%(token_hash)s", "$2"), ("uuid", "text"))
+        _AUTH = (statement, sql, statement_prepared, tuple(positions))
+    return _AUTH
 
 
 def authenticate(session, clear: str) -> Caller | None:
     """Resolve a bearer token to its live membership, scoping ``session`` to its tenant.
 
-    One query: token, membership, user, tenant, the tenant's active plugin ids, its
-    standards revision and the kinds its survey triggers watch (kept in
-    ``session.info`` under :data:`STANDARDS_REVISION` and :data:`SURVEY_TRIGGER_KINDS`
-    as ``(tenant_id, value)``). On PostgreSQL, when ``session`` has no transaction yet
+    One query: token, membership, user, tenant, the tenant's active plugin ids and the
+    per-tenant facts its packages registered (:mod:`servq.core.auth.facts`), each handed
+    to the package that registered it to keep on the session. On PostgreSQL, when ``session`` has no transaction yet
     (a request's), the query travels with the ``BEGIN`` and the RLS context: one round
     trip. Returns ``None`` for an unknown, revoked or expired token, or a deactivated
     user.
@@ -208,29 +208,29 @@ def authenticate(session, clear: str) -> Caller | None:
     # begins, and an unknown tenant simply finds no token.
     session.set_tenant(tenant_id)
     token_hash = hash_token(clear)
+    statement, sql, statement_prepared, positions = _auth()
     if session.get_bind().dialect.name == "postgresql":
-        rows = session.begin_with(_AUTH_PREPARED, (tenant_id, token_hash))
+        rows = session.begin_with(statement_prepared, (tenant_id, token_hash))
         if rows is None:
-            rows = driver_execute(session.connection(), _AUTH_SQL_POSTGRESQL,
+            rows = driver_execute(session.connection(), sql,
                                   {"tenant_id": tenant_id, "token_hash": token_hash}).fetchall()
         row = rows[0] if rows else None
     else:
         row = session.connection().execute(
-            _auth_statement(), {"tenant_id": tenant_id, "token_hash": token_hash}).first()
+            statement, {"tenant_id": tenant_id, "token_hash": token_hash}).first()
     if row is None:
         session.set_tenant(None)
         return None
     (token_id, membership_id, expires_at, revoked_at, last_used_at, user_id, role,
      email, user_name, is_active, slug, tenant_name, industry, timezone, locale,
-     revision, plugins, trigger_kinds) = row
+     revision, plugins) = row[:17]
     if revoked_at is not None or expires_at <= utcnow() or not is_active:
         session.set_tenant(None)
         return None
     remember_enabled_plugins(session, set(plugins.split(",")) if plugins else set())
     revision = revision or 0
-    session.info[STANDARDS_REVISION] = (tenant_id, revision)
-    session.info[SURVEY_TRIGGER_KINDS] = (
-        tenant_id, frozenset(trigger_kinds.split(_SEP)) if trigger_kinds else frozenset())
+    for fact, position in positions:
+        fact.remember(session, tenant_id, row[position])
     return Caller(
         CallerTenant(tenant_id, slug, tenant_name, industry, timezone, locale, revision),
         CallerMembership(tenant_id, membership_id, user_id, role),

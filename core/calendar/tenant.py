@@ -6,7 +6,7 @@ Monday to Friday 09:00-12:00 and 13:00-18:00 (a lunch break from 12:00 to 13:00)
 public holidays (no country) and no extra days. See ``docs/calendars-and-workflows.md``.
 
 :func:`tenant_calendar` costs one query per session: the calendar is kept in
-``session.info`` and built objects are shared between sessions of the same document
+the session's state (a tenant slot) and built objects are shared between sessions of the same document
 (a process-wide LRU keyed by the document), so the holiday tables of a country are
 computed once per process. :func:`forget_calendar` drops the session's copy; the API
 calls it when the calendar changes.
@@ -22,12 +22,13 @@ from marshmallow import fields
 from sqlalchemy import and_, select
 
 from servq.core.calendar.model import BusinessCalendar
+from servq.core.db.state import TENANT, Slot
 from servq.core.calendar.schema import DEFAULT_HOURS, CalendarSchema
 
 #: The default working hours: Monday to Friday, a lunch break from 12:00 to 13:00.
 DEFAULT_WORKING_HOURS: dict[str, list[str]] = DEFAULT_HOURS
 
-_INFO_KEY = "servq.calendar"
+_INFO_KEY: Slot[tuple] = Slot("servq.calendar", TENANT, __name__)  # (tenant id, calendar)
 
 
 def default_document(timezone: str) -> dict[str, Any]:
@@ -96,17 +97,17 @@ def load_calendar(session) -> tuple[dict[str, Any], bool]:
 def tenant_calendar(session) -> BusinessCalendar:
     """The business calendar of the session's tenant (the default one when it has none).
 
-    Cached in ``session.info`` for the session's tenant; :func:`forget_calendar` clears it.
+    Cached in the session's state for the session's tenant; :func:`forget_calendar` clears it.
     """
-    cached = session.info.get(_INFO_KEY)
+    cached = session.state.get(_INFO_KEY)
     if cached is not None and cached[0] == session.tenant_id:
         return cached[1]
     document, _stored = load_calendar(session)
     calendar = build_calendar(document)
-    session.info[_INFO_KEY] = (session.tenant_id, calendar)
+    session.state.set(_INFO_KEY, (session.tenant_id, calendar))
     return calendar
 
 
 def forget_calendar(session) -> None:
     """Drop the calendar cached in ``session`` (call after changing it)."""
-    session.info.pop(_INFO_KEY, None)
+    session.state.pop(_INFO_KEY)

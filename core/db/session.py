@@ -2,11 +2,102 @@
 
 from __future__ import annotations
 
-from flask import Flask, current_app, g, has_request_context, request
-from sqlalchemy.orm import configure_mappers
+from typing import Any, Callable
 
-from servq.core.db import WRITE_TRANSACTION, make_engine, make_sessionmaker
-from servq.core.db.tenancy import TenantSession
+from flask import Flask, current_app, g, has_request_context, request
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import configure_mappers, sessionmaker
+
+from servq.core.db.fast.driver import listen_for_deferred
+from servq.core.db.tenancy import ORM_FILTER, TenantSession
+
+
+SUPPORTED_URL_PREFIXES = ("sqlite", "postgresql")
+
+#: Functions run on every new DB-API connection of an SQLite engine, after its pragmas:
+#: what a package above the floor needs on each connection (KPIs' SQL functions),
+#: registered by that package with :func:`on_sqlite_connect`, so the floor imports none.
+_SQLITE_CONNECT: list[Callable[[Any], None]] = []
+
+
+def on_sqlite_connect(fn: Callable[[Any], None]) -> Callable[[Any], None]:
+    """Run ``fn(dbapi_connection)`` on every new SQLite connection (from then on; register
+    at import, before an engine connects). Usable as a decorator; registering twice runs
+    it once."""
+    if fn not in _SQLITE_CONNECT:
+        _SQLITE_CONNECT.append(fn)
+    return fn
+
+#: Execution option of a connection whose transactions write (a write request's): on
+#: SQLite they begin with ``BEGIN IMMEDIATE``, so write transactions run one at a time.
+WRITE_TRANSACTION = "servq_write_transaction"
+
+
+def make_engine(url: str, app_role: str | None = None) -> Engine:
+    """Create the engine for ``url``.
+
+    SQLite: WAL, foreign keys on, a busy timeout. PostgreSQL: ``SET ROLE app_role`` on
+    every new connection when given, so row-level security applies to the application
+    even when it connects as the owner.
+    """
+    if not url.startswith(SUPPORTED_URL_PREFIXES):
+        raise ValueError(f"servq runs on SQLite or PostgreSQL; DATABASE_URL names neither: "
+                         f"{url.split(':', 1)[0]}")
+    kwargs: dict[str, Any] = {"future": True}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    else:
+        # No pre-ping: it costs a round trip per request; a dropped connection is
+        # detected on use, the pool is invalidated and the request answers 503.
+        kwargs.update(pool_size=10, max_overflow=20, pool_recycle=900)
+    engine = create_engine(url, **kwargs)
+
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            # Let SQLAlchemy own transactions: pysqlite's own BEGIN handling breaks
+            # SAVEPOINTs and "BEGIN IMMEDIATE".
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+            for fn in _SQLITE_CONNECT:  # e.g. KPIs' tenant-local periods and percentiles
+                fn(dbapi_conn)
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):
+            # A write request's connection (WRITE_TRANSACTION, see
+            # core.db.session.request_session) takes the database's write lock at BEGIN:
+            # SQLite writers then wait for each other (busy timeout above) instead of
+            # reading, comparing an ETag, and failing to upgrade to a writer (or both
+            # winning). Reads keep the plain BEGIN and run alongside (WAL).
+            if conn.get_execution_options().get(WRITE_TRANSACTION):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                conn.exec_driver_sql("BEGIN")
+
+    else:
+        listen_for_deferred(engine)
+
+    if engine.dialect.name != "sqlite" and app_role:
+
+        @event.listens_for(engine, "connect")
+        def _set_role(dbapi_conn, _record):
+            cur = dbapi_conn.cursor()
+            cur.execute(f'SET ROLE "{app_role}"')
+            cur.close()
+            dbapi_conn.commit()
+
+    return engine
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker:
+    """A session factory bound to ``engine`` whose sessions carry tenancy (see tenancy)."""
+    return sessionmaker(bind=engine, class_=TenantSession, expire_on_commit=False)
 
 
 #: HTTP methods that do not write (RFC 9110 "safe").
@@ -14,9 +105,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def init_app(app: Flask) -> None:
-    """Create the engine and session factory of ``app`` from ``DATABASE_URL``."""
-    import servq.core.models  # noqa: F401  (every mapped class, before configuring them)
+    """Create the engine and session factory of ``app`` from ``DATABASE_URL``.
 
+    The mapped classes are imported first by the caller (:func:`servq.core.create_app`
+    imports :mod:`servq.core.models`): they are configured here, all at once.
+    """
     # Mappers configured now rather than by the first query: the hot paths build
     # objects without their constructor (servq.core.records.pipeline.create_record, servq.core.records.ingest).
     configure_mappers()
@@ -37,7 +130,7 @@ def new_session(app: Flask | None = None, tenant_id=None) -> TenantSession:
     """
     app = app or current_app
     session = app.extensions["servq.sessionmaker"]()
-    session.info["orm_filter"] = app.config.get("ORM_TENANT_FILTER", True)
+    session.state.set(ORM_FILTER, app.config.get("ORM_TENANT_FILTER", True))
     if tenant_id is not None:
         session.set_tenant(tenant_id)
     return session

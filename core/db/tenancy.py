@@ -19,46 +19,60 @@ nothing tenant-owned until it names one with :meth:`TenantSession.set_tenant`.
 
 from __future__ import annotations
 
-import re
 import uuid
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Sequence
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, Integer, Numeric, String, Table,
-                        TypeDecorator, Uuid, bindparam, event)
-from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached, with_loader_criteria
+from sqlalchemy import Table, Uuid, bindparam, event
+from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql import visitors
 
-from servq.core.db import (Prepared, TenantOwned, UTCDateTime, driver_begin, driver_begin_with,
-                     driver_defer, driver_execute, prepare_on_begin, prepared, tenant_tables)
+from servq.core.db import CrossTenantWrite, NoTenantContext, TenantOwned, tenant_tables
+from servq.core.db.state import SESSION, TENANT, TRANSACTION, SessionState, Slot
+from servq.core.db.fast.driver import Prepared, driver_begin, driver_begin_with, driver_execute
+from servq.core.db.fast.insert import insert_one
 
+__all__ = ["CrossTenantWrite", "NoTenantContext", "TENANT_PARAM", "TenantSession"]
 
-class NoTenantContext(RuntimeError):
-    """A tenant-owned table was queried from a session with no tenant set."""
-
-
-class CrossTenantWrite(RuntimeError):
-    """A flush tried to write a row of another tenant than the session's."""
+#: The session's tenant (``None``: a system session).
+TENANT_ID: Slot[uuid.UUID | None] = Slot("tenant_id", SESSION, __name__)
+#: Whether the ORM filter applies (only the tests switch it off, to prove RLS holds alone).
+ORM_FILTER: Slot[bool] = Slot("orm_filter", SESSION, __name__)
+#: Functions to run once the transaction has committed: run by its commit, dropped by
+#: its rollback (below), kept otherwise (one registered by such a function waits for
+#: the next commit).
+AFTER_COMMIT: Slot[list[Callable[[], None]]] = Slot("after_commit", SESSION, __name__)
+#: The statement to run with the next BEGIN, then its rows (:meth:`TenantSession.begin_with`).
+_BEGIN_WITH: Slot[tuple] = Slot("servq.begin_with", SESSION, __name__)
+_BEGUN_WITH: Slot[list[tuple]] = Slot("servq.begun_with", SESSION, __name__)
 
 
 class TenantSession(Session):
-    """A session that knows its tenant (``info["tenant_id"]``)."""
+    """A session that knows its tenant (``info["tenant_id"]``) and keeps typed state
+    (:attr:`state`, :mod:`servq.core.db.state`) whose slots it drops when their lifetime
+    ends: a tenant switch, a rollback, the end of the transaction."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        #: The session's typed state: declared slots only (:class:`~servq.core.db.state.Slot`).
+        self.state = SessionState(self.info)
 
     @property
     def tenant_id(self) -> uuid.UUID | None:
         """The tenant this session is scoped to; ``None`` for a system session."""
-        return self.info.get("tenant_id")
+        return self.info.get(TENANT_ID)
 
     def set_tenant(self, tenant_id: uuid.UUID | None) -> None:
         """Scope this session to ``tenant_id`` from now on (both layers)."""
-        self.info["tenant_id"] = tenant_id
+        if self.info.get(TENANT_ID) != tenant_id:
+            self.state.end(TENANT)  # nothing kept for one tenant is seen by another
+        self.info[TENANT_ID] = tenant_id
         if self.in_transaction() and self.bind is not None and self.bind.dialect.name == "postgresql":
             _set_rls_context(self.connection(), tenant_id)
 
     def begin_with(self, statement: Prepared, args: Sequence[Any]) -> list[tuple] | None:
         """Begin this session's transaction with ``statement`` (executed with ``args``) in
         the same round trip as the ``BEGIN`` and the RLS context, and return its rows
-        (:func:`core.db.driver_begin_with`); ``None`` when the session is already in a
+        (:func:`servq.core.db.fast.driver.driver_begin_with`); ``None`` when the session is already in a
         transaction or not on PostgreSQL: run the statement as usual then.
 
         For the one query every request starts with: authentication.
@@ -75,7 +89,7 @@ class TenantSession(Session):
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once the current transaction has committed (dropped on rollback)."""
-        self.info.setdefault("after_commit", []).append(fn)
+        self.info.setdefault(AFTER_COMMIT, []).append(fn)
 
     def insert(self, obj, *, along: Sequence[tuple[type, dict[str, Any]]] = ()) -> None:
         """INSERT the new object ``obj`` at once, with one statement, and make it
@@ -95,186 +109,41 @@ class TenantSession(Session):
 
         On PostgreSQL, right after :meth:`begin_with` (a request's authentication), the
         statement is held back and sent with the transaction's next statement or its
-        ``COMMIT`` (:func:`core.db.driver_defer`): an error it meets (a foreign key gone
+        ``COMMIT`` (:func:`servq.core.db.fast.driver.driver_defer`): an error it meets (a foreign key gone
         meanwhile) is then raised there.
         """
         if self.new or self.deleted or self.dirty:
             self.flush()
-        plan = _insert_plan(type(obj))
-        tenant_id = self.info.get("tenant_id")
-        if plan.tenant_owned:
+        tenant_id = self.info.get(TENANT_ID)
+        if isinstance(obj, TenantOwned):
             if tenant_id is None:
                 raise NoTenantContext(f"writing {type(obj).__name__} with no tenant in context")
             if obj.tenant_id is None:
                 obj.tenant_id = tenant_id
             elif obj.tenant_id != tenant_id:
                 raise CrossTenantWrite(f"{type(obj).__name__} belongs to another tenant")
-        state = obj.__dict__
-        values = {}
-        for key, column, default in plan.columns:
-            if key in state:
-                value = state[key]
-            else:
-                value = _default(default)
-                # A transient object has no history to keep: set the value as loaded
-                # (make_transient_to_detached below commits what the object holds).
-                state[key] = value
-            values[column] = value
-        others = []
         for model, row in along:
-            other = _insert_plan(model)
-            if other.tenant_owned:
+            if issubclass(model, TenantOwned):
                 if tenant_id is None:
                     raise NoTenantContext(f"writing {model.__name__} with no tenant in context")
                 if row.setdefault("tenant_id", tenant_id) != tenant_id:
                     raise CrossTenantWrite(f"{model.__name__} belongs to another tenant")
-            others.append((other, {column: row[column] if column in row else _default(default)
-                                   for _, column, default in other.columns}))
-        connection = self.connection()
-        if connection.dialect.name == "postgresql" and plan.driver_sql is not None \
-                and all(other.driver_sql is not None for other, _ in others):
-            params = {column: convert(values[column]) if convert else values[column]
-                      for column, convert in plan.converters}
-            for n, (other, row) in enumerate(others):
-                params.update((f"w{n}_{column}", convert(row[column]) if convert else row[column])
-                              for column, convert in other.converters)
-            sql = _combined_sql(plan, [other for other, _ in others])
-            statement, names = _deferrable(sql)
-            # Held back until the COMMIT where it can be (core.db.driver_defer): one
-            # round trip for the row(s) and the COMMIT.
-            if not driver_defer(connection, statement, [params[name] for name in names]):
-                driver_execute(connection, sql, params)
-        else:
-            connection.execute(plan.table.insert(), values)
-            for other, row in others:
-                connection.execute(other.table.insert(), row)
-        make_transient_to_detached(obj)
-        self.add(obj)
+        insert_one(self, obj, along)
 
-
-def _default(default):
-    """The value of a column's Python default (``None`` without one)."""
-    if default is None:
-        return None
-    return default.arg(None) if default.is_callable else default.arg
-
-
-_COMBINED: dict[tuple, str] = {}
-
-
-def _combined_sql(plan: "_InsertPlan", others: list["_InsertPlan"]) -> str:
-    """``plan``'s driver INSERT with ``others``' as ``WITH`` clauses (parameters of the
-    n-th prefixed ``w<n>_``)."""
-    if not others:
-        return plan.driver_sql
-    key = (plan.table.name, *(other.table.name for other in others))
-    sql = _COMBINED.get(key)
-    if sql is None:
-        clauses = []
-        for n, other in enumerate(others):
-            names = [name for _, name, _ in other.columns]
-            clauses.append(f"w{n} AS (INSERT INTO {other.table.name} ({', '.join(names)}) "
-                           f"VALUES ({', '.join(f'%(w{n}_{name})s' for name in names)}))")
-        sql = _COMBINED[key] = f"WITH {', '.join(clauses)} {plan.driver_sql}"
-    return sql
-
-
-_DEFERRABLE: dict[str, tuple[Prepared, tuple[str, ...]]] = {}
-_NAMED = re.compile(r"%\((\w+)\)s")
-
-
-def _deferrable(sql: str) -> tuple[Prepared, tuple[str, ...]]:
-    """``sql`` (``%(name)s`` placeholders) as a statement prepared on the server
-    (:func:`core.db.prepare_on_begin`), with the parameter names in ``$n`` order."""
-    found = _DEFERRABLE.get(sql)
-    if found is None:
-        names: list[str] = []
-
-        def number(match):
-            if match.group(1) not in names:
-                names.append(match.group(1))
-            return f"${names.index(match.group(1)) + 1}"
-
-        statement = prepared("insert", _NAMED.sub(number, sql), ())
-        prepare_on_begin(statement)
-        found = _DEFERRABLE[sql] = (statement, tuple(names))
-    return found
-
-
-class _InsertPlan(NamedTuple):
-    table: Table
-    tenant_owned: bool
-    columns: tuple          # (attribute key, column name, Python default or None)
-    driver_sql: str | None  # PostgreSQL INSERT for the driver, when every type allows it
-    converters: tuple       # (column name, converter or None)
-
-
-_INSERT_PLANS: dict[type, _InsertPlan] = {}
-
-
-def _insert_plan(cls) -> _InsertPlan:
-    """How :meth:`TenantSession.insert` writes a ``cls`` (computed once per model)."""
-    plan = _INSERT_PLANS.get(cls)
-    if plan is not None:
-        return plan
-    mapper = sa_inspect(cls)
-    table = mapper.local_table
-    columns, converters, driver_ok = [], [], True
-    for column in table.columns:
-        prop = mapper.get_property_by_column(column)
-        default = column.default
-        if default is not None and not (default.is_scalar or default.is_callable):
-            raise TypeError(f"{cls.__name__}.{prop.key}: only Python defaults are supported")
-        if default is None and column.server_default is not None:
-            # The database would fill it in; the object must know it without a query.
-            raise TypeError(f"{cls.__name__}.{prop.key} has only a server default: give it "
-                            "a Python default too")
-        columns.append((prop.key, column.name, default))
-        convert = _driver_converter(column.type)
-        if convert is False:
-            driver_ok = False
-        converters.append((column.name, convert or None))
-    driver_sql = None
-    if driver_ok:
-        names = [name for _, name, _ in columns]
-        driver_sql = (f"INSERT INTO {table.name} ({', '.join(names)}) "
-                      f"VALUES ({', '.join(f'%({name})s' for name in names)})")
-    plan = _INSERT_PLANS[cls] = _InsertPlan(table, issubclass(cls, TenantOwned), tuple(columns),
-                                            driver_sql, tuple(converters))
-    return plan
-
-
-def _driver_converter(type_):
-    """How a value of ``type_`` goes to psycopg as is: ``None`` (unchanged), a function,
-    or ``False`` (a type this shortcut does not know: use SQLAlchemy)."""
-    from psycopg.types.json import Jsonb
-
-    impl = type_.impl_instance if isinstance(type_, TypeDecorator) else type_
-    if isinstance(impl, JSON):
-        return Jsonb
-    if isinstance(type_, UTCDateTime):
-        return None  # psycopg sends aware datetimes as they are (timestamptz)
-    if isinstance(type_, TypeDecorator):
-        return False
-    if isinstance(type_, (Uuid, String, Integer, Boolean, DateTime, Float, Numeric)):
-        return None
-    return False
 
 
 _SET_RLS = "SELECT set_config('servq.tenant_id', %s, true)"
 
 
-_BEGIN_WITH = "servq.begin_with"
-_BEGUN_WITH = "servq.begun_with"
 
 
 def _set_rls_context(connection, tenant_id: uuid.UUID | None, *, begin: bool = False,
                      then: tuple[Prepared, Sequence[Any]] | None = None) -> list[tuple] | None:
     """Set ``servq.tenant_id`` for the current transaction only (``is_local``).
 
-    Sent straight through the driver (:func:`core.db.driver_execute`). With ``begin``
+    Sent straight through the driver (:func:`servq.core.db.fast.driver.driver_execute`). With ``begin``
     (a transaction starting) it travels with psycopg's ``BEGIN`` in one round trip
-    (:func:`core.db.driver_begin`): the tenant id is a :class:`uuid.UUID`, written into
+    (:func:`servq.core.db.fast.driver.driver_begin`): the tenant id is a :class:`uuid.UUID`, written into
     the statement as a literal. ``then`` (a prepared statement and its arguments, see
     :meth:`TenantSession.begin_with`) rides along too; its rows are returned.
     """
@@ -295,7 +164,7 @@ def _set_rls_context(connection, tenant_id: uuid.UUID | None, *, begin: bool = F
 def _after_begin(session: TenantSession, transaction, connection) -> None:
     if connection.dialect.name == "postgresql":
         then = session.info.pop(_BEGIN_WITH, None)
-        rows = _set_rls_context(connection, session.info.get("tenant_id"), begin=True, then=then)
+        rows = _set_rls_context(connection, session.info.get(TENANT_ID), begin=True, then=then)
         if then is not None and rows is not None:
             session.info[_BEGUN_WITH] = rows
 
@@ -320,7 +189,7 @@ _TENANT_FILTER = with_loader_criteria(TenantOwned, _tenant_criteria, include_ali
 @event.listens_for(TenantSession, "do_orm_execute")
 def _scope_statement(state: ORMExecuteState) -> None:
     session = state.session
-    tenant_id = session.info.get("tenant_id")
+    tenant_id = session.info.get(TENANT_ID)
     if state.is_column_load or state.is_relationship_load:
         # The parent statement already carried the criteria; they travel with the
         # loader and need the tenant parameter again.
@@ -342,7 +211,7 @@ def _scope_statement(state: ORMExecuteState) -> None:
         if tenant_id is None:
             names = ", ".join(sorted(tenant_scoped))
             raise NoTenantContext(f"query on tenant-owned {names} with no tenant in context")
-    if not session.info.get("orm_filter", True):
+    if not session.info.get(ORM_FILTER, True):
         return  # only the tests switch this off, to prove RLS holds alone
     if state.is_select and not isinstance(state.parameters, list):
         state.statement = state.statement.options(_TENANT_FILTER)
@@ -388,7 +257,7 @@ def _tenant_table_names() -> frozenset[str]:
 
 @event.listens_for(TenantSession, "before_flush")
 def _stamp_tenant(session: TenantSession, flush_context, instances) -> None:
-    tenant_id = session.info.get("tenant_id")
+    tenant_id = session.info.get(TENANT_ID)
     for obj in list(session.new) + list(session.dirty):
         if not isinstance(obj, TenantOwned):
             continue
@@ -405,7 +274,7 @@ def _stamp_tenant(session: TenantSession, flush_context, instances) -> None:
 
 @event.listens_for(TenantSession, "after_commit")
 def _run_after_commit(session: TenantSession) -> None:
-    callbacks = session.info.pop("after_commit", [])
+    callbacks = session.info.pop(AFTER_COMMIT, [])
     for fn in callbacks:
         fn()
 
@@ -413,4 +282,12 @@ def _run_after_commit(session: TenantSession) -> None:
 @event.listens_for(TenantSession, "after_soft_rollback")
 def _drop_after_commit(session: TenantSession, previous_transaction) -> None:
     if previous_transaction.parent is None:
-        session.info.pop("after_commit", None)
+        session.info.pop(AFTER_COMMIT, None)
+        # What was read in the transaction may come from its rolled-back writes.
+        session.state.end(TENANT)
+
+
+@event.listens_for(TenantSession, "after_transaction_end")
+def _end_transaction_state(session: TenantSession, transaction) -> None:
+    if transaction.parent is None:
+        session.state.end(TRANSACTION)

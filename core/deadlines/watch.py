@@ -29,6 +29,7 @@ from flask import Flask, current_app
 from sqlalchemy import select, update
 
 from servq.core.db import utcnow
+from servq.core.db.state import TRANSACTION, Slot
 from servq.core.plugins import Job, hookimpl
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,10 @@ def tick() -> dict:
 # -- plugin hooks ---------------------------------------------------------------------------
 
 
+#: The transaction in which a scan of the tenant was requested.
+_SCAN_REQUESTED: Slot[object] = Slot("deadlines.scan_requested", TRANSACTION, __name__)
+
+
 def request_scan(session) -> None:
     """Have the breach watch look at the session's tenant right after this transaction
     commits (a clock became due while being synchronised): once per transaction."""
@@ -168,9 +173,9 @@ def request_scan(session) -> None:
     if not has_app_context() or session.tenant_id is None:
         return
     txn = session.get_transaction()
-    if txn is not None and session.info.get("deadlines.scan_requested") is txn:
+    if txn is not None and session.state.get(_SCAN_REQUESTED) is txn:
         return
-    session.info["deadlines.scan_requested"] = txn
+    session.state.set(_SCAN_REQUESTED, txn)
     enqueue(session, scan_tenant, session.tenant_id)
 
 

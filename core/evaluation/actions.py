@@ -26,8 +26,9 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from servq.core.audit import audit, audit_row, jsonable
 from servq.core.db import utcnow
+from servq.core.db.state import TRANSACTION, Slot
 from servq.core.models import Action, AuditEvent, Record, Tenant
-from servq.core.db.fast.bulk import insert_rows
+from servq.core.db.fast import insert_rows
 from servq.core.db.tenancy import NoTenantContext
 
 ENTITY = "actions"
@@ -328,18 +329,18 @@ def open_failure_actions(session, failures: Sequence[tuple], calendar: Any,
     return actions
 
 
-_LOCALE_INFO = "servq.actions.locale"
+_LOCALE_INFO: Slot[tuple] = Slot("servq.actions.locale", TRANSACTION, __name__)  # (transaction, locale)
 
 
 def _tenant_locale(session) -> str:
     """The tenant's language (its column alone: no Tenant object to build for it), read
     once per transaction."""
     transaction = session.get_transaction()
-    cached = session.info.get(_LOCALE_INFO)
+    cached = session.state.get(_LOCALE_INFO)
     if cached is not None and transaction is not None and cached[0] is transaction:
         return cached[1]
     locale = session.scalar(select(Tenant.locale).where(Tenant.id == session.tenant_id)) or "en"
-    session.info[_LOCALE_INFO] = (transaction, locale)
+    session.state.set(_LOCALE_INFO, (transaction, locale))
     return locale
 
 

@@ -37,7 +37,7 @@ from servq.core.kpis.rollups import mark_dirty
 from servq.core.models import Evaluation, Record
 from servq.core.plugins.app import hooks_for_session
 from servq.core.evaluation.actions import open_failure_actions
-from servq.core.db.fast.bulk import JsonText, RowView, insert_rows, new_ids
+from servq.core.db.fast import JsonText, RowView, insert_rows, new_ids
 from servq.core.evaluation.inspections import named_standard
 from servq.core.evaluation.values import INSPECTION, inspection_plan, record_values
 from servq.core.scoring import WALL, CompiledStandard, Outcome, RuleInputError, evaluate

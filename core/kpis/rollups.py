@@ -45,6 +45,7 @@ from sqlalchemy import (Date, Float, Uuid, and_, case, cast, delete, false, func
 from sqlalchemy.sql import ColumnElement
 
 from servq.core.db import dialect_insert, utcnow
+from servq.core.db.state import TRANSACTION, Slot
 from servq.core.kpis.sql import _zone
 
 #: A write to a record older than this marks its day dirty (see the module docstring).
@@ -53,7 +54,7 @@ HORIZON = timedelta(hours=47)
 LAG_DAYS = 2
 #: Days handled by one INSERT … SELECT when rolling up a long stretch.
 BATCH_DAYS = 92
-_DIRTY_INFO = "kpis.dirty_marked"
+_DIRTY_INFO: Slot[tuple] = Slot("kpis.dirty_marked", TRANSACTION, __name__)  # (transaction, {day})
 
 
 # -- days ---------------------------------------------------------------------------------
@@ -143,9 +144,10 @@ def mark_dirty(session, instants: Iterable[datetime | None], now: datetime | Non
         raise NoTenantContext("marking KPI days dirty with no tenant in context")
     tz = _tenant_timezone(session)
     transaction = session.get_nested_transaction() or session.get_transaction()
-    memo = session.info.get(_DIRTY_INFO)
+    memo = session.state.get(_DIRTY_INFO)
     if memo is None or memo[0] is not transaction:
-        memo = session.info[_DIRTY_INFO] = (transaction, set())
+        memo = (transaction, set())
+        session.state.set(_DIRTY_INFO, memo)
     zone = _zone(tz)
     days = {at.astimezone(zone).date() for at in old} - memo[1]  # local_day() of each
     if not days:
@@ -157,7 +159,7 @@ def mark_dirty(session, instants: Iterable[datetime | None], now: datetime | Non
             for day in sorted(days)]
     connection = session.connection()
     if not wait and connection.dialect.name == "postgresql":
-        from servq.core.db.fast.bulk import insert_rows
+        from servq.core.db.fast import insert_rows
 
         insert_rows(connection, KpiDirtyDay.__table__, rows, wait=False,
                     on_conflict="ON CONFLICT (tenant_id, day) DO UPDATE SET marked_at = excluded.marked_at")

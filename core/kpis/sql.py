@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, literal
 from sqlalchemy.sql import ColumnElement
 
+from servq.core.db.session import on_sqlite_connect
+
 PERIODS = ("day", "week", "month")
 _PG_FORMATS = {"day": "YYYY-MM-DD", "week": 'IYYY-"W"IW', "month": "YYYY-MM"}
 
@@ -94,6 +96,7 @@ def interpolated_percentile(values, fraction: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+@on_sqlite_connect
 def register_sqlite_functions(dbapi_connection) -> None:
     """Add ``servq_period`` and ``servq_percentile`` to a sqlite3 connection."""
     dbapi_connection.create_function("servq_period", 3, _sqlite_period, deterministic=True)

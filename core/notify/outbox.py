@@ -24,6 +24,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from servq.core.audit import jsonable
 from servq.core.auth.permissions import ROLES
 from servq.core.db import dialect_insert, utcnow
+from servq.core.db.state import TRANSACTION, Slot
 from servq.core.jobs import enqueue
 from servq.core.models import OutboxEvent, Webhook, WebhookDelivery
 from servq.core.notify.delivery import deliver
@@ -94,15 +95,19 @@ def _json_default(value: Any) -> Any:
     return converted
 
 
+#: (transaction, [(id, event_types)]) of the tenant's active webhooks.
+_WEBHOOKS: Slot[tuple] = Slot("notify.webhooks", TRANSACTION, __name__)
+
+
 def _active_webhooks(session) -> list[tuple[uuid.UUID, list]]:
     """(id, event_types) of the tenant's active webhooks, once per transaction."""
     txn = session.get_transaction()
-    cached = session.info.get("notify.webhooks")
+    cached = session.state.get(_WEBHOOKS)
     if cached is not None and txn is not None and cached[0] is txn:
         return cached[1]
     hooks = [(row.id, list(row.event_types or ())) for row in
              session.execute(select(Webhook.id, Webhook.event_types).where(Webhook.active.is_(True)))]
-    session.info["notify.webhooks"] = (session.get_transaction(), hooks)
+    session.state.set(_WEBHOOKS, (session.get_transaction(), hooks))
     return hooks
 
 
@@ -167,7 +172,7 @@ def emit_many(session, events: Iterable[Sequence], *, fresh: bool = False) -> li
         return []
     stored: set[uuid.UUID] = set()
     if fresh:
-        from servq.core.db.fast.bulk import insert_rows
+        from servq.core.db.fast import insert_rows
 
         insert_rows(session.connection(), OutboxEvent.__table__, rows, wait=False)
         stored.update(row["id"] for row in rows)
@@ -235,7 +240,7 @@ def _deliver_new(session, created: list[OutboxEvent], *, fresh: bool = False) ->
             for event in created
             for webhook_id, patterns in hooks if matches(patterns, event.type)]
     if fresh:
-        from servq.core.db.fast.bulk import insert_rows
+        from servq.core.db.fast import insert_rows
 
         insert_rows(session.connection(), WebhookDelivery.__table__, rows, wait=False)
     else:

@@ -53,13 +53,14 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from servq.core import jsonparse
 from servq.core.db import utcnow
+from servq.core.db.state import SESSION, Slot
 from servq.core.models import AuditEvent, Record
 from servq.core.plugins import RecordKind
-from servq.core.db.fast.loads import fast_loader
+from servq.core.db.fast import fast_loader
 from servq.core.kpis.rollups import mark_dirty
 from servq.core.plugins.manager import wanted
 from servq.core.plugins.app import hooks_for_session
-from servq.core.db.fast.bulk import RowView, insert_tables, new_ids, send_queued
+from servq.core.db.fast import RowView, insert_tables, new_ids, send_queued
 from servq.core.records.pipeline import (ENTITY, RecordInputSchema, RecordInvalid, References, creation_changes,
                           prepare_record, _schema_instance)
 from servq.core.db.tenancy import NoTenantContext
@@ -80,7 +81,7 @@ _FAST_INPUT = fast_loader(_INPUT) or (lambda payload: None)
 _RECORDS, _EVENTS = Record.__table__, AuditEvent.__table__
 _new_record = Record._sa_class_manager.new_instance
 #: ``session.info`` key: the text of each uuid written in audit changes (see core.records.pipeline.creation_changes).
-_TEXTS = "servq.ingest.uuid_texts"
+_TEXTS: Slot[dict] = Slot("servq.ingest.uuid_texts", SESSION, __name__)
 
 
 class Line(NamedTuple):
@@ -490,7 +491,7 @@ def insert_records(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]
     # row-level security checks it again; the ORM's bulk path would add nothing but time.
     # On PostgreSQL queued, to go with the rest of the chunk (see write_chunk).
     connection = session.connection()
-    texts = session.info.setdefault(_TEXTS, {})
+    texts = session.state.setdefault(_TEXTS, {})
     # Time-ordered ids (core.db.fast.bulk.new_ids), as the records'.
     events = [{"tenant_id": tenant_id, "id": event_id, "entity": ENTITY, "entity_id": row["id"],
                "action": "created", "actor_user_id": actor_id, "at": now,

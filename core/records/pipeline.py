@@ -335,7 +335,7 @@ def _schema_instance(schema_cls: type[Schema]) -> Schema:
 @functools.lru_cache(maxsize=None)
 def _fast_data_loader(schema_cls: type[Schema]):
     """:func:`load_data`'s fast path for ``schema_cls`` (``None`` when it does not qualify)."""
-    from servq.core.db.fast.loads import fast_loader
+    from servq.core.db.fast import fast_loader
 
     return fast_loader(_schema_instance(schema_cls), dump=True)
 

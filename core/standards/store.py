@@ -13,8 +13,8 @@ once both succeed and one row is stored.
 Caching. :func:`standards_for_kind` runs on every record write, so the compiled
 standards in force are cached per process (per app) under ``(tenant id, standards
 revision)``; every version write bumps ``tenants.standards_revision`` in the same
-transaction. The revision comes from ``session.info["standards_revision"]`` (set when a
-request's token is authenticated) or from one query, remembered on the session. Compiled
+transaction. The revision comes from the session's :data:`STANDARDS_REVISION` (read with a
+request's token: a fact of the authentication query) or from one query, remembered on the session. Compiled
 versions are also cached by ``(tenant id, code, version)``: versions never change. A
 session that has written versions and not committed yet reads from the database and
 caches nothing, so uncommitted (maybe rolled back) data never reaches the cache.
@@ -36,7 +36,9 @@ from flask import Flask, current_app
 from sqlalchemy import and_, event, func, or_, select, update
 
 from servq.core.audit import audit
+from servq.core.auth.facts import tenant_fact
 from servq.core.db import dialect_insert, utcnow
+from servq.core.db.state import TENANT, TRANSACTION, Slot
 from servq.core.models import StandardVersion, Tenant
 from servq.core.plugins.manager import CORE_PREFIX
 from servq.core.plugins.app import enabled_plugin_ids
@@ -50,9 +52,19 @@ log = logging.getLogger(__name__)
 #: Audit entity of version writes.
 ENTITY = "standard_versions"
 CACHE_KEY = "servq.standards_cache"
-DIRTY = "servq.standards_dirty"
-LOCAL = "servq.standards_local"
-REVISION = "servq.standards_revision"
+#: How many times the transaction wrote versions (not committed yet).
+DIRTY: Slot[int] = Slot("servq.standards_dirty", TRANSACTION, __name__)
+#: (tenant id, writes, state) read back from the uncommitted versions.
+LOCAL: Slot[tuple] = Slot("servq.standards_local", TRANSACTION, __name__)
+#: (tenant id, revision) read by :func:`_revision`.
+REVISION: Slot[tuple] = Slot("servq.standards_revision", TENANT, __name__)
+#: (tenant id, revision) read with the request's token (or the bare revision, set by a
+#: caller that knows it).
+STANDARDS_REVISION: Slot[tuple | int] = Slot("standards_revision", TENANT, __name__)
+# The revision rides along with the authentication query: no query of its own.
+tenant_fact("standards_revision", lambda tenant_id: Tenant.__table__.c.standards_revision,
+            "n.standards_revision",
+            lambda session, tenant_id, value: session.state.set(STANDARDS_REVISION, (tenant_id, value or 0)))
 #: How many tenants' states and compiled versions one process keeps.
 MAX_TENANTS = 10_000
 MAX_COMPILED = 50_000
@@ -153,41 +165,41 @@ def _cache(app: Flask) -> StandardsCache:
 
 
 def _dirty(session) -> bool:
-    return bool(session.info.get(DIRTY))
+    return bool(session.state.get(DIRTY))
 
 
 @event.listens_for(TenantSession, "after_soft_rollback")
 def _forget_dirty(session, previous_transaction) -> None:
     if previous_transaction.parent is None:
-        session.info.pop(DIRTY, None)
-        session.info.pop(LOCAL, None)
+        session.state.pop(DIRTY)
+        session.state.pop(LOCAL)
 
 
 def _mark_dirty(session) -> None:
     """The session wrote versions: bypass the caches until it commits."""
-    session.info[DIRTY] = session.info.get(DIRTY, 0) + 1
-    session.info.pop("standards_revision", None)
-    session.info.pop(REVISION, None)
+    session.state.set(DIRTY, session.state.get(DIRTY, 0) + 1)
+    session.state.pop(STANDARDS_REVISION)
+    session.state.pop(REVISION)
     session.after_commit(lambda: _clean(session))
 
 
 def _clean(session) -> None:
-    session.info.pop(DIRTY, None)
-    session.info.pop(LOCAL, None)
+    session.state.pop(DIRTY)
+    session.state.pop(LOCAL)
 
 
 def _revision(session) -> int:
     tenant_id = session.tenant_id
-    given = session.info.get("standards_revision")
+    given = session.state.get(STANDARDS_REVISION)
     if isinstance(given, tuple) and len(given) == 2 and given[0] == tenant_id:
         given = given[1]
     if isinstance(given, int) and not isinstance(given, bool):
         return given
-    remembered = session.info.get(REVISION)
+    remembered = session.state.get(REVISION)
     if remembered is not None and remembered[0] == tenant_id:
         return remembered[1]
     revision = session.scalar(select(Tenant.standards_revision).where(Tenant.id == tenant_id)) or 0
-    session.info[REVISION] = (tenant_id, revision)
+    session.state.set(REVISION, (tenant_id, revision))
     return revision
 
 
@@ -254,12 +266,12 @@ def tenant_state(session) -> TenantState:
     if _dirty(session):
         # Uncommitted versions: read them, keep the result on this session only, until
         # the session writes again.
-        writes = session.info[DIRTY]
-        local = session.info.get(LOCAL)
+        writes = session.state.get(DIRTY)
+        local = session.state.get(LOCAL)
         if local is not None and local[:2] == (session.tenant_id, writes):
             return local[2]
         state = _load_state(session, None, cache_it=False)
-        session.info[LOCAL] = (session.tenant_id, writes, state)
+        session.state.set(LOCAL, (session.tenant_id, writes, state))
         return state
     cache = _cache(_app())
     revision = _revision(session)

@@ -21,12 +21,14 @@ import uuid
 from datetime import datetime, timedelta
 
 from flask import current_app, has_app_context
-from sqlalchemy import and_, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 
 from servq.core.audit import apply_changes, audit, jsonable
-from servq.core.auth.tokens import SURVEY_TRIGGER_KINDS, hash_token
+from servq.core.auth.facts import tenant_fact
+from servq.core.auth.tokens import hash_token
 from servq.core.db import utcnow
+from servq.core.db.state import TENANT, Slot
 from servq.core.models import AuditEvent, Record, Survey, SurveyInvitation, SurveyTrigger
 from servq.core.personal import READ_ACTION, mask_text
 from servq.core.surveys.errors import SurveyConflict, SurveyInvalid
@@ -234,7 +236,30 @@ def find_invitation(session, survey_id: uuid.UUID, invitation_id: uuid.UUID) -> 
 
 # -- triggers ---------------------------------------------------------------------------
 
-_CACHE_KEY = "survey_triggers"
+#: (tenant id, {kind: [(survey id, status)]}) of the tenant's active surveys.
+_CACHE_KEY: Slot[tuple] = Slot("survey_triggers", TENANT, __name__)
+#: (tenant id, frozenset of the record kinds for which one of the tenant's active
+#: surveys has a trigger), read with the request's token: a record of any other kind
+#: needs no look at the triggers.
+SURVEY_TRIGGER_KINDS: Slot[tuple] = Slot("survey_trigger_kinds", TENANT, __name__)
+_SEP = "\x1f"  # between aggregated kinds (ASCII unit separator, never in a kind name)
+
+
+def _trigger_kinds_column(tenant_id):
+    st, sv = SurveyTrigger.__table__, Survey.__table__
+    return (select(func.aggregate_strings(st.c.kind, _SEP))
+            .select_from(st.join(sv, (sv.c.tenant_id == st.c.tenant_id) & (sv.c.id == st.c.survey_id)))
+            .where(st.c.tenant_id == tenant_id, sv.c.active.is_(True))
+            .scalar_subquery())
+
+
+tenant_fact(
+    "survey_trigger_kinds", _trigger_kinds_column,
+    "(SELECT string_agg(st.kind, chr(31)) FROM survey_triggers st\n"
+    "         JOIN surveys sv ON sv.tenant_id = st.tenant_id AND sv.id = st.survey_id\n"
+    "         WHERE st.tenant_id = %(tenant_id)s AND sv.active) AS trigger_kinds",
+    lambda session, tenant_id, kinds: session.state.set(
+        SURVEY_TRIGGER_KINDS, (tenant_id, frozenset(kinds.split(_SEP)) if kinds else frozenset())))
 
 
 def triggers_by_kind(session) -> dict[str, list[tuple[uuid.UUID, str | None]]]:
@@ -243,7 +268,7 @@ def triggers_by_kind(session) -> dict[str, list[tuple[uuid.UUID, str | None]]]:
     Cached on the session (one query per request, job or import, however many records
     it touches); :func:`forget_triggers` clears it after a change.
     """
-    cached = session.info.get(_CACHE_KEY)
+    cached = session.state.get(_CACHE_KEY)
     if cached is not None and cached[0] == session.tenant_id:
         return cached[1]
     rows = session.execute(
@@ -254,14 +279,14 @@ def triggers_by_kind(session) -> dict[str, list[tuple[uuid.UUID, str | None]]]:
     found: dict[str, list] = {}
     for kind, survey_id, status in rows:
         found.setdefault(kind, []).append((survey_id, status))
-    session.info[_CACHE_KEY] = (session.tenant_id, found)
+    session.state.set(_CACHE_KEY, (session.tenant_id, found))
     return found
 
 
 def forget_triggers(session) -> None:
     """Drop the session's cached triggers (after surveys or triggers changed)."""
-    session.info.pop(_CACHE_KEY, None)
-    session.info.pop(SURVEY_TRIGGER_KINDS, None)
+    session.state.pop(_CACHE_KEY)
+    session.state.pop(SURVEY_TRIGGER_KINDS)
 
 
 def _text(value, limit: int) -> str | None:
@@ -299,7 +324,7 @@ def invite_for_record(session, record: Record, status: str | None, *, created: b
     """
     # The request's authentication already read which kinds the tenant's triggers watch:
     # a record of any other kind needs no look at the triggers.
-    watched = session.info.get(SURVEY_TRIGGER_KINDS)
+    watched = session.state.get(SURVEY_TRIGGER_KINDS)
     if watched is not None and watched[0] == session.tenant_id and record.kind not in watched[1]:
         return []
     triggers = triggers_by_kind(session).get(record.kind)

@@ -85,7 +85,7 @@ def test_authentication_outlives_the_servers_prepared_statements(app, acme):
 
 
 def _begin_with(connection, statement, *args):
-    from servq.core.db import driver_begin_with
+    from servq.core.db.fast import driver_begin_with
 
     connection.begin()  # SQLAlchemy's transaction: psycopg's BEGIN is ours
     return driver_begin_with(connection, "SELECT 1", statement, args)
@@ -93,9 +93,9 @@ def _begin_with(connection, statement, *args):
 
 @pytest.mark.postgres
 def test_a_prepared_statement_is_prepared_again_whatever_the_server_holds(app):
-    """core.db.driver_begin_with: prepared once per connection; prepared again after the
+    """core.db.fast.driver_begin_with: prepared once per connection; prepared again after the
     server lost it; not prepared twice when the connection's own record of it is lost."""
-    from servq.core.db import _PREPARED, prepared
+    from servq.core.db.fast.driver import _PREPARED, prepared
 
     statement = prepared("test", "SELECT $1::int + 1, $2::text", ("int", "text"))
     engine = app.extensions["servq.engine"]
@@ -112,7 +112,7 @@ def test_a_prepared_statement_is_prepared_again_whatever_the_server_holds(app):
                                           "WHERE starts_with(name, 'servq_test_')").scalar() == 1
         connection.rollback()
         connection.exec_driver_sql("SELECT 1")  # a transaction already open: nothing sent
-        from servq.core.db import driver_begin_with
+        from servq.core.db.fast import driver_begin_with
         assert driver_begin_with(connection, "SELECT 1", statement, (3, "d")) is None
         connection.rollback()
 
@@ -121,7 +121,7 @@ def test_a_prepared_statement_is_prepared_again_whatever_the_server_holds(app):
 def test_a_statement_that_cannot_be_prepared_does_not_stop_the_begin(app, monkeypatch):
     """A prepare_on_begin statement the server refuses (a table gone) is left out, on
     this connection for good, and never held back: the BEGIN's own statement runs."""
-    import servq.core.db as db
+    import servq.core.db.fast.driver as db
 
     begin = db.prepared("testbegin", "SELECT $1::int", ("int",))
     broken = db.prepared("testbroken", "SELECT * FROM no_such_table WHERE 1 = $1", ("int",))
@@ -137,12 +137,12 @@ def test_a_statement_that_cannot_be_prepared_does_not_stop_the_begin(app, monkey
 
 @pytest.mark.postgres
 def test_a_held_back_statement_goes_first_with_the_commit_or_not_at_all(app, monkeypatch):
-    """core.db.driver_defer: held only right after driver_begin_with; sent before the
+    """core.db.fast.driver_defer: held only right after driver_begin_with; sent before the
     next statement, with the COMMIT otherwise; dropped by a rollback; its error raised
     by the commit, nothing written."""
     from sqlalchemy.exc import DataError
 
-    import servq.core.db as db
+    import servq.core.db.fast.driver as db
 
     begin = db.prepared("testbegin", "SELECT $1::int", ("int",))
     mark = db.prepared("testmark", "SELECT set_config('servq.test_mark', $1, false)", ("text",))

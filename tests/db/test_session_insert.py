@@ -106,7 +106,7 @@ def test_a_held_back_insert_writes_every_value_as_stored(app, acme, statements):
     """Right after TenantSession.begin_with (a request's authentication) the INSERT is
     held back and sent with the COMMIT, its values written as literals: they come back
     as they went in."""
-    from servq.core.db import prepared
+    from servq.core.db.fast import prepared
 
     begin = prepared("testbegin", "SELECT $1::int", ("int",))
     occurred = datetime(2026, 3, 2, 9, 30, 0, 123456, tzinfo=timezone(timedelta(hours=8)))
@@ -134,9 +134,9 @@ def test_a_held_back_insert_goes_before_what_was_queued_after_it(app, acme, stat
     """A bulk INSERT queued after a held-back one (core.db.fast.bulk, wait=False) is sent
     after it, whichever statement comes next."""
     from servq.core.audit import audit_row
-    from servq.core.db import prepared
+    from servq.core.db.fast import prepared
     from servq.core.models import AuditEvent
-    from servq.core.db.fast.bulk import insert_rows
+    from servq.core.db.fast import insert_rows
 
     begin = prepared("testbegin", "SELECT $1::int", ("int",))
     for n in range(2):
@@ -163,9 +163,9 @@ def test_nothing_is_held_back_after_a_queued_bulk_insert(app, acme, statements):
     """An INSERT queued by core.db.fast.bulk before TenantSession.insert: the insert is
     not held back (it would go first); the queued one is sent before it, as usual."""
     from servq.core.audit import audit_row
-    from servq.core.db import prepared
+    from servq.core.db.fast import prepared
     from servq.core.models import AuditEvent
-    from servq.core.db.fast.bulk import insert_rows
+    from servq.core.db.fast import insert_rows
 
     begin = prepared("testbegin", "SELECT $1::int", ("int",))
     for n in range(2):
