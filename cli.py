@@ -7,12 +7,11 @@ one-line ``error: ...`` on stderr and a non-zero exit, never a traceback (set
 ``SERVQ_DEBUG=1`` to see one).
 
 This module holds the root group, ``serve`` and ``worker``, and assembles the other groups
-(:func:`make_cli`), which live with their concepts: ``db`` (``core/db/commands.py``),
-``deadlines`` (``core/deadlines/commands.py``), ``kpis`` (``core/kpis/commands.py``),
-``users`` and ``tokens`` (``core/auth/commands.py``), ``plugins``
-(``core/plugins/commands.py``), ``records`` (``core/records/commands.py``), ``reports``
-(``core/reports/commands.py``) and ``tenants`` (``tenants/commands.py``). What they share
-(:func:`get_app`, :class:`CliError`, :func:`tenant_by_slug`, ...) is in ``core/commands.py``.
+(:func:`make_cli`), one module per concept in ``core/commands/``: ``db``, ``deadlines``,
+``kpis``, ``users`` and ``tokens`` (``auth.py``), ``plugins``, ``records``, ``reports``; and
+``tenants`` (``tenants/commands.py``). What they share (:func:`get_app`, :class:`CliError`,
+:func:`tenant_by_slug`, ...) is ``core/commands/__init__.py``. The commands build apps, so
+they sit above every other package of core, not inside the packages they drive.
 """
 
 from __future__ import annotations
@@ -27,16 +26,16 @@ from flask import Flask
 from marshmallow import ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 
-from servq.core.auth.commands import tokens, users
+from servq.core.commands.auth import tokens, users
 from servq.core.commands import (  # noqa: F401 (ensure_database, parse_duration, tenant_by_slug: cli.<name>)
     WHICH_DATABASE, CliError, database_label, ensure_database, get_app, owner_engine, parse_duration,
     tenant_by_slug)
-from servq.core.db.commands import db
-from servq.core.deadlines.commands import deadlines
-from servq.core.kpis.commands import kpis
-from servq.core.plugins.commands import plugins
-from servq.core.records.commands import records
-from servq.core.reports.commands import reports
+from servq.core.commands.db import db
+from servq.core.commands.deadlines import deadlines
+from servq.core.commands.kpis import kpis
+from servq.core.commands.plugins import plugins
+from servq.core.commands.records import records
+from servq.core.commands.reports import reports
 from servq.tenants.commands import tenants
 
 DOCS_PATH = "/api/v1/docs"
