@@ -14,7 +14,7 @@ from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask_smorest import Api, abort
 from marshmallow import Schema
 
-import servq.core
+from servq import __version__
 from servq.core.api.errors import register_error_handlers
 from servq.core.api.jsonio import JSONProvider
 from servq.core.db import contains_nul
@@ -43,7 +43,7 @@ def init_app(app: Flask) -> None:
     """Configure flask-smorest, register core's and the plugins' blueprints."""
     app.config.update(
         API_TITLE="servq",
-        API_VERSION=servq.core.__version__,
+        API_VERSION=__version__,
         OPENAPI_VERSION="3.0.3",
         OPENAPI_URL_PREFIX=API_PREFIX,
         OPENAPI_JSON_PATH="openapi.json",
