@@ -18,7 +18,7 @@ from servq.core.audit import audit
 from servq.core.db.session import request_session
 from servq.core.models import Schedule
 from servq.core.records.pipeline import utc_instant
-from servq.core.scoring.durations import format_duration, parse_duration
+from servq.core.calendar.durations import format_duration, parse_duration
 from servq.core.deadlines.schedules import (MAX_PERIODS, ROLES, ScheduleInvalid, TooManyPeriods, compliance,
                             create_schedule, update_schedule)
 

@@ -22,7 +22,7 @@ plugins add :class:`RuleType` objects to the app's copy.
 """
 
 from servq.core.scoring.calendar import WALL, Calendar, WallClock
-from servq.core.scoring.durations import format_duration, parse_deadline_limit, parse_duration
+from servq.core.calendar.durations import format_duration, parse_deadline_limit, parse_duration
 from servq.core.scoring.engine import (CompiledStandard, Evaluation, ItemInputError, ItemOutcome,
                                  compile_standard, evaluate)
 from servq.core.scoring.methods import METHODS

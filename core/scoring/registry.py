@@ -28,7 +28,7 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from servq.core.calendar.limits import Limit
 from servq.core.scoring import rules
 from servq.core.scoring.calendar import WALL, Calendar
-from servq.core.scoring.durations import DeadlineLimit, format_duration, parse_deadline_limit
+from servq.core.calendar.durations import DeadlineLimit, format_duration, parse_deadline_limit
 from servq.core.scoring.rules import RuleResult
 from servq.core.scoring.text import IndexedText, index, normalise
 

@@ -13,7 +13,7 @@ import pytest
 from servq.core.calendar import BusinessCalendar, Limit
 from servq.core.scoring import (WALL, Outcome, StandardError, compile_standard, dump_standard,
                           evaluate, parse_standard)
-from servq.core.scoring.durations import parse_deadline_limit
+from servq.core.calendar.durations import parse_deadline_limit
 from servq.core.scoring.registry import deadline_limit
 from servq.core.scoring.rules import deadline
 

@@ -3,7 +3,8 @@
 Standards give deadlines and corrective-action times as short strings; this module turns
 them into :class:`datetime.timedelta` and back into a canonical short form
 (``fix_within``), and a deadline rule's ``limit`` into a :class:`core.calendar.Limit`,
-which may count working time (``"5 working days"``).
+which may count working time (``"5 working days"``). Pure time, like the rest of
+:mod:`core.calendar`: the scoring engine, the clocks and the API all read durations here.
 """
 
 from __future__ import annotations
