@@ -38,7 +38,6 @@ the tenant's calendar for working limits (``"5 working days"``), real time other
 from __future__ import annotations
 
 import logging
-import math
 import time
 import uuid
 from collections import Counter
@@ -48,7 +47,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from sqlalchemy import and_, exists, or_, select, update
 
-from servq.core.calendar import Limit, WallClock, due as calendar_due, parse_limit
+from servq.core.calendar import (WALL, Limit, WallClock, deadline_limit, due as calendar_due,
+                                  parse_duration, parse_limit)
 from servq.core.calendar.arithmetic import merge_pauses
 from servq.core.db import utcnow
 from servq.core.models import AuditEvent, Clock, Record, StandardVersion
@@ -61,38 +61,9 @@ LEVELS = (50, 75, 100)
 WATCHED = ("running", "breached")
 #: Clocks handled per batch by :func:`scan` (each batch is committed).
 SCAN_BATCH = 5000
-#: Real time: used for wall-clock limits, and for every limit when there is no calendar.
-WALL = WallClock()
 
 
-# -- limits and time keeping -----------------------------------------------------------------
-
-
-def deadline_limit(params: Mapping[str, Any]) -> Limit:
-    """The :class:`~core.calendar.Limit` of a ``deadline`` rule's parameters.
-
-    ``limit`` may be a ``Limit`` (``"5 working days"``), its text, or a ``timedelta``
-    (older standards: ``"4h"``); ``clock = "business"`` makes a limit count working time.
-    A ``timedelta`` is taken in whole minutes (rounded up), written in the largest unit
-    that divides it.
-    """
-    limit = params["limit"]
-    business = params.get("clock") == "business"
-    if isinstance(limit, str):
-        limit = parse_limit(limit)
-    if isinstance(limit, timedelta):
-        minutes = max(1, math.ceil(limit.total_seconds() / 60))
-        working = business
-        if not working and minutes % (24 * 60) == 0:
-            return Limit(minutes // (24 * 60), "day", False)
-        if minutes % 60 == 0:
-            return Limit(minutes // 60, "hour", working)
-        return Limit(minutes, "minute", working)
-    if not isinstance(limit, Limit):
-        raise TypeError(f"a deadline limit is a Limit, a text or a timedelta, not {limit!r}")
-    if business and not limit.working:
-        return Limit(limit.amount, limit.unit, True)
-    return limit
+# -- time keeping ----------------------------------------------------------------------------
 
 
 def timekeeper(working: bool, calendar: Any):
@@ -711,8 +682,6 @@ def _open_breach_action(session, record: Record, row, item: Mapping[str, Any], r
     fix_within = item.get("fix_within")
     due_at = None
     if fix_within:
-        from servq.core.scoring import parse_duration
-
         try:
             due_at = row.due_at + parse_duration(fix_within)
         except ValueError:
