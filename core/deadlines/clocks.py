@@ -50,8 +50,10 @@ from sqlalchemy import and_, exists, or_, select, update
 from servq.core.calendar import (WALL, Limit, WallClock, deadline_limit, due as calendar_due,
                                   parse_duration, parse_limit)
 from servq.core.calendar.arithmetic import merge_pauses
+from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import utcnow
 from servq.core.models import AuditEvent, Clock, Record, StandardVersion
+from servq.core.notify.outbox import emit_many
 
 log = logging.getLogger(__name__)
 
@@ -201,12 +203,6 @@ def _close_pause(clock: Clock, at: datetime) -> None:
     clock.pause_reason = None
 
 
-def _tenant_calendar(session):
-    from servq.core.calendar.tenant import tenant_calendar
-
-    return tenant_calendar(session)
-
-
 # -- keeping clocks in step with records -------------------------------------------------------
 
 
@@ -332,7 +328,7 @@ def resume_clocks(session, record: Record, at: datetime, *, now: datetime | None
     now = now or utcnow()
     clocks = list(session.scalars(select(Clock).where(Clock.record_id == record.id,
                                                       Clock.state == "paused")))
-    calendar = _tenant_calendar(session) \
+    calendar = tenant_calendar(session) \
         if any(c.business or c.stop_at is not None for c in clocks) else None
     for clock in clocks:
         _close_pause(clock, at.astimezone(timezone.utc))
@@ -616,21 +612,12 @@ def _scan_batch(session, rows: Sequence, now: datetime, result: ScanResult) -> N
 
 
 def _notify(session, events: list[tuple[str, dict, tuple, str]], result: "ScanResult") -> None:
-    """Put ``events`` in the outbox (``core.notify.outbox``), in the scan's transaction: with
-    ``emit_many`` in one statement when notifications offer it, else one ``emit`` each."""
+    """Put ``events`` in the outbox (``core.notify.outbox.emit_many``), in the scan's
+    transaction, in one statement."""
     if not events:
         return
-    try:
-        import servq.core.notify.outbox as notify
-    except ImportError:  # pragma: no cover - notifications ship with core
-        return
     started = time.perf_counter()
-    emit_many = getattr(notify, "emit_many", None)
-    if emit_many is not None:
-        emit_many(session, events)
-    else:
-        for event_type, payload, roles, dedupe_key in events:
-            notify.emit(session, event_type, payload, roles=roles, dedupe_key=dedupe_key)
+    emit_many(session, events)
     result.notifications += len(events)
     result.notify_seconds += time.perf_counter() - started
 
@@ -685,7 +672,7 @@ def _open_breach_action(session, record: Record, row, item: Mapping[str, Any], r
         try:
             due_at = row.due_at + parse_duration(fix_within)
         except ValueError:
-            due_at = calendar_due(row.due_at, fix_within, _tenant_calendar(session))
+            due_at = calendar_due(row.due_at, fix_within, tenant_calendar(session))
     open_action(session, title=f"Deadline breached: {title}", record=record, item_code=row.item_code,
                 standard=_Ref(row.standard_code, row.standard_version), due_at=due_at,
                 source="deadline", source_key=action_key(record.id, row.standard_code, row.item_code),

@@ -38,8 +38,11 @@ from sqlalchemy import (Integer, and_, cast, column, exists, func, literal, lite
                         values)
 from sqlalchemy.dialects.postgresql import JSONB
 
+from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import UTCDateTime, utcnow
-from servq.core.models import Evaluation, Record, Schedule, Site
+from servq.core.models import Evaluation, Record, Schedule, Site, StandardVersion
+from servq.core.notify.outbox import emit
+from servq.core.standards import standard_in_force
 
 #: Most periods one compliance report or one scan of a schedule handles.
 MAX_PERIODS = 1000
@@ -183,8 +186,6 @@ class Recurrence:
 
 def schedule_zone(session) -> ZoneInfo:
     """The time zone the tenant's periods are cut in (its business calendar's)."""
-    from servq.core.calendar.tenant import tenant_calendar
-
     return tenant_calendar(session).zone
 
 
@@ -321,14 +322,8 @@ def _check(session, fields: Mapping[str, Any], kinds: Mapping[str, Any] | None) 
 
 
 def _standard_exists(session, code: str) -> bool:
-    from servq.core.models import StandardVersion
-
     if session.scalar(select(StandardVersion.id).where(StandardVersion.code == code).limit(1)):
         return True
-    try:
-        from servq.core.standards import standard_in_force
-    except ImportError:  # pragma: no cover - the standards module ships with core
-        return False
     return standard_in_force(session, code) is not None
 
 
@@ -470,7 +465,6 @@ def scan(session, now: datetime | None = None) -> int:
     if not due:
         return 0
     zone = schedule_zone(session)
-    emit = _emitter()
     reported = 0
     for schedule in due:
         recurrence = Recurrence(schedule, zone)
@@ -480,7 +474,7 @@ def scan(session, now: datetime | None = None) -> int:
             if period.index in found:
                 continue
             reported += 1
-            _missed(session, schedule, period, emit, zone)
+            _missed(session, schedule, period, zone)
         if len(periods) >= MAX_PERIODS:
             schedule.checked_until = periods[-1].deadline  # the next scan goes on from here
         else:
@@ -490,7 +484,7 @@ def scan(session, now: datetime | None = None) -> int:
     return reported
 
 
-def _missed(session, schedule: Schedule, period: Period, emit, zone: ZoneInfo) -> None:
+def _missed(session, schedule: Schedule, period: Period, zone: ZoneInfo) -> None:
     payload = {"schedule_id": str(schedule.id), "key": schedule.key, "title": schedule.title,
                "kind": schedule.kind, "standard_code": schedule.standard_code,
                "match": dict(schedule.match or {}),
@@ -498,9 +492,8 @@ def _missed(session, schedule: Schedule, period: Period, emit, zone: ZoneInfo) -
                "period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
                "deadline": period.deadline.isoformat()}
     key = f"{schedule.id}:{period.start.isoformat()}"
-    if emit is not None:
-        emit(session, "schedule.missed", payload, roles=schedule.escalate_to or (),
-             dedupe_key=f"schedule.missed:{key}")
+    emit(session, "schedule.missed", payload, roles=schedule.escalate_to or (),
+         dedupe_key=f"schedule.missed:{key}")
     if schedule.action_on_miss:
         from servq.core.evaluation.actions import open_action
 
@@ -511,11 +504,3 @@ def _missed(session, schedule: Schedule, period: Period, emit, zone: ZoneInfo) -
                     description=(f"No {schedule.kind} record for the period "
                                  f"{period.start.isoformat()} – {period.end.isoformat()} of "
                                  f"schedule {schedule.title!r}."))
-
-
-def _emitter():
-    try:
-        from servq.core.notify.outbox import emit
-    except ImportError:  # pragma: no cover - notifications ship with core
-        return None
-    return emit

@@ -25,10 +25,15 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from sqlalchemy import select, update
 
 from servq.core.db import utcnow
+from servq.core.db.session import new_session
+from servq.core.deadlines import clocks, schedules
+from servq.core.jobs import dispatch, enqueue, run_job
+from servq.core.models import Clock, Tenant
+from servq.core.notify.outbox import retry_due
 from servq.core.plugins import Job, hookimpl
 
 log = logging.getLogger(__name__)
@@ -51,17 +56,10 @@ def scan_tenant(session, now: str | None = None) -> dict:
     :param now: ISO 8601 instant to scan as of (default: now).
     :return: counts of what was done.
     """
-    from servq.core.deadlines import clocks, schedules
-
     instant = datetime.fromisoformat(now) if now else utcnow()
     result = clocks.scan(session, instant).as_dict()
     result["missed_periods"] = schedules.scan(session, instant)
-    try:
-        from servq.core.notify.outbox import retry_due
-    except ImportError:  # pragma: no cover - notifications ship with core
-        retry_due = None
-    if retry_due is not None:
-        result["retries"] = retry_due(session, instant)
+    result["retries"] = retry_due(session, instant)
     session.commit()
     return result
 
@@ -73,10 +71,6 @@ def run_tick(app: Flask, now: datetime | None = None, *, fan_out: bool = False) 
     Otherwise each runs here, in turn; a tenant whose scan fails is logged and the others
     still run. Returns ``{tenant slug: counts}`` for the scans run here.
     """
-    from servq.core.db.session import new_session
-    from servq.core.jobs import dispatch, run_job
-    from servq.core.models import Tenant
-
     now = now or utcnow()
     with new_session(app) as session:
         tenants = session.execute(select(Tenant.id, Tenant.slug).order_by(Tenant.slug)).all()
@@ -161,10 +155,6 @@ def tick() -> dict:
 def request_scan(session) -> None:
     """Have the breach watch look at the session's tenant right after this transaction
     commits (a clock became due while being synchronised): once per transaction."""
-    from flask import has_app_context
-
-    from servq.core.jobs import enqueue
-
     if not has_app_context() or session.tenant_id is None:
         return
     txn = session.get_transaction()
@@ -182,8 +172,6 @@ def register_jobs():
 @hookimpl
 def record_changed(session, record, changes):
     """A deleted record's clocks stop being watched."""
-    from servq.core.models import Clock
-
     if "deleted_at" in changes and record.deleted_at is not None:
         session.execute(update(Clock).where(Clock.record_id == record.id)
                         .values(next_check_at=None)
