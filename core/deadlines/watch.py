@@ -30,7 +30,7 @@ from sqlalchemy import select, update
 
 from servq.core.db import utcnow
 from servq.core.db.session import new_session
-from servq.core.deadlines import clocks, schedules
+from servq.core.deadlines import breaches, schedules
 from servq.core.jobs import dispatch, enqueue, run_job
 from servq.core.models import Clock, Tenant
 from servq.core.notify.outbox import retry_due
@@ -50,14 +50,14 @@ _LOCK_KEY = "servq:deadlines:running:{queue}"
 
 def scan_tenant(session, now: str | None = None) -> dict:
     """One tenant's share of a tick (a registered job): the clocks' breach watch
-    (:func:`core.deadlines.clocks.scan`), the recurring obligations (:func:`core.deadlines.schedules.scan`)
+    (:func:`core.deadlines.breaches.scan`), the recurring obligations (:func:`core.deadlines.schedules.scan`)
     and the webhook deliveries due for a retry (``core.notify.outbox.retry_due``). Commits.
 
     :param now: ISO 8601 instant to scan as of (default: now).
     :return: counts of what was done.
     """
     instant = datetime.fromisoformat(now) if now else utcnow()
-    result = clocks.scan(session, instant).as_dict()
+    result = breaches.scan(session, instant).as_dict()
     result["missed_periods"] = schedules.scan(session, instant)
     result["retries"] = retry_due(session, instant)
     session.commit()
