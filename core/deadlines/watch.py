@@ -15,7 +15,9 @@ the calling process, for crontab-minded operators and for deployments without a 
 
 This module is one of core's plugins (``CORE_PLUGINS``): it registers :func:`scan_tenant`
 as the job ``deadlines.scan`` and stops the clocks of a deleted record. The tick itself is
-queued as ``deadlines.tick`` (resolved by ``core.jobs.ServqJob``).
+queued as ``deadlines.tick``, a name this module registers with jobs
+(``core.jobs.worker_function``) so that ``core.jobs.ServqJob`` resolves it: jobs, below
+deadlines in the layers, does not know the tick.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from sqlalchemy import select, update
 from servq.core.db import utcnow
 from servq.core.db.session import new_session
 from servq.core.deadlines import breaches, schedules
-from servq.core.jobs import dispatch, enqueue, run_job
+from servq.core.jobs import dispatch, enqueue, run_job, worker_function
 from servq.core.models import Clock, Tenant
 from servq.core.notify.outbox import retry_due
 from servq.core.plugins import Job, hookimpl
@@ -40,8 +42,11 @@ log = logging.getLogger(__name__)
 
 #: Seconds between ticks.
 INTERVAL = 60
-#: rq's function name of the tick (``core.jobs.ServqJob`` resolves it to :func:`tick`).
+#: rq's function name of the tick (``core.jobs.ServqJob`` resolves it to :func:`tick`,
+#: registered with :func:`core.jobs.worker_function`).
 TICK_FUNCTION = "deadlines.tick"
+#: What an older release queued the tick under. Transitional: goes in the next release.
+OLD_TICK_FUNCTION = "core.deadlines.tick"
 #: The job name of :func:`scan_tenant`.
 SCAN_JOB = "deadlines.scan"
 _SLOT_KEY = "servq:deadlines:slot:{queue}:{slot}"
@@ -119,6 +124,7 @@ def start_ticking(app: Flask) -> None:
     schedule_tick(app, _slot(utcnow()))
 
 
+@worker_function(TICK_FUNCTION, OLD_TICK_FUNCTION)
 def tick() -> dict:
     """The rq job behind the every-minute tick (runs inside the worker's app context).
 
