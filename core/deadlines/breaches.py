@@ -23,7 +23,8 @@ from sqlalchemy import and_, or_, select, update
 from servq.core.calendar import due as calendar_due, parse_duration
 from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import utcnow
-from servq.core.deadlines.clocks import LEVELS, WATCHED, iso_utc, breach_key
+from servq.core.deadlines.clocks import LEVELS, WATCHED, breach_key, iso_utc
+from servq.core.evaluation.actions import action_key, open_action, reopen_withdrawn
 from servq.core.models import AuditEvent, Clock, Record, StandardVersion
 from servq.core.notify.outbox import emit_many
 
@@ -249,8 +250,6 @@ def _escalate(session, counts: Counter, now: datetime) -> dict[uuid.UUID, tuple[
 
 
 def _open_breach_action(session, record: Record, row, item: Mapping[str, Any], roles) -> None:
-    from servq.core.evaluation.actions import action_key, open_action, reopen_withdrawn
-
     if reopen_withdrawn(session, action_key(record.id, row.standard_code, row.item_code),
                         note="The deadline is breached again: the record's history shows it breached."):
         return  # breached again after a withdrawal: the action closed as raised in error reopens

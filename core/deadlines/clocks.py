@@ -48,10 +48,13 @@ from sqlalchemy import exists, select, update
 
 from servq.core.calendar import WALL, Limit, WallClock, deadline_limit, due as calendar_due, parse_limit
 from servq.core.calendar.arithmetic import merge_pauses
+from servq.core.audit import audit
 from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import utcnow
-from servq.core.models import Clock, Record, StandardVersion
+from servq.core.models import Clock, OutboxEvent, Record, StandardVersion
 from servq.core.notify.outbox import emit_many
+from servq.core.scoring.registry import deadline_applies, reader
+from servq.core.scoring.rules import as_instant
 
 log = logging.getLogger(__name__)
 
@@ -224,9 +227,7 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
                      calendar, now: datetime | None = None) -> list[Clock]:
     """:func:`sync_clocks` for many ``(record, version, compiled)`` at once: one SELECT of
     the existing clocks per 500 records, whatever their number (bulk imports)."""
-    from servq.core.evaluation import record_values
-    from servq.core.scoring.registry import deadline_applies, reader
-    from servq.core.scoring.rules import as_instant
+    from servq.core.evaluation import record_values  # evaluation imports clocks (up-edge)
 
     now = now or utcnow()
     work = []
@@ -361,9 +362,7 @@ def withdraw_breaches(session, pairs: Iterable[tuple[Any, Clock]], now: datetime
                  if clock.breached_at is not None and clock.state != "breached"]
     if not disproved:
         return []
-    from servq.core.audit import audit
-    from servq.core.models import OutboxEvent
-    from servq.core.evaluation.actions import action_key, withdraw_action
+    from servq.core.evaluation.actions import action_key, withdraw_action  # as above
 
     events: list[tuple[str, dict, tuple, str]] = []
     for record, clock in disproved:

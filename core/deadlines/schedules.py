@@ -34,9 +34,11 @@ from sqlalchemy import (Integer, and_, cast, column, exists, func, literal, lite
                         values)
 from sqlalchemy.dialects.postgresql import JSONB
 
+from servq.core.audit import apply_changes, audit, jsonable
 from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import UTCDateTime, utcnow
 from servq.core.deadlines.periods import MAX_PERIODS, Period, Recurrence, validate_rrule
+from servq.core.evaluation.actions import open_action
 from servq.core.models import Evaluation, Record, Schedule, Site, StandardVersion
 from servq.core.notify.outbox import emit
 from servq.core.standards import standard_in_force
@@ -240,8 +242,6 @@ def create_schedule(session, *, kinds: Mapping[str, Any] | None = None, actor_id
 
     :raises ScheduleInvalid: naming each bad field; nothing is added.
     """
-    from servq.core.audit import audit, jsonable
-
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
         raise ScheduleInvalid({name: ["Unknown field."] for name in unknown})
@@ -281,8 +281,6 @@ def update_schedule(session, schedule: Schedule, changes: Mapping[str, Any], *,
 
     :raises ScheduleInvalid: naming each bad field; the schedule is left unchanged.
     """
-    from servq.core.audit import apply_changes, audit
-
     unknown = sorted(set(changes) - set(FIELDS))
     if unknown:
         raise ScheduleInvalid({name: ["Unknown field."] for name in unknown})
@@ -369,8 +367,6 @@ def _missed(session, schedule: Schedule, period: Period, zone: ZoneInfo) -> None
     emit(session, "schedule.missed", payload, roles=schedule.escalate_to or (),
          dedupe_key=f"schedule.missed:{key}")
     if schedule.action_on_miss:
-        from servq.core.evaluation.actions import open_action
-
         day = period.start.astimezone(zone).date().isoformat()
         open_action(session, title=f"Missed: {schedule.title} ({day})",
                     standard=schedule.standard_code, source="deadline",

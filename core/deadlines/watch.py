@@ -34,6 +34,7 @@ from servq.core.db import utcnow
 from servq.core.db.session import new_session
 from servq.core.deadlines import breaches, schedules
 from servq.core.jobs import dispatch, enqueue, run_job, worker_function
+from servq.core.kpis.rollups import schedule_refresh
 from servq.core.models import Clock, Tenant
 from servq.core.notify.outbox import retry_due
 from servq.core.plugins import Job, hookimpl
@@ -143,8 +144,6 @@ def tick() -> dict:
     started = time.monotonic()
     try:
         run_tick(app, now, fan_out=queue is not None)
-        from servq.core.kpis.rollups import schedule_refresh
-
         schedule_refresh(app, now)  # the KPI rollups of every tenant, once an hour
     finally:
         if lock is not None:
