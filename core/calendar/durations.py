@@ -134,7 +134,9 @@ def deadline_limit(params: Mapping[str, Any]) -> Limit:
     anything else is a :class:`TypeError`.
     """
     limit = params["limit"]
-    if isinstance(limit, str):
+    if limit.__class__ is Limit:
+        pass  # loaded parameters: the common case, first
+    elif isinstance(limit, str):
         limit = parse_limit(limit)
     elif isinstance(limit, timedelta):
         limit = _wall_limit(limit, limit)
