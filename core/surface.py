@@ -138,9 +138,9 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "compliance": ("servq.core.deadlines.schedules", "compliance"),
     "matches_statement": ("servq.core.deadlines.schedules", "matches_statement"),
     "schedule_zone": ("servq.core.deadlines.schedules", "schedule_zone"),
-    "Recurrence": ("servq.core.deadlines.schedules", "Recurrence"),
-    "MAX_PERIODS": ("servq.core.deadlines.schedules", "MAX_PERIODS"),
-    "TooManyPeriods": ("servq.core.deadlines.schedules", "TooManyPeriods"),
+    "Recurrence": ("servq.core.deadlines.periods", "Recurrence"),
+    "MAX_PERIODS": ("servq.core.deadlines.periods", "MAX_PERIODS"),
+    "TooManyPeriods": ("servq.core.deadlines.periods", "TooManyPeriods"),
     # standards
     "adopt_visible": ("servq.core.standards", "adopt_visible"),
     "change_standard": ("servq.core.standards", "change_standard"),

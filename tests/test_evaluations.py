@@ -384,7 +384,7 @@ def test_an_action_opened_meanwhile_is_not_opened_twice(app, acme):
     from sqlalchemy.exc import IntegrityError
 
     from servq.core.evaluation.actions import open_failure_actions
-    from servq.core.scoring import WALL
+    from servq.core.calendar import WALL
     from servq.core.standards import standards_for_kind
 
     acme.enable("sample")

@@ -22,7 +22,7 @@ from werkzeug.http import quote_etag
 from servq.core.api.blueprint import Blueprint, lock_for_write
 from servq.core.api.context import actor_id, require
 from servq.core.audit import audit
-from servq.core.calendar import CalendarSchema, LimitError, NoWorkingTime, WallClock, due, parse_limit
+from servq.core.calendar import WALL, CalendarSchema, LimitError, NoWorkingTime, due, parse_limit
 from servq.core.calendar.schema import format_span
 from servq.core.calendar.model import BusinessCalendar
 from servq.core.calendar.tenant import forget_calendar, load_calendar, tenant_calendar
@@ -204,7 +204,7 @@ class Preview(MethodView):
                 end = args["end"].astimezone(zone)
                 out["end"] = end
                 out["working_seconds"] = int(calendar.elapsed(start, end).total_seconds())
-                out["wall_seconds"] = int(WallClock().elapsed(start, end).total_seconds())
+                out["wall_seconds"] = int(WALL.elapsed(start, end).total_seconds())
         except LimitError as exc:
             abort(422, message=str(exc), errors={"query": {"limit": [str(exc)]}})
         except (NoWorkingTime, OverflowError) as exc:

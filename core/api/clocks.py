@@ -12,7 +12,8 @@ from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import enabled_kinds, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.api.records import get_record
-from servq.core.deadlines.clocks import clock_view, pause_spans, standard_items
+from servq.core.deadlines.breaches import standard_items
+from servq.core.deadlines.clocks import clock_view, pause_spans
 from servq.core.db.session import request_session
 from servq.core.db import utcnow
 from servq.core.models import Clock

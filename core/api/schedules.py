@@ -17,9 +17,10 @@ from servq.core.audit import audit
 from servq.core.db.session import request_session
 from servq.core.models import Schedule
 from servq.core.records.pipeline import utc_instant
-from servq.core.scoring.durations import format_duration, parse_duration
-from servq.core.deadlines.schedules import (MAX_PERIODS, ROLES, ScheduleInvalid, TooManyPeriods, compliance,
-                            create_schedule, update_schedule)
+from servq.core.calendar import format_duration, parse_duration
+from servq.core.deadlines.periods import MAX_PERIODS, TooManyPeriods
+from servq.core.deadlines.schedules import (ROLES, ScheduleInvalid, compliance, create_schedule,
+                                            update_schedule)
 
 URL = "/schedules"
 blp = Blueprint("schedules", __name__, description="Recurring obligations and their compliance.")

@@ -1,8 +1,18 @@
-"""The Calendar protocol shared with the scoring engine, a 24-hour clock, and due times.
+"""How deadlines count time: the one Calendar protocol, the 24-hour clock, and due times.
 
-Anything with ``add(start, duration)`` and ``elapsed(start, end)`` is a calendar:
-:class:`~core.calendar.model.BusinessCalendar` counts working time, :class:`WallClock`
-counts every minute (24-hour services, or a tenant without a calendar).
+A :class:`Calendar` answers two questions: when is ``start + limit`` due, and how much
+time counts between two instants. Anything with ``add(start, duration)`` and
+``elapsed(start, end)`` is one: :class:`~core.calendar.model.BusinessCalendar` counts
+working time (working hours, holidays, a time zone), :class:`WallClock` counts every
+second (24-hour services, or a tenant without a calendar); :data:`WALL` is *the* wall
+clock, the one instance everyone passes (the scoring engine, the evaluations and the
+deadline clocks recognise it by identity, ``calendar is WALL``, to take the fast path).
+
+``add`` takes a :class:`~core.calendar.limits.Limit` (what deadline rules hold), its text,
+or a ``timedelta`` of the calendar's time. Every datetime given to or returned by a
+calendar is timezone-aware. A ``deadline`` rule whose limit counts working time uses the
+calendar passed to :func:`core.scoring.evaluate`; every other deadline uses :data:`WALL`,
+which counts a working limit as wall time (a working day is 24 hours).
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ Pause = tuple[dt.datetime, "dt.datetime | None"]
 
 @runtime_checkable
 class Calendar(Protocol):
-    """What deadline rules need from a calendar."""
+    """What deadline rules need from a calendar: the protocol every calendar implements."""
 
     def add(self, start: dt.datetime, duration) -> dt.datetime:
         """``start`` plus a :class:`Limit`, its text, or a ``timedelta`` of the calendar's time."""
@@ -69,6 +79,10 @@ class WallClock:
         return "WallClock()"
 
 
+#: Real time: the wall clock every module passes (compared by identity for fast paths).
+WALL = WallClock()
+
+
 def due(start: dt.datetime, limit: Limit | str, calendar: Calendar | None = None,
         pauses: Iterable[Pause] = ()) -> dt.datetime | None:
     """When a clock started at ``start`` with ``limit`` runs out on ``calendar``.
@@ -79,7 +93,7 @@ def due(start: dt.datetime, limit: Limit | str, calendar: Calendar | None = None
     the due time means the clock is stopped: the result is None.
     """
     limit = parse_limit(limit)
-    clock = calendar if calendar is not None and limit.working else WallClock()
+    clock = calendar if calendar is not None and limit.working else WALL
     result = clock.add(start, limit)
     for a, b in merge_pauses(start, None, pauses):
         if a >= to_utc(result):

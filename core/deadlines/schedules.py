@@ -1,12 +1,10 @@
 """Recurring obligations: periods cut by an RRULE, met by records, missed otherwise.
 
 A :class:`~core.models.Schedule` says "a record of kind K (scored against standard S) at
-site X, on every occurrence of RRULE R from DTSTART". Occurrence *i* opens period *i*,
-occurrence *i + 1* closes it: ``FREQ=MONTHLY`` from 1 January gives January, February,
-…; ``FREQ=MONTHLY;INTERVAL=6`` gives half years. Occurrences are computed in the
-tenant's time zone, so "the first of the month" is local midnight, across daylight
-saving changes. A rule with ``COUNT`` or ``UNTIL`` has that many periods; the last one
-ends where the rule would have put the next occurrence.
+site X, on every occurrence of RRULE R from DTSTART". Its periods (occurrence *i* opens
+period *i*, occurrence *i + 1* closes it, in the tenant's time zone) are pure arithmetic,
+in :mod:`core.deadlines.periods`; this module holds the obligations themselves: creating
+and changing them, matching records to their periods, and reporting missed ones.
 
 Outcome of a period ``[start, end)``:
 
@@ -28,24 +26,23 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-from dateutil.rrule import rrule, rrulestr
 from sqlalchemy import (Integer, and_, cast, column, exists, func, literal, literal_column, select,
                         values)
 from sqlalchemy.dialects.postgresql import JSONB
 
+from servq.core.audit import apply_changes, audit, jsonable
+from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import UTCDateTime, utcnow
-from servq.core.models import Evaluation, Record, Schedule, Site
+from servq.core.deadlines.periods import MAX_PERIODS, Period, Recurrence, validate_rrule
+from servq.core.evaluation.actions import open_action
+from servq.core.models import Evaluation, Record, Schedule, Site, StandardVersion
+from servq.core.notify.outbox import emit
+from servq.core.standards import standard_in_force
 
-#: Most periods one compliance report or one scan of a schedule handles.
-MAX_PERIODS = 1000
-#: Frequencies an obligation may have (sub-daily ones are not obligations but shifts).
-FREQUENCIES = ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")
-_FREQ_RE = re.compile(r"(?:^|;)FREQ=([A-Z]+)(?:;|$)")
 ROLES = ("owner", "admin", "manager", "inspector", "agent", "viewer")
 #: A key of ``match``: a top-level field of a record's ``data``.
 MATCH_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -62,129 +59,8 @@ class ScheduleInvalid(ValueError):
         self.message = message
 
 
-class TooManyPeriods(ValueError):
-    """The window holds more than :data:`MAX_PERIODS` periods."""
-
-
-# -- the recurrence ---------------------------------------------------------------------------
-
-
-def parse_rrule(text: str, dtstart: datetime, zone: ZoneInfo) -> rrule:
-    """The recurrence ``text`` (``FREQ=MONTHLY``, optionally prefixed ``RRULE:``) from
-    ``dtstart`` in ``zone``; :class:`ValueError` with a readable message otherwise."""
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError("Give a recurrence rule such as 'FREQ=MONTHLY'.")
-    body = text.strip()
-    if body.upper().startswith("RRULE:"):
-        body = body[6:]
-    body = body.upper()
-    if "\n" in body or "DTSTART" in body or ":" in body:
-        raise ValueError("Give one RRULE (e.g. 'FREQ=MONTHLY;INTERVAL=6'); the start goes in 'dtstart'.")
-    match = _FREQ_RE.search(body)
-    if not match:
-        raise ValueError(f"The rule {text!r} has no FREQ (e.g. 'FREQ=MONTHLY').")
-    if match.group(1) not in FREQUENCIES:
-        raise ValueError(f"FREQ={match.group(1)} is not allowed: an obligation recurs at most "
-                         f"daily ({', '.join(FREQUENCIES)}).")
-    try:
-        rule = rrulestr(body, dtstart=dtstart.astimezone(zone), cache=True)
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise ValueError(f"Cannot read the rule {text!r}: {exc}.") from exc
-    if not isinstance(rule, rrule):
-        raise ValueError(f"Give a single RRULE, not {text!r}.")
-    if rule.after(dtstart.astimezone(zone), inc=True) is None:
-        raise ValueError(f"The rule {text!r} has no occurrence from dtstart on.")
-    return rule
-
-
-def validate_rrule(text: str, dtstart: datetime, zone: ZoneInfo) -> str:
-    """The rule in normal form (upper case, no ``RRULE:`` prefix); ValueError otherwise."""
-    parse_rrule(text, dtstart, zone)
-    body = text.strip()
-    return (body[6:] if body.upper().startswith("RRULE:") else body).upper()
-
-
-@dataclass(frozen=True)
-class Period:
-    """One period of a schedule: ``[start, end)``, and ``deadline`` = end + grace."""
-
-    index: int
-    start: datetime
-    end: datetime
-    deadline: datetime
-
-
-class Recurrence:
-    """The periods of one schedule, in its tenant's time zone."""
-
-    def __init__(self, schedule: Schedule, zone: ZoneInfo):
-        self.zone = zone
-        self.grace = timedelta(seconds=schedule.grace_seconds or 0)
-        self.first = schedule.dtstart.astimezone(zone)
-        self.rule = parse_rrule(schedule.rrule, schedule.dtstart, zone)
-        self.open_rule = self.rule.replace(count=None, until=None)
-
-    def _end_of(self, start: datetime) -> datetime:
-        return self.open_rule.after(start)
-
-    def periods(self, since: datetime, until: datetime, *, limit: int = MAX_PERIODS,
-                strict: bool = True) -> list[Period]:
-        """The periods that overlap ``[since, until)``, in order (``index`` counts them).
-
-        :raises TooManyPeriods: when there are more than ``limit`` (with ``strict``;
-            otherwise the first ``limit`` are returned).
-        """
-        since, until = since.astimezone(self.zone), until.astimezone(self.zone)
-        first = self.rule.before(since, inc=True) or self.rule.after(since, inc=True)
-        if first is None or first >= until:
-            return []
-        starts = [first]
-        for occurrence in self.rule.xafter(first, inc=False):
-            if occurrence >= until:
-                break
-            if len(starts) >= limit + 1:
-                if strict:
-                    raise TooManyPeriods(f"more than {limit} periods")
-                break
-            starts.append(occurrence)
-        ends = starts[1:] + [self.open_rule.after(starts[-1])]
-        out = []
-        for start, end in zip(starts, ends):
-            if end <= since:
-                continue
-            out.append(Period(len(out), start.astimezone(timezone.utc), end.astimezone(timezone.utc),
-                              (end + self.grace).astimezone(timezone.utc)))
-        return out[:limit]
-
-    def deadlines_between(self, after: datetime, until: datetime, *,
-                          limit: int = MAX_PERIODS) -> list[Period]:
-        """The first ``limit`` periods whose deadline lies in ``(after, until]``."""
-        # deadline = end + grace, so the end lies in (after - grace, until - grace].
-        low, high = after - self.grace, until - self.grace
-        if high <= low:
-            return []
-        candidates = self.periods(low, high, limit=limit + 1, strict=False)
-        return [p for p in candidates if low < p.end <= high][:limit]
-
-    def next_deadline(self, after: datetime) -> datetime | None:
-        """The first period deadline later than ``after``; ``None`` when no period is left."""
-        low = (after - self.grace).astimezone(self.zone)
-        end = self.open_rule.after(low)
-        while end is not None:
-            start = self.open_rule.before(end)
-            if start is not None and start >= self.first:
-                last = self.rule.before(end, inc=False)
-                if last is None or last < start:
-                    return None  # the finite rule has no period starting there
-                return (end + self.grace).astimezone(timezone.utc)
-            end = self.open_rule.after(end)
-        return None
-
-
 def schedule_zone(session) -> ZoneInfo:
     """The time zone the tenant's periods are cut in (its business calendar's)."""
-    from servq.core.calendar.tenant import tenant_calendar
-
     return tenant_calendar(session).zone
 
 
@@ -269,7 +145,8 @@ def compliance(session, schedule: Schedule, since: datetime | None = None,
 
     Defaults: from the schedule's start until now (the current period included).
 
-    :raises TooManyPeriods: when the window holds more than :data:`MAX_PERIODS` periods.
+    :raises core.deadlines.periods.TooManyPeriods: when the window holds more than
+        :data:`MAX_PERIODS` periods.
     """
     now = now or utcnow()
     since = since or schedule.dtstart
@@ -321,14 +198,8 @@ def _check(session, fields: Mapping[str, Any], kinds: Mapping[str, Any] | None) 
 
 
 def _standard_exists(session, code: str) -> bool:
-    from servq.core.models import StandardVersion
-
     if session.scalar(select(StandardVersion.id).where(StandardVersion.code == code).limit(1)):
         return True
-    try:
-        from servq.core.standards import standard_in_force
-    except ImportError:  # pragma: no cover - the standards module ships with core
-        return False
     return standard_in_force(session, code) is not None
 
 
@@ -371,8 +242,6 @@ def create_schedule(session, *, kinds: Mapping[str, Any] | None = None, actor_id
 
     :raises ScheduleInvalid: naming each bad field; nothing is added.
     """
-    from servq.core.audit import audit, jsonable
-
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
         raise ScheduleInvalid({name: ["Unknown field."] for name in unknown})
@@ -412,8 +281,6 @@ def update_schedule(session, schedule: Schedule, changes: Mapping[str, Any], *,
 
     :raises ScheduleInvalid: naming each bad field; the schedule is left unchanged.
     """
-    from servq.core.audit import apply_changes, audit
-
     unknown = sorted(set(changes) - set(FIELDS))
     if unknown:
         raise ScheduleInvalid({name: ["Unknown field."] for name in unknown})
@@ -470,7 +337,6 @@ def scan(session, now: datetime | None = None) -> int:
     if not due:
         return 0
     zone = schedule_zone(session)
-    emit = _emitter()
     reported = 0
     for schedule in due:
         recurrence = Recurrence(schedule, zone)
@@ -480,7 +346,7 @@ def scan(session, now: datetime | None = None) -> int:
             if period.index in found:
                 continue
             reported += 1
-            _missed(session, schedule, period, emit, zone)
+            _missed(session, schedule, period, zone)
         if len(periods) >= MAX_PERIODS:
             schedule.checked_until = periods[-1].deadline  # the next scan goes on from here
         else:
@@ -490,7 +356,7 @@ def scan(session, now: datetime | None = None) -> int:
     return reported
 
 
-def _missed(session, schedule: Schedule, period: Period, emit, zone: ZoneInfo) -> None:
+def _missed(session, schedule: Schedule, period: Period, zone: ZoneInfo) -> None:
     payload = {"schedule_id": str(schedule.id), "key": schedule.key, "title": schedule.title,
                "kind": schedule.kind, "standard_code": schedule.standard_code,
                "match": dict(schedule.match or {}),
@@ -498,12 +364,9 @@ def _missed(session, schedule: Schedule, period: Period, emit, zone: ZoneInfo) -
                "period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
                "deadline": period.deadline.isoformat()}
     key = f"{schedule.id}:{period.start.isoformat()}"
-    if emit is not None:
-        emit(session, "schedule.missed", payload, roles=schedule.escalate_to or (),
-             dedupe_key=f"schedule.missed:{key}")
+    emit(session, "schedule.missed", payload, roles=schedule.escalate_to or (),
+         dedupe_key=f"schedule.missed:{key}")
     if schedule.action_on_miss:
-        from servq.core.evaluation.actions import open_action
-
         day = period.start.astimezone(zone).date().isoformat()
         open_action(session, title=f"Missed: {schedule.title} ({day})",
                     standard=schedule.standard_code, source="deadline",
@@ -511,11 +374,3 @@ def _missed(session, schedule: Schedule, period: Period, emit, zone: ZoneInfo) -
                     description=(f"No {schedule.kind} record for the period "
                                  f"{period.start.isoformat()} – {period.end.isoformat()} of "
                                  f"schedule {schedule.title!r}."))
-
-
-def _emitter():
-    try:
-        from servq.core.notify.outbox import emit
-    except ImportError:  # pragma: no cover - notifications ship with core
-        return None
-    return emit

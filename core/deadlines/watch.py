@@ -15,7 +15,9 @@ the calling process, for crontab-minded operators and for deployments without a 
 
 This module is one of core's plugins (``CORE_PLUGINS``): it registers :func:`scan_tenant`
 as the job ``deadlines.scan`` and stops the clocks of a deleted record. The tick itself is
-queued as ``deadlines.tick`` (resolved by ``core.jobs.ServqJob``).
+queued as ``deadlines.tick``, a name this module registers with jobs
+(``core.jobs.worker_function``) so that ``core.jobs.ServqJob`` resolves it: jobs, below
+deadlines in the layers, does not know the tick.
 """
 
 from __future__ import annotations
@@ -25,19 +27,28 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from sqlalchemy import select, update
 
 from servq.core.db import utcnow
+from servq.core.db.session import new_session
 from servq.core.db.state import TRANSACTION, Slot
+from servq.core.deadlines import breaches, schedules
+from servq.core.jobs import dispatch, enqueue, run_job, worker_function
+from servq.core.kpis.rollups import schedule_refresh
+from servq.core.models import Clock, Tenant
+from servq.core.notify.delivery import retry_due
 from servq.core.plugins import Job, hookimpl
 
 log = logging.getLogger(__name__)
 
 #: Seconds between ticks.
 INTERVAL = 60
-#: rq's function name of the tick (``core.jobs.ServqJob`` resolves it to :func:`tick`).
+#: rq's function name of the tick (``core.jobs.ServqJob`` resolves it to :func:`tick`,
+#: registered with :func:`core.jobs.worker_function`).
 TICK_FUNCTION = "deadlines.tick"
+#: What an older release queued the tick under. Transitional: goes in the next release.
+OLD_TICK_FUNCTION = "core.deadlines.tick"
 #: The job name of :func:`scan_tenant`.
 SCAN_JOB = "deadlines.scan"
 _SLOT_KEY = "servq:deadlines:slot:{queue}:{slot}"
@@ -46,23 +57,16 @@ _LOCK_KEY = "servq:deadlines:running:{queue}"
 
 def scan_tenant(session, now: str | None = None) -> dict:
     """One tenant's share of a tick (a registered job): the clocks' breach watch
-    (:func:`core.deadlines.clocks.scan`), the recurring obligations (:func:`core.deadlines.schedules.scan`)
+    (:func:`core.deadlines.breaches.scan`), the recurring obligations (:func:`core.deadlines.schedules.scan`)
     and the webhook deliveries due for a retry (``core.notify.delivery.retry_due``). Commits.
 
     :param now: ISO 8601 instant to scan as of (default: now).
     :return: counts of what was done.
     """
-    from servq.core.deadlines import clocks, schedules
-
     instant = datetime.fromisoformat(now) if now else utcnow()
-    result = clocks.scan(session, instant).as_dict()
+    result = breaches.scan(session, instant).as_dict()
     result["missed_periods"] = schedules.scan(session, instant)
-    try:
-        from servq.core.notify.delivery import retry_due
-    except ImportError:  # pragma: no cover - notifications ship with core
-        retry_due = None
-    if retry_due is not None:
-        result["retries"] = retry_due(session, instant)
+    result["retries"] = retry_due(session, instant)
     session.commit()
     return result
 
@@ -74,10 +78,6 @@ def run_tick(app: Flask, now: datetime | None = None, *, fan_out: bool = False) 
     Otherwise each runs here, in turn; a tenant whose scan fails is logged and the others
     still run. Returns ``{tenant slug: counts}`` for the scans run here.
     """
-    from servq.core.db.session import new_session
-    from servq.core.jobs import dispatch, run_job
-    from servq.core.models import Tenant
-
     now = now or utcnow()
     with new_session(app) as session:
         tenants = session.execute(select(Tenant.id, Tenant.slug).order_by(Tenant.slug)).all()
@@ -126,6 +126,7 @@ def start_ticking(app: Flask) -> None:
     schedule_tick(app, _slot(utcnow()))
 
 
+@worker_function(TICK_FUNCTION, OLD_TICK_FUNCTION)
 def tick() -> dict:
     """The rq job behind the every-minute tick (runs inside the worker's app context).
 
@@ -144,8 +145,6 @@ def tick() -> dict:
     started = time.monotonic()
     try:
         run_tick(app, now, fan_out=queue is not None)
-        from servq.core.kpis.rollups import schedule_refresh
-
         schedule_refresh(app, now)  # the KPI rollups of every tenant, once an hour
     finally:
         if lock is not None:
@@ -166,10 +165,6 @@ _SCAN_REQUESTED: Slot[object] = Slot("deadlines.scan_requested", TRANSACTION, __
 def request_scan(session) -> None:
     """Have the breach watch look at the session's tenant right after this transaction
     commits (a clock became due while being synchronised): once per transaction."""
-    from flask import has_app_context
-
-    from servq.core.jobs import enqueue
-
     if not has_app_context() or session.tenant_id is None:
         return
     txn = session.get_transaction()
@@ -187,8 +182,6 @@ def register_jobs():
 @hookimpl
 def record_changed(session, record, changes):
     """A deleted record's clocks stop being watched."""
-    from servq.core.models import Clock
-
     if "deleted_at" in changes and record.deleted_at is not None:
         session.execute(update(Clock).where(Clock.record_id == record.id)
                         .values(next_check_at=None)

@@ -30,6 +30,7 @@ from typing import Any, NamedTuple, Sequence
 import orjson
 from sqlalchemy import delete, select, update
 
+from servq.core.calendar import WALL
 from servq.core.calendar.tenant import tenant_calendar
 from servq.core.deadlines.clocks import sync_clocks_many
 from servq.core.db import utcnow
@@ -40,7 +41,7 @@ from servq.core.evaluation.actions import open_failure_actions
 from servq.core.db.fast import JsonText, RowView, insert_rows, new_ids
 from servq.core.evaluation.inspections import named_standard
 from servq.core.evaluation.values import INSPECTION, inspection_plan, record_values
-from servq.core.scoring import WALL, CompiledStandard, Outcome, RuleInputError, evaluate
+from servq.core.scoring import CompiledStandard, Outcome, RuleInputError, evaluate
 from servq.core.scoring.engine import _json_safe
 from servq.core.scoring.registry import CORE_RULE_TYPES
 from servq.core.scoring.rules import FrozenEvidence

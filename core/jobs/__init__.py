@@ -148,19 +148,40 @@ def run_job(name: str, tenant_id: str, *args: Any) -> Any:
         session.close()
 
 
-def _worker_functions() -> dict[str, Callable[..., Any]]:
-    """rq function names that are not a tenant job's name: the deadline tick, and the
-    names an older release queued under."""
-    from servq.core.deadlines.watch import TICK_FUNCTION, tick
+#: rq function names that are not a tenant job's name: app-wide functions registered by
+#: their owners (:func:`worker_function`; the deadline tick), and the names an older
+#: release queued under.
+_WORKER_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    # An older release's tenant jobs were ``core.jobs.run_job(module:qualname, tenant id,
+    # *args)``. Transitional: the alias goes away in the next release.
+    "core.jobs.run_job": run_job,
+}
 
-    return {
-        TICK_FUNCTION: tick,
-        # Aliases for what an older release put into Redis: its tenant jobs were
-        # ``core.jobs.run_job(module:qualname, tenant id, *args)``. Transitional: they go
-        # away in the next release.
-        "core.jobs.run_job": run_job,
-        "core.deadlines.tick": tick,
-    }
+
+def worker_function(name: str, *aliases: str) -> Callable[[Callable], Callable]:
+    """Decorator: rq runs the function for a job whose function name is ``name`` (or one
+    of ``aliases``, names an older release queued it under), inside the worker's app
+    context and with the job's own arguments (no tenant session: for app-wide work such
+    as the deadline tick, which a package above jobs registers here when it is imported).
+
+    Like a job name, ``name`` is stored in Redis and must never change; a name is owned by
+    one function (registering another one under it is a ``ValueError``).
+    """
+
+    def register(fn: Callable) -> Callable:
+        for key in (name, *aliases):
+            held = _WORKER_FUNCTIONS.get(key)
+            if held is not None and (held.__module__, held.__qualname__) != (fn.__module__, fn.__qualname__):
+                raise ValueError(f"rq function name {key!r} is already {held.__module__}.{held.__qualname__}")
+            _WORKER_FUNCTIONS[key] = fn
+        return fn
+
+    return register
+
+
+def _worker_functions() -> dict[str, Callable[..., Any]]:
+    """rq function names that are not a tenant job's name (see :func:`worker_function`)."""
+    return _WORKER_FUNCTIONS
 
 
 class ServqJob(RqJob):

@@ -4,7 +4,8 @@ Nothing here touches the database, the app or a plugin: the caller loads a
 :class:`Standard` (from a file with :func:`load_standard` or from stored JSON with
 :func:`parse_standard`), compiles it once (:func:`compile_standard`) and calls
 :func:`evaluate` with the record's values, the current time and, for business-time
-deadlines, the tenant's :class:`Calendar`.
+deadlines, the tenant's :class:`core.calendar.Calendar` (:data:`core.calendar.WALL` by
+default).
 
 How a rule gets its input: ``values`` is one mapping per record (its fields, its
 ``data`` or an inspection's answers, flattened or nested as the caller likes). Each
@@ -12,7 +13,8 @@ item's rule reads the key named by the rule's ``field`` parameter, which default
 item's code; a ``deadline`` rule reads the two timestamps named by its ``start`` and
 ``stop`` parameters and holds a :class:`core.calendar.Limit` (``"4h"``, ``"5 working
 days"``): working limits count the calendar's time, plain ones wall time
-(:func:`deadline_limit` says which a loaded rule counts). Dotted names (``"timestamps.closed_at"``) walk nested mappings.
+(:func:`core.calendar.deadline_limit` says which a loaded rule counts). Dotted names
+(``"timestamps.closed_at"``) walk nested mappings.
 A missing key reads as ``None``, which each rule type treats as documented in
 :mod:`core.scoring.rules` (mostly n.a.).
 
@@ -21,22 +23,19 @@ with core's types (``check``, ``measure``, ``deadline``, ``deduction``, ``phrase
 plugins add :class:`RuleType` objects to the app's copy.
 """
 
-from servq.core.scoring.calendar import WALL, Calendar, WallClock
-from servq.core.scoring.durations import format_duration, parse_deadline_limit, parse_duration
 from servq.core.scoring.engine import (CompiledStandard, Evaluation, ItemInputError, ItemOutcome,
                                  compile_standard, evaluate)
 from servq.core.scoring.methods import METHODS
-from servq.core.scoring.registry import Context, RuleRegistry, RuleType, deadline_limit, default_rules
+from servq.core.scoring.registry import Context, RuleRegistry, RuleType, default_rules
 from servq.core.scoring.rules import Outcome, RuleInputError, RuleResult
 from servq.core.scoring.standard import (DIMENSIONS, GradeBand, Item, Rule, Standard, StandardError,
                                    StandardSchema, Title, dump_standard, load_standard,
                                    load_standards, parse_standard)
 
 __all__ = [
-    "DIMENSIONS", "METHODS", "WALL", "Calendar", "CompiledStandard", "Context", "Evaluation",
-    "GradeBand", "Item", "ItemInputError", "ItemOutcome", "Outcome", "Rule", "RuleInputError",
-    "RuleRegistry", "RuleResult", "RuleType", "Standard", "StandardError", "StandardSchema",
-    "Title", "WallClock", "compile_standard", "deadline_limit", "default_rules", "dump_standard",
-    "evaluate", "format_duration", "load_standard", "load_standards", "parse_deadline_limit",
-    "parse_duration", "parse_standard",
+    "DIMENSIONS", "METHODS", "CompiledStandard", "Context", "Evaluation", "GradeBand", "Item",
+    "ItemInputError", "ItemOutcome", "Outcome", "Rule", "RuleInputError", "RuleRegistry",
+    "RuleResult", "RuleType", "Standard", "StandardError", "StandardSchema", "Title",
+    "compile_standard", "default_rules", "dump_standard", "evaluate", "load_standard",
+    "load_standards", "parse_standard",
 ]

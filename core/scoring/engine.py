@@ -30,7 +30,7 @@ from enum import Enum
 from functools import partial
 from typing import Any, Mapping, NamedTuple
 
-from servq.core.scoring.calendar import WALL, Calendar
+from servq.core.calendar.clock import WALL, Calendar
 from servq.core.scoring.methods import METHODS, Layout, Method
 from servq.core.scoring.registry import Context, Evaluator, RuleRegistry, default_rules
 from servq.core.scoring.rules import Outcome, RuleInputError

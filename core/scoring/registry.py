@@ -25,10 +25,8 @@ from typing import Any, Callable, Mapping, NamedTuple
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from servq.core.calendar.limits import Limit
+from servq.core.calendar import WALL, Calendar, DeadlineLimit, deadline_limit
 from servq.core.scoring import rules
-from servq.core.scoring.calendar import WALL, Calendar
-from servq.core.scoring.durations import DeadlineLimit, format_duration, parse_deadline_limit
 from servq.core.scoring.rules import RuleResult
 from servq.core.scoring.text import IndexedText, index, normalise
 
@@ -196,19 +194,6 @@ class DeadlineParams(Schema):
         if "clock" not in data:
             data["clock"] = "business" if data["limit"].working else "wall"
         return data
-
-
-def deadline_limit(params: Mapping[str, Any]) -> Limit:
-    """The limit a loaded ``deadline`` rule counts: its ``limit``, as working time when
-    the rule's clock is ``"business"`` (``"4h"`` with ``clock = "business"`` is 4 working
-    hours). ``deadline_limit(params).working`` says whether the tenant's calendar counts it.
-    """
-    limit = params["limit"]
-    if not isinstance(limit, Limit):  # parameters built by hand, not loaded by the schema
-        limit = parse_deadline_limit(limit if isinstance(limit, str) else format_duration(limit))
-    if params.get("clock") == "business" and not limit.working:
-        return Limit(limit.amount, limit.unit, working=True)
-    return limit
 
 
 class DeductionParams(_Params):

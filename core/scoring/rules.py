@@ -31,8 +31,8 @@ from functools import partial
 from typing import Any, Iterable, Mapping, NamedTuple
 
 from servq.core.calendar.limits import Limit, parse_limit
-from servq.core.scoring.calendar import WALL, Calendar
-from servq.core.scoring.durations import format_duration
+from servq.core.calendar.clock import WALL, Calendar
+from servq.core.calendar.durations import format_duration
 from servq.core.scoring.text import IndexedText, index, normalise, phrase_pattern
 
 

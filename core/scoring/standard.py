@@ -51,7 +51,7 @@ from typing import Any, Mapping
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
-from servq.core.scoring.durations import Duration
+from servq.core.calendar.durations import Duration
 from servq.core.scoring.methods import METHODS
 from servq.core.scoring.registry import RuleRegistry, default_rules
 

@@ -10,11 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from servq.core.calendar import BusinessCalendar, Limit
-from servq.core.scoring import (WALL, Outcome, StandardError, compile_standard, dump_standard,
+from servq.core.calendar import WALL, BusinessCalendar, Limit, deadline_limit, parse_deadline_limit
+from servq.core.scoring import (Outcome, StandardError, compile_standard, dump_standard,
                           evaluate, parse_standard)
-from servq.core.scoring.durations import parse_deadline_limit
-from servq.core.scoring.registry import deadline_limit
 from servq.core.scoring.rules import deadline
 
 SH = ZoneInfo("Asia/Shanghai")

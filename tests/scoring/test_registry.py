@@ -5,7 +5,8 @@ from datetime import datetime, timezone
 import pytest
 from marshmallow import Schema
 
-from servq.core.scoring import WALL, Context, Outcome, RuleRegistry, RuleType, default_rules
+from servq.core.calendar import WALL
+from servq.core.scoring import Context, Outcome, RuleRegistry, RuleType, default_rules
 from servq.core.scoring.registry import reader
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)

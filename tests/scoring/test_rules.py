@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from servq.core.scoring.calendar import Calendar, WallClock
+from servq.core.calendar import Calendar, WallClock
 from servq.core.scoring.rules import (Outcome, PhraseMatcher, RuleInputError, check, deadline, deduction,
                                 measure, phrases, ratio)
 

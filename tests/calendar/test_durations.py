@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from servq.core.scoring.durations import format_duration, parse_duration
+from servq.core.calendar.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -3,13 +3,15 @@
 Standards give deadlines and corrective-action times as short strings; this module turns
 them into :class:`datetime.timedelta` and back into a canonical short form
 (``fix_within``), and a deadline rule's ``limit`` into a :class:`core.calendar.Limit`,
-which may count working time (``"5 working days"``).
+which may count working time (``"5 working days"``). Pure time, like the rest of
+:mod:`core.calendar`: the scoring engine, the clocks and the API all read durations here.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any, Mapping
 
 from marshmallow import ValidationError, fields
 
@@ -99,9 +101,15 @@ def parse_deadline_limit(text: str | Limit) -> Limit:
             duration = parse_duration(text)
         except ValueError:
             raise ValueError(str(first)) from first
+    return _wall_limit(duration, text)
+
+
+def _wall_limit(duration: timedelta, shown) -> Limit:
+    """``duration`` as a wall-clock :class:`Limit` in the largest whole unit (day, hour,
+    minute); :class:`ValueError` unless it is a positive whole number of minutes."""
     minutes = duration.total_seconds() / 60
-    if minutes != int(minutes):
-        raise ValueError(f"a deadline limit is a whole number of minutes, not {text!r}")
+    if minutes <= 0 or minutes != int(minutes):
+        raise ValueError(f"a deadline limit is a whole number of minutes, not {shown!r}")
     minutes = int(minutes)
     for unit, size in (("day", 1440), ("hour", 60), ("minute", 1)):
         if minutes % size == 0:
@@ -110,6 +118,33 @@ def parse_deadline_limit(text: str | Limit) -> Limit:
             except LimitError as error:
                 raise ValueError(str(error)) from error
     raise AssertionError("unreachable: every whole number of minutes has a unit")
+
+
+def deadline_limit(params: Mapping[str, Any]) -> Limit:
+    """The limit a ``deadline`` rule counts: its ``limit``, as working time when the rule's
+    clock is ``"business"`` (``"4h"`` with ``clock = "business"`` is 4 working hours, ``"3
+    days"`` 3 working days). ``deadline_limit(params).working`` says whether the tenant's
+    calendar counts it. The one reading of a deadline's limit: the scoring engine compiles
+    rules with it and the deadline clocks are set with it, so both count the same time.
+
+    Loaded parameters (``DeadlineParams``) always hold a :class:`Limit`. Parameters built
+    by hand are read strictly: a text by :func:`core.calendar.parse_limit` (a compound
+    duration such as ``"1h30m"`` is an error here; the schema reads it), a ``timedelta``
+    as a whole number of minutes in its largest whole unit (else :class:`ValueError`);
+    anything else is a :class:`TypeError`.
+    """
+    limit = params["limit"]
+    if limit.__class__ is Limit:
+        pass  # loaded parameters: the common case, first
+    elif isinstance(limit, str):
+        limit = parse_limit(limit)
+    elif isinstance(limit, timedelta):
+        limit = _wall_limit(limit, limit)
+    elif not isinstance(limit, Limit):
+        raise TypeError(f"a deadline limit is a Limit, a text or a timedelta, not {limit!r}")
+    if params.get("clock") == "business" and not limit.working:
+        return Limit(limit.amount, limit.unit, working=True)
+    return limit
 
 
 class DeadlineLimit(fields.Field):
