@@ -10,15 +10,14 @@ with their concepts (``core/db/commands.py``, ``core/kpis/commands.py``,
 from __future__ import annotations
 
 import os
-import re
 from datetime import timedelta
 
 import click
 from flask import Flask
 from sqlalchemy import select
 
-_DURATION_RE = re.compile(r"^\s*(\d+)\s*([dhms])\s*$")
-_UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+from servq.core.calendar import parse_duration as calendar_duration
+
 
 
 class CliError(click.ClickException):
@@ -29,11 +28,12 @@ class CliError(click.ClickException):
 
 
 def parse_duration(text: str) -> timedelta:
-    """``30d``, ``12h``, ``90m`` or ``45s`` as a :class:`~datetime.timedelta`."""
-    match = _DURATION_RE.match(text or "")
-    if not match or int(match.group(1)) == 0:
-        raise CliError(f"invalid duration {text!r}: use a positive number with d, h, m or s (e.g. 30d)")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    """``30d``, ``12h``, ``90m``, ``45s`` (or any duration :func:`servq.core.calendar.parse_duration`
+    reads, such as ``1h30m``) as a :class:`~datetime.timedelta`."""
+    try:
+        return calendar_duration(text or "")
+    except ValueError:
+        raise CliError(f"invalid duration {text!r}: use a positive number with d, h, m or s (e.g. 30d)") from None
 
 
 #: How to point the command at another database (part of every database error).
