@@ -16,7 +16,7 @@ CORE_PLUGINS: dict[str, str] = {
     "core.kinds.exports": "servq.tenants.export_job",
     "core.notify": "servq.core.notify.delivery",
     "core.deadlines": "servq.core.deadlines.watch",
-    "core.standards.plugin": "servq.core.standards.plugin",
+    "core.standards.plugin": "servq.core.records.plugin",
     "core.surveys.plugin": "servq.core.surveys.plugin",
     "core.kpis.plugin": "servq.core.kpis.plugin",
     "core.reports.plugin": "servq.core.reports.plugin",

@@ -130,7 +130,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "create_record": ("servq.core.records.pipeline", "create_record"),
     "update_record": ("servq.core.records.pipeline", "update_record"),
     "transition": ("servq.core.records.workflows", "transition"),
-    "evaluate_record": ("servq.core.evaluation", "evaluate_record"),
+    "evaluate_record": ("servq.core.records.evaluate", "evaluate_record"),
     # schedules
     "create_schedule": ("servq.core.deadlines.schedules", "create_schedule"),
     "update_schedule": ("servq.core.deadlines.schedules", "update_schedule"),

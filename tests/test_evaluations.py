@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 import tests.sample_plugin as sample
 from servq.core.models import Action, AuditEvent, Clock, Evaluation, Record
-from servq.core.evaluation import evaluate_records
+from servq.core.records.evaluate import evaluate_records
 from servq.core.records.pipeline import RecordInvalid
 
 RECORDS = "/api/v1/records"
@@ -379,11 +379,12 @@ def test_an_action_opened_meanwhile_is_not_opened_twice(app, acme):
     """``open_failure_actions`` writes the new actions with one INSERT; when one of them
     exists already (opened meanwhile), the unique key refuses the INSERT and the actions
     are opened one by one, idempotently: still one action, and the transaction goes on.
-    A caller that said its records were fresh (a bulk import: no action can exist) but
+    A caller with a bulk writer (a bulk import: no action can exist) but
     was wrong fails instead of writing a second one: its transaction cannot commit."""
     from sqlalchemy.exc import IntegrityError
 
     from servq.core.evaluation.actions import open_failure_actions
+    from servq.core.db.fast import BulkWriter
     from servq.core.calendar import WALL
     from servq.core.standards import standards_for_kind
 
@@ -399,7 +400,7 @@ def test_an_action_opened_meanwhile_is_not_opened_twice(app, acme):
         s.get(Record, (acme.id, uuid.UUID(rude)))
         with pytest.raises(IntegrityError):
             # Refused at once (SQLite) or by the next statement (queued on PostgreSQL).
-            open_failure_actions(s, [failure], WALL, fresh=True)
+            open_failure_actions(s, [failure], WALL, writer=BulkWriter())
             s.execute(select(func.count()).select_from(Action)).scalar()
         s.rollback()
     [action] = rows(acme, Action)

@@ -961,16 +961,16 @@ def test_rescore_scores_a_range_again_with_the_version_in_force(app, acme, globe
 def test_rescore_job_resumes_and_is_idempotent(app, acme, monkeypatch):
     from servq.core.db.session import new_session
     from servq.core.models import StandardRescore
-    from servq.core.standards import rescore as rescore_module
+    from servq.core.records import rescore as rescore_module
 
     acme.enable("qa")
     records = [_ticket(acme.api, 180, f"2024-03-{day:02d}T10:00:00+00:00") for day in range(1, 6)]
     assert override(acme.api, "qa.tickets", {"pass_mark": 99}).status_code == 200
     monkeypatch.setattr(rescore_module, "CHUNK", 2)
     calls = []
-    import servq.core.evaluation
+    import servq.core.records.evaluate
 
-    original = servq.core.evaluation.evaluate_records
+    original = servq.core.records.evaluate.evaluate_records
 
     def flaky(session, chunk, **kwargs):
         calls.append(len(chunk))
@@ -978,7 +978,7 @@ def test_rescore_job_resumes_and_is_idempotent(app, acme, monkeypatch):
             raise RuntimeError("worker lost")
         return original(session, chunk, **kwargs)
 
-    monkeypatch.setattr(servq.core.evaluation, "evaluate_records", flaky)
+    monkeypatch.setattr(servq.core.records.evaluate, "evaluate_records", flaky)
     with app.app_context(), new_session(app, acme.id) as s:
         job = StandardRescore(code="qa.tickets", since=datetime(2024, 3, 1, tzinfo=timezone.utc),
                               until=datetime(2024, 4, 1, tzinfo=timezone.utc),

@@ -14,7 +14,7 @@ import pytest
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-import servq.core.records.workflows
+import servq.core.deadlines.clocks
 from servq.core.models import AuditEvent
 from servq.core.plugins import RecordKind, Transition, Workflow, hookimpl
 
@@ -75,17 +75,15 @@ def app_config(app_config, flow):
 
 @pytest.fixture
 def clocks(monkeypatch):
-    """Records the calls the workflow makes into the clocks (servq.core.deadlines.clocks, built by the
-    deadline watch), whether or not that module exists in this tree."""
+    """Records the calls the workflow makes into the clocks (servq.core.deadlines.clocks)
+    instead of making them."""
     calls = []
-    real = servq.core.records.workflows._optional
 
-    def optional(module, name):
-        if module == "servq.core.deadlines.clocks":
-            return lambda session, record, at, *rest: calls.append((name, str(record.id), at, *rest))
-        return real(module, name)
+    def recorder(name):
+        return lambda session, record, at, *rest: calls.append((name, str(record.id), at, *rest))
 
-    monkeypatch.setattr(servq.core.records.workflows, "_optional", optional)
+    for name in ("pause_clocks", "resume_clocks"):
+        monkeypatch.setattr(servq.core.deadlines.clocks, name, recorder(name))
     return calls
 
 

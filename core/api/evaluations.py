@@ -19,7 +19,7 @@ from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.api.records import get_record, invalid_as_422
 from servq.core.db.session import request_session
 from servq.core.models import Evaluation
-from servq.core.evaluation import evaluate_record
+from servq.core.records.evaluate import evaluate_record
 from servq.core.scoring.standard import CODE
 
 URL = "/records"

@@ -29,7 +29,7 @@ from servq.core.models import StandardRescore, StandardVersion
 from servq.core.records.pipeline import utc_instant
 from servq.core.standards import catalogue
 from servq.core.standards.overrides import diff
-from servq.core.standards.rescore import rescore_standard
+from servq.core.records.rescore import rescore_standard
 from servq.core.standards.changes import baseline_document, change_standard, visible_row
 from servq.core.standards.store import (StandardConflict, StandardInvalid, StandardNotFound,
                                   adopt_visible, in_force_stmt, standard_in_force, visible_filter)

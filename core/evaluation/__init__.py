@@ -1,25 +1,32 @@
-"""The quality loop around the scoring engine: evaluations, inspections, corrective actions.
+"""Evaluation: score records against the standards in force and store the results; and
+the corrective actions that failures open. It starts no effect by itself: the record's
+write pipeline (:mod:`servq.core.records.evaluate`) calls it, then each effect in turn.
 
-- :func:`evaluate_record` / :func:`evaluate_records`: score records against the
-  standards in force (:mod:`core.standards`), store one evaluation per record and
-  standard, open the corrective actions of failed items, synchronise deadline clocks and
-  fire ``record_evaluated``. :mod:`core.records.pipeline` calls them after every create and change.
+- :func:`score_records` / :func:`store_evaluations`: score records against the standards
+  in force (:mod:`core.standards`) with the pure engine, store one evaluation per record
+  and standard; :func:`failures` and :func:`timed` say which scores need a corrective
+  action or a deadline clock.
 - :func:`check_record`: what an inspection must satisfy before it is written (its
-  standard, inspector and answers); :mod:`core.records.pipeline` calls it while validating.
+  standard, inspector and answers); the record pipeline calls it while validating.
 - :func:`record_values`: the mapping the rules read for a record.
-- :func:`open_action`: open a corrective action, idempotently on its ``source_key``.
+- :func:`open_action`, :func:`open_failure_actions`: open corrective actions, idempotently
+  on their ``source_key``.
+- :class:`RecordInvalid`: a record that cannot be accepted (re-exported by the records package).
 
 The pure engine (:mod:`core.scoring`) knows nothing of this: here is where records,
 standards, the tenant's calendar and the database meet. User guide: ``docs/quality.md``.
 """
 
 from servq.core.evaluation.actions import (TransitionRefused, action_key, allowed_actions, is_overdue,
-                                  open_action, transition)
-from servq.core.evaluation.evaluations import evaluate_record, evaluate_records
+                                           open_action, open_failure_actions, transition)
+from servq.core.evaluation.errors import RecordInvalid
+from servq.core.evaluation.evaluations import (calendar_for_actions, failures, score_records,
+                                               store_evaluations, timed)
 from servq.core.evaluation.inspections import check_record
 from servq.core.evaluation.values import record_values
 
 __all__ = [
-    "TransitionRefused", "action_key", "allowed_actions", "check_record", "evaluate_record",
-    "evaluate_records", "is_overdue", "open_action", "record_values", "transition",
+    "RecordInvalid", "TransitionRefused", "action_key", "allowed_actions", "calendar_for_actions",
+    "check_record", "failures", "is_overdue", "open_action", "open_failure_actions",
+    "record_values", "score_records", "store_evaluations", "timed", "transition",
 ]

@@ -28,7 +28,7 @@ from servq.core.audit import audit, audit_row, jsonable
 from servq.core.db import utcnow
 from servq.core.db.state import TRANSACTION, Slot
 from servq.core.models import Action, AuditEvent, Record, Tenant
-from servq.core.db.fast import insert_rows
+from servq.core.db.fast import WRITER, Writer
 from servq.core.db.tenancy import NoTenantContext
 
 ENTITY = "actions"
@@ -143,12 +143,12 @@ def open_action(session, *, title: str, record: Record | None = None, item_code:
 
 
 def _opened(session, actions: Iterable[Action], actor_id, roles: dict, *,
-            fresh: bool = False) -> None:
+            writer: Writer = WRITER) -> None:
     """Audit each new action and emit ``action.opened`` for each: the audit events in
     one INSERT and the notifications with one :func:`core.notify.outbox.emit_many`, the same as
-    auditing and emitting them one by one, in fewer statements. ``fresh``: the actions
-    are new in this transaction (their notifications' keys too), and the INSERTs are
-    queued (:mod:`core.db.fast.bulk`)."""
+    auditing and emitting them one by one, in fewer statements. A bulk ``writer``: the
+    actions are new in this transaction (their notifications' keys too), and the INSERTs
+    are queued (:class:`~servq.core.db.fast.BulkWriter`)."""
     from servq.core.notify.outbox import emit_many
 
     rows, events = [], []
@@ -160,8 +160,8 @@ def _opened(session, actions: Iterable[Action], actor_id, roles: dict, *,
         events.append(("action.opened", payload, roles.get(action.id, ()),
                        f"action.opened:{action.id}"))
     if rows:
-        insert_rows(session.connection(), AuditEvent.__table__, rows, wait=not fresh)
-        emit_many(session, events, fresh=fresh)
+        writer.insert(session, AuditEvent.__table__, rows)
+        emit_many(session, events, writer=writer)
 
 
 def transition(session, action: Action, name: str, *, note: str | None = None,
@@ -245,7 +245,7 @@ def due_after(start: datetime, fix_within: Any, calendar: Any) -> datetime | Non
 
 
 def open_failure_actions(session, failures: Sequence[tuple], calendar: Any,
-                         actor_id: uuid.UUID | None = None, *, fresh: bool = False) -> list[Action]:
+                         actor_id: uuid.UUID | None = None, *, writer: Writer = WRITER) -> list[Action]:
     """Open the actions for ``failures`` (``(record, version, standard, item, outcome)``
     each) that have none yet: one SELECT for the existing keys, one INSERT for the rest.
 
@@ -255,10 +255,10 @@ def open_failure_actions(session, failures: Sequence[tuple], calendar: Any,
     written with one INSERT (in a savepoint) and come back as persistent objects of the
     session.
 
-    ``fresh``: the records were created in this transaction with new ids (a bulk import),
-    so no action can have their keys yet: the SELECT is skipped, and the INSERTs of the
-    actions, their audit events and notifications are queued with the import's other
-    writes (:mod:`core.db.fast.bulk`). Should an action exist all the same, the unique
+    A bulk ``writer`` (:class:`~servq.core.db.fast.BulkWriter`): the records were created
+    in this transaction with new ids (a bulk import), so no action can have their keys
+    yet: the SELECT is skipped, and the INSERTs of the actions, their audit events and
+    notifications are queued with the import's other writes. Should an action exist all the same, the unique
     key refuses the INSERT: the IntegrityError is raised (on PostgreSQL by the next
     statement at the latest), not handled, and the transaction cannot commit.
     """
@@ -268,7 +268,7 @@ def open_failure_actions(session, failures: Sequence[tuple], calendar: Any,
              for record, version, standard, item, outcome in failures}
     existing: set[str] = set()
     keys = list(keyed)
-    for start in range(0, 0 if fresh else len(keys), 1000):
+    for start in range(0, 0 if writer.fresh else len(keys), 1000):
         existing.update(session.scalars(
             select(Action.source_key).where(Action.source_key.in_(keys[start:start + 1000]))))
     todo = [(key, value) for key, value in keyed.items() if key not in existing]
@@ -297,12 +297,12 @@ def open_failure_actions(session, failures: Sequence[tuple], calendar: Any,
         rows.append(row)
         roles[row["id"]] = tuple(item.escalate_to)
     # One INSERT (core.db.fast.bulk) rather than a flush of the unit of work.
-    if fresh:
-        insert_rows(session.connection(), _ACTIONS, rows, wait=False)
+    if writer.fresh:
+        writer.insert(session, _ACTIONS, rows)
     else:
         try:
             with session.begin_nested():
-                insert_rows(session.connection(), _ACTIONS, rows)
+                writer.insert(session, _ACTIONS, rows)
         except IntegrityError:
             # Someone opened one of them meanwhile: open them one by one, idempotently.
             opened = []
@@ -325,7 +325,7 @@ def open_failure_actions(session, failures: Sequence[tuple], calendar: Any,
         make_transient_to_detached(action)
         actions.append(action)
     session.add_all(actions)
-    _opened(session, actions, actor_id, roles, fresh=fresh)
+    _opened(session, actions, actor_id, roles, writer=writer)
     return actions
 
 

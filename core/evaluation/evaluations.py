@@ -1,18 +1,20 @@
-"""Scoring records against the standards in force, and storing the evaluations.
+"""Scoring records against the standards in force, and storing the evaluations: nothing else.
 
-:func:`evaluate_records` is the one path, for one record or a hundred thousand: it looks
-up the standards once per kind (an inspection: the standard it names, once per code),
-scores every record with the pure engine, then writes with bulk statements (one SELECT
-of the existing evaluations per thousand records, one multi-row INSERT, UPDATEs of the
-rows that changed), opens the corrective actions of failed items, synchronises the
-deadline clocks and fires ``record_evaluated``. A record of a kind no standard applies to
-costs no query.
+:func:`score_records` looks up the standards once per kind (an inspection: the standard
+it names, once per code) and scores every record with the pure engine;
+:func:`store_evaluations` writes the results with bulk statements (one SELECT of the
+existing evaluations per thousand records, one multi-row INSERT, UPDATEs of the rows that
+changed). A record of a kind no standard applies to costs no query. The effects of a
+score (corrective actions, deadline clocks, KPI days, ``record_evaluated``) are started
+by the record's write pipeline, :func:`servq.core.records.evaluate.evaluate_records`,
+which calls these two and then each effect in turn; :func:`failures` and :func:`timed`
+say which scored items need one.
 
-Records a bulk import has just inserted (``fresh``) skip the SELECTs of existing
-evaluations and corrective actions, and are read through their columns; on PostgreSQL
+Records a bulk import has just inserted (a :class:`~servq.core.db.fast.BulkWriter`) skip
+the SELECTs of existing evaluations, and are read through their columns; on PostgreSQL
 their evaluations' ``items`` are serialised by orjson straight from the engine's result
 (:func:`items_json`, the same JSON as :func:`json_items` gives) and go into the INSERT as
-they are, which is queued with the rest of the import's chunk (:mod:`core.db.fast.bulk`).
+they are, which is queued with the rest of the import's chunk.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from __future__ import annotations
 import json
 import threading
 import uuid
-from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from enum import Enum
@@ -32,13 +33,9 @@ from sqlalchemy import delete, select, update
 
 from servq.core.calendar import WALL
 from servq.core.calendar.tenant import tenant_calendar
-from servq.core.deadlines.clocks import sync_clocks_many
-from servq.core.db import utcnow
-from servq.core.kpis.rollups import mark_dirty
+from servq.core.db.fast import JsonText, RowView, Writer, new_ids
+from servq.core.evaluation.errors import RecordInvalid
 from servq.core.models import Evaluation, Record
-from servq.core.plugins.app import hooks_for_session
-from servq.core.evaluation.actions import open_failure_actions
-from servq.core.db.fast import JsonText, RowView, insert_rows, new_ids
 from servq.core.evaluation.inspections import named_standard
 from servq.core.evaluation.values import INSPECTION, inspection_plan, record_values
 from servq.core.scoring import CompiledStandard, Outcome, RuleInputError, evaluate
@@ -112,12 +109,6 @@ class _Standards:
         return triples
 
 
-def _invalid(errors: dict, message: str):
-    from servq.core.records.pipeline import RecordInvalid
-
-    return RecordInvalid(errors, message)
-
-
 def _input_errors(record: Record, standard_code: str, compiled: CompiledStandard,
                   error: RuleInputError) -> dict:
     """Field errors for a value the engine could not judge, naming the item."""
@@ -134,41 +125,24 @@ def _input_errors(record: Record, standard_code: str, compiled: CompiledStandard
     return {"data": {field: [f"Standard {standard_code!r}, {error}"]}}
 
 
-def evaluate_records(session, records: Sequence[Record], *, now: datetime | None = None,
-                     actor_id: uuid.UUID | None = None, objects: bool = False,
-                     fresh: bool = False) -> list:
+def score_records(session, records: Sequence[Record], now: datetime, *,
+                  read_columns: bool = False) -> tuple[list[tuple], Any]:
     """Score ``records`` (flushed or pending, of the session's tenant) against the
-    standards in force that apply to each, and store the evaluations.
+    standards in force that apply to each; nothing is written.
 
-    Each record gets one evaluation row per standard, replacing the one it had; rows of
-    standards that no longer apply to a re-scored record are removed. Failed critical
-    items (and failed items marked ``action_on_failure``) open a corrective action each,
-    once; the deadline clocks of standards with deadline items are synchronised;
-    ``record_evaluated`` fires per record (plugins get ORM rows). Nothing is committed.
-
-    :param now: the instant of the evaluation (default: now).
-    :param objects: return :class:`core.models.Evaluation` objects (built only on
-        request: a bulk import does without them) instead of the stored rows as dicts.
-    :param fresh: the records were inserted in this transaction by the caller (a bulk
-        import), so none has an evaluation or a corrective action yet: nothing is read
-        before writing. The records need only the attributes the rules read (``id``,
-        ``kind``, ``data``, ``occurred_at``, …): ORM objects are needed only by plugins
-        implementing ``record_evaluated``. On PostgreSQL, unless a plugin hears
-        ``record_evaluated``, the rows returned then hold their ``items`` as
-        :class:`core.db.fast.bulk.JsonText` (their JSON, as inserted).
-    :raises core.records.pipeline.RecordInvalid: when a value cannot be judged by its item's rule;
-        its ``errors`` are keyed by the position of each bad record in ``records``
-        (``{3: {"data": {...}}}``) and nothing has been written.
+    :param read_columns: the records were just inserted and no plugin gets them: read
+        them through their columns (:func:`_readable`).
+    :return: ``(scored, calendar)``: a ``(record, version, compiled, facts, result)`` per
+        record and standard, and the tenant's calendar if scoring needed it (else ``None``).
+    :raises RecordInvalid: when a value cannot be judged by its item's rule; its
+        ``errors`` are keyed by the position of each bad record in ``records``
+        (``{3: {"data": {...}}}``), a lone record's unkeyed.
     """
-    now = now or utcnow()
     standards = _Standards(session)
     by_kind = standards.by_kind
     registry = None
     calendar = None
-    hook = hooks_for_session(session).record_evaluated
-    hooked = bool(hook.get_hookimpls())
-    # Fresh records are only read (no plugin gets them here): through their columns.
-    readable = _readable if fresh and not hooked else None
+    readable = _readable if read_columns else None
     scored: list[tuple[Record, Any, CompiledStandard, Facts, Any]] = []
     append = scored.append
     errors: dict[int, dict] = {}
@@ -205,33 +179,44 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
             append((record, version, compiled, known, result))
     if errors:
         if len(records) == 1:
-            raise _invalid(errors[0], "The record cannot be scored against its standard.")
-        raise _invalid(errors, f"{len(errors)} record(s) cannot be scored against their standards.")
-    if not scored:
-        return []
-    if not fresh:
-        rows, stored = _store(session, scored, objects, fresh)
-        # Fresh records were marked by whoever inserted them.
-        mark_dirty(session, [record.occurred_at for record, *_ in scored])
-    failures = [(record, version, compiled.standard, item, result.items[n].outcome.value)
-                for record, version, compiled, known, result in scored if known.flagged
-                for n, item in known.flagged if result.items[n].outcome in _FAILED]
-    if failures:
-        open_failure_actions(session, failures, calendar or _calendar_for_actions(session, failures),
-                             actor_id, fresh=fresh)
-    timed = [(record, version, compiled) for record, version, compiled, known, _ in scored
-             if known.deadlines]
-    if timed:
-        sync_clocks_many(session, timed, calendar or tenant_calendar(session), now)
-    if fresh:
-        # Written last, queued (PostgreSQL): they go with the rest of the caller's chunk.
-        if objects or hooked or session.get_bind().dialect.name != "postgresql":
-            rows, stored = _store(session, scored, objects, fresh)
-        else:
-            rows, stored = _insert_fresh(session, scored), []
-    if hooked:
-        _fire(session, hook, scored, rows, stored)
-    return stored if objects else rows
+            raise RecordInvalid(errors[0], "The record cannot be scored against its standard.")
+        raise RecordInvalid(errors, f"{len(errors)} record(s) cannot be scored against their standards.")
+    return scored, calendar
+
+
+def failures(scored: Sequence[tuple]) -> list[tuple]:
+    """The failed items of ``scored`` that open a corrective action (critical ones and
+    ``action_on_failure`` ones): ``(record, version, standard, item, outcome)`` each."""
+    return [(record, version, compiled.standard, item, result.items[n].outcome.value)
+            for record, version, compiled, known, result in scored if known.flagged
+            for n, item in known.flagged if result.items[n].outcome in _FAILED]
+
+
+def timed(scored: Sequence[tuple]) -> list[tuple]:
+    """``(record, version, compiled)`` of the scores whose standard has deadline items
+    (their clocks are synchronised)."""
+    return [(record, version, compiled) for record, version, compiled, known, _ in scored
+            if known.deadlines]
+
+
+def store_evaluations(session, scored: Sequence[tuple], writer: Writer, *,
+                      rows_only: bool = False) -> tuple[list[dict], list[Evaluation]]:
+    """Store the evaluations of ``scored``: each record gets one row per standard,
+    replacing the one it had; rows of standards that no longer apply to a re-scored
+    record are removed. Nothing is committed.
+
+    :param writer: ``writer.objects``: build :class:`~servq.core.models.Evaluation`
+        objects (only on request: a bulk import does without them); a bulk writer's
+        records have no rows yet, so nothing is read first.
+    :param rows_only: a bulk writer's rows are needed only as rows (no plugin hears
+        ``record_evaluated``): on PostgreSQL they then hold their ``items`` as
+        :class:`~servq.core.db.fast.JsonText` (their JSON, as inserted).
+    :return: ``(rows as dicts, ORM objects if asked)``.
+    """
+    if writer.fresh and rows_only and not writer.objects \
+            and session.get_bind().dialect.name == "postgresql":
+        return _insert_fresh(session, scored, writer), []
+    return _store(session, scored, writer)
 
 
 #: The columns of a record that scoring, corrective actions and clocks read.
@@ -250,25 +235,12 @@ def _readable(record):
     return record
 
 
-def _calendar_for_actions(session, failures) -> Any:
+def calendar_for_actions(session, failures) -> Any:
     """The calendar due times count on: the tenant's only when a ``fix_within`` is working time."""
     if all(item.fix_within is None or isinstance(item.fix_within, timedelta)
            for _, _, _, item, _ in failures):
         return WALL
     return tenant_calendar(session)
-
-
-def evaluate_record(session, record: Record, *, now: datetime | None = None,
-                    actor_id: uuid.UUID | None = None) -> list[Evaluation]:
-    """Score ``record`` against the standards in force that apply to it (an inspection:
-    the standard it names) and return its stored :class:`core.models.Evaluation` rows,
-    by standard code; ``[]`` when none applies. See :func:`evaluate_records`.
-
-    :raises core.records.pipeline.RecordInvalid: when a value cannot be judged (the error names
-        the item); nothing has been written.
-    """
-    return sorted(evaluate_records(session, [record], now=now, actor_id=actor_id, objects=True),
-                  key=lambda evaluation: evaluation.standard_code)
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
@@ -385,7 +357,7 @@ def _row(record: Record, result) -> dict[str, Any]:
             "failed_critical": list(result.failed_critical), "items": items}
 
 
-def _insert_fresh(session, scored) -> list[dict]:
+def _insert_fresh(session, scored, writer: Writer) -> list[dict]:
     """Insert the evaluation rows of ``scored`` (fresh records: no rows yet) on
     PostgreSQL, queued (see :mod:`core.db.fast.bulk`); ``items`` serialised by
     :func:`items_json`, ids time-ordered (:func:`core.db.fast.bulk.new_ids`). Returns
@@ -399,18 +371,19 @@ def _insert_fresh(session, scored) -> list[dict]:
              "items": JsonText(items_json(result)), "tenant_id": tenant_id}
             for (record, _version, _compiled, _known, result), evaluation_id
             in zip(scored, new_ids(len(scored)))]
-    insert_rows(session.connection(), _EVALUATIONS, rows, wait=False)
+    writer.insert(session, _EVALUATIONS, rows)
     return rows
 
 
-def _store(session, scored, objects: bool, fresh: bool = False) -> tuple[list[dict], list[Evaluation]]:
+def _store(session, scored, writer: Writer) -> tuple[list[dict], list[Evaluation]]:
     """Upsert the evaluation rows of ``scored``: ``(rows as dicts, ORM objects if asked)``.
 
     With ``objects`` (a few records) the rows go through the ORM; without, the existing
     rows' keys are read (no ORM objects) and rows are written with bulk INSERT / UPDATE
     by primary key / DELETE statements (new rows with :func:`core.db.fast.bulk.insert_rows`).
-    ``fresh`` records have no rows yet: nothing is read.
+    A bulk writer's records have no rows yet: nothing is read.
     """
+    objects, fresh = writer.objects, writer.fresh
     tenant_id = session.tenant_id
     ids = list(dict.fromkeys(record.id for record, *_ in scored))
     # (record id, standard code) → the existing ORM row (objects) or its id (bulk)
@@ -460,33 +433,10 @@ def _store(session, scored, objects: bool, fresh: bool = False) -> tuple[list[di
     if changed:
         session.execute(update(Evaluation), changed)
     if new_rows:
-        insert_rows(session.connection(), _EVALUATIONS, new_rows, wait=not fresh or objects)
+        writer.insert(session, _EVALUATIONS, new_rows)
     if stale or changed:
         # Evaluation objects loaded earlier in this session no longer match the table.
         for obj in list(session.identity_map.values()):
             if isinstance(obj, Evaluation):
                 session.expire(obj)
     return rows, stored
-
-
-def _fire(session, hook, scored, rows, stored) -> None:
-    """Fire ``record_evaluated`` once per scored record with its evaluation rows."""
-    if not stored or len(stored) < len(rows):
-        by_id = {(obj.record_id, obj.standard_code): obj for obj in stored}
-        stored = [by_id.get((row["record_id"], row["standard_code"])) or _transient(row)
-                  for row in rows]
-    per_record: dict[uuid.UUID, list[Evaluation]] = defaultdict(list)
-    for evaluation in stored:
-        per_record[evaluation.record_id].append(evaluation)
-    seen = set()
-    for record, *_ in scored:
-        if record.id in seen:
-            continue
-        seen.add(record.id)
-        hook(session=session, record=record,
-             evaluations=sorted(per_record[record.id], key=lambda e: e.standard_code))
-
-
-def _transient(row: dict) -> Evaluation:
-    """An Evaluation object describing a row written with a bulk INSERT."""
-    return Evaluation(**row)

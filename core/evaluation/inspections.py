@@ -13,15 +13,10 @@ from typing import Any, Mapping
 
 from sqlalchemy import select
 
+from servq.core.evaluation.errors import RecordInvalid
 from servq.core.models import Membership, Record
 from servq.core.evaluation.values import INSPECTION, answer_values, inspection_plan
 from servq.core.standards import rule_registry, standard_in_force
-
-
-def _records():
-    from servq.core.records import pipeline as records  # core.records.pipeline calls into this module: imported late
-
-    return records
 
 
 def named_standard(session, code: str | None):
@@ -44,7 +39,7 @@ def check_record(session, kind: str, values: Mapping[str, Any], *,
     values to apply on top (an inspection's ``data`` with its inspector filled in); an
     empty dict for other kinds, without a query.
 
-    :raises core.records.pipeline.RecordInvalid: naming each problem (``data.standard``,
+    :raises RecordInvalid: naming each problem (``data.standard``,
         ``data.inspector_id``, ``data.answers.<item>``); nothing has been written.
     """
     if kind != INSPECTION or values.get("data") is None:
@@ -72,5 +67,5 @@ def check_record(session, kind: str, values: Mapping[str, Any], *,
         if problems:
             errors["answers"] = dict(sorted(problems.items()))
     if errors:
-        raise _records().RecordInvalid({"data": errors}, "The inspection does not fit its standard.")
+        raise RecordInvalid({"data": errors}, "The inspection does not fit its standard.")
     return {"data": data}

@@ -45,6 +45,7 @@ from sqlalchemy import (Date, Float, Uuid, and_, case, cast, delete, false, func
 from sqlalchemy.sql import ColumnElement
 
 from servq.core.db import dialect_insert, utcnow
+from servq.core.db.fast import WRITER, Writer
 from servq.core.db.state import TRANSACTION, Slot
 from servq.core.kpis.sql import _zone
 
@@ -117,16 +118,15 @@ def _tenant_timezone(session) -> str:
 
 
 def mark_dirty(session, instants: Iterable[datetime | None], now: datetime | None = None, *,
-               wait: bool = True) -> int:
+               writer: Writer = WRITER) -> int:
     """Mark the tenant-local days of ``instants`` (the ``occurred_at`` of records just
     created, changed, deleted or re-evaluated, old and new) dirty, when older than
     :data:`HORIZON`: one ``INSERT … ON CONFLICT`` for all of them, none when every
     instant is recent (compared in Python first). A day already marked in the current
     transaction is not sent again. Returns the number of days sent.
 
-    ``wait=False`` (a bulk import, on PostgreSQL): the INSERT is queued with the
-    connection's other bulk INSERTs (:func:`core.db.fast.bulk.insert_rows`) instead of
-    being executed at once.
+    A :class:`~servq.core.db.fast.BulkWriter` (a bulk import, on PostgreSQL): the INSERT
+    is queued with the chunk's other INSERTs instead of being executed at once.
 
     On conflict the row's ``marked_at`` is updated rather than left alone: the update
     locks the row until this transaction commits, so a refresh that deletes it
@@ -158,11 +158,8 @@ def mark_dirty(session, instants: Iterable[datetime | None], now: datetime | Non
     rows = [{"tenant_id": tenant_id, "id": uuid.uuid4(), "day": day, "marked_at": marked_at}
             for day in sorted(days)]
     connection = session.connection()
-    if not wait and connection.dialect.name == "postgresql":
-        from servq.core.db.fast import insert_rows
-
-        insert_rows(connection, KpiDirtyDay.__table__, rows, wait=False,
-                    on_conflict="ON CONFLICT (tenant_id, day) DO UPDATE SET marked_at = excluded.marked_at")
+    if writer.fresh and connection.dialect.name == "postgresql":
+        writer.insert(session, KpiDirtyDay.__table__, rows, on_conflict="ON CONFLICT (tenant_id, day) DO UPDATE SET marked_at = excluded.marked_at")
     else:
         stmt = dialect_insert(session)(KpiDirtyDay).values(rows)
         stmt = stmt.on_conflict_do_update(index_elements=["tenant_id", "day"],

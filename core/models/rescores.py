@@ -14,7 +14,7 @@ from servq.core.db import Base, TenantOwned, utcnow
 class StandardRescore(TenantOwned, Base):
     """One request to re-score the records of a standard's kinds in a time range.
 
-    The job (:func:`core.standards.rescore.rescore_standard`) walks the records in
+    The job (:func:`core.records.rescore.rescore_standard`) walks the records in
     ``(occurred_at, id)`` order, chunk by chunk, and stores its progress after each chunk
     (``processed`` and the cursor), so a retried delivery resumes where it stopped.
     ``status``: ``queued`` → ``running`` → ``done`` or ``failed``; ``processed`` counts the

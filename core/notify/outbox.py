@@ -24,6 +24,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from servq.core.audit import jsonable
 from servq.core.auth.permissions import ROLES
 from servq.core.db import dialect_insert, utcnow
+from servq.core.db.fast import WRITER, Writer
 from servq.core.db.state import TRANSACTION, Slot
 from servq.core.jobs import enqueue
 from servq.core.models import OutboxEvent, Webhook, WebhookDelivery
@@ -137,7 +138,7 @@ def emit(session, event_type: str, payload: dict, *, roles: Iterable[str] = (),
 BATCH = 1000
 
 
-def emit_many(session, events: Iterable[Sequence], *, fresh: bool = False) -> list[OutboxEvent]:
+def emit_many(session, events: Iterable[Sequence], *, writer: Writer = WRITER) -> list[OutboxEvent]:
     """Store many notifications at once: :func:`emit` for each, in a few statements.
 
     ``events`` holds ``(event_type, payload, roles, dedupe_key)`` tuples (``roles`` and
@@ -158,11 +159,11 @@ def emit_many(session, events: Iterable[Sequence], *, fresh: bool = False) -> li
     The events of one call are stamped a microsecond apart in the order given, so the
     outbox (newest first) lists them as if emitted one by one.
 
-    ``fresh``: every dedupe key is new in the tenant (it names an object made in this
-    transaction), so the database need not decide: the events and deliveries are queued
-    with the caller's other bulk INSERTs (:func:`core.db.fast.bulk.insert_rows`, a bulk
-    import's) instead, and all of them are stored (a key that existed all the same would
-    fail the transaction).
+    A :class:`~servq.core.db.fast.BulkWriter` (a bulk import's): every dedupe key is new in
+    the tenant (it names an object made in this transaction), so the database need not
+    decide: the events and deliveries are queued with the chunk's other INSERTs instead,
+    and all of them are stored (a key that existed all the same would fail the
+    transaction).
 
     :return: the stored events (persistent in ``session``), in the order given.
     :raises ValueError: as :func:`emit`, or an item that is not such a tuple.
@@ -171,10 +172,8 @@ def emit_many(session, events: Iterable[Sequence], *, fresh: bool = False) -> li
     if not rows:
         return []
     stored: set[uuid.UUID] = set()
-    if fresh:
-        from servq.core.db.fast import insert_rows
-
-        insert_rows(session.connection(), OutboxEvent.__table__, rows, wait=False)
+    if writer.fresh:
+        writer.insert(session, OutboxEvent.__table__, rows)
         stored.update(row["id"] for row in rows)
     else:
         statement = (dialect_insert(session)(OutboxEvent)
@@ -192,7 +191,7 @@ def emit_many(session, events: Iterable[Sequence], *, fresh: bool = False) -> li
             make_transient_to_detached(event)  # it is in the database: join as persistent
             session.add(event)
             created.append(event)
-    _deliver_new(session, created, fresh=fresh)
+    _deliver_new(session, created, writer)
     return created
 
 
@@ -227,10 +226,10 @@ def _event_rows(session, events: Iterable[Sequence]) -> list[dict[str, Any]]:
     return rows
 
 
-def _deliver_new(session, created: list[OutboxEvent], *, fresh: bool = False) -> None:
+def _deliver_new(session, created: list[OutboxEvent], writer: Writer) -> None:
     """Insert a pending delivery of each new event to each active webhook subscribed to
-    its type, and enqueue their first attempts for after the commit (``fresh``: the
-    INSERT queued, see :func:`emit_many`)."""
+    its type, and enqueue their first attempts for after the commit (a bulk ``writer``:
+    the INSERT queued, see :func:`emit_many`)."""
     hooks = _active_webhooks(session) if created else []
     if not hooks:
         return
@@ -239,10 +238,8 @@ def _deliver_new(session, created: list[OutboxEvent], *, fresh: bool = False) ->
              "created_at": event.created_at, "next_attempt_at": event.created_at}
             for event in created
             for webhook_id, patterns in hooks if matches(patterns, event.type)]
-    if fresh:
-        from servq.core.db.fast import insert_rows
-
-        insert_rows(session.connection(), WebhookDelivery.__table__, rows, wait=False)
+    if writer.fresh:
+        writer.insert(session, WebhookDelivery.__table__, rows)
     else:
         for start in range(0, len(rows), BATCH):
             session.execute(insert(WebhookDelivery), rows[start:start + BATCH])

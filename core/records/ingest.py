@@ -17,7 +17,7 @@ result as marshmallow; anything else, errors included, goes through marshmallow)
 records are then written a chunk at a time with bulk statements
 (:mod:`core.db.fast.bulk`): the chunk's old days are marked dirty for the KPI rollups,
 the chunk's records and their ``created`` audit events are inserted, then
-:func:`core.evaluation.evaluate_records` scores the chunk against the standards in force
+:func:`core.records.evaluate.evaluate_records` scores the chunk against the standards in force
 and stores the evaluations (and opens corrective actions, synchronises deadline clocks,
 fires ``record_evaluated``). On PostgreSQL all of these INSERTs are queued and go to the
 server as one statement when the chunk is done, not waited for, so the server writes a
@@ -49,7 +49,6 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, NamedTu
 
 import orjson
 from marshmallow import ValidationError, fields
-from sqlalchemy.orm import make_transient_to_detached
 
 from servq.core import jsonparse
 from servq.core.db import utcnow
@@ -60,7 +59,8 @@ from servq.core.db.fast import fast_loader
 from servq.core.kpis.rollups import mark_dirty
 from servq.core.plugins.manager import wanted
 from servq.core.plugins.app import hooks_for_session
-from servq.core.db.fast import RowView, insert_tables, new_ids, send_queued
+from servq.core.db.fast import BulkWriter, RowView, new_ids
+from servq.core.records.evaluate import evaluate_records
 from servq.core.records.pipeline import (ENTITY, RecordInputSchema, RecordInvalid, References, creation_changes,
                           prepare_record, _schema_instance)
 from servq.core.db.tenancy import NoTenantContext
@@ -79,7 +79,6 @@ _INPUT = RecordInputSchema()
 #: ``_INPUT.load`` for plain valid input (the same result), else None: see core.db.fast.loads.
 _FAST_INPUT = fast_loader(_INPUT) or (lambda payload: None)
 _RECORDS, _EVENTS = Record.__table__, AuditEvent.__table__
-_new_record = Record._sa_class_manager.new_instance
 #: ``session.info`` key: the text of each uuid written in audit changes (see core.records.pipeline.creation_changes).
 _TEXTS: Slot[dict] = Slot("servq.ingest.uuid_texts", SESSION, __name__)
 
@@ -427,53 +426,19 @@ class Inserted(RowView):
     __slots__ = ()
 
 
-def _attached(session, rows: Sequence[dict[str, Any]]) -> list[Record]:
-    """Records for ``rows``, which are in the database: persistent in ``session`` as if a
-    query had loaded them (no INSERT at flush, no SELECT on access; a later change is
-    flushed as an UPDATE), built without the per-attribute events of ``Record(**row)``.
-
-    Each goes into the identity map the way the ORM's loading does it, a few times
-    faster than ``make_transient_to_detached`` + ``Session.add``, whose cascade walk and
-    attach events a new record of a model without relationships does not need; when the
-    session has attach listeners, those two run instead so that the listeners hear of
-    every record.
-    """
-    records = []
-    append = records.append
-    dispatch = session.dispatch
-    if dispatch.before_attach or dispatch.after_attach or dispatch.detached_to_persistent:
-        for row in rows:
-            record = _new_record()
-            record.__dict__.update(row)
-            make_transient_to_detached(record)
-            append(record)
-        session.add_all(records)
-        return records
-    add = session.identity_map._add_unpresent
-    hash_key = session.hash_key
-    for row in rows:
-        record = _new_record()
-        record.__dict__.update(row)
-        state = record._sa_instance_state
-        state.key = key = (Record, (row["tenant_id"], row["id"]), None)
-        state.session_id = hash_key
-        add(state, key)
-        append(record)
-    return records
-
-
 def insert_records(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]],
                    actor_id: uuid.UUID | None, *, now: datetime | None = None,
-                   objects: bool = True) -> list[Record]:
+                   writer: BulkWriter) -> list[Record]:
     """Write validated records (from :func:`validate_one`) with bulk statements.
 
     One INSERT of the records and one of their ``created`` audit events (the same
     changes :func:`core.records.pipeline.create_record` audits); the records come back as
     persistent objects of ``session`` (no second INSERT, no SELECT), and
     ``record_created`` fires for each when an implementation enabled for the tenant wants
-    one of their kinds (:func:`core.plugins.manager.wanted`). Without ``objects``, and
-    when no implementation wants them nor hears ``record_evaluated``, they come back as
-    :class:`Inserted` rows instead, and the session does not hold them. Not scored here: see :func:`write_chunk`.
+    one of their kinds (:func:`core.plugins.manager.wanted`). Unless ``writer.objects``,
+    and when no implementation wants them nor hears ``record_evaluated``, they come back
+    as :class:`Inserted` rows instead, and the session does not hold them. The INSERTs
+    are queued on ``writer`` (see :func:`write_chunk`). Not scored here.
     """
     if not prepared:
         return []
@@ -486,24 +451,23 @@ def insert_records(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]
              "created_at": now, "updated_at": now, "deleted_at": None}
             for (kind, values), record_id in zip(prepared, new_ids(len(prepared)))]
     # KPI rollups of old days: marked in the same statement as the records (queued).
-    mark_dirty(session, [row["occurred_at"] for row in rows], wait=False)
+    mark_dirty(session, [row["occurred_at"] for row in rows], writer=writer)
     # Core statements: the rows carry their tenant (checked above) and PostgreSQL's
     # row-level security checks it again; the ORM's bulk path would add nothing but time.
     # On PostgreSQL queued, to go with the rest of the chunk (see write_chunk).
-    connection = session.connection()
     texts = session.state.setdefault(_TEXTS, {})
     # Time-ordered ids (core.db.fast.bulk.new_ids), as the records'.
     events = [{"tenant_id": tenant_id, "id": event_id, "entity": ENTITY, "entity_id": row["id"],
                "action": "created", "actor_user_id": actor_id, "at": now,
                "changes": creation_changes(kind.name, values, texts)}
               for row, (kind, values), event_id in zip(rows, prepared, new_ids(len(rows)))]
-    insert_tables(connection, [(_RECORDS, rows), (_EVENTS, events)], wait=False)
+    writer.insert_tables(session, [(_RECORDS, rows), (_EVENTS, events)])
     hooks = hooks_for_session(session)
     hook = hooks.record_created
     hooked = wanted(hook, session, {kind.name for kind, _ in prepared})
-    if not (objects or hooked or hooks.record_evaluated.get_hookimpls()):
+    if not (writer.objects or hooked or hooks.record_evaluated.get_hookimpls()):
         return list(map(Inserted, rows))
-    records = _attached(session, rows)
+    records = writer.attach(session, Record, rows)
     if hooked:
         for record in records:
             hook(session=session, record=record, actor_id=actor_id)
@@ -512,28 +476,27 @@ def insert_records(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]
 
 def write_chunk(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]],
                 actor_id: uuid.UUID | None, *, now: datetime | None = None,
-                objects: bool = True) -> tuple[list[Record], int]:
+                writer: BulkWriter) -> tuple[list[Record], int]:
     """Insert validated records (:func:`insert_records`) and score them
-    (:func:`core.evaluation.evaluate_records`): ``(records, evaluations stored)``.
+    (:func:`core.records.evaluate.evaluate_records`): ``(records, evaluations stored)``.
 
-    ``objects=False`` (an import, which needs no records back): see :func:`insert_records`.
+    ``writer``: ``BulkWriter()`` for an import, which needs no records back;
+    ``BulkWriter(objects=True)`` for the batch endpoint, which returns them.
 
     :raises RecordInvalid: a value a rule cannot judge; ``errors`` keyed by the position
         of each bad record in ``prepared``. The session then holds a partial write: roll back.
     """
-    from servq.core.evaluation import evaluate_records
-
-    records = insert_records(session, prepared, actor_id, now=now, objects=objects)
+    records = insert_records(session, prepared, actor_id, now=now, writer=writer)
     try:
         # No actor, as for POST /records: the actions scoring opens are the system's.
-        rows = evaluate_records(session, records, now=now, fresh=True)
+        rows = evaluate_records(session, records, now=now, writer=writer)
     except RecordInvalid as error:
         if len(records) == 1:  # evaluate_records reports a lone record's errors unkeyed
             raise RecordInvalid({0: error.errors}, error.message) from None
         raise
     # Everything the chunk writes, queued on PostgreSQL, goes as one statement: the
     # server writes it while the caller goes on (core.db.fast.bulk).
-    send_queued(session.connection())
+    writer.send(session)
     return records, len(rows)
 
 
@@ -557,6 +520,7 @@ def import_records(session, kinds: Mapping[str, RecordKind], lines: Iterable[Lin
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
     references = References(session)
+    writer = BulkWriter()  # an import needs no records back
     report = ImportReport(dry_run=dry_run)
     replan = _Replanner(session)
     errors: list[LineError] = []
@@ -569,7 +533,7 @@ def import_records(session, kinds: Mapping[str, RecordKind], lines: Iterable[Lin
             return
         if not errors:
             try:
-                records, evaluations = write_chunk(session, pending, actor_id, objects=False)
+                records, evaluations = write_chunk(session, pending, actor_id, writer=writer)
             except RecordInvalid as error:
                 errors.extend(LineError(numbers[position], problems)
                               for position, problems in sorted(error.errors.items()))
@@ -670,7 +634,7 @@ def create_batch(session, kinds: Mapping[str, RecordKind], items: Sequence[Any],
     if errors:
         raise BatchInvalid(errors)
     try:
-        records, _ = write_chunk(session, prepared, actor_id)
+        records, _ = write_chunk(session, prepared, actor_id, writer=BulkWriter(objects=True))
     except RecordInvalid as error:
         raise BatchInvalid(dict(error.errors)) from None
     return records

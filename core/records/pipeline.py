@@ -28,22 +28,11 @@ from servq.core.models import AuditEvent, Record, Site, Staff
 from servq.core.plugins import RecordKind
 from servq.core.plugins.app import hooks_for_session
 from servq.core.records.workflows import StatusNeedsTransition, initial_stamps
-from servq.core import evaluation as quality  # scores records; imports this module's RecordInvalid late
+from servq.core.evaluation import check_record
+from servq.core.evaluation.errors import RecordInvalid  # noqa: F401  (records.pipeline.RecordInvalid: where callers catch it)
+from servq.core.records.evaluate import evaluate_record
 
 ENTITY = "records"
-
-
-class RecordInvalid(Exception):
-    """A record payload was refused.
-
-    :param errors: field errors shaped like marshmallow's (``{"data": {"title": [...]}}``).
-    :param message: one sentence for the client.
-    """
-
-    def __init__(self, errors: dict[str, Any], message: str = "The record is not valid."):
-        super().__init__(message)
-        self.errors = errors
-        self.message = message
 
 
 def utc_instant(value: datetime) -> None:
@@ -108,7 +97,7 @@ def create_record(session, kinds: Mapping[str, RecordKind], payload: Mapping[str
         session, ENTITY, record_id, "created", actor_id, creation_changes(kind.name, values)))])
     mark_dirty(session, (record.occurred_at,))  # KPI rollups of an old day: no query if recent
     hooks_for_session(session).record_created(session=session, record=record, actor_id=actor_id)
-    quality.evaluate_record(session, record, now=now)
+    evaluate_record(session, record, now=now)
     return record
 
 
@@ -144,7 +133,7 @@ def prepare_record(session, kinds: Mapping[str, RecordKind], payload: Mapping[st
                 f"Records of kind {kind.name!r} start as {kind.initial_status!r}; change the "
                 "status with POST /api/v1/records/<id>/transitions."]})
         values["timestamps"] = initial_stamps(kind, values["occurred_at"], values["data"])
-    values.update(quality.check_record(session, kind.name, values, actor_id=actor_id))
+    values.update(check_record(session, kind.name, values, actor_id=actor_id))
     return kind, values
 
 
@@ -216,7 +205,7 @@ def update_record(session, kinds: Mapping[str, RecordKind], record: Record,
     values.update(_validated(session, kind, values))
     if kind.workflow is not None and ("occurred_at" in values or "data" in values):
         values.update(_restamped(kind, record, values))
-    values.update(quality.check_record(session, kind.name, values, actor_id=actor_id, record=record))
+    values.update(check_record(session, kind.name, values, actor_id=actor_id, record=record))
     occurred_before = record.occurred_at
     changes = apply_changes(record, values)
     if changes:
@@ -225,7 +214,7 @@ def update_record(session, kinds: Mapping[str, RecordKind], record: Record,
         audit(session, ENTITY, record.id, "changed", actor_id, changes)
         hooks_for_session(session).record_changed(session=session, record=record,
                                                   changes=changes, actor_id=actor_id)
-        quality.evaluate_record(session, record, now=now)
+        evaluate_record(session, record, now=now)
     return changes
 
 

@@ -16,8 +16,6 @@ deadline runs again). Creation stamps the workflow's ``initial_stamp`` with
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Mapping
@@ -26,6 +24,8 @@ from servq.core.audit import audit
 from servq.core.db import utcnow
 from servq.core.plugins import RecordKind, Transition
 from servq.core.plugins.app import hooks_for_session
+from servq.core.deadlines import clocks as deadline_clocks
+from servq.core.records.evaluate import evaluate_record
 
 UTC = timezone.utc
 ENTITY = "records"
@@ -104,16 +104,6 @@ def latest_instant(record) -> tuple[str, datetime]:
     return name, latest
 
 
-def _optional(module: str, name: str):
-    """``module.name`` when that module exists (built by another part of servq), else None.
-
-    Only a missing module is tolerated: an error inside an existing one propagates.
-    """
-    if importlib.util.find_spec(module) is None:
-        return None
-    return getattr(importlib.import_module(module), name, None)
-
-
 def _refused(kind: RecordKind | None, record, action: str) -> TransitionRefused:
     if kind is None or kind.workflow is None:
         return TransitionRefused(
@@ -188,21 +178,15 @@ def transition(session, kinds: Mapping[str, RecordKind], record, action: str, *,
     session.flush()
 
     if entering:
-        pause = _optional("servq.core.deadlines.clocks", "pause_clocks")
-        if pause is not None:
-            pause(session, record, at, reason)
+        deadline_clocks.pause_clocks(session, record, at, reason)
     elif leaving:
-        resume = _optional("servq.core.deadlines.clocks", "resume_clocks")
-        if resume is not None:
-            resume(session, record, at)
+        deadline_clocks.resume_clocks(session, record, at)
 
     audit(session, ENTITY, record.id, "transition", actor_id, {
         **changes, "action": action, "at": stamp, "note": note, "reason": reason})
     hooks_for_session(session).record_changed(session=session, record=record, changes=changes,
                                               actor_id=actor_id)
-    evaluate = _optional("servq.core.evaluation", "evaluate_record")
-    if evaluate is not None:
-        evaluate(session, record, now=now)
+    evaluate_record(session, record, now=now)
     return changes
 
 

@@ -3,7 +3,7 @@
 A record keeps the version it was scored with until it is scored again; this job scores
 again every live record of the kinds the standard applies to whose ``occurred_at`` is in
 ``[since, until)``, against the versions in force now (through
-:func:`core.evaluation.evaluate_records`, so every standard that applies to those records is
+:func:`core.records.evaluate.evaluate_records`, so every standard that applies to those records is
 brought up to date, not only this one).
 """
 
@@ -15,7 +15,9 @@ import uuid
 from sqlalchemy import and_, func, or_, select
 
 from servq.core.db import utcnow
+from servq.core.evaluation import RecordInvalid
 from servq.core.models import Record, StandardRescore
+from servq.core.records import evaluate
 from servq.core.standards.store import standard_in_force
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,6 @@ def _evaluate(session, evaluate_records, records: list[Record]) -> int:
     ``evaluate_records`` writes nothing when a record is refused and names the refused
     positions, so the chunk is scored again without them (once: the rules are pure).
     """
-    from servq.core.records.pipeline import RecordInvalid
-
     try:
         evaluate_records(session, records)
         return 0
@@ -62,8 +62,7 @@ def rescore_standard(session, rescore_id: str) -> str | None:
     after the last chunk it committed. A failure marks the job ``failed`` with the error
     and raises again (rq retries it; the retry resumes).
     """
-    from servq.core.evaluation import evaluate_records
-
+    evaluate_records = evaluate.evaluate_records  # looked up per run (a test replaces it)
     job_uuid = uuid.UUID(str(rescore_id))
     job = session.scalar(select(StandardRescore).where(StandardRescore.id == job_uuid))
     if job is None:

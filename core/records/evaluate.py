@@ -1,0 +1,115 @@
+"""The write pipeline's scoring step and the effects it starts, in their order.
+
+Every path that writes records ends here: ``POST /records`` and a record's change
+(:mod:`.pipeline`, one record, :data:`~servq.core.db.fast.WRITER`), a workflow transition,
+``POST /records/batch`` and ``servq records import`` (:mod:`.ingest`, a chunk at a time
+with a :class:`~servq.core.db.fast.BulkWriter`), a re-score (:mod:`.rescore`). The
+order of effects is this module's, the same for all of them:
+
+1. score against the standards in force (:func:`servq.core.evaluation.score_records`;
+   a value a rule cannot judge refuses the whole call, nothing written);
+2. store the evaluations and mark their KPI days dirty (a bulk writer's records were
+   marked when inserted, and their evaluations are written last, queued with the chunk);
+3. open the corrective actions of failed critical and ``action_on_failure`` items;
+4. synchronise the deadline clocks of standards with deadline items;
+5. fire ``record_evaluated`` per record, with its evaluations as ORM objects.
+
+:mod:`servq.core.evaluation` scores and stores and starts nothing itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from datetime import datetime
+from typing import Sequence
+
+from servq.core.calendar.tenant import tenant_calendar
+from servq.core.db import utcnow
+from servq.core.db.fast import WRITER, Writer
+from servq.core.deadlines.clocks import sync_clocks_many
+from servq.core.evaluation import (calendar_for_actions, failures, open_failure_actions,
+                                   score_records, store_evaluations, timed)
+from servq.core.kpis.rollups import mark_dirty
+from servq.core.models import Evaluation, Record
+from servq.core.plugins.app import hooks_for_session
+
+#: The writer of :func:`evaluate_record`: evaluations come back as ORM objects.
+OBJECTS = Writer(objects=True)
+
+
+def evaluate_records(session, records: Sequence[Record], *, now: datetime | None = None,
+                     actor_id: uuid.UUID | None = None, writer: Writer = WRITER) -> list:
+    """Score ``records`` (flushed or pending, of the session's tenant) against the
+    standards in force that apply to each, store the evaluations and start their effects
+    (see the module docstring). Nothing is committed.
+
+    :param now: the instant of the evaluation (default: now).
+    :param writer: ``WRITER`` (the default): the records may have evaluations and actions
+        already, which are read and replaced; the stored rows come back as dicts.
+        ``Writer(objects=True)``: as ORM objects. A :class:`~servq.core.db.fast.BulkWriter`:
+        the records were inserted in this transaction by the caller (a bulk import), so
+        none has an evaluation or a corrective action yet: nothing is read before writing,
+        and the records need only the attributes the rules read (``id``, ``kind``,
+        ``data``, ``occurred_at``, …): ORM objects are needed only by plugins implementing
+        ``record_evaluated``.
+    :raises servq.core.records.pipeline.RecordInvalid: when a value cannot be judged by
+        its item's rule; its ``errors`` are keyed by the position of each bad record in
+        ``records`` (``{3: {"data": {...}}}``) and nothing has been written.
+    """
+    now = now or utcnow()
+    hook = hooks_for_session(session).record_evaluated
+    hooked = bool(hook.get_hookimpls())
+    # Fresh records are only read (no plugin gets them here): through their columns.
+    scored, calendar = score_records(session, records, now, read_columns=writer.fresh and not hooked)
+    if not scored:
+        return []
+    if not writer.fresh:
+        rows, stored = store_evaluations(session, scored, writer)
+        # Fresh records were marked by whoever inserted them.
+        mark_dirty(session, [record.occurred_at for record, *_ in scored])
+    failed = failures(scored)
+    if failed:
+        open_failure_actions(session, failed, calendar or calendar_for_actions(session, failed),
+                             actor_id, writer=writer)
+    clocked = timed(scored)
+    if clocked:
+        sync_clocks_many(session, clocked, calendar or tenant_calendar(session), now)
+    if writer.fresh:
+        # Written last, queued (PostgreSQL): they go with the rest of the caller's chunk.
+        rows, stored = store_evaluations(session, scored, writer, rows_only=not hooked)
+    if hooked:
+        _fire(session, hook, scored, rows, stored)
+    return stored if writer.objects else rows
+
+
+def evaluate_record(session, record: Record, *, now: datetime | None = None,
+                    actor_id: uuid.UUID | None = None) -> list[Evaluation]:
+    """Score ``record`` against the standards in force that apply to it (an inspection:
+    the standard it names), with every effect, and return its stored
+    :class:`~servq.core.models.Evaluation` rows, by standard code; ``[]`` when none
+    applies. See :func:`evaluate_records`.
+
+    :raises servq.core.records.pipeline.RecordInvalid: when a value cannot be judged (the
+        error names the item); nothing has been written.
+    """
+    return sorted(evaluate_records(session, [record], now=now, actor_id=actor_id, writer=OBJECTS),
+                  key=lambda evaluation: evaluation.standard_code)
+
+
+def _fire(session, hook, scored, rows, stored) -> None:
+    """Fire ``record_evaluated`` once per scored record with its evaluation rows."""
+    if not stored or len(stored) < len(rows):
+        by_id = {(obj.record_id, obj.standard_code): obj for obj in stored}
+        stored = [by_id.get((row["record_id"], row["standard_code"])) or Evaluation(**row)
+                  for row in rows]
+    per_record: dict[uuid.UUID, list[Evaluation]] = defaultdict(list)
+    for evaluation in stored:
+        per_record[evaluation.record_id].append(evaluation)
+    seen = set()
+    for record, *_ in scored:
+        if record.id in seen:
+            continue
+        seen.add(record.id)
+        hook(session=session, record=record,
+             evaluations=sorted(per_record[record.id], key=lambda e: e.standard_code))
