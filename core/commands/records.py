@@ -26,7 +26,8 @@ def records():
 def records_import(slug, file, fmt, chunk, dry_run):
     """Import records from a JSON Lines or CSV FILE ('-' for stdin), validated and scored
     like POST /records; all or nothing: one bad line and nothing is written."""
-    from servq.core.records.ingest import ImportRefused, guess_format, import_file
+    from servq.core.records.formats import ImportRefused, guess_format
+    from servq.core.records.ingest import import_file
 
     app = get_app()
     tenant = tenant_by_slug(app, slug)

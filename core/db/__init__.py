@@ -134,11 +134,3 @@ def dialect_insert(session):
 
 
 
-def __getattr__(name: str):
-    # core/db/fast/bulk.py still imports these two from here (its owner moves the import
-    # to servq.core.db.fast.driver); nothing else may: they live in the fast lane now.
-    if name in ("connection_used", "driver_cursor"):
-        from servq.core.db.fast import driver
-
-        return getattr(driver, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,7 +2,7 @@
 
 Every module outside :mod:`servq.core.db` imports them from here (``from
 servq.core.db.fast import insert_rows``), never from the modules behind it (``driver``,
-``insert``, ``bulk``, ``loads``); an import-linter contract in ``pyproject.toml`` holds
+``insert``, ``bulk``, ``arrays``, ``writer``, ``loads``); an import-linter contract in ``pyproject.toml`` holds
 them to it. Each trick gives the same result as the plain path it replaces, and falls
 back to that path whenever it cannot be sure to: the figures below are what each one
 measured when it went in (``docs/performance.md``, ``docs/ingestion.md``).
