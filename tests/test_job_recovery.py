@@ -97,15 +97,17 @@ def test_an_export_whose_worker_was_killed_is_finished_once_by_another_worker(
     def logs() -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(tmp_path.glob("*.log")))
 
+    # Queued before the lock: the request's connection may prepare statements on sites (a
+    # statement prepared on BEGIN, see core.db.fast), which the lock would hold up.
+    r = acme.api.post(EXPORTS)
+    assert r.status_code == 202, r.json
+    export_id = r.json["id"]
     owner = create_engine(database["url"])
     blocker = owner.connect()
     held = blocker.begin()
     blocker.execute(text("LOCK TABLE sites IN ACCESS EXCLUSIVE MODE"))  # the export reads sites
     first = second = None
     try:
-        r = acme.api.post(EXPORTS)
-        assert r.status_code == 202, r.json
-        export_id = r.json["id"]
         first = start_worker("first")
         assert _wait(lambda: export_status(export_id) == "running", 30), logs()
         assert _wait(lambda: len(_children(first.pid)) == 1, 10), logs()  # rq's scheduler
