@@ -133,9 +133,9 @@ def get_webhook(webhook_id: uuid.UUID) -> Webhook:
     return webhook
 
 
-def get_delivery(webhook_id: uuid.UUID, delivery_id: uuid.UUID, *, fresh: bool = False) -> WebhookDelivery:
+def get_delivery(webhook_id: uuid.UUID, delivery_id: uuid.UUID, *, reload: bool = False) -> WebhookDelivery:
     """The current tenant's delivery of that webhook or 404."""
-    delivery = webhooks.find_delivery(request_session(), webhook_id, delivery_id, fresh=fresh)
+    delivery = webhooks.find_delivery(request_session(), webhook_id, delivery_id, reload=reload)
     if delivery is None:
         abort(404, message="Delivery not found.")
     return delivery
@@ -250,7 +250,7 @@ class Redeliver(MethodView):
         with conflict_as_409():
             delivery = webhooks.redeliver(session, webhook, original)
         session.commit()  # without Redis the attempt runs now, inline
-        return get_delivery(webhook_id, delivery.id, fresh=True)
+        return get_delivery(webhook_id, delivery.id, reload=True)
 
 
 @blp.route("/webhooks/<uuid:webhook_id>/ping")
@@ -265,7 +265,7 @@ class Ping(MethodView):
         with conflict_as_409():
             delivery = webhooks.ping(session, webhook)
         session.commit()  # without Redis the attempt runs now, inline
-        return get_delivery(webhook_id, delivery.id, fresh=True)
+        return get_delivery(webhook_id, delivery.id, reload=True)
 
 
 @blp.route("/notifications")

@@ -121,11 +121,11 @@ def deliveries_statement(webhook_id: uuid.UUID, status: str | None = None, event
 
 
 def find_delivery(session, webhook_id: uuid.UUID, delivery_id: uuid.UUID, *,
-                  fresh: bool = False) -> WebhookDelivery | None:
-    """The tenant's delivery of that webhook, or ``None`` (``fresh``: re-read from the database)."""
+                  reload: bool = False) -> WebhookDelivery | None:
+    """The tenant's delivery of that webhook, or ``None`` (``reload``: re-read from the database)."""
     stmt = select(WebhookDelivery).where(WebhookDelivery.id == delivery_id,
                                          WebhookDelivery.webhook_id == webhook_id)
-    if fresh:
+    if reload:
         stmt = stmt.execution_options(populate_existing=True)
     return session.scalar(stmt)
 
