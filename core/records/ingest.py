@@ -60,6 +60,8 @@ from servq.core.records.pipeline import (ENTITY, RecordInputSchema, RecordInvali
 from servq.core.db.tenancy import NoTenantContext
 from servq.core.records.formats import ImportRefused, Line, LineError, read_file
 
+#: The writer of a chunk's evaluations: rows, queued.
+_ROWS = BulkWriter()
 #: Records written per chunk unless told otherwise.
 CHUNK = 1000
 #: The most records ``POST /records/batch`` takes at once.
@@ -244,7 +246,9 @@ def write_chunk(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]],
     records = insert_records(session, prepared, actor_id, now=now, writer=writer)
     try:
         # No actor, as for POST /records: the actions scoring opens are the system's.
-        rows = evaluate_records(session, records, now=now, writer=writer)
+        # The evaluations are written as rows whoever wants the records as objects (the
+        # batch endpoint returns its records, not their evaluations).
+        rows = evaluate_records(session, records, now=now, writer=_ROWS if writer.objects else writer)
     except RecordInvalid as error:
         if len(records) == 1:  # evaluate_records reports a lone record's errors unkeyed
             raise RecordInvalid({0: error.errors}, error.message) from None
