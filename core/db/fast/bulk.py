@@ -1,5 +1,5 @@
 """Multi-row INSERTs for the bulk paths (``servq records import``, ``POST /records/batch``,
-:func:`core.evaluation.evaluate_records`).
+the scoring step :func:`core.records.evaluate.evaluate_records`).
 
 On PostgreSQL, :func:`insert_rows` writes a whole chunk with **one** statement and one
 parameter per column: the column's values as one PostgreSQL array in its binary form,
