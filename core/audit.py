@@ -28,6 +28,16 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def json_default(value: Any) -> Any:
+    """``json.dumps``'s ``default=``: :func:`jsonable`'s conversion of a value JSON has no
+    type for, or ``TypeError`` for one it leaves as it is (so an unknown type is refused,
+    not stored as ``repr``)."""
+    converted = jsonable(value)
+    if converted is value:
+        raise TypeError(f"a value of type {type(value).__name__} is not JSON")
+    return converted
+
+
 def apply_changes(obj: Any, values: dict[str, Any]) -> dict[str, list]:
     """Set ``values`` on ``obj``; return ``{field: [old, new]}`` for what really changed."""
     changes = {}

@@ -14,14 +14,14 @@ from __future__ import annotations
 import functools
 import json
 import uuid
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Mapping
 
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
-from servq.core.audit import apply_changes, audit, audit_row, jsonable
+from servq.core.audit import apply_changes, audit, audit_row, json_default, jsonable
 from servq.core.db import contains_nul, utcnow
 from servq.core.kpis.rollups import mark_dirty
 from servq.core.models import AuditEvent, Record, Site, Staff
@@ -342,7 +342,7 @@ def load_data(kind: RecordKind, raw: Mapping[str, Any]) -> dict[str, Any]:
     schema = _schema_instance(kind.schema)
     dumped = schema.dump(schema.load(raw))
     try:
-        stored = json.loads(json.dumps(dumped, default=_json_default, allow_nan=False))
+        stored = json.loads(json.dumps(dumped, default=_data_default, allow_nan=False))
     except ValueError as exc:  # NaN or Infinity: not JSON, and PostgreSQL refuses them
         raise ValidationError({"_schema": ["Numbers must be finite."]}) from exc
     if contains_nul(stored):
@@ -351,13 +351,10 @@ def load_data(kind: RecordKind, raw: Mapping[str, Any]) -> dict[str, Any]:
     return stored
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
+def _data_default(value: Any) -> Any:
+    """``json.dumps``'s fallback for a record's ``data``: a decimal stays a number (an int
+    when integral), as the data's numbers are read back; anything else as
+    :func:`core.audit.json_default` converts it (or refuses it)."""
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    raise TypeError(f"{type(value).__name__} cannot be stored in a record's data")
+    return json_default(value)
