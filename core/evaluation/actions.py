@@ -22,7 +22,6 @@ from typing import Any, Iterable, Sequence
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached
 
 from servq.core.audit import audit, audit_row, jsonable
 from servq.core.db import utcnow
@@ -33,7 +32,6 @@ from servq.core.db.tenancy import NoTenantContext
 
 ENTITY = "actions"
 _ACTIONS = Action.__table__
-_new_action = Action._sa_class_manager.new_instance
 STATUSES = ("open", "in_progress", "done", "verified", "raised_in_error")
 #: Closed: nothing more to do. ``raised_in_error``: opened for a deadline breach that the
 #: record's history, entered later, disproved (:func:`withdraw_action`).
@@ -317,14 +315,8 @@ def open_failure_actions(session, failures: Sequence[tuple], calendar: Any,
                         item_code=row["item_code"], due_at=row["due_at"], actor_id=actor_id,
                         roles=roles[row["id"]]))
             return opened
-    actions = []
-    for row in rows:
-        # In the database: persistent objects of the session, as if loaded.
-        action = _new_action()
-        action.__dict__.update(row)
-        make_transient_to_detached(action)
-        actions.append(action)
-    session.add_all(actions)
+    # In the database: persistent objects of the session, as if loaded.
+    actions = writer.attach(session, Action, rows)
     _opened(session, actions, actor_id, roles, writer=writer)
     return actions
 

@@ -15,7 +15,10 @@ through the domain modules.
   INSERT is queued and the whole chunk goes to the server as one statement at
   :meth:`BulkWriter.send`, not waited for, so the server writes a chunk while Python
   prepares the next. Records it inserts come back as :class:`RowView` rows, or as
-  persistent ORM objects (:meth:`BulkWriter.attach`) when a caller or a plugin needs them.
+  persistent ORM objects when a caller or a plugin needs them.
+
+Either writer makes persistent ORM objects of rows it has written (:meth:`Writer.attach`):
+the identity map's internals stay here, in the fast lane.
 """
 
 from __future__ import annotations
@@ -49,25 +52,6 @@ class Writer:
 
     def send(self, session) -> None:
         """Send what is queued: nothing is, on this writer."""
-
-
-class BulkWriter(Writer):
-    """The bulk paths' writer (see the module docstring): INSERTs queued until :meth:`send`."""
-
-    fresh = True
-
-    def insert(self, session, table: Table, rows: Sequence[Mapping[str, Any]], *,
-               on_conflict: str | None = None) -> None:
-        """Queue the INSERT of ``rows`` (PostgreSQL; executed at once elsewhere)."""
-        insert_rows(session.connection(), table, rows, wait=False, on_conflict=on_conflict)
-
-    def insert_tables(self, session, batches: Sequence[tuple[Table, Sequence[Mapping[str, Any]]]]) -> None:
-        insert_tables(session.connection(), batches, wait=False)
-
-    def send(self, session) -> None:
-        """Send the chunk's queued INSERTs as one statement, without waiting for it (after
-        collecting the result of the one sent before)."""
-        send_queued(session.connection())
 
     def attach(self, session, cls: type, rows: Sequence[dict[str, Any]]) -> list:
         """Objects of the mapped class ``cls`` for ``rows``, which are in the database:
@@ -104,6 +88,25 @@ class BulkWriter(Writer):
             add(state, key)
             append(obj)
         return objects
+
+
+class BulkWriter(Writer):
+    """The bulk paths' writer (see the module docstring): INSERTs queued until :meth:`send`."""
+
+    fresh = True
+
+    def insert(self, session, table: Table, rows: Sequence[Mapping[str, Any]], *,
+               on_conflict: str | None = None) -> None:
+        """Queue the INSERT of ``rows`` (PostgreSQL; executed at once elsewhere)."""
+        insert_rows(session.connection(), table, rows, wait=False, on_conflict=on_conflict)
+
+    def insert_tables(self, session, batches: Sequence[tuple[Table, Sequence[Mapping[str, Any]]]]) -> None:
+        insert_tables(session.connection(), batches, wait=False)
+
+    def send(self, session) -> None:
+        """Send the chunk's queued INSERTs as one statement, without waiting for it (after
+        collecting the result of the one sent before)."""
+        send_queued(session.connection())
 
 
 #: The single-record path's writer, returning rows.
