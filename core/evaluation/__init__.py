@@ -4,7 +4,7 @@ write pipeline (:mod:`servq.core.records.evaluate`) calls it, then each effect i
 
 - :func:`score_records` / :func:`store_evaluations`: score records against the standards
   in force (:mod:`core.standards`) with the pure engine, store one evaluation per record
-  and standard; :func:`failures` and :func:`timed` say which scores need a corrective
+  and standard (:func:`insert_evaluations`: a bulk import's new records, as rows only); :func:`failures` and :func:`timed` say which scores need a corrective
   action or a deadline clock.
 - :func:`check_record`: what an inspection must satisfy before it is written (its
   standard, inspector and answers); the record pipeline calls it while validating.
@@ -20,13 +20,13 @@ standards, the tenant's calendar and the database meet. User guide: ``docs/quali
 from servq.core.evaluation.actions import (TransitionRefused, action_key, allowed_actions, is_overdue,
                                            open_action, open_failure_actions, transition)
 from servq.core.evaluation.errors import RecordInvalid
-from servq.core.evaluation.evaluations import (calendar_for_actions, failures, score_records,
-                                               store_evaluations, timed)
+from servq.core.evaluation.evaluations import (calendar_for_actions, failures, insert_evaluations,
+                                               score_records, store_evaluations, timed)
 from servq.core.evaluation.inspections import check_record
 from servq.core.evaluation.values import record_values
 
 __all__ = [
     "RecordInvalid", "TransitionRefused", "action_key", "allowed_actions", "calendar_for_actions",
-    "check_record", "failures", "is_overdue", "open_action", "open_failure_actions",
+    "check_record", "failures", "insert_evaluations", "is_overdue", "open_action", "open_failure_actions",
     "record_values", "score_records", "store_evaluations", "timed", "transition",
 ]

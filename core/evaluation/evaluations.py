@@ -11,10 +11,11 @@ which calls these two and then each effect in turn; :func:`failures` and :func:`
 say which scored items need one.
 
 Records a bulk import has just inserted (a :class:`~servq.core.db.fast.BulkWriter`) skip
-the SELECTs of existing evaluations, and are read through their columns; on PostgreSQL
-their evaluations' ``items`` are serialised by orjson straight from the engine's result
-(:func:`items_json`, the same JSON as :func:`json_items` gives) and go into the INSERT as
-they are, which is queued with the rest of the import's chunk.
+the SELECTs of existing evaluations; when no ORM object of their evaluations is wanted
+(:func:`insert_evaluations`), on PostgreSQL their ``items`` are serialised by orjson
+straight from the engine's result (:func:`items_json`, the same JSON as
+:func:`json_items` gives) and go into the INSERT as they are, which is queued with the
+rest of the import's chunk.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from sqlalchemy import delete, select, update
 
 from servq.core.calendar import WALL
 from servq.core.calendar.tenant import tenant_calendar
-from servq.core.db.fast import JsonText, RowView, Writer, new_ids
+from servq.core.db.fast import JsonText, Writer, new_ids
 from servq.core.evaluation.errors import RecordInvalid
 from servq.core.models import Evaluation, Record
 from servq.core.evaluation.inspections import named_standard
@@ -125,13 +126,11 @@ def _input_errors(record: Record, standard_code: str, compiled: CompiledStandard
     return {"data": {field: [f"Standard {standard_code!r}, {error}"]}}
 
 
-def score_records(session, records: Sequence[Record], now: datetime, *,
-                  read_columns: bool = False) -> tuple[list[tuple], Any]:
-    """Score ``records`` (flushed or pending, of the session's tenant) against the
-    standards in force that apply to each; nothing is written.
+def score_records(session, records: Sequence[Record], now: datetime) -> tuple[list[tuple], Any]:
+    """Score ``records`` (flushed or pending, of the session's tenant, or rows read as
+    records: :class:`~servq.core.db.fast.RowView`) against the standards in force that
+    apply to each; nothing is written.
 
-    :param read_columns: the records were just inserted and no plugin gets them: read
-        them through their columns (:func:`_readable`).
     :return: ``(scored, calendar)``: a ``(record, version, compiled, facts, result)`` per
         record and standard, and the tenant's calendar if scoring needed it (else ``None``).
     :raises RecordInvalid: when a value cannot be judged by its item's rule; its
@@ -142,13 +141,10 @@ def score_records(session, records: Sequence[Record], now: datetime, *,
     by_kind = standards.by_kind
     registry = None
     calendar = None
-    readable = _readable if read_columns else None
     scored: list[tuple[Record, Any, CompiledStandard, Facts, Any]] = []
     append = scored.append
     errors: dict[int, dict] = {}
     for position, record in enumerate(records):
-        if readable is not None:
-            record = readable(record)
         kind = record.kind
         triples = by_kind.get(kind) if kind != INSPECTION else None
         if triples is None:
@@ -199,8 +195,7 @@ def timed(scored: Sequence[tuple]) -> list[tuple]:
             if known.deadlines]
 
 
-def store_evaluations(session, scored: Sequence[tuple], writer: Writer, *,
-                      rows_only: bool = False) -> tuple[list[dict], list[Evaluation]]:
+def store_evaluations(session, scored: Sequence[tuple], writer: Writer) -> tuple[list[dict], list[Evaluation]]:
     """Store the evaluations of ``scored``: each record gets one row per standard,
     replacing the one it had; rows of standards that no longer apply to a re-scored
     record are removed. Nothing is committed.
@@ -208,31 +203,20 @@ def store_evaluations(session, scored: Sequence[tuple], writer: Writer, *,
     :param writer: ``writer.objects``: build :class:`~servq.core.models.Evaluation`
         objects (only on request: a bulk import does without them); a bulk writer's
         records have no rows yet, so nothing is read first.
-    :param rows_only: a bulk writer's rows are needed only as rows (no plugin hears
-        ``record_evaluated``): on PostgreSQL they then hold their ``items`` as
-        :class:`~servq.core.db.fast.JsonText` (their JSON, as inserted).
     :return: ``(rows as dicts, ORM objects if asked)``.
     """
-    if writer.fresh and rows_only and not writer.objects \
-            and session.get_bind().dialect.name == "postgresql":
-        return _insert_fresh(session, scored, writer), []
     return _store(session, scored, writer)
 
 
-#: The columns of a record that scoring, corrective actions and clocks read.
-_READ = frozenset({"id", "kind", "data", "occurred_at", "created_at", "status", "site_id",
-                   "staff_id", "timestamps"})
-
-
-def _readable(record):
-    """``record`` for reading: an ORM record whose columns are all loaded (a fresh one) is
-    read through its ``__dict__`` (:class:`core.db.fast.bulk.RowView`), a dict lookup per
-    attribute instead of the ORM's descriptor; anything else as it is."""
-    if record.__class__ is Record:
-        columns = record.__dict__
-        if columns.keys() >= _READ:
-            return RowView(columns)
-    return record
+def insert_evaluations(session, scored: Sequence[tuple], writer: Writer) -> list[dict]:
+    """Store the evaluations of ``scored``, records that have none yet (a bulk writer's),
+    when they are wanted as rows only (no ORM object: no plugin hears
+    ``record_evaluated``): on PostgreSQL the rows hold their ``items`` as
+    :class:`~servq.core.db.fast.JsonText` (their JSON, as inserted, :func:`items_json`);
+    elsewhere as :func:`store_evaluations` writes them. Returns the rows."""
+    if session.get_bind().dialect.name == "postgresql":
+        return _insert_fresh(session, scored, writer)
+    return _store(session, scored, writer)[0]
 
 
 def calendar_for_actions(session, failures) -> Any:

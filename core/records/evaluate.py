@@ -8,11 +8,17 @@ order of effects is this module's, the same for all of them:
 
 1. score against the standards in force (:func:`servq.core.evaluation.score_records`;
    a value a rule cannot judge refuses the whole call, nothing written);
-2. store the evaluations and mark their KPI days dirty (a bulk writer's records were
-   marked when inserted, and their evaluations are written last, queued with the chunk);
+2. store the evaluations (:func:`servq.core.evaluation.store_evaluations`; a bulk
+   writer's are written last, queued with the chunk: step 6);
 3. open the corrective actions of failed critical and ``action_on_failure`` items;
 4. synchronise the deadline clocks of standards with deadline items;
-5. fire ``record_evaluated`` per record, with its evaluations as ORM objects.
+5. mark the KPI days of the scored records dirty (a bulk writer's records were marked
+   in the statement that inserted them);
+6. fire ``record_evaluated`` per record, with its evaluations as ORM objects.
+
+Before these, the steps that write the record itself: :mod:`.pipeline` (one record:
+validate, write with its audit event, ``record_created`` or ``record_changed``) and
+:mod:`.ingest` (a chunk: the same steps with a bulk writer).
 
 :mod:`servq.core.evaluation` scores and stores and starts nothing itself.
 """
@@ -26,10 +32,10 @@ from typing import Sequence
 
 from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import utcnow
-from servq.core.db.fast import WRITER, Writer
+from servq.core.db.fast import WRITER, RowView, Writer
 from servq.core.deadlines.clocks import sync_clocks_many
-from servq.core.evaluation import (calendar_for_actions, failures, open_failure_actions,
-                                   score_records, store_evaluations, timed)
+from servq.core.evaluation import (calendar_for_actions, failures, insert_evaluations,
+                                   open_failure_actions, score_records, store_evaluations, timed)
 from servq.core.kpis.rollups import mark_dirty
 from servq.core.models import Evaluation, Record
 from servq.core.plugins.app import hooks_for_session
@@ -60,14 +66,14 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
     now = now or utcnow()
     hook = hooks_for_session(session).record_evaluated
     hooked = bool(hook.get_hookimpls())
-    # Fresh records are only read (no plugin gets them here): through their columns.
-    scored, calendar = score_records(session, records, now, read_columns=writer.fresh and not hooked)
+    if writer.fresh and not hooked:
+        # Fresh records are only read (no plugin gets them here): through their columns.
+        records = list(map(_readable, records))
+    scored, calendar = score_records(session, records, now)
     if not scored:
         return []
     if not writer.fresh:
         rows, stored = store_evaluations(session, scored, writer)
-        # Fresh records were marked by whoever inserted them.
-        mark_dirty(session, [record.occurred_at for record, *_ in scored])
     failed = failures(scored)
     if failed:
         open_failure_actions(session, failed, calendar or calendar_for_actions(session, failed),
@@ -75,9 +81,15 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
     clocked = timed(scored)
     if clocked:
         sync_clocks_many(session, clocked, calendar or tenant_calendar(session), now)
-    if writer.fresh:
+    if not writer.fresh:
+        # Fresh records were marked by whoever inserted them.
+        mark_dirty(session, [record.occurred_at for record, *_ in scored])
+    else:
         # Written last, queued (PostgreSQL): they go with the rest of the caller's chunk.
-        rows, stored = store_evaluations(session, scored, writer, rows_only=not hooked)
+        if hooked or writer.objects:
+            rows, stored = store_evaluations(session, scored, writer)
+        else:
+            rows, stored = insert_evaluations(session, scored, writer), []
     if hooked:
         _fire(session, hook, scored, rows, stored)
     return stored if writer.objects else rows
@@ -95,6 +107,22 @@ def evaluate_record(session, record: Record, *, now: datetime | None = None,
     """
     return sorted(evaluate_records(session, [record], now=now, actor_id=actor_id, writer=OBJECTS),
                   key=lambda evaluation: evaluation.standard_code)
+
+
+#: The columns of a record that scoring, corrective actions and clocks read.
+_READ = frozenset({"id", "kind", "data", "occurred_at", "created_at", "status", "site_id",
+                   "staff_id", "timestamps"})
+
+
+def _readable(record):
+    """``record`` for reading: an ORM record whose columns are all loaded (a fresh one) is
+    read through its ``__dict__`` (:class:`~servq.core.db.fast.RowView`), a dict lookup
+    per attribute instead of the ORM's descriptor; anything else as it is."""
+    if record.__class__ is Record:
+        columns = record.__dict__
+        if columns.keys() >= _READ:
+            return RowView(columns)
+    return record
 
 
 def _fire(session, hook, scored, rows, stored) -> None:
