@@ -64,7 +64,7 @@ per record, ``bench/records_import.py``):
   rows belong to records it inserted in this transaction, so the steps read nothing
   before writing (no SELECT of existing evaluations or actions: part of the 4,773 →
   13,155), its INSERTs are queued, :meth:`BulkWriter.send` sends a chunk's, and
-  :meth:`BulkWriter.attach` makes persistent ORM objects of inserted rows without the
+  :meth:`Writer.attach` (both writers) makes persistent ORM objects of inserted rows without the
   unit of work (a few times faster than ``make_transient_to_detached`` + ``add``).
   Fallback: :data:`WRITER` reads first and executes each INSERT at once.
 - :class:`RowView`, :class:`JsonText`: rows read without ORM objects, JSON serialised
