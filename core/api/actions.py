@@ -21,7 +21,7 @@ from servq.core.api.history import HistoryEntrySchema, audit_history
 from servq.core.audit import apply_changes, audit
 from servq.core.db.session import request_session
 from servq.core.db import utcnow
-from servq.core.records.kinds.inspection import hidden_from
+from servq.core.evaluation.visibility import hidden_from
 from servq.core.models import Action, Membership, Record
 from servq.core.evaluation.actions import (ENTITY, SOURCES, STATUSES, TRANSITIONS, TransitionRefused,
                                   actions_query, allowed_actions, is_overdue, open_action, transition)

@@ -22,7 +22,7 @@ from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.deadlines.clocks import breached_clause, due_before_clause
 from servq.core.db.session import request_session
 from servq.core.db.fast import FastDumpSchema
-from servq.core.records.kinds.inspection import hidden_from
+from servq.core.evaluation.visibility import hidden_from
 from servq.core.models import Record
 from servq.core.personal import audit_reads, keep_paths, mask_paths
 from servq.core.plugins.app import get_plugins

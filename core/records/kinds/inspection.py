@@ -21,8 +21,7 @@ import math
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from servq.core.evaluation.visibility import (  # noqa: F401 (the record routes import them from here)
-    INSPECTION, MYSTERY_HIDDEN_FROM, hidden_from, is_hidden)
+from servq.core.evaluation.visibility import INSPECTION
 from servq.core.plugins import RecordKind, hookimpl
 from servq.core.scoring.standard import CODE
 
