@@ -2,8 +2,9 @@
 
 The shape of an inspection's ``data`` is the kind's schema (:mod:`core.records.kinds.inspection`);
 this module checks what needs the tenant's data: the standard it names exists and applies
-to inspections, the inspector is a member, and the answers fit the standard (no unknown
-item, no required item missing, each answer gives what its item's rule needs).
+to inspections, the inspector is a member, the record it judges (``subject_record_id``)
+exists, and the answers fit the standard (no unknown item, no required item missing, each
+answer gives what its item's rule needs).
 """
 
 from __future__ import annotations
@@ -66,6 +67,36 @@ def check_record(session, kind: str, values: Mapping[str, Any], *,
         _, problems = answer_values(plan, data.get("answers") or {}, strict=True)
         if problems:
             errors["answers"] = dict(sorted(problems.items()))
+    extra = _subject(session, data, values, record, errors)
     if errors:
         raise RecordInvalid({"data": errors}, "The inspection does not fit its standard.")
-    return {"data": data}
+    return {"data": data, **extra}
+
+
+def _subject(session, data: dict, values: Mapping[str, Any], record: Record | None,
+             errors: dict) -> dict[str, Any]:
+    """Check the record an inspection judges (``subject_record_id``): one of the tenant's
+    records, not deleted, not the inspection itself. Stored as text; returns the subject's
+    ``site_id``/``staff_id`` for a new inspection that names neither (the review counts
+    for the person whose work it judges)."""
+    subject_id = data.get("subject_record_id")
+    if subject_id is None:
+        return {}
+    subject_id = uuid.UUID(str(subject_id))
+    data["subject_record_id"] = str(subject_id)
+    if record is not None and record.id == subject_id:
+        errors["subject_record_id"] = ["An inspection cannot judge itself."]
+        return {}
+    subject = session.execute(select(Record.site_id, Record.staff_id).where(
+        Record.id == subject_id, Record.deleted_at.is_(None))).first()
+    if subject is None:
+        errors["subject_record_id"] = [f"No record {subject_id} in this tenant."]
+        return {}
+    if record is not None:
+        return {}
+    extra = {}
+    if values.get("site_id") is None and subject.site_id is not None:
+        extra["site_id"] = subject.site_id
+    if values.get("staff_id") is None and subject.staff_id is not None:
+        extra["staff_id"] = subject.staff_id
+    return extra

@@ -44,3 +44,9 @@ class Record(TenantOwned, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None]
+
+
+# The reviews of a record (inspections naming it as their ``subject_record_id``), found by
+# ``GET /records/<id>/reviews``: an index on the expression that query compares.
+Index("ix_records_tenant_id_subject", Record.tenant_id,
+      Record.data["subject_record_id"].as_string())

@@ -73,6 +73,10 @@ class InspectionData(Schema):
     visibility = fields.String(load_default="open", validate=validate.OneOf(VISIBILITIES))
     inspector_id = fields.UUID(load_default=None, allow_none=True,
                                metadata={"description": "A member of the tenant (default: the creator)"})
+    subject_record_id = fields.UUID(load_default=None, allow_none=True, metadata={
+        "description": "The record this inspection judges (a manual review of a call, a spot "
+                       "check of a delivery or a room): a record of the tenant; it lists this "
+                       "review under GET /records/<id>/reviews"})
     answers = fields.Dict(keys=fields.String(validate=CODE), values=fields.Nested(AnswerSchema),
                           load_default=dict, validate=validate.Length(max=500),
                           metadata={"description": "{item code: answer}"})
