@@ -49,6 +49,10 @@ class EvaluationSchema(Schema):
     complete = fields.Boolean(metadata={"description": "False while a deadline is pending"})
     failed_critical = fields.List(fields.String())
     items = fields.List(fields.Nested(ItemOutcomeSchema))
+    original_percent = fields.Float(allow_none=True, metadata={
+        "description": "The percent its rules gave before items overridden by a decided dispute "
+                       "(null when no item is overridden); `percent` is the final one"})
+    disputed = fields.Boolean(metadata={"description": "A dispute of this evaluation is open"})
 
 
 class EvaluationQuery(Schema):

@@ -38,6 +38,7 @@ from servq.core.db.fast import JsonText, Writer, new_ids
 from servq.core.evaluation.errors import RecordInvalid
 from servq.core.models import Evaluation, Record
 from servq.core.evaluation.inspections import named_standard
+from servq.core.evaluation.overrides import overrides_for
 from servq.core.evaluation.values import INSPECTION, inspection_plan, record_values
 from servq.core.scoring import CompiledStandard, Outcome, RuleInputError, evaluate
 from servq.core.scoring.engine import _json_safe
@@ -51,7 +52,7 @@ _CORE_TYPES = frozenset(rule_type.name for rule_type in CORE_RULE_TYPES)
 CHUNK = 1000
 #: The scalar columns of an evaluation row besides its keys.
 COLUMNS = ("standard_version", "evaluated_at", "total", "max_total", "percent", "grade",
-           "passed", "complete", "failed_critical", "items")
+           "passed", "complete", "failed_critical", "items", "original_percent")
 
 
 class Facts(NamedTuple):
@@ -126,10 +127,15 @@ def _input_errors(record: Record, standard_code: str, compiled: CompiledStandard
     return {"data": {field: [f"Standard {standard_code!r}, {error}"]}}
 
 
-def score_records(session, records: Sequence[Record], now: datetime) -> tuple[list[tuple], Any]:
+def score_records(session, records: Sequence[Record], now: datetime, *,
+                  overrides: bool = True) -> tuple[list[tuple], Any]:
     """Score ``records`` (flushed or pending, of the session's tenant, or rows read as
     records: :class:`~servq.core.db.fast.RowView`) against the standards in force that
     apply to each; nothing is written.
+
+    :param overrides: honour the items' overrides (:mod:`.overrides`; one query per
+        thousand records); ``False`` for records inserted in this transaction, which
+        cannot have any yet.
 
     :return: ``(scored, calendar)``: a ``(record, version, compiled, facts, result)`` per
         record and standard, and the tenant's calendar if scoring needed it (else ``None``).
@@ -144,6 +150,7 @@ def score_records(session, records: Sequence[Record], now: datetime) -> tuple[li
     scored: list[tuple[Record, Any, CompiledStandard, Facts, Any]] = []
     append = scored.append
     errors: dict[int, dict] = {}
+    decided = overrides_for(session, [record.id for record in records]) if overrides and records else {}
     for position, record in enumerate(records):
         kind = record.kind
         triples = by_kind.get(kind) if kind != INSPECTION else None
@@ -168,7 +175,8 @@ def score_records(session, records: Sequence[Record], now: datetime) -> tuple[li
             else:
                 clock = WALL
             try:
-                result = evaluate(target, values, now, clock)
+                result = evaluate(target, values, now, clock,
+                                  overrides=decided.get((record.id, version.code)) if decided else None)
             except RuleInputError as error:
                 errors[position] = _input_errors(record, version.code, compiled, error)
                 break
@@ -338,7 +346,8 @@ def _row(record: Record, result) -> dict[str, Any]:
             "standard_version": result.standard_version, "evaluated_at": result.evaluated_at,
             "total": result.total, "max_total": result.max_total, "percent": result.percent,
             "grade": result.grade, "passed": result.passed, "complete": result.complete,
-            "failed_critical": list(result.failed_critical), "items": items}
+            "failed_critical": list(result.failed_critical), "items": items,
+            "original_percent": result.original_percent}
 
 
 def _insert_fresh(session, scored, writer: Writer) -> list[dict]:
@@ -352,7 +361,8 @@ def _insert_fresh(session, scored, writer: Writer) -> list[dict]:
              "total": result.total, "max_total": result.max_total, "percent": result.percent,
              "grade": result.grade, "passed": result.passed, "complete": result.complete,
              "failed_critical": list(result.failed_critical),
-             "items": JsonText(items_json(result)), "tenant_id": tenant_id}
+             "items": JsonText(items_json(result)), "original_percent": result.original_percent,
+             "tenant_id": tenant_id}
             for (record, _version, _compiled, _known, result), evaluation_id
             in zip(scored, new_ids(len(scored)))]
     writer.insert(session, _EVALUATIONS, rows)

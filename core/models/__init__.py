@@ -4,6 +4,7 @@ from servq.core.models.access import Membership, Tenant, TenantPlugin, Token, Us
 from servq.core.models.audit import AuditEvent
 from servq.core.models.calendars import TenantCalendar
 from servq.core.models.clocks import Clock
+from servq.core.models.disputes import Dispute, EvaluationOverride
 from servq.core.models.exports import TenantExport
 from servq.core.models.kpis import KpiDay, KpiDirtyDay, KpiState
 from servq.core.models.notify import OutboxEvent, Webhook, WebhookDelivery
@@ -19,6 +20,8 @@ from servq.core.models.surveys import (Survey, SurveyAnswer, SurveyDimensionScor
 __all__ = [
     "Action",
     "Clock",
+    "Dispute",
+    "EvaluationOverride",
     "Evaluation",
     "StandardRescore",
     "StandardVersion",

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKeyConstraint, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from servq.core.db import Base, TenantOwned, utcnow
@@ -65,6 +65,10 @@ class Evaluation(TenantOwned, Base):
     complete: Mapped[bool]
     failed_critical: Mapped[list[Any]] = mapped_column(default=list)
     items: Mapped[list[Any]] = mapped_column(default=list)
+    # The percent its rules gave before items overridden by a decided dispute (else None).
+    original_percent: Mapped[float | None]
+    # A dispute of this evaluation is open (filed, or appealed and not yet decided).
+    disputed: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
 
 
 class Action(TenantOwned, Base):

@@ -41,6 +41,9 @@ EVENT_TYPES: dict[str, str] = {
     "action.opened": "A corrective action was opened.",
     "record.escalated": "A record's escalation level was raised.",
     "survey.invited": "A survey invitation was issued.",
+    "dispute.filed": "A staff member disputed an evaluation.",
+    "dispute.decided": "A dispute was decided (accepted, partly accepted or rejected).",
+    "dispute.appealed": "A dispute's first decision was appealed to a manager.",
 }
 
 #: The type of the test event of ``POST /webhooks/<id>/ping``; sent only to that webhook.

@@ -45,7 +45,8 @@ OBJECTS = Writer(objects=True)
 
 
 def evaluate_records(session, records: Sequence[Record], *, now: datetime | None = None,
-                     actor_id: uuid.UUID | None = None, writer: Writer = WRITER) -> list:
+                     actor_id: uuid.UUID | None = None, writer: Writer = WRITER,
+                     new: bool = False) -> list:
     """Score ``records`` (flushed or pending, of the session's tenant) against the
     standards in force that apply to each, store the evaluations and start their effects
     (see the module docstring). Nothing is committed.
@@ -59,6 +60,8 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
         and the records need only the attributes the rules read (``id``, ``kind``,
         ``data``, ``occurred_at``, …): ORM objects are needed only by plugins implementing
         ``record_evaluated``.
+    :param new: the records were inserted in this transaction (as a bulk writer's are):
+        no item of theirs can be overridden yet, so the overrides are not read.
     :raises servq.core.records.pipeline.RecordInvalid: when a value cannot be judged by
         its item's rule; its ``errors`` are keyed by the position of each bad record in
         ``records`` (``{3: {"data": {...}}}``) and nothing has been written.
@@ -69,7 +72,7 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
     if writer.fresh and not hooked:
         # Fresh records are only read (no plugin gets them here): through their columns.
         records = list(map(_readable, records))
-    scored, calendar = score_records(session, records, now)
+    scored, calendar = score_records(session, records, now, overrides=not (new or writer.fresh))
     if not scored:
         return []
     if not writer.fresh:
@@ -96,7 +99,7 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
 
 
 def evaluate_record(session, record: Record, *, now: datetime | None = None,
-                    actor_id: uuid.UUID | None = None) -> list[Evaluation]:
+                    actor_id: uuid.UUID | None = None, new: bool = False) -> list[Evaluation]:
     """Score ``record`` against the standards in force that apply to it (an inspection:
     the standard it names), with every effect, and return its stored
     :class:`~servq.core.models.Evaluation` rows, by standard code; ``[]`` when none
@@ -105,7 +108,7 @@ def evaluate_record(session, record: Record, *, now: datetime | None = None,
     :raises servq.core.records.pipeline.RecordInvalid: when a value cannot be judged (the
         error names the item); nothing has been written.
     """
-    return sorted(evaluate_records(session, [record], now=now, actor_id=actor_id, writer=OBJECTS),
+    return sorted(evaluate_records(session, [record], now=now, actor_id=actor_id, writer=OBJECTS, new=new),
                   key=lambda evaluation: evaluation.standard_code)
 
 

@@ -248,7 +248,8 @@ def write_chunk(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]],
         # No actor, as for POST /records: the actions scoring opens are the system's.
         # The evaluations are written as rows whoever wants the records as objects (the
         # batch endpoint returns its records, not their evaluations).
-        rows = evaluate_records(session, records, now=now, writer=_ROWS if writer.objects else writer)
+        rows = evaluate_records(session, records, now=now, writer=_ROWS if writer.objects else writer,
+                                new=True)
     except RecordInvalid as error:
         if len(records) == 1:  # evaluate_records reports a lone record's errors unkeyed
             raise RecordInvalid({0: error.errors}, error.message) from None

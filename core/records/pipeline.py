@@ -97,7 +97,7 @@ def create_record(session, kinds: Mapping[str, RecordKind], payload: Mapping[str
         session, ENTITY, record_id, "created", actor_id, creation_changes(kind.name, values)))])
     mark_dirty(session, (record.occurred_at,))  # KPI rollups of an old day: no query if recent
     hooks_for_session(session).record_created(session=session, record=record, actor_id=actor_id)
-    evaluate_record(session, record, now=now)
+    evaluate_record(session, record, now=now, new=True)
     return record
 
 

@@ -23,7 +23,7 @@ with core's types (``check``, ``measure``, ``deadline``, ``deduction``, ``phrase
 plugins add :class:`RuleType` objects to the app's copy.
 """
 
-from servq.core.scoring.engine import (CompiledStandard, Evaluation, ItemInputError, ItemOutcome,
+from servq.core.scoring.engine import (CompiledStandard, Evaluation, ItemInputError, ItemOutcome, Override,
                                  compile_standard, evaluate)
 from servq.core.scoring.methods import METHODS
 from servq.core.scoring.registry import Context, RuleRegistry, RuleType, default_rules
@@ -34,7 +34,7 @@ from servq.core.scoring.standard import (DIMENSIONS, GradeBand, Item, Rule, Stan
 
 __all__ = [
     "DIMENSIONS", "METHODS", "CompiledStandard", "Context", "Evaluation", "GradeBand", "Item",
-    "ItemInputError", "ItemOutcome", "Outcome", "Rule", "RuleInputError", "RuleRegistry",
+    "ItemInputError", "ItemOutcome", "Outcome", "Override", "Rule", "RuleInputError", "RuleRegistry",
     "RuleResult", "RuleType", "Standard", "StandardError", "StandardSchema", "Title",
     "compile_standard", "default_rules", "dump_standard", "evaluate", "load_standard",
     "load_standards", "parse_standard",

@@ -33,7 +33,7 @@ from typing import Any, Mapping, NamedTuple
 from servq.core.calendar.clock import WALL, Calendar
 from servq.core.scoring.methods import METHODS, Layout, Method
 from servq.core.scoring.registry import Context, Evaluator, RuleRegistry, default_rules
-from servq.core.scoring.rules import Outcome, RuleInputError
+from servq.core.scoring.rules import Outcome, RuleInputError, RuleResult
 from servq.core.scoring.standard import Standard
 
 _FAILED = (Outcome.FAIL, Outcome.BREACHED)
@@ -71,6 +71,8 @@ class Evaluation:
     passed: bool | None
     failed_critical: tuple[str, ...]
     complete: bool  # False while any deadline is pending: evaluate again later
+    # The percent the rules gave before any override of an item (``None`` without overrides).
+    original_percent: float | None = None
 
     def item(self, code: str) -> ItemOutcome:
         """Return the outcome of item ``code``; :raises KeyError: when there is none."""
@@ -93,6 +95,7 @@ class Evaluation:
             "passed": self.passed,
             "failed_critical": list(self.failed_critical),
             "complete": self.complete,
+            "original_percent": self.original_percent,
             "items": [{"code": item.code, "outcome": item.outcome.value, "points": item.points,
                        "max_points": item.max_points, "share": item.share,
                        "evidence": _json_safe(item.evidence)} for item in self.items],
@@ -164,10 +167,40 @@ class ItemInputError(RuleInputError):
         self.code = code
 
 
+class Override(NamedTuple):
+    """An item's outcome decided by a person instead of its rule (an accepted dispute).
+
+    ``outcome`` is ``pass``, ``fail`` or ``na``; ``deducted`` the points a deduction item
+    loses instead (``None``: none when it passes or is n.a., the rule's own when it fails).
+    ``evidence`` says who decided and why; the rule's own result is kept beside it.
+    """
+
+    outcome: Outcome
+    deducted: float | None
+    evidence: Mapping[str, Any]
+
+
+def _overridden(result: tuple, override: Override) -> tuple:
+    """The rule's ``result`` as ``override`` decides it, the original kept in the evidence."""
+    outcome, evidence, deducted = result
+    if override.deducted is not None:
+        new_deducted = override.deducted
+    else:
+        new_deducted = deducted if override.outcome in _FAILED else (0.0 if deducted is not None else None)
+    original = {"outcome": getattr(outcome, "value", outcome), "deducted": deducted}
+    return RuleResult(override.outcome, {**dict(evidence), "override": {
+        **dict(override.evidence), "original": original}}, new_deducted)
+
+
 def evaluate(standard: Standard | CompiledStandard, values: Mapping[str, Any], now: datetime,
-             calendar: Calendar = WALL, *, rules: RuleRegistry | None = None) -> Evaluation:
+             calendar: Calendar = WALL, *, rules: RuleRegistry | None = None,
+             overrides: Mapping[str, Override] | None = None) -> Evaluation:
     """Evaluate ``values`` against ``standard`` at ``now`` (see the module docstring).
 
+    :param overrides: ``{item code: Override}``: items whose outcome a person decided (an
+        accepted dispute); they replace the rule's result, which stays in the item's
+        evidence (``evidence.override.original``), and the evaluation keeps the percent the
+        rules alone gave as ``original_percent``. Codes the standard lacks are ignored.
     :raises ValueError: when ``now`` has no time zone.
     :raises ItemInputError: when a value is of a kind its rule cannot judge.
     """
@@ -179,6 +212,13 @@ def evaluate(standard: Standard | CompiledStandard, values: Mapping[str, Any], n
         results = [run(values, context) for run in compiled.runs]
     except RuleInputError as error:
         raise ItemInputError(_culprit(compiled, values, now, calendar), str(error)) from error
+    original_percent = None
+    if overrides:
+        changed = [(n, overrides[code]) for n, code in enumerate(compiled.codes) if code in overrides]
+        if changed:
+            original_percent = _summary(compiled, results, tuple(r[0] for r in results))[5]
+            for n, override in changed:
+                results[n] = _overridden(results[n], override)
     outcomes, evidences, deducted = zip(*results) if results else ((), (), ())  # transposed in C
     # The types too: a plain "pass" equals Outcome.PASS, but methods tell them apart.
     key = (outcomes, deducted, tuple(map(type, outcomes)))
@@ -198,7 +238,7 @@ def evaluate(standard: Standard | CompiledStandard, values: Mapping[str, Any], n
     evaluation = _new_evaluation(Evaluation)
     for set_field, value in zip(_EVALUATION_SETTERS, (
             spec.code, spec.version, spec.method, now, items, total, max_total, percent, grade,
-            passed, failed_critical, complete)):
+            passed, failed_critical, complete, original_percent)):
         set_field(evaluation, value)
     return evaluation
 
@@ -227,7 +267,7 @@ def _summary(compiled: CompiledStandard, results: list, outcomes: tuple) -> tupl
 _new_evaluation = object.__new__
 _EVALUATION_SETTERS = tuple(Evaluation.__dict__[name].__set__ for name in (
     "standard_code", "standard_version", "method", "evaluated_at", "items", "total", "max_total",
-    "percent", "grade", "passed", "failed_critical", "complete"))
+    "percent", "grade", "passed", "failed_critical", "complete", "original_percent"))
 
 
 _new_outcome = partial(tuple.__new__, ItemOutcome)

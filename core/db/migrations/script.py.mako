@@ -9,9 +9,9 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy import Text  # noqa: F401  (JSONB rendering)
 
-import core.db  # noqa: F401  (UTCDateTime)
+import servq.core.db  # noqa: F401  (UTCDateTime)
 ${imports if imports else ""}
-from core.schema import enable_rls
+from servq.core.db.migrate import enable_rls
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
