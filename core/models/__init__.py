@@ -3,6 +3,7 @@
 from servq.core.models.access import Membership, Tenant, TenantPlugin, Token, User
 from servq.core.models.audit import AuditEvent
 from servq.core.models.calendars import TenantCalendar
+from servq.core.models.calibration import CalibrationReview, CalibrationSession
 from servq.core.models.clocks import Clock
 from servq.core.models.disputes import Dispute, EvaluationOverride
 from servq.core.models.exports import TenantExport
@@ -19,6 +20,8 @@ from servq.core.models.surveys import (Survey, SurveyAnswer, SurveyDimensionScor
 
 __all__ = [
     "Action",
+    "CalibrationReview",
+    "CalibrationSession",
     "Clock",
     "Dispute",
     "EvaluationOverride",

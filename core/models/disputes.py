@@ -71,7 +71,8 @@ class EvaluationOverride(TenantOwned, Base):
         ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
         ForeignKeyConstraint(["tenant_id", "record_id"], ["records.tenant_id", "records.id"],
                              ondelete="CASCADE"),
-        UniqueConstraint("tenant_id", "record_id", "standard_code", "item_code"),
+        UniqueConstraint("tenant_id", "record_id", "standard_code", "item_code",
+                         name="uq_evaluation_overrides_item"),
     )
 
     record_id: Mapped[uuid.UUID]

@@ -71,7 +71,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['tenant_id', 'record_id'], ['records.tenant_id', 'records.id'], name=op.f('fk_evaluation_overrides_tenant_id_record_id_records'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_evaluation_overrides_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_evaluation_overrides')),
-    sa.UniqueConstraint('tenant_id', 'record_id', 'standard_code', 'item_code', name=op.f('uq_evaluation_overrides_tenant_id_record_id_standard_code_item_code'))
+    sa.UniqueConstraint('tenant_id', 'record_id', 'standard_code', 'item_code', name='uq_evaluation_overrides_item')
     )
     with op.batch_alter_table('evaluations', schema=None) as batch_op:
         batch_op.add_column(sa.Column('original_percent', sa.Double(), nullable=True))
