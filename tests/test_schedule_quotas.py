@@ -200,7 +200,9 @@ def test_bad_quotas_are_422_and_change_nothing(acme, globex):
     foreign = site(globex, "GLX")
     with at(local(2026, 1, 4, 12)):
         person = staff(acme, "ANN")
+        stranger = staff(globex, "GLX1")
     cases = [
+        ({"per": "staff", "staff": {"ids": [person, stranger]}}, "staff"),  # another tenant's
         ({"min_count": 0}, "min_count"),
         ({"min_count": -3}, "min_count"),
         ({"min_count": "2"}, "min_count"),
