@@ -220,7 +220,8 @@ class ScheduleById(MethodView):
     @blp.response(200, ScheduleSchema)
     def patch(self, body, schedule_id):
         """Change a recurring obligation (needs If-Match). Changing its rule, start, kind,
-        site, standard or grace judges periods from now on."""
+        site, standard, grace or quota (min_count, per, staff, staff_field, working_days)
+        judges periods from now on."""
         session = request_session()
         schedule = get_schedule(schedule_id)
         blp.check_etag(schedule, ScheduleSchema)
