@@ -56,7 +56,10 @@ Schedules
   schedule, periods, tag)``: ``SELECT tag, n, first matching record id`` per period;
   ``schedule_zone(session)``: the tenant's time zone; ``Recurrence(schedule, zone)``: a schedule's
   recurrence, whose ``periods(since, until)`` are its periods; ``MAX_PERIODS`` and
-  ``TooManyPeriods``: the cap on periods one question may span.
+  ``TooManyPeriods``: the cap on periods one question may span. Quotas are fields of
+  ``create_schedule``: ``min_count``, ``per="staff"`` with ``staff_selector`` and
+  ``staff_field``, ``working_days``; ``compliance(..., staff_id=...)`` gives one person's
+  periods; ``matches_statement(..., count=True)`` adds ``n_records`` and ignores quotas.
 
 Standards
   ``adopt_visible(session, actor_id=None)``: adopt every shipped standard the tenant sees;

@@ -19,6 +19,7 @@ from servq.core.models import Schedule
 from servq.core.records.pipeline import utc_instant
 from servq.core.calendar import format_duration, parse_duration
 from servq.core.deadlines.periods import MAX_PERIODS, TooManyPeriods
+from servq.core.deadlines.quotas import MAX_CELLS, MAX_MIN_COUNT
 from servq.core.deadlines.schedules import (ROLES, ScheduleInvalid, compliance, create_schedule,
                                             update_schedule)
 
@@ -68,6 +69,23 @@ class ScheduleSchema(Schema):
     action_on_miss = fields.Boolean(metadata={"description": "Open a corrective action for a missed period"})
     escalate_to = fields.List(fields.String(validate=validate.OneOf(ROLES)),
                               metadata={"description": "Roles notified of a missed period"})
+    min_count = fields.Integer(allow_none=True, strict=True, metadata={
+        "description": f"Matching records a period needs (per person with per = staff); default 1, "
+                       f"at most {MAX_MIN_COUNT}"})
+    per = fields.String(allow_none=True, metadata={
+        "description": "'schedule' (default: one obligation per period) or 'staff' (each staff "
+                       "member chosen by 'staff' owes the quota, judged and reported per person)"})
+    staff = fields.Dict(keys=fields.String(), allow_none=True, attribute="staff_selector", metadata={
+        "description": "Who is obligated when per = staff: {\"ids\": [...], \"site_id\": ..., "
+                       "\"title\": ..., \"role\": ...} (all given conditions hold; {}: every "
+                       "active staff member)"})
+    staff_field = fields.String(allow_none=True, validate=validate.Length(min=1, max=100), metadata={
+        "description": "The record field naming the person when per = staff: staff_id (default), "
+                       "created_by (the filing user's staff member) or data.<field> (a staff or "
+                       "user id, e.g. data.inspector_id)"})
+    working_days = fields.Boolean(allow_none=True, metadata={
+        "description": "Periods without working time in the tenant's business calendar (weekends, "
+                       "holidays) are not obligations (outcome not_required)"})
     next_check_at = fields.AwareDateTime(dump_only=True, allow_none=True,
                                          metadata={"description": "Deadline of the next period to judge"})
     created_by = fields.UUID(dump_only=True, allow_none=True)
@@ -84,6 +102,7 @@ class ScheduleQuery(PageArgs):
 class ComplianceQuery(Schema):
     since = fields.AwareDateTime(validate=utc_instant, metadata={"description": "Default: the schedule's start"})
     until = fields.AwareDateTime(validate=utc_instant, metadata={"description": "Default: now"})
+    staff_id = fields.UUID(metadata={"description": "Per-staff schedules: only this person"})
 
     @validates_schema
     def _ordered(self, data, **kwargs):
@@ -91,15 +110,39 @@ class ComplianceQuery(Schema):
             raise ValidationError("'since' must be before 'until'.", "since")
 
 
+class StaffPeriodSchema(Schema):
+    staff_id = fields.UUID()
+    code = fields.String()
+    name = fields.String()
+    count = fields.Integer(metadata={"description": "This person's matching records in the period"})
+    outcome = fields.String(metadata={"description": "met, missed or open"})
+
+
 class SchedulePeriodSchema(Schema):
     start = fields.AwareDateTime()
     end = fields.AwareDateTime()
     deadline = fields.AwareDateTime(metadata={"description": "end + grace: missed after this"})
-    outcome = fields.String(metadata={"description": "met, missed or open"})
+    outcome = fields.String(metadata={
+        "description": "met, missed, open, or not_required (working_days: no working time in it); "
+                       "per staff: missed when anyone missed it"})
     record_id = fields.UUID(allow_none=True, metadata={"description": "The first matching record"})
+    count = fields.Integer(metadata={"description": "Matching records in the period (per staff: "
+                                                    "of the obligated people)"})
+    staff = fields.List(fields.Nested(StaffPeriodSchema), metadata={
+        "description": "Per-staff schedules: each obligated person's count and outcome"})
 
 
 class ComplianceSummarySchema(Schema):
+    met = fields.Integer()
+    missed = fields.Integer()
+    open = fields.Integer()
+    not_required = fields.Integer(metadata={"description": "Schedules with working_days only"})
+
+
+class StaffSummarySchema(Schema):
+    staff_id = fields.UUID()
+    code = fields.String()
+    name = fields.String()
     met = fields.Integer()
     missed = fields.Integer()
     open = fields.Integer()
@@ -111,6 +154,8 @@ class ComplianceSchema(Schema):
     until = fields.AwareDateTime()
     summary = fields.Nested(ComplianceSummarySchema)
     periods = fields.List(fields.Nested(SchedulePeriodSchema))
+    staff = fields.List(fields.Nested(StaffSummarySchema), metadata={
+        "description": "Per-staff schedules: each person's periods met, missed and open"})
 
 
 def get_schedule(schedule_id: uuid.UUID) -> Schedule:
@@ -175,7 +220,8 @@ class ScheduleById(MethodView):
     @blp.response(200, ScheduleSchema)
     def patch(self, body, schedule_id):
         """Change a recurring obligation (needs If-Match). Changing its rule, start, kind,
-        site, standard or grace judges periods from now on."""
+        site, standard, grace or quota (min_count, per, staff, staff_field, working_days)
+        judges periods from now on."""
         session = request_session()
         schedule = get_schedule(schedule_id)
         blp.check_etag(schedule, ScheduleSchema)
@@ -203,11 +249,16 @@ class ScheduleCompliance(MethodView):
     @blp.arguments(ComplianceQuery(), location="query")
     @blp.response(200, ComplianceSchema)
     def get(self, args, schedule_id):
-        """The periods of ``[since, until)`` with their outcome (met, missed, open) and the
-        record that met each. At most 1000 periods: narrow the window for more."""
+        """The periods of ``[since, until)`` with their outcome (met, missed, open,
+        not_required), their count of records and the record that met each; per staff, each
+        person's count and outcome. At most 1000 periods (per staff: 20,000 period × person
+        cells): narrow the window, or pick one person with ``staff_id``, for more."""
         session = request_session()
         schedule = get_schedule(schedule_id)
         try:
-            return compliance(session, schedule, args.get("since"), args.get("until"))
+            return compliance(session, schedule, args.get("since"), args.get("until"),
+                              staff_id=args.get("staff_id"))
         except TooManyPeriods:
-            abort(422, message=f"The window holds more than {MAX_PERIODS} periods: narrow 'since' and 'until'.")
+            abort(422, message=f"The window holds more than {MAX_PERIODS} periods (per staff: "
+                               f"{MAX_CELLS} period × person cells): narrow 'since' and 'until' "
+                               "or give 'staff_id'.")

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, text
+from sqlalchemy import ForeignKeyConstraint, Index, String, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from servq.core.db import Base, TenantOwned, utcnow
@@ -24,6 +24,12 @@ class Schedule(TenantOwned, Base):
     The breach watch reports each newly missed period once: ``checked_until`` is the
     deadline (end + grace) of the last period it has judged, ``next_check_at`` the next
     deadline to look at. ``key`` lets plugins create a schedule idempotently.
+
+    Quotas (:mod:`core.deadlines.quotas`): a period needs ``min_count`` matching records;
+    with ``per = "staff"`` it needs them from each staff member chosen by
+    ``staff_selector`` (who is named by the record field ``staff_field``), and is judged
+    per person. With ``working_days`` a period without working time in the tenant's
+    business calendar is not an obligation at all.
     """
 
     __tablename__ = "schedules"
@@ -49,6 +55,17 @@ class Schedule(TenantOwned, Base):
     active: Mapped[bool] = mapped_column(default=True)
     action_on_miss: Mapped[bool] = mapped_column(default=False)
     escalate_to: Mapped[list[Any]] = mapped_column(default=list)
+    #: ``"schedule"`` (the obligation is the schedule's) or ``"staff"`` (each chosen person's).
+    per: Mapped[str] = mapped_column(String(10), default="schedule", server_default=text("'schedule'"))
+    #: Who is obligated when ``per == "staff"``: ``{"ids": [...], "site_id": ..., "title": ...,
+    #: "role": ...}`` (all given conditions hold; ``{}``: every active staff member).
+    staff_selector: Mapped[dict[str, Any] | None]
+    #: The record field naming the person: ``staff_id``, ``created_by`` or ``data.<field>``.
+    staff_field: Mapped[str | None] = mapped_column(String(100))
+    #: Records a period needs (per person when ``per == "staff"``).
+    min_count: Mapped[int] = mapped_column(default=1, server_default=text("1"))
+    #: Periods without working time in the tenant's calendar are not obligations.
+    working_days: Mapped[bool] = mapped_column(default=False, server_default=false())
     checked_until: Mapped[datetime]
     next_check_at: Mapped[datetime | None]
     created_by: Mapped[uuid.UUID | None]
