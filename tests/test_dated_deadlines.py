@@ -203,6 +203,17 @@ def test_arriving_after_the_appointment_fails_and_a_record_without_one_has_no_cl
     assert items(tenant, none)["on_time"]["outcome"] == "na"
 
 
+def test_when_still_decides_which_records_a_dated_item_applies_to(app, tenant):
+    put_standard(tenant, item("on_time", stop="timestamps.arrived_at", due="data.appointment.to",
+                              when={"title": ["Boiler service"]}))
+    with at(T0):
+        boiler = visit(tenant, T0, appointment=APPOINTMENT)
+        other = tenant.api.post(RECORDS, json={"kind": KIND, "occurred_at": T0.isoformat(), "data": {
+            "title": "Window cleaning", "appointment": APPOINTMENT}}).json["id"]
+        assert set(clocks(tenant, boiler)) == {"on_time"} and clocks(tenant, other) == {}
+        assert items(tenant, other)["on_time"]["outcome"] == "na"
+
+
 def test_a_pause_moves_a_moment_due_later_as_it_moves_a_limit(app, tenant):
     put_standard(tenant, item("on_time", stop="timestamps.arrived_at", due="data.appointment.to"))
     with at(T0):

@@ -268,6 +268,7 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
             existing.setdefault((clock.record_id, clock.standard_code), {})[clock.item_code] = clock
     out = []
     records = {}
+    plans: dict[int, tuple] = {}  # id(rule params) -> (due_of, stop_of, target, working)
     for record, version, compiled, items in work:
         values = record_values(record)
         code = compiled.standard.code
@@ -281,14 +282,19 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
             start = as_instant(reader(params["start"])(values), "start")
             if start is None:
                 continue  # no start, no clock
+            plan = plans.get(id(params))
+            if plan is None:  # read once per item, not once per record (bulk imports)
+                plan = plans[id(params)] = (dated.due_of(params) if dated.is_dated(params) else None,
+                                            dated.stop_of(params), dated.target_text(params),
+                                            dated.working(params))
+            due_of, stop_of, target, working = plan
             anchor = None
-            if dated.is_dated(params):  # due at a moment: the same instant as the evaluation's
-                anchor = dated.due_of(params)(values, start, calendar if calendar is not None else WALL)
+            if due_of is not None:  # due at a moment: the same instant as the evaluation's
+                anchor = due_of(values, start, calendar if calendar is not None else WALL)
                 if anchor is None:
                     continue  # no moment in the record, no clock
             wanted.add(item.code)
-            stop = dated.stop_of(params)(values)
-            working = dated.working(params)
+            stop = stop_of(values)
             clock = mine.get(item.code)
             if clock is None:
                 clock = Clock(id=uuid.uuid4(), record_id=record.id, standard_code=code,
@@ -296,7 +302,7 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
                 session.add(clock)
                 mine[item.code] = clock
             clock.standard_version = number
-            clock.target = dated.target_text(params)
+            clock.target = target
             clock.business = working
             clock.anchor_at = anchor
             clock.start_at = start.astimezone(timezone.utc)
