@@ -7,7 +7,9 @@ days" on complaint C). Three things move a clock:
 * :func:`sync_clocks` (called by the quality engine whenever a record is evaluated: on
   creation, change, workflow transition, re-scoring) computes start, target, due time,
   the 50 % / 75 % warning instants, the state and ``next_check_at`` from the record's
-  timestamps, the item's limit, the pauses so far and the tenant's business calendar.
+  timestamps, the item's limit (or the moment it is due at: ``due``, ``due_time``, kept
+  in ``anchor_at``; :mod:`core.scoring.dated`), the pauses so far and the tenant's
+  business calendar.
   It has no side effects beyond the clock rows: no notification, no escalation.
 * :func:`pause_clocks` / :func:`resume_clocks` (called by workflow transitions into and
   out of waiting states) record a pause with its reason; on resume the due time moves
