@@ -46,7 +46,9 @@ class ClockSchema(Schema):
     item = fields.String(metadata={"description": "The deadline item's code"})
     title = fields.Nested(ClockTitleSchema, allow_none=True)
     start = fields.AwareDateTime()
-    target = fields.String(metadata={"description": "The limit as written: '30m', '5 working days'"})
+    target = fields.String(metadata={"description": "The limit as written: '30m', '5 working days'; "
+                                                    "or the moment it is due at: 'at data.appointment.to', "
+                                                    "'30m before data.window.to', '08:30 local'"})
     time = fields.String(metadata={"description": "working (the tenant's calendar) or wall (real time)"})
     due = fields.AwareDateTime(metadata={"description": "Due time, moved by the pauses so far"})
     stop = fields.AwareDateTime(allow_none=True, metadata={"description": "When the clock was stopped"})

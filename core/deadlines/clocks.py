@@ -7,7 +7,9 @@ days" on complaint C). Three things move a clock:
 * :func:`sync_clocks` (called by the quality engine whenever a record is evaluated: on
   creation, change, workflow transition, re-scoring) computes start, target, due time,
   the 50 % / 75 % warning instants, the state and ``next_check_at`` from the record's
-  timestamps, the item's limit, the pauses so far and the tenant's business calendar.
+  timestamps, the item's limit (or the moment it is due at: ``due``, ``due_time``, kept
+  in ``anchor_at``; :mod:`core.scoring.dated`), the pauses so far and the tenant's
+  business calendar.
   It has no side effects beyond the clock rows: no notification, no escalation.
 * :func:`pause_clocks` / :func:`resume_clocks` (called by workflow transitions into and
   out of waiting states) record a pause with its reason; on resume the due time moves
@@ -46,13 +48,14 @@ from typing import Any, Iterable, Sequence
 
 from sqlalchemy import exists, select, update
 
-from servq.core.calendar import WALL, Limit, WallClock, deadline_limit, due as calendar_due, parse_limit
+from servq.core.calendar import WALL, Limit, WallClock, due as calendar_due, parse_limit
 from servq.core.calendar.arithmetic import merge_pauses
 from servq.core.audit import audit
 from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import utcnow
 from servq.core.models import Clock, OutboxEvent, Record, StandardVersion
 from servq.core.notify.outbox import emit_many
+from servq.core.scoring import dated
 from servq.core.scoring.registry import deadline_applies, reader
 from servq.core.scoring.rules import as_instant
 
@@ -122,14 +125,23 @@ class Times:
     total: timedelta  # the target in the keeper's time (pauses excluded)
 
 
-def clock_times(keeper, start: datetime, limit: Limit,
+def clock_times(keeper, start: datetime, limit: Limit | datetime,
                 pauses: Sequence[tuple[datetime, datetime]]) -> Times:
     """Due time and the 50 % / 75 % instants of a clock started at ``start``.
 
-    ``pauses`` are closed ``(start, end)`` pairs; each one that begins before the due time
-    moves it (and the warnings after it) later by the time it held, counted by ``keeper``.
+    ``limit`` is the clock's limit, or the instant it is due at before any pause (a clock
+    due at a moment: its ``anchor_at``). ``pauses`` are closed ``(start, end)`` pairs; each
+    one that begins before the due time moves it (and the warnings after it) later by the
+    time it held, counted by ``keeper``. A clock due at or before its start is due there,
+    warnings and all.
     """
-    due_at = calendar_due(start, limit, keeper if keeper is not WALL else None, pauses)
+    if isinstance(limit, datetime):
+        due_at = _anchored_due(keeper, start, limit, pauses)
+        if due_at <= start:
+            due_at = due_at.astimezone(timezone.utc)
+            return Times(due_at, due_at, due_at, timedelta(0))
+    else:
+        due_at = calendar_due(start, limit, keeper if keeper is not WALL else None, pauses)
     total = keeper.elapsed_excluding(start, due_at, pauses)
     return Times(due_at.astimezone(timezone.utc),
                  _shifted(keeper, start, total / 2, pauses).astimezone(timezone.utc),
@@ -137,11 +149,23 @@ def clock_times(keeper, start: datetime, limit: Limit,
                  total)
 
 
+def _anchored_due(keeper, start: datetime, anchor: datetime,
+                  pauses: Sequence[tuple[datetime, datetime]]) -> datetime:
+    """``anchor`` moved later by each pause that begins before the (moving) due time, by
+    the keeper's time that pause held (as :func:`core.calendar.due` does for a limit)."""
+    result = anchor
+    for a, b in merge_pauses(start, None, pauses):
+        if a >= result:
+            break
+        result = keeper.add(result, keeper.elapsed(a, b))
+    return result
+
+
 def refresh(clock: Clock, keeper, now: datetime, calendar: Any = None) -> None:
     """Recompute a clock's due time, warning instants, state and ``next_check_at`` from
     its start, target, stop and pauses, as of ``now``; and its measured time once it has
     stopped (:func:`measure`, working time on ``calendar``, the tenant's)."""
-    limit = parse_limit(clock.target)
+    limit = clock.anchor_at if clock.anchor_at is not None else parse_limit(clock.target)
     stop = clock.stop_at
     if stop is not None and clock.paused_since is not None:
         # Stopped while waiting (resolved during a pause): the pause ends there.
@@ -246,6 +270,7 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
             existing.setdefault((clock.record_id, clock.standard_code), {})[clock.item_code] = clock
     out = []
     records = {}
+    plans: dict[int, tuple] = {}  # id(rule params) -> (due_of, stop_of, target, working)
     for record, version, compiled, items in work:
         values = record_values(record)
         code = compiled.standard.code
@@ -259,9 +284,19 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
             start = as_instant(reader(params["start"])(values), "start")
             if start is None:
                 continue  # no start, no clock
+            plan = plans.get(id(params))
+            if plan is None:  # read once per item, not once per record (bulk imports)
+                plan = plans[id(params)] = (dated.due_of(params) if dated.is_dated(params) else None,
+                                            dated.stop_of(params), dated.target_text(params),
+                                            dated.working(params))
+            due_of, stop_of, target, working = plan
+            anchor = None
+            if due_of is not None:  # due at a moment: the same instant as the evaluation's
+                anchor = due_of(values, start, calendar if calendar is not None else WALL)
+                if anchor is None:
+                    continue  # no moment in the record, no clock
             wanted.add(item.code)
-            stop = as_instant(reader(params["stop"])(values), "stop")
-            limit = deadline_limit(params)
+            stop = stop_of(values)
             clock = mine.get(item.code)
             if clock is None:
                 clock = Clock(id=uuid.uuid4(), record_id=record.id, standard_code=code,
@@ -269,11 +304,12 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
                 session.add(clock)
                 mine[item.code] = clock
             clock.standard_version = number
-            clock.target = str(limit)
-            clock.business = limit.working
+            clock.target = target
+            clock.business = working
+            clock.anchor_at = anchor
             clock.start_at = start.astimezone(timezone.utc)
             clock.stop_at = None if stop is None else stop.astimezone(timezone.utc)
-            refresh(clock, timekeeper(limit.working, calendar), now, calendar)
+            refresh(clock, timekeeper(working, calendar), now, calendar)
             out.append(clock)
             records[clock.record_id] = record
         for item_code in [c for c in mine if c not in wanted]:

@@ -24,6 +24,7 @@ class Clock(TenantOwned, Base):
     escalated the breach. A breach that the record's history, entered later, disproves (a
     stop in time, a pause) is withdrawn: ``breached_at`` is cleared and the escalation is
     kept in ``withdrawals`` (``[{breached_at, withdrawn_at, state}]``, oldest first).
+    A clock due at a moment rather than after a limit keeps that instant in ``anchor_at``.
     """
 
     __tablename__ = "clocks"
@@ -40,10 +41,16 @@ class Clock(TenantOwned, Base):
     standard_code: Mapped[str] = mapped_column(String(100))
     standard_version: Mapped[int]
     item_code: Mapped[str] = mapped_column(String(100))
-    target: Mapped[str] = mapped_column(String(60))  # the limit as written: "30m", "5 working days"
+    #: The due rule as shown: a limit ("30m", "5 working days"), or for a clock due at a
+    #: moment "at data.appointment.to", "30m before data.window.to", "08:30 local".
+    target: Mapped[str] = mapped_column(String(300))
     business: Mapped[bool] = mapped_column(default=False)
     start_at: Mapped[datetime]
     due_at: Mapped[datetime]
+    #: The due instant before any pause, for a clock due at a moment (``due`` or
+    #: ``due_time`` rules); ``None`` for a limit, whose due time is start + ``target``.
+    #: Pauses move ``due_at`` later from here, so ``refresh`` needs no standard.
+    anchor_at: Mapped[datetime | None]
     stop_at: Mapped[datetime | None]
     state: Mapped[str] = mapped_column(String(16), default="running")  # running|paused|met|breached
     paused_since: Mapped[datetime | None]

@@ -13,7 +13,9 @@ Where a rule reads its input: ``values`` is a mapping (a record's fields, its ``
 or the answers of an inspection, keyed as the caller likes). A rule reads the key named
 by its ``field`` parameter, which defaults to the item's code; ``deadline`` reads the two
 keys named by ``start`` and ``stop``. A dotted name (``"timestamps.closed_at"``) walks
-nested mappings when no key has that exact name. A missing key reads as ``None``.
+nested mappings when no key has that exact name; ``"data.x"`` reads the record's ``data``
+key ``x`` (a record's data keys are at the top of its values). A missing key reads as
+``None``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ from typing import Any, Callable, Mapping, NamedTuple
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from servq.core.calendar import WALL, Calendar, DeadlineLimit, deadline_limit
-from servq.core.scoring import rules
+from servq.core.calendar.moments import parse_time_of_day
+from servq.core.scoring import dated, rules
 from servq.core.scoring.rules import RuleResult
 from servq.core.scoring.text import IndexedText, index, normalise
 
@@ -85,7 +88,17 @@ def reader(name: str) -> Callable[[Mapping[str, Any]], Any]:
             values = values.get(key)
         return values
 
-    return read
+    if keys[0] != "data":
+        return read
+    inner = reader(name[len("data."):])
+
+    def read_data(values: Mapping[str, Any]) -> Any:
+        # "data.x": a record's data keys sit at the top of its values (x), unless the
+        # values hold a "data" mapping of their own.
+        value = read(values)
+        return inner(values) if value is None and not isinstance(values.get("data"), Mapping) else value
+
+    return read_data
 
 
 class _Params(Schema):
@@ -150,6 +163,14 @@ def deadline_applies(params: Mapping[str, Any], values: Mapping[str, Any]) -> bo
     return True
 
 
+def _time_of_day(value: Any) -> None:
+    """Validator: a local time of day, ``HH:MM``."""
+    try:
+        parse_time_of_day(value)
+    except ValueError as error:
+        raise ValidationError(str(error)) from error
+
+
 def _same(value: Any, option: Any) -> bool:
     """Equality that keeps booleans apart from numbers (``True`` is not ``1`` here)."""
     if isinstance(value, bool) or isinstance(option, bool):
@@ -172,19 +193,68 @@ class DeadlineParams(Schema):
     each name read like ``start`` (a key of ``data``, such as ``"priority"``, or a dotted
     path); the rule applies when every name holds one of its values and is n.a. otherwise,
     with no deadline clock: ``when = { priority = ["urgent"] }``.
+
+    Instead of ``limit`` (exactly one of the three is given):
+
+    * ``due`` (a dotted path, like ``start``): due at the instant the record holds there
+      (``"data.appointment.to"``, ``"timestamps.promised_at"``); with ``before`` (a limit:
+      real time, or working hours/minutes, not working days) due that long before it
+      (``due = "data.window.to", before = "30 minutes"``). No instant there: n.a., no clock.
+    * ``due_time = "HH:MM"``: due at that local time (the tenant calendar's time zone) on the
+      local date of ``start``; ``days_after`` (default 0) calendar days later; with
+      ``working_day = true`` a day without working time rolls to the next working day
+      (:func:`core.calendar.moments.local_time_due`: DST and a start after the time).
+
+    Instead of ``stop``, ``stop_any = ["timestamps.a", "timestamps.b"]``: the earliest of
+    those set stops the clock (exactly one of ``stop`` and ``stop_any``). See
+    :mod:`core.scoring.dated`.
     """
 
     start = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    stop = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    limit = DeadlineLimit(required=True)
+    stop = fields.String(validate=validate.Length(min=1, max=200))
+    stop_any = fields.List(fields.String(validate=validate.Length(min=1, max=200)),
+                           validate=validate.Length(min=1, max=10))
+    limit = DeadlineLimit()
+    due = fields.String(validate=validate.Length(min=1, max=200))
+    before = DeadlineLimit()
+    due_time = fields.String(validate=_time_of_day)
+    days_after = fields.Integer(strict=True, validate=validate.Range(min=0, max=366))
+    working_day = fields.Boolean()
     clock = fields.String(validate=validate.OneOf(("wall", "business")))
     when = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=200)),
                        values=fields.List(fields.Raw(validate=_scalar), validate=validate.Length(min=1)),
                        validate=validate.Length(min=1, max=20))
 
     @validates_schema
+    def _one_due(self, data, **kwargs):
+        given = [name for name in ("limit", "due", "due_time") if name in data]
+        if len(given) != 1:
+            raise ValidationError(
+                "give exactly one of limit (a duration from start), due (a moment in the record) "
+                f"or due_time (a local time of day), not {' and '.join(given) or 'none'}", "limit")
+        if "before" in data and "due" not in data:
+            raise ValidationError("before goes with due (a limit before that moment)", "before")
+        for name in ("days_after", "working_day"):
+            if name in data and "due_time" not in data:
+                raise ValidationError(f"{name} goes with due_time", name)
+        business = data.get("clock") == "business"
+        if business and ("due_time" in data or ("due" in data and "before" not in data)):
+            raise ValidationError("a due moment or due_time counts no time: clock = 'business' "
+                                  "goes with limit or before", "clock")
+        before = data.get("before")
+        if before is not None and (before.working or business) and before.unit == "day":
+            raise ValidationError(f"before counts real time or working hours/minutes, not {str(before)!r}",
+                                  "before")
+
+    @validates_schema
+    def _one_stop(self, data, **kwargs):
+        if ("stop" in data) == ("stop_any" in data):
+            raise ValidationError("give exactly one of stop (a stamp) or stop_any (a list of stamps: "
+                                  "the earliest stops the clock)", "stop")
+
+    @validates_schema
     def _clock(self, data, **kwargs):
-        limit = data.get("limit")
+        limit = data.get("limit", data.get("before"))
         if limit is not None and limit.working and data.get("clock") == "wall":
             raise ValidationError(f"the limit {str(limit)!r} counts working time: "
                                   "drop clock = 'wall' or give a plain limit", "clock")
@@ -192,7 +262,8 @@ class DeadlineParams(Schema):
     @post_load
     def _settle_clock(self, data, **kwargs):
         if "clock" not in data:
-            data["clock"] = "business" if data["limit"].working else "wall"
+            limit = data.get("limit", data.get("before"))
+            data["clock"] = "business" if limit is not None and limit.working else "wall"
         return data
 
 
@@ -280,14 +351,18 @@ _EXACT_INT = 2 ** 53  # every int below is a float exactly
 
 
 def _compile_deadline(params, code):
-    read_start, read_stop = reader(params["start"]), reader(params["stop"])
-    limit = deadline_limit(params)
-    business, span, text = limit.working, limit.timedelta, str(limit)
-    timed = rules.timed
+    read_start = reader(params["start"])
+    if dated.is_dated(params) or "stop_any" in params:
+        evaluate = _compile_dated(params, read_start)
+    else:
+        read_stop = reader(params["stop"])
+        limit = deadline_limit(params)
+        business, span, text = limit.working, limit.timedelta, str(limit)
+        timed = rules.timed
 
-    def evaluate(values, context):
-        return timed(read_start(values), read_stop(values), context.now, limit, span, text,
-                     context.calendar if business else WALL)
+        def evaluate(values, context):
+            return timed(read_start(values), read_stop(values), context.now, limit, span, text,
+                         context.calendar if business else WALL)
 
     if not params.get("when"):
         return evaluate
@@ -298,6 +373,30 @@ def _compile_deadline(params, code):
         return evaluate(values, context)
 
     return conditional
+
+
+def _compile_dated(params, read_start):
+    """The evaluator of a deadline due at a moment or stopped by ``stop_any``
+    (:mod:`core.scoring.dated`, shared with the deadline clocks)."""
+    stop = dated.stop_of(params)
+    text, business = dated.target_text(params), dated.working(params)
+    if not dated.is_dated(params):  # a limit with stop_any
+        limit = deadline_limit(params)
+
+        def evaluate(values, context):
+            return rules.timed(read_start(values), stop(values), context.now, limit, limit.timedelta,
+                               text, context.calendar if business else WALL)
+
+        return evaluate
+    due_of, as_instant = dated.due_of(params), rules.as_instant
+
+    def evaluate(values, context):
+        start = as_instant(read_start(values), "start")
+        due = None if start is None else due_of(values, start, context.calendar)
+        return rules.dated(start, stop(values), context.now, due, text,
+                           context.calendar if business else WALL)
+
+    return evaluate
 
 
 _NOT_APPLICABLE = RuleResult(rules.NA, rules.FrozenEvidence({"start": None, "applies": False}))

@@ -266,6 +266,35 @@ def timed(start: Any, stop: Any, now: datetime, limit: Limit | timedelta, span: 
 _DEADLINE_NA = RuleResult(NA, FrozenEvidence({"start": None}))
 
 
+def dated(start: Any, stop: Any, now: datetime, due: datetime | None, text: str,
+          calendar: Calendar) -> RuleResult:
+    """:func:`timed` for a deadline due at a given instant (``due``: a moment held in the
+    record, a limit before it, a local time of day; see :mod:`core.scoring.dated`).
+
+    Stopped at or before ``due``: pass; later: fail; not stopped: pending until ``due``,
+    breached after. No start, or no due instant: n.a. ``elapsed`` (when stopped) counts
+    ``calendar``'s time; ``text`` is the rule as the evidence shows it (``"at data.x"``).
+    """
+    begin = as_instant(start, "start")
+    if begin is None:
+        return _DEADLINE_NA
+    if due is None:
+        return new_result((NA, {"start": begin, "stop": None, "due": None, "elapsed": None,
+                                "limit": text, "business": calendar is not WALL}, None))
+    end = as_instant(stop, "stop")
+    wall = calendar is WALL
+    if end is None:
+        return new_result((BREACHED if now > due else PENDING,
+                           {"start": begin, "stop": None, "due": due, "elapsed": None,
+                            "limit": text, "business": not wall}, None))
+    if end < begin:
+        raise RuleInputError(f"stop ({end.isoformat()}) is before start ({begin.isoformat()})")
+    elapsed = end - begin if wall else calendar.elapsed(begin, end)
+    return new_result((PASS if end <= due else FAIL,
+                       {"start": begin, "stop": end, "due": due, "elapsed": elapsed,
+                        "limit": text, "business": not wall}, None))
+
+
 def count_of(value: Any) -> int | None:
     """Return the number of occurrences ``value`` stands for; ``None`` for n.a."""
     if value is None:
