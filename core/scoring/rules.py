@@ -334,7 +334,9 @@ class PhraseMatcher:
                 spans = indexed.find_all(form, pattern)
                 found.append({"phrase": phrase, "kind": kind, "found": True,
                               "at": [span[0] for span in spans],
-                              "matched": [text[begin:end] for begin, end in spans]})
+                              "matched": [text[begin:end] for begin, end in spans],
+                              "matches": [{"phrase": phrase, "text": text[begin:end], "start": begin,
+                                           "end": end, "turn": None} for begin, end in spans]})
                 if not wanted:
                     ok = False
             else:
