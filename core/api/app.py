@@ -70,13 +70,14 @@ def init_app(app: Flask) -> None:
     app.extensions["servq.api"] = api
 
     from servq.core.api import (actions, auth, batch, calendar, clocks, evaluations, exports, kinds,
-                          kpis, members, plugins, public, quality_files, records, reports,
-                          schedules, sites, staff, standards, surveys, webhooks, workflows)
+                          kpis, members, phrase_libraries, plugins, public, quality_files,
+                          records, reports, schedules, sites, staff, standards, surveys, webhooks,
+                          workflows)
 
     # batch before records: /records/batch must not be read as a record id.
     for module in (auth, members, sites, staff, batch, records, evaluations, workflows, clocks,
                    kinds, plugins, standards, actions, calendar, schedules, webhooks, surveys,
-                   public, exports, kpis, quality_files, reports):
+                   public, exports, kpis, quality_files, reports, phrase_libraries):
         api.register_blueprint(module.blp, url_prefix=f"{API_PREFIX}{module.URL}")
 
     for plugin_id, blueprints in get_plugins(app).contributions("register_blueprints"):
