@@ -18,7 +18,7 @@ What a value may be (anything else raises :class:`RuleInputError`):
   is a :class:`core.calendar.Limit` (``"4h"``, ``"5 working days"``).
 - ``deduction``: a count of occurrences (int >= 0) or a list of them; missing or ``None``
   is no occurrence; ``"na"`` is n.a.
-- ``phrases``: a text; missing or ``None`` is n.a.
+- ``phrases``: a text (or, through :mod:`core.scoring.phrases`, a transcript of turns); missing or ``None`` is n.a.
 """
 
 from __future__ import annotations
