@@ -174,6 +174,8 @@ def test_no_turn_of_the_speaker_is_na(tenant):
     ({"forbidden": ["@taboo.rude"]}, "forbidden", "has no kind 'rude'"),
     ({"field": "transcript[who=agent]", "required": ["您好"]}, "field", "[speaker=<name>]"),
     ({"required": [[]]}, "required", "empty group"),
+    ({"required": ["@taboo"]}, "required", "never required"),
+    ({"required": [["您好", 3]]}, "required", "phrases (texts) only"),
     ({"required": ["____"]}, "required", "nothing but"),
     ({"turn": "middle", "required": ["您好"]}, "turn", "Must be one of"),
 ])
@@ -194,3 +196,13 @@ def test_phrase_libraries_are_listed(tenant):
     assert taboo["kinds"]["impatient"]["reference"] == "@taboo.impatient"
     assert "问别人去" in taboo["kinds"]["impatient"]["phrases"]
     assert "喂" in taboo["review_only"]["phrases"]
+
+
+def test_a_blank_stands_for_the_words_of_a_form(tenant):
+    items, _ = call(tenant, ("agent", "您好，我是顺丰快递公司的"))
+    assert items["company"]["outcome"] == "pass"
+    assert items["company"]["evidence"]["phrases"][0]["matched"] == ["我是顺丰快递公司的"]
+    items, _ = call(tenant, ("agent", "您好，我是快递公司的"))        # the blank left empty
+    assert items["company"]["outcome"] == "fail"
+    items, _ = call(tenant, ("agent", "您好，我是。迅达快递公司的"))  # not across a sentence end
+    assert items["company"]["outcome"] == "fail"

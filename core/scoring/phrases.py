@@ -210,7 +210,10 @@ class PhrasesParams(Schema):
                     if not isinstance(phrase, str):
                         continue
                     try:
-                        if key == "forbidden" and phrase.startswith("@"):
+                        if phrase.startswith("@"):
+                            if key == "required":
+                                raise ValueError(f"{phrase!r}: a library is forbidden, never "
+                                                 "required (put it in forbidden)")
                             library_phrases(phrase)
                         else:
                             Phrase(phrase)
