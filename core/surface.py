@@ -65,6 +65,11 @@ Standards
   ``adopt_visible(session, actor_id=None)``: adopt every shipped standard the tenant sees;
   ``change_standard(session, code, overrides=..., note=...)``: a new version of a standard;
   ``merge_patch(document, patch)``: RFC 7386 JSON merge patch of overrides.
+  ``phrase_libraries()``: the phrase libraries shipped with core (``{name: {title, kinds:
+  {kind: {title, phrases}}, review_only}}``), forbidden in a ``phrases`` rule as ``"@name"``
+  or ``"@name.kind"``. ``placeholder_values(session)``: the values the ``<placeholders>`` of
+  phrases take for the session's tenant (from plugin settings; ``company``: its name), e.g.
+  to warn at onboarding that a standard's ``<hotline>`` has no value.
 
 Surveys
   ``INSTRUMENT_CODE_RE``: the pattern of an instrument code.
@@ -148,6 +153,8 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "adopt_visible": ("servq.core.standards", "adopt_visible"),
     "change_standard": ("servq.core.standards", "change_standard"),
     "merge_patch": ("servq.core.standards.overrides", "merge_patch"),
+    "phrase_libraries": ("servq.core.scoring.phrases", "libraries"),
+    "placeholder_values": ("servq.core.evaluation.placeholders", "placeholder_values"),
     # surveys
     "INSTRUMENT_CODE_RE": ("servq.core.surveys.instruments", "CODE_RE"),
     "find_instrument": ("servq.core.surveys.store", "find_instrument"),

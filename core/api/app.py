@@ -69,14 +69,16 @@ def init_app(app: Flask) -> None:
     api = LazyDocsApi(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
     app.extensions["servq.api"] = api
 
-    from servq.core.api import (actions, auth, batch, calendar, calibration, clocks, disputes, evaluations, exports, kinds,
-                          kpis, members, plugins, public, quality_files, records, reports, reviews,
-                          schedules, sites, staff, standards, surveys, webhooks, workflows)
+    from servq.core.api import (actions, auth, batch, calendar, calibration, clocks, disputes,
+                                evaluations, exports, kinds, kpis, members, phrase_libraries, plugins,
+                                public, quality_files, records, reports, reviews, schedules, sites,
+                                staff, standards, surveys, webhooks, workflows)
 
     # batch before records: /records/batch must not be read as a record id.
     for module in (auth, members, sites, staff, batch, records, evaluations, reviews, workflows,
                    clocks, kinds, plugins, standards, actions, calendar, schedules, webhooks, surveys,
-                   public, exports, kpis, quality_files, reports, disputes, calibration):
+                   public, exports, kpis, quality_files, reports, disputes, calibration,
+                   phrase_libraries):
         api.register_blueprint(module.blp, url_prefix=f"{API_PREFIX}{module.URL}")
 
     for plugin_id, blueprints in get_plugins(app).contributions("register_blueprints"):

@@ -39,9 +39,11 @@ from servq.core.evaluation.errors import RecordInvalid
 from servq.core.models import Evaluation, Record
 from servq.core.evaluation.inspections import named_standard
 from servq.core.evaluation.overrides import overrides_for
+from servq.core.evaluation.placeholders import placeholder_values
 from servq.core.evaluation.values import INSPECTION, inspection_plan, record_values
 from servq.core.scoring import CompiledStandard, Outcome, RuleInputError, evaluate
 from servq.core.scoring.engine import _json_safe
+from servq.core.scoring.phrases import placeholder_names
 from servq.core.scoring.registry import CORE_RULE_TYPES
 from servq.core.scoring.rules import FrozenEvidence
 from servq.core.standards import rule_registry, standards_for_kind
@@ -61,6 +63,7 @@ class Facts(NamedTuple):
     flagged: tuple[tuple[int, Any], ...]  # (position, Item) of critical / action_on_failure items
     deadlines: bool                       # has deadline items: its clocks are synchronised
     calendar: bool                        # needs the tenant's business calendar
+    placeholders: bool = False            # has phrases with <placeholders> (tenant values)
 
 
 _FACTS: dict[int, tuple[CompiledStandard, Facts]] = {}
@@ -77,7 +80,9 @@ def facts(compiled: CompiledStandard) -> Facts:
         flagged=tuple((n, item) for n, item in enumerate(items) if item.critical or item.action_on_failure),
         deadlines=any(item.rule.type == "deadline" for item in items),
         calendar=any(item.rule.type == "deadline" or item.rule.type not in _CORE_TYPES
-                     for item in items))
+                     for item in items),
+        placeholders=any(item.rule.type == "phrases" and placeholder_names(item.rule.params)
+                         for item in items))
     with _FACTS_LOCK:
         if len(_FACTS) >= 512:
             _FACTS.pop(next(iter(_FACTS)))
@@ -147,6 +152,7 @@ def score_records(session, records: Sequence[Record], now: datetime, *,
     by_kind = standards.by_kind
     registry = None
     calendar = None
+    placeholders = None
     scored: list[tuple[Record, Any, CompiledStandard, Facts, Any]] = []
     append = scored.append
     errors: dict[int, dict] = {}
@@ -174,8 +180,13 @@ def score_records(session, records: Sequence[Record], now: datetime, *,
                 clock = calendar
             else:
                 clock = WALL
+            filled = None
+            if known.placeholders:
+                if placeholders is None:
+                    placeholders = placeholder_values(session)
+                filled = placeholders
             try:
-                result = evaluate(target, values, now, clock,
+                result = evaluate(target, values, now, clock, placeholders=filled,
                                   overrides=decided.get((record.id, version.code)) if decided else None)
             except RuleInputError as error:
                 errors[position] = _input_errors(record, version.code, compiled, error)

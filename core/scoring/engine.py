@@ -194,6 +194,7 @@ def _overridden(result: tuple, override: Override) -> tuple:
 
 def evaluate(standard: Standard | CompiledStandard, values: Mapping[str, Any], now: datetime,
              calendar: Calendar = WALL, *, rules: RuleRegistry | None = None,
+             placeholders: Mapping[str, str] | None = None,
              overrides: Mapping[str, Override] | None = None) -> Evaluation:
     """Evaluate ``values`` against ``standard`` at ``now`` (see the module docstring).
 
@@ -207,11 +208,12 @@ def evaluate(standard: Standard | CompiledStandard, values: Mapping[str, Any], n
     if now.utcoffset() is None:
         raise ValueError("now must be a timezone-aware datetime")
     compiled = standard if isinstance(standard, CompiledStandard) else compile_standard(standard, rules)
-    context = _new_context((now, calendar, {}))
+    context = _new_context((now, calendar, {}, placeholders or _NO_PLACEHOLDERS))
     try:
         results = [run(values, context) for run in compiled.runs]
     except RuleInputError as error:
-        raise ItemInputError(_culprit(compiled, values, now, calendar), str(error)) from error
+        raise ItemInputError(_culprit(compiled, values, now, calendar, context.placeholders),
+                             str(error)) from error
     original_percent = None
     if overrides:
         changed = [(n, overrides[code]) for n, code in enumerate(compiled.codes) if code in overrides]
@@ -272,12 +274,13 @@ _EVALUATION_SETTERS = tuple(Evaluation.__dict__[name].__set__ for name in (
 
 _new_outcome = partial(tuple.__new__, ItemOutcome)
 _new_context = partial(tuple.__new__, Context)
+_NO_PLACEHOLDERS: Mapping[str, str] = {}
 
 
 def _culprit(compiled: CompiledStandard, values: Mapping[str, Any], now: datetime,
-             calendar: Calendar) -> str:
+             calendar: Calendar, placeholders: Mapping[str, str]) -> str:
     """Return the code of the first item whose rule refuses ``values`` (rules are pure)."""
-    context = Context(now, calendar, {})
+    context = Context(now, calendar, {}, placeholders)
     for code, run in zip(compiled.codes, compiled.runs):
         try:
             run(values, context)

@@ -30,16 +30,20 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate, va
 from servq.core.calendar import WALL, Calendar, DeadlineLimit, deadline_limit
 from servq.core.calendar.moments import parse_time_of_day
 from servq.core.scoring import dated, rules
+from servq.core.scoring.phrases import PhrasesParams, compile_phrases
 from servq.core.scoring.rules import RuleResult
-from servq.core.scoring.text import IndexedText, index, normalise
+from servq.core.scoring.text import IndexedText
 
 
 class Context(NamedTuple):
-    """What an evaluator knows besides the values: the time and the business calendar."""
+    """What an evaluator knows besides the values: the time, the business calendar and
+    the tenant's placeholder values (``<hotline>`` in a phrase; see
+    :mod:`core.scoring.phrases`)."""
 
     now: datetime
     calendar: Calendar
     texts: dict[str, IndexedText]  # texts indexed so far in this evaluation, by field
+    placeholders: Mapping[str, str] = {}  # placeholder name -> value
 
 
 Evaluator = Callable[[Mapping[str, Any], Context], RuleResult]
@@ -274,22 +278,6 @@ class DeductionParams(_Params):
     cap = fields.Float(allow_nan=False, validate=validate.Range(min=0, min_inclusive=False))
 
 
-class PhrasesParams(_Params):
-    """``phrases``: the text at ``field`` holds every ``required`` and no ``forbidden`` phrase."""
-
-    required = fields.List(fields.String(), load_default=list)
-    forbidden = fields.List(fields.String(), load_default=list)
-
-    @validates_schema
-    def _phrases(self, data, **kwargs):
-        phrases = data.get("required", []) + data.get("forbidden", [])
-        if not phrases:
-            raise ValidationError("give at least one required or forbidden phrase")
-        empty = [phrase for phrase in phrases if not normalise(phrase)]
-        if empty:
-            raise ValidationError(f"phrases of nothing but punctuation or spaces: {empty}")
-
-
 def _compile_check(params, code):
     field = params.get("field", code)
     check, passed, failed = rules.check, rules.CHECK_TRUE, rules.CHECK_FALSE
@@ -419,32 +407,12 @@ def _compile_deduction(params, code):
     return evaluate
 
 
-def _compile_phrases(params, code):
-    field = params.get("field", code)
-    read = reader(field)
-    match = rules.PhraseMatcher(params.get("required", ()), params.get("forbidden", ()))
-
-    judge = match.judge
-
-    def evaluate(values, context):
-        text = read(values)
-        if text.__class__ is not str:
-            return match(text)
-        # Several items often judge the same text: index it once per evaluation.
-        indexed = context.texts.get(field)
-        if indexed is None or indexed.original is not text:
-            indexed = context.texts[field] = index(text)
-        return judge(text, indexed)
-
-    return evaluate
-
-
 CORE_RULE_TYPES = (
     RuleType("check", CheckParams, _compile_check, "pass, fail or n.a."),
     RuleType("measure", MeasureParams, _compile_measure, "a number against a range or target"),
     RuleType("deadline", DeadlineParams, _compile_deadline, "time between two timestamps"),
     RuleType("deduction", DeductionParams, _compile_deduction, "points per occurrence, capped"),
-    RuleType("phrases", PhrasesParams, _compile_phrases, "required and forbidden phrases"),
+    RuleType("phrases", PhrasesParams, compile_phrases, "required and forbidden phrases"),
 )
 
 

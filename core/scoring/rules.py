@@ -18,7 +18,7 @@ What a value may be (anything else raises :class:`RuleInputError`):
   is a :class:`core.calendar.Limit` (``"4h"``, ``"5 working days"``).
 - ``deduction``: a count of occurrences (int >= 0) or a list of them; missing or ``None``
   is no occurrence; ``"na"`` is n.a.
-- ``phrases``: a text; missing or ``None`` is n.a.
+- ``phrases``: a text (or, through :mod:`core.scoring.phrases`, a transcript of turns); missing or ``None`` is n.a.
 """
 
 from __future__ import annotations
@@ -363,7 +363,9 @@ class PhraseMatcher:
                 spans = indexed.find_all(form, pattern)
                 found.append({"phrase": phrase, "kind": kind, "found": True,
                               "at": [span[0] for span in spans],
-                              "matched": [text[begin:end] for begin, end in spans]})
+                              "matched": [text[begin:end] for begin, end in spans],
+                              "matches": [{"phrase": phrase, "text": text[begin:end], "start": begin,
+                                           "end": end, "turn": None} for begin, end in spans]})
                 if not wanted:
                     ok = False
             else:

@@ -28,6 +28,9 @@ A standard is a versioned, bilingual set of items, written as TOML or JSON::
                                       # response ("response") or the resolution ("resolution")
                                       # of a record for the response/resolution time KPIs
     rule = { type = "phrases", field = "transcript", required = ["您好"] }
+                                      # phrases: also "transcript[speaker=agent]", turn =
+                                      # "first"/"last", groups [["您好", "你好"]], blanks
+                                      # "____", <placeholders>, "@taboo" (core.scoring.phrases)
 
     [[items]]                         # a deadline: "30m", "4h", "3 days", "8 working hours",
     code = "resolved_in_time"         # "5 working days", "5个工作日"; working limits count

@@ -119,6 +119,12 @@ def normalise(text: str) -> str:
     return _BREAKS.sub(BREAK, _strip(unicodedata.normalize("NFKC", text).casefold())).strip(BREAK)
 
 
+def normalise_part(text: str) -> str:
+    """The normal form of a piece of a phrase (the text between a blank or a placeholder
+    and the next): :func:`normalise` without stripping sentence ends at either end."""
+    return _BREAKS.sub(BREAK, _strip(unicodedata.normalize("NFKC", text).casefold()))
+
+
 def phrase_pattern(phrase: str) -> re.Pattern | None:
     """For a phrase (in normal form) of more than one sentence, the pattern that finds it
     whatever run of sentence ends separates them; ``None`` for a phrase of one sentence,
@@ -186,6 +192,20 @@ class IndexedText:
             end = starts[last] + 1 if ends is None else ends[last]
             spans.append((starts[position], end))
             position = self.normal.find(phrase, position + len(phrase))
+        return spans
+
+    def find_pattern(self, pattern: re.Pattern) -> list[tuple[int, int]]:
+        """Return the ``(start, end)`` spans in the original text of the matches of
+        ``pattern`` (a pattern over the normal form, e.g. a phrase with a blank)."""
+        spans: list[tuple[int, int]] = []
+        starts = ends = None
+        for match in pattern.finditer(self.normal):
+            if match.end() == match.start():
+                continue
+            if starts is None:
+                starts, ends = self._offsets()
+            last = match.end() - 1
+            spans.append((starts[match.start()], starts[last] + 1 if ends is None else ends[last]))
         return spans
 
     def __repr__(self) -> str:

@@ -1,0 +1,1 @@
+"""Phrase libraries shipped as data (``<name>.toml``): see :mod:`servq.core.scoring.phrases`."""
