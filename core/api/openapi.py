@@ -273,3 +273,10 @@ def _refs(node, out: set) -> None:
     elif isinstance(node, list):
         for value in node:
             _refs(value, out)
+
+
+def binary_content(*content_types: str) -> dict:
+    """The ``content`` of a response that is a file: each type a binary body (a generated
+    client answers it as a file, e.g. openapi-python-client's ``File``). For
+    ``@blp.doc(responses={200: {"content": binary_content("application/pdf")}})``."""
+    return {ct: {"schema": {"type": "string", "format": "binary"}} for ct in content_types}
