@@ -50,8 +50,10 @@ class WeeklyReportSchema(Schema):
     staff = fields.Dict(required=True, metadata={"description": "Best and worst staff by mean score"})
 
 
-#: The 200 of the weekly report beside its JSON: the files, as binary bodies.
-WEEKLY_FILES_DOC = {"responses": {200: {"content": binary_content(*FILE_CONTENT_TYPES.values())}}}
+#: The 200 of the weekly report: the typed JSON, and the files as binary bodies.
+WEEKLY_DOC = {"responses": {200: {"content": {
+    "application/json": {"schema": WeeklyReportSchema},
+    **binary_content(*FILE_CONTENT_TYPES.values())}}}}
 #: A report run's file, by the run's format: every one binary (the JSON one too: it is a
 #: file here; the binary types first, as generators take the first type they know).
 RUN_FILE_DOC = {"responses": {200: {"content": binary_content(
