@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+
+import pytest
 from html.parser import HTMLParser
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
@@ -97,3 +99,91 @@ def test_docs_work_offline(client):
         assert asset.mimetype in ("text/javascript", "application/javascript", "text/css"), (url, asset.mimetype)
     assert client.get("/api/v1/docs/assets/../../openapi.json").status_code == 404
     assert client.get("/api/v1/docs/assets/no-such-file.js").status_code == 404
+
+
+# What a generated client needs (core/api/openapi.py, docs/api-clients.md).
+
+def _resolve(spec: dict, node: dict) -> dict:
+    ref = node.get("$ref") if isinstance(node, dict) else None
+    if ref:
+        kind, name = ref.split("/")[-2:]
+        return spec["components"][kind][name]
+    return node
+
+
+def test_every_operation_has_a_unique_camel_case_operation_id(client):
+    spec = client.get("/api/v1/openapi.json").json
+    ids = [op.get("operationId") for _, _, op in operations(spec)]
+    assert all(ids), [f"{m.upper()} {p}" for m, p, op in operations(spec) if not op.get("operationId")]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    assert all(re.fullmatch(r"[a-z][A-Za-z0-9]*", i) for i in ids), ids
+    by_route = {(m, p): op["operationId"] for m, p, op in operations(spec)}
+    assert by_route[("get", "/api/v1/records")] == "listRecords"
+    assert by_route[("post", "/api/v1/records")] == "createRecord"
+    assert by_route[("get", "/api/v1/records/{record_id}")] == "getRecord"
+    assert by_route[("patch", "/api/v1/records/{record_id}")] == "updateRecord"
+    assert by_route[("post", "/api/v1/records/{record_id}/transitions")] == "transitionRecord"
+    assert by_route[("post", "/api/v1/auth/token")] == "login"
+    # A plugin's routes get one too, with the plugin's id.
+    assert by_route[("get", "/api/v1/property/sites/{site_id}/obligations")] == "getPropertySiteObligations"
+
+
+@pytest.mark.sample_plugin
+def test_a_plugins_new_route_gets_an_operation_id(client):
+    spec = client.get("/api/v1/openapi.json").json
+    plugin_ops = [op for _, path, op in operations(spec) if path.startswith("/api/v1/sample/")]
+    assert plugin_ops and all(op["operationId"].startswith(("getSample", "listSample", "createSample"))
+                              for op in plugin_ops), [op.get("operationId") for op in plugin_ops]
+
+
+NO_LOCATION = {"/api/v1/auth/token", "/api/v1/records/batch", "/api/v1/public/surveys/{token}"}
+
+
+def test_every_error_response_has_the_error_schema(client):
+    spec = client.get("/api/v1/openapi.json").json
+    for method, path, op in operations(spec):
+        where = f"{method.upper()} {path}"
+        responses = {code: _resolve(spec, r) for code, r in op["responses"].items()}
+        for code, response in responses.items():
+            if code == "default" or int(code) >= 400:
+                assert response.get("content", {}).get("application/json", {}).get("schema"), (where, code)
+        if op.get("security"):
+            assert "WWW-Authenticate" in responses["401"]["headers"], where
+            if op.get("x-permission") != "read":
+                assert "403" in responses, where
+        if "{" in path:
+            assert "404" in responses, where
+        if "requestBody" in op:
+            assert {"400", "422"} <= responses.keys(), where
+        if "429" in responses:
+            assert "Retry-After" in responses["429"]["headers"], where
+        # A 201 that makes one addressable object says where it is (not a token, a batch
+        # of records, a survey answer).
+        if "201" in responses and method == "post" and path not in NO_LOCATION:
+            assert {"Location", "ETag"} <= responses["201"].get("headers", {}).keys(), where
+        if method == "get" and "page_size" in {_resolve(spec, p).get("name") for p in op.get("parameters", [])}:
+            assert "X-Pagination" in responses["200"]["headers"], where
+    assert "ETag" in spec["paths"]["/api/v1/records/{record_id}"]["get"]["responses"]["200"]["headers"]
+
+
+def test_response_schemas_require_the_fields_always_present(client):
+    schemas = client.get("/api/v1/openapi.json").json["components"]["schemas"]
+    record = schemas["Record"]
+    assert set(record["required"]) == set(record["properties"])
+    assert record["properties"]["site_id"]["nullable"] is True
+    # The error body has message and errors only when the error gave them.
+    assert schemas["Error"]["required"] == ["code", "status"]
+    # A schema also read from requests keeps its own required fields (the body's).
+    assert schemas["RecordInput"]["required"] == ["kind"]
+    assert not any(k.startswith("x-servq") for s in schemas.values() for k in s)
+
+
+def test_report_responses_are_typed_and_files_binary(client):
+    spec = client.get("/api/v1/openapi.json").json
+    weekly = spec["paths"]["/api/v1/reports/weekly"]["get"]["responses"]["200"]["content"]
+    assert weekly["application/json"]["schema"] == {"$ref": "#/components/schemas/WeeklyReport"}
+    for content_type in ("application/pdf", "text/csv",
+                         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"):
+        assert weekly[content_type]["schema"] == {"type": "string", "format": "binary"}
+    run_file = spec["paths"]["/api/v1/reports/runs/{run_id}/file"]["get"]["responses"]["200"]["content"]
+    assert run_file["application/pdf"]["schema"]["format"] == "binary"

@@ -9,7 +9,6 @@ import swagger_ui_bundle
 from flask import Blueprint as FlaskBlueprint
 from flask import Flask, request, send_from_directory
 from flask.sessions import NullSession, SessionInterface
-from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask_smorest import Api, abort
 from marshmallow import Schema
@@ -17,6 +16,7 @@ from marshmallow import Schema
 from servq import __version__
 from servq.core.api.errors import register_error_handlers
 from servq.core.api.jsonio import JSONProvider
+from servq.core.api.openapi import ServqMarshmallowPlugin, ServqSpecPlugin, finish_spec
 from servq.core.db import contains_nul
 from servq.core.plugins.app import get_plugins
 
@@ -66,7 +66,7 @@ def init_app(app: Flask) -> None:
     app.json = JSONProvider(app)
     # Bearer tokens, never cookies: no signed cookie session to open on every request.
     app.session_interface = NoCookieSessions()
-    api = LazyDocsApi(app, spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name)})
+    api = LazyDocsApi(app, spec_kwargs=_spec_kwargs(app))
     app.extensions["servq.api"] = api
 
     from servq.core.api import (actions, auth, batch, calendar, calibration, clocks, disputes,
@@ -101,6 +101,13 @@ def init_app(app: Flask) -> None:
     app.before_request(_refuse_nul_characters)
     register_error_handlers(app)
     app.wsgi_app = _own_app_context(app, app.wsgi_app)
+
+
+def _spec_kwargs(app: Flask) -> dict:
+    """The OpenAPI document's plugins: operationIds, error responses and required
+    response fields on every route, a plugin's included (:mod:`core.api.openapi`)."""
+    return {"marshmallow_plugin": ServqMarshmallowPlugin(schema_name_resolver=schema_name),
+            "extra_plugins": [ServqSpecPlugin(app)]}
 
 
 class NoCookieSession(NullSession):
@@ -152,6 +159,7 @@ class LazyDocsApi(Api):
                     blp, name, parameters = self._pending_docs.pop(0)
                     blp.register_views_in_doc(self, self._app, spec, name=name, parameters=parameters)
                     spec.tag({"name": name, "description": blp.description})
+                finish_spec(spec)
         return spec
 
     @spec.setter

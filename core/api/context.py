@@ -85,7 +85,8 @@ def require(permission: str):
                                    f"it needs the '{permission}' permission.")
             return fn(*args, **kwargs)
 
-        return Blueprint.doc(security=BEARER)(wrapper)
+        # x-permission: the 403 of roles without it is documented (core/api/openapi.py).
+        return Blueprint.doc(security=BEARER, **{"x-permission": permission})(wrapper)
 
     return decorator
 

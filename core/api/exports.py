@@ -101,11 +101,16 @@ class ExportById(MethodView):
         return get_export(export_id)
 
 
+EXPORT_DOCUMENT = {"type": "object", "additionalProperties": True,
+                   "description": "servq-export version 1: every row of the tenant, by table"}
+
+
 @blp.route("/<uuid:export_id>/file")
 class ExportFile(MethodView):
     @require("admin")
-    @blp.response(200, content_type="application/json",
-                  description="The export document (servq-export, version 1)")
+    @blp.response(200, description="The export document (servq-export, version 1): JSON, sent "
+                                   "as an attachment")
+    @blp.doc(responses={200: {"content": {"application/json": {"schema": EXPORT_DOCUMENT}}}})
     @blp.alt_response(409, description="The export is not done (queued, running or failed)")
     def get(self, export_id):
         """Download an export's JSON document."""

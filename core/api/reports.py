@@ -19,6 +19,7 @@ from sqlalchemy.orm import defer
 from servq.core.api.app import API_PREFIX
 from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import actor_id, require
+from servq.core.api.report_schemas import RUN_FILE_DOC, WEEKLY_DOC
 from servq.core.db.session import request_session
 from servq.core.db import utcnow
 from servq.core.jobs import enqueue
@@ -90,9 +91,13 @@ def file_response(built: ReportFile) -> Response:
 class Weekly(MethodView):
     @require("read")
     @blp.arguments(WeeklyArgs(), location="query")
+    # Documented, not dumped (WEEKLY_DOC): the view answers a ready Response or the 202.
     @blp.response(200, description="The report: JSON, or the file (CSV, xlsx, PDF) as an attachment")
+    @blp.doc(**WEEKLY_DOC)
     @blp.alt_response(202, schema=ReportRunSchema,
-                      description="Built by a job: poll the run at Location, then fetch its file")
+                      description="Built by a job: poll the run at Location, then fetch its file",
+                      headers={"Location": {"description": "The run's URL, to poll",
+                                            "schema": {"type": "string"}}})
     def get(self, args):
         """The weekly quality-meeting report.
 
@@ -153,6 +158,7 @@ class RunById(MethodView):
 class RunFile(MethodView):
     @require("read")
     @blp.response(200, description="The report file")
+    @blp.doc(**RUN_FILE_DOC)
     @blp.alt_response(409, description="The run is not done (queued, running or failed)")
     def get(self, run_id):
         """Download a finished report run's file."""
