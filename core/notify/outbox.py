@@ -40,6 +40,8 @@ EVENT_TYPES: dict[str, str] = {
     "schedule.missed": "A period of a recurring obligation ended without a matching record.",
     "action.opened": "A corrective action was opened.",
     "record.escalated": "A record's escalation level was raised.",
+    "record.stalled": "A record stayed in a state longer than its workflow's stalled_after "
+                      "without moving (once per stall; a move re-arms the watch).",
     "survey.invited": "A survey invitation was issued.",
 }
 
