@@ -139,6 +139,30 @@ def test_a_working_limit_counts_the_tenants_calendar_and_skips_its_holiday(app, 
     assert datetime.fromisoformat(note["data"]["stalled_since"]) == local(2026, 3, 5, 10)
 
 
+def test_a_record_never_moved_has_its_status_since_its_corrected_occurred_at(app, tenant):
+    t0 = local(2026, 3, 2, 10)
+    job = new_job(tenant, t0)
+    with time_machine.travel(t0 + timedelta(minutes=5), tick=False):
+        etag = tenant.api.get(f"{RECORDS}/{job['id']}").headers["ETag"]
+        r = tenant.api.patch(f"{RECORDS}/{job['id']}", headers={"If-Match": etag},
+                             json={"occurred_at": (t0 - timedelta(hours=5)).isoformat()})
+        assert r.status_code == 200, r.json
+    assert scan(app, tenant, t0 + timedelta(minutes=10))["stalled"] == 1
+    [note] = stalls(tenant)
+    assert datetime.fromisoformat(note["data"]["status_since"]) == t0 - timedelta(hours=5)
+
+
+def test_records_created_in_bulk_are_watched_too(app, tenant):
+    t0 = local(2026, 3, 2, 10)
+    body = {"records": [{"kind": KIND, "occurred_at": (t0 + timedelta(minutes=10 * n)).isoformat(),
+                         "data": {"title": f"Job {n}"}} for n in range(3)]}
+    with time_machine.travel(t0 + timedelta(hours=1), tick=False):
+        r = tenant.api.post(f"{RECORDS}/batch", json=body)
+    assert r.status_code == 201, r.json
+    assert scan(app, tenant, t0 + timedelta(hours=4, minutes=1))["stalled"] == 1
+    assert scan(app, tenant, t0 + timedelta(hours=4, minutes=25))["stalled"] == 2
+
+
 def test_final_and_undeclared_states_never_stall(app, tenant):
     t0 = local(2026, 3, 2, 10)
     closed = new_job(tenant, t0, waiver={"reason": "cancelled", "approver_id": "u-1"})

@@ -28,7 +28,7 @@ from typing import Iterable, Mapping
 from sqlalchemy import and_, or_, select, update
 
 from servq.core.auth.permissions import ROLES
-from servq.core.calendar import LimitError, due, parse_limit
+from servq.core.calendar import LimitError, NoWorkingTime, due, parse_limit
 from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import utcnow
 from servq.core.evaluation.actions import open_action
@@ -111,7 +111,10 @@ def scan(session, now: datetime | None = None, kinds: Mapping[str, RecordKind] |
         limit = limits[(row.kind, by_state[(row.kind, row.status)])]
         if limit.working and calendar is None:
             calendar = tenant_calendar(session)
-        until = due(row.status_since, limit, calendar)
+        try:
+            until = due(row.status_since, limit, calendar)
+        except NoWorkingTime:  # a calendar with no working time: working limits never run out
+            continue
         if until is not None and until <= now:
             stalled.append((row, until))
     if not stalled:

@@ -211,6 +211,8 @@ def update_record(session, kinds: Mapping[str, RecordKind], record: Record,
     changes = apply_changes(record, values)
     if "status" in changes:
         record.status_since = now or utcnow()  # a kind without workflow: its status moved
+    elif "occurred_at" in changes and record.status_since == occurred_before:
+        record.status_since = record.occurred_at  # never moved: it has its status since then
     if changes:
         session.flush()
         mark_dirty(session, (occurred_before, record.occurred_at))
