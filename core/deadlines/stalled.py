@@ -8,9 +8,10 @@ past the limit: wall time for a plain limit, the tenant's business calendar (wor
 hours, holidays) for a working one. A final state never stalls.
 
 :func:`scan` runs in every tenant's deadline scan (:func:`core.deadlines.watch.scan_tenant`).
-One indexed query (``tenant_id, kind, status, status_since``) finds the candidates not
-moved since the shortest wall time each limit can take and not yet marked; working
-limits are then checked exactly against the calendar in Python. For each stalled record,
+One indexed query (``tenant_id, kind, status, status_since``) finds the records not yet
+marked and not moved since each rule's cutoff: ``now - limit`` for a wall limit; for a
+working limit the latest start whose working time has run out by now, found by bisection
+on the calendar (:func:`cutoff`, a few dozen calendar sums per rule, none per record). For each stalled record,
 a guarded UPDATE sets ``stalled_at`` (so each stall is acted on once, however many scans
 run), an audit event ``stalled`` is written, ``record.stalled`` goes to the outbox
 (addressed to ``stalled_notify``; its dedupe key holds the instant the record took its
@@ -72,6 +73,36 @@ def _shortest_wall(limit) -> timedelta:
     return limit.timedelta
 
 
+#: How far back :func:`cutoff` looks for a working limit's start, beyond the limit itself
+#: (the longest holidays a calendar may hold between two working days).
+_SEARCH_BEYOND = timedelta(days=120)
+
+
+def cutoff(limit, now: datetime, calendar) -> datetime | None:
+    """The latest ``status_since`` of a record stalled at ``now`` under ``limit``: a wall
+    limit's is ``now - limit``; a working limit's is found by bisection on the calendar
+    (``due`` grows with the start), to the second. ``None``: no start stalls yet (no
+    working time in the calendar)."""
+    if not limit.working:
+        return now - limit.timedelta
+    hi = now - _shortest_wall(limit)
+    lo = hi - limit.timedelta * (7 if limit.unit == "day" else 1) - _SEARCH_BEYOND
+    try:
+        if due(lo, limit, calendar) > now:
+            return None
+        if due(hi, limit, calendar) <= now:
+            return hi
+        while hi - lo > timedelta(seconds=1):
+            mid = lo + (hi - lo) / 2
+            if due(mid, limit, calendar) <= now:
+                lo = mid
+            else:
+                hi = mid
+    except NoWorkingTime:
+        return None
+    return lo
+
+
 def rules(kinds: Mapping[str, RecordKind]) -> dict[tuple[str, str], list[str]]:
     """``{(kind, limit text): [states]}`` of the kinds with a stall rule."""
     out: dict[tuple[str, str], list[str]] = {}
@@ -95,9 +126,12 @@ def scan(session, now: datetime | None = None, kinds: Mapping[str, RecordKind] |
     if not declared:
         return result
     limits = {key: parse_limit(key[1]) for key in declared}
-    clauses = [and_(Record.kind == name, Record.status.in_(states),
-                    Record.status_since <= now - _shortest_wall(limits[(name, text)]))
-               for (name, text), states in declared.items()]
+    calendar = tenant_calendar(session) if any(limit.working for limit in limits.values()) else None
+    cutoffs = {key: cutoff(limit, now, calendar) for key, limit in limits.items()}
+    clauses = [and_(Record.kind == name, Record.status.in_(states), Record.status_since <= cutoffs[(name, text)])
+               for (name, text), states in declared.items() if cutoffs[(name, text)] is not None]
+    if not clauses:
+        return result
     rows = session.execute(
         select(Record.id, Record.kind, Record.status, Record.status_since)
         .where(or_(*clauses), Record.stalled_at.is_(None), Record.deleted_at.is_(None))
@@ -105,12 +139,9 @@ def scan(session, now: datetime | None = None, kinds: Mapping[str, RecordKind] |
     if not rows:
         return result
     by_state = {(name, state): text for (name, text), states in declared.items() for state in states}
-    calendar = None
     stalled = []
-    for row in rows:
+    for row in rows:  # the exact instant each ran out (and a check of the cutoff)
         limit = limits[(row.kind, by_state[(row.kind, row.status)])]
-        if limit.working and calendar is None:
-            calendar = tenant_calendar(session)
         try:
             until = due(row.status_since, limit, calendar)
         except NoWorkingTime:  # a calendar with no working time: working limits never run out
