@@ -93,6 +93,7 @@ def test_a_stalled_record_notifies_once_and_a_move_rearms_the_watch(app, tenant)
     [note] = stalls(tenant)
     assert note["roles"] == ["manager"]
     assert note["data"] == {"record_id": job["id"], "record_kind": KIND, "status": "open",
+                            "site_id": None, "staff_id": None,
                             "status_since": t0.astimezone(ZoneInfo("UTC")).isoformat(),
                             "stalled_after": "4h",
                             "stalled_since": (t0 + timedelta(hours=4)).astimezone(ZoneInfo("UTC")).isoformat()}

@@ -133,7 +133,8 @@ def scan(session, now: datetime | None = None, kinds: Mapping[str, RecordKind] |
     if not clauses:
         return result
     rows = session.execute(
-        select(Record.id, Record.kind, Record.status, Record.status_since)
+        select(Record.id, Record.kind, Record.status, Record.status_since, Record.site_id,
+               Record.staff_id)
         .where(or_(*clauses), Record.stalled_at.is_(None), Record.deleted_at.is_(None))
         .order_by(Record.status_since).limit(BATCH)).all()
     if not rows:
@@ -171,6 +172,7 @@ def scan(session, now: datetime | None = None, kinds: Mapping[str, RecordKind] |
                                                 "status": row.status, "status_since": since,
                                                 "stalled_after": limit_text}))
         payload = {"record_id": str(row.id), "record_kind": row.kind, "status": row.status,
+                   "site_id": row.site_id and str(row.site_id), "staff_id": row.staff_id and str(row.staff_id),
                    "status_since": since, "stalled_after": limit_text,
                    "stalled_since": until.isoformat()}
         events.append((EVENT, payload, tuple(workflow.stalled_notify), f"{EVENT}:{row.id}:{since}"))
