@@ -59,6 +59,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     database.init_app(app)
     plugins_ext.init_app(app)
+    from servq.core.deadlines import stalled  # the stall rules' limits and roles, checked once
+    stalled.check_kinds(plugins_ext.get_plugins(app).kinds.values())
     jobs.init_app(app)
     ratelimit.init_app(app)
     api.init_app(app)

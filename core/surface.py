@@ -16,6 +16,15 @@ Hooks and kinds
   JSON schema of its ``data``, optional workflow and seed standard.
   ``Workflow``: the states and transitions of a record kind.
   ``Transition``: one allowed move of a workflow, with the permission it needs.
+  Guards and stalls (docs/calendars-and-workflows.md §2): ``Transition(..., requires={path:
+  test})`` refuses the action (409, ``unmet``) until the record's ``data`` meets every
+  condition (``[values]``, ``{"present": true}``, ``{"not": [values]}``); ``Workflow(...,
+  stalled_after="3 working days" | {state: limit}, stalled_notify=(roles,),
+  stalled_action=True)`` notifies ``record.stalled`` once per stall of a record not moved.
+  ``TransitionRefused``: ``transition`` refused the action from the record's status
+  (``allowed``); ``TransitionBlocked``, one of them: the guards fail (``unmet``: each
+  ``{field, requires, message}``). ``unmet_conditions(requires, data)``: that list for any
+  condition set of the same vocabulary, for a plugin checking its own.
 
 HTTP routes (``register_blueprints``)
   ``Blueprint``: core's flask-smorest blueprint (ETag helpers, tenant URL prefix).
@@ -112,6 +121,10 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "RecordKind": ("servq.core.plugins", "RecordKind"),
     "Workflow": ("servq.core.plugins", "Workflow"),
     "Transition": ("servq.core.plugins", "Transition"),
+    # guards and stalls
+    "TransitionRefused": ("servq.core.records.workflows", "TransitionRefused"),
+    "TransitionBlocked": ("servq.core.records.workflows", "TransitionBlocked"),
+    "unmet_conditions": ("servq.core.plugins.conditions", "unmet"),
     # HTTP routes
     "Blueprint": ("servq.core.api.blueprint", "Blueprint"),
     "require": ("servq.core.api.context", "require"),

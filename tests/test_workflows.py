@@ -121,7 +121,8 @@ def test_allowed_actions_are_listed_with_titles(acme):
     assert r.status_code == 200
     assert r.json == {"status": "new", "waiting": False, "final": False, "actions": [
         {"action": "start", "title": {"en": "Start", "zh": "开始"}, "target": "working",
-         "stamp": "started_at", "needs_reason": False}]}
+         "stamp": "started_at", "needs_reason": False, "requires": {}, "satisfied": True,
+         "unmet": []}]}
 
 
 def test_transition_sets_status_stamps_audits_and_fires_the_hook(acme, flow):

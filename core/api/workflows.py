@@ -5,6 +5,12 @@ each leads to and whether it needs a reason); ``POST {action, note, at, reason}`
 ``write``, ``If-Match`` with the record's ETag) takes one and answers the record. An
 action not allowed from the current status is a 409 ``{message, allowed: [...]}``; so
 is a PATCH that tries to change a workflow kind's status.
+
+A guarded action (``requires`` on the record's ``data``) whose guards fail is a 409 too:
+the record's state, not the request, stands in the way (422 is for the request's own
+input: ``at``, ``reason``, ``note``). Its body adds ``unmet: [{field, requires,
+message}]``, one per failing condition, and the message names the fields. ``GET`` shows
+each action's ``requires`` and whether it is ``satisfied`` now (with its ``unmet``).
 """
 
 from __future__ import annotations
@@ -19,8 +25,8 @@ from servq.core.api.context import actor_id, enabled_kinds, require
 from servq.core.api.records import RecordSchema, audit_personal_reads, get_record
 from servq.core.db.session import request_session
 from servq.core.records.pipeline import utc_instant
-from servq.core.records.workflows import (NOTE_MAX, REASON_MAX, TransitionInvalid, TransitionRefused,
-                            allowed_transitions, transition)
+from servq.core.records.workflows import (NOTE_MAX, REASON_MAX, TransitionBlocked, TransitionInvalid,
+                                         TransitionRefused, allowed_transitions, transition)
 
 URL = "/records"
 blp = Blueprint("workflows", __name__, description="Workflow transitions of records.")
@@ -42,12 +48,23 @@ class TitleSchema(Schema):
     zh = fields.String()
 
 
+class UnmetSchema(Schema):
+    field = fields.String(metadata={"description": "The failing field: data.<path>"})
+    requires = fields.Raw(metadata={"description": "The condition declared on it"})
+    message = fields.String()
+
+
 class AllowedActionSchema(Schema):
     action = fields.String()
     title = fields.Nested(TitleSchema)
     target = fields.String(metadata={"description": "The status it leads to"})
     stamp = fields.String(allow_none=True, metadata={"description": "The timestamp it records"})
     needs_reason = fields.Boolean(metadata={"description": "It enters a waiting state"})
+    requires = fields.Dict(metadata={"description": "Guards on the record's data, all of which must "
+                                                    "hold ({path: [values]} or {path: {present, not}})"})
+    satisfied = fields.Boolean(metadata={"description": "The guards hold on the record's data now"})
+    unmet = fields.List(fields.Nested(UnmetSchema),
+                        metadata={"description": "The guards that fail now"})
 
 
 class TransitionsSchema(Schema):
@@ -62,14 +79,18 @@ class ConflictSchema(Schema):
     status = fields.String()
     message = fields.String()
     allowed = fields.List(fields.String(), metadata={"description": "The actions allowed now"})
+    unmet = fields.List(fields.Nested(UnmetSchema), metadata={
+        "description": "A guarded action: the conditions on the record's data that fail"})
 
 
 @blp.app_errorhandler(TransitionRefused)
 def _refused(exc: TransitionRefused):
     """409 ``{message, allowed}`` for a refused action, whichever route raised it."""
     request_session().rollback()
-    response = jsonify({"code": 409, "status": "Conflict", "message": exc.message,
-                        "allowed": exc.allowed})
+    body = {"code": 409, "status": "Conflict", "message": exc.message, "allowed": exc.allowed}
+    if isinstance(exc, TransitionBlocked):
+        body["unmet"] = exc.unmet
+    response = jsonify(body)
     response.status_code = 409
     return response
 
@@ -88,14 +109,15 @@ class Transitions(MethodView):
             "status": record.status,
             "waiting": bool(workflow and record.status in workflow.waiting),
             "final": bool(workflow and record.status in workflow.final),
-            "actions": allowed_transitions(kind, record.status),
+            "actions": allowed_transitions(kind, record.status, record.data),
         }
 
     @require("write")
     @blp.etag
     @blp.arguments(TransitionInputSchema())
     @blp.response(200, RecordSchema)
-    @blp.alt_response(409, schema=ConflictSchema, description="The action is not allowed now")
+    @blp.alt_response(409, schema=ConflictSchema, description="The action is not allowed now, "
+                      "or its guards fail on the record's data (unmet)")
     @blp.alt_response(428, description="If-Match with the record's ETag is required")
     @blp.alt_response(412, description="The record changed since its ETag was read")
     def post(self, body, record_id):

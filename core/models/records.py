@@ -29,6 +29,8 @@ class Record(TenantOwned, Base):
         Index(None, "tenant_id", "site_id", "occurred_at"),
         Index(None, "tenant_id", "staff_id", "occurred_at"),
         Index(None, "tenant_id", "status", "occurred_at"),
+        # The stalled-record watch (core.deadlines.stalled): records not moved since a cutoff.
+        Index(None, "tenant_id", "kind", "status", "status_since"),
     )
 
     kind: Mapped[str] = mapped_column(String(100))
@@ -44,6 +46,10 @@ class Record(TenantOwned, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None]
+    # When the record took its status (created: occurred_at; then each transition's instant).
+    status_since: Mapped[datetime | None]
+    # When the stalled-record watch found it stalled in that status; cleared when it moves.
+    stalled_at: Mapped[datetime | None]
 
 
 # The reviews of a record (inspections naming it as their ``subject_record_id``), found by

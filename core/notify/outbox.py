@@ -41,6 +41,8 @@ EVENT_TYPES: dict[str, str] = {
                         "(per-staff schedules: one event per person short of the quota)."),
     "action.opened": "A corrective action was opened.",
     "record.escalated": "A record's escalation level was raised.",
+    "record.stalled": "A record stayed in a state longer than its workflow's stalled_after "
+                      "without moving (once per stall; a move re-arms the watch).",
     "survey.invited": "A survey invitation was issued.",
     "dispute.filed": "A staff member disputed an evaluation.",
     "dispute.decided": "A dispute was decided (accepted, partly accepted or rejected).",

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from marshmallow import Schema
 
+from servq.core.plugins.conditions import check_conditions
+
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -27,6 +29,10 @@ class Transition:
         ``resolved_at`` and ``closed_at``, so the resolution deadline runs again).
     :param restamp: overwrite ``stamp`` when it is already set (``reopened_at`` holds the
         latest reopening).
+    :param requires: guards on the record's ``data`` that must all hold for the action to
+        be taken, as data (:mod:`core.plugins.conditions`): ``{"service_sheet.signed":
+        [True], "waiver.approver_id": {"present": True}, "result": {"not": ["rejected"]}}``.
+        A transition whose guards fail is refused (409) naming the fields; nothing changes.
     """
 
     action: str
@@ -36,6 +42,7 @@ class Transition:
     title: dict[str, str] = field(default_factory=dict)
     clears: tuple[str, ...] = ()
     restamp: bool = False
+    requires: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,13 @@ class Workflow:
     :param waiting: states that pause the record's deadline clocks (waiting for the
         customer); entering one needs a reason.
     :param final: states after which no clock runs.
+    :param stalled_after: the stalled-record watch: a record that has not moved (no
+        transition) for this long in a state that is not final is *stalled*: a limit as
+        text (``"48h"``, ``"3 working days"``: working time counts the tenant's business
+        calendar) for every non-final state, or ``{state: limit}`` for some states only.
+        Each stall notifies once (``record.stalled``); a move re-arms the watch.
+    :param stalled_notify: the roles ``record.stalled`` is addressed to (``("manager",)``).
+    :param stalled_action: also open a corrective action for each stall.
     """
 
     transitions: tuple[Transition, ...]
@@ -60,6 +74,18 @@ class Workflow:
     stamp_by: str | None = None
     waiting: tuple[str, ...] = ()
     final: tuple[str, ...] = ()
+    stalled_after: str | dict | None = None
+    stalled_notify: tuple[str, ...] = ()
+    stalled_action: bool = False
+
+    def stall_limits(self, statuses: tuple[str, ...]) -> dict[str, str]:
+        """``{state: limit text}``: the states in which a record can stall (never a final one)."""
+        rule = self.stalled_after
+        if rule is None:
+            return {}
+        if isinstance(rule, str):
+            return {state: rule for state in statuses if state not in self.final}
+        return {state: limit for state, limit in rule.items() if state not in self.final}
 
     def allowed(self, state: str) -> list[str]:
         """The actions allowed from ``state``."""
@@ -105,6 +131,11 @@ class Workflow:
                     problems.append(f"action {t.action!r}: stamp {stamp!r} is not a lower-case name")
             if not t.sources:
                 problems.append(f"action {t.action!r} has no source state")
+            if t.requires is not None:
+                try:
+                    check_conditions(t.requires, f"action {t.action!r}: requires")
+                except ValueError as exc:
+                    problems.append(str(exc))
         seen: set[tuple[str, str]] = set()
         for t in self.transitions:
             for source in t.sources:
@@ -120,8 +151,35 @@ class Workflow:
             problems.append(f"initial stamp {self.initial_stamp!r} is not a lower-case name")
         if self.stamp_by is not None and self.initial_stamp is None:
             problems.append("stamp_by needs an initial_stamp")
+        problems.extend(self._check_stall(known))
         if problems:
             raise ValueError("; ".join(problems))
+
+    def _check_stall(self, known: set[str]) -> list[str]:
+        """The shape of the stall rule (its limits and roles are read by
+        ``core.deadlines.stalled.check_kinds`` when the app starts: calendar and roles
+        are above this layer)."""
+        rule, problems = self.stalled_after, []
+        if rule is None:
+            if self.stalled_notify or self.stalled_action:
+                problems.append("stalled_notify/stalled_action need stalled_after")
+            return problems
+        if isinstance(rule, str):
+            if not rule.strip():
+                problems.append("stalled_after is empty")
+        elif isinstance(rule, dict) and rule:
+            for state, limit in rule.items():
+                if state not in known:
+                    problems.append(f"stalled_after names unknown state {state!r}")
+                elif state in self.final:
+                    problems.append(f"stalled_after names final state {state!r}: final states never stall")
+                if not isinstance(limit, str) or not limit.strip():
+                    problems.append(f"stalled_after[{state!r}] is not a limit such as '3 working days'")
+        else:
+            problems.append("stalled_after is a limit ('3 working days') or {state: limit}")
+        if isinstance(self.stalled_notify, str) or not all(isinstance(r, str) for r in self.stalled_notify):
+            problems.append("stalled_notify is a tuple of role names")
+        return problems
 
 
 @dataclass(frozen=True)

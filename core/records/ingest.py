@@ -205,7 +205,8 @@ def insert_records(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]
     now = now or utcnow()
     rows = [{"timestamps": {}, **values, "tenant_id": tenant_id, "id": record_id,
              "kind": kind.name, "escalation_level": 0, "created_by": actor_id,
-             "created_at": now, "updated_at": now, "deleted_at": None}
+             "created_at": now, "updated_at": now, "deleted_at": None,
+             "status_since": values["occurred_at"], "stalled_at": None}
             for (kind, values), record_id in zip(prepared, new_ids(len(prepared)))]
     # KPI rollups of old days: marked in the same statement as the records (queued).
     mark_dirty(session, [row["occurred_at"] for row in rows], writer=writer)

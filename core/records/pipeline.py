@@ -91,7 +91,8 @@ def create_record(session, kinds: Mapping[str, RecordKind], payload: Mapping[str
     # the values from the object's __dict__ and makes it persistent.
     record_id = uuid.uuid4()
     record = _new_record()
-    record.__dict__.update(values, id=record_id, kind=kind.name, created_by=actor_id)
+    record.__dict__.update(values, id=record_id, kind=kind.name, created_by=actor_id,
+                           status_since=values["occurred_at"])
     # One INSERT of the record with its audit event, without the unit of work's cost.
     session.insert(record, along=[(AuditEvent, audit_row(
         session, ENTITY, record_id, "created", actor_id, creation_changes(kind.name, values)))])
@@ -208,6 +209,10 @@ def update_record(session, kinds: Mapping[str, RecordKind], record: Record,
     values.update(check_record(session, kind.name, values, actor_id=actor_id, record=record))
     occurred_before = record.occurred_at
     changes = apply_changes(record, values)
+    if "status" in changes:
+        record.status_since = now or utcnow()  # a kind without workflow: its status moved
+    elif "occurred_at" in changes and record.status_since == occurred_before:
+        record.status_since = record.occurred_at  # never moved: it has its status since then
     if changes:
         session.flush()
         mark_dirty(session, (occurred_before, record.occurred_at))

@@ -12,6 +12,12 @@ acknowledgement is the one a deadline measures) unless it is declared ``restamp`
 transition may ``clear`` stamps (reopening clears ``resolved_at`` so the resolution
 deadline runs again). Creation stamps the workflow's ``initial_stamp`` with
 ``occurred_at`` (:func:`initial_stamps`).
+
+A transition may be *guarded*: its ``requires`` (conditions on the record's ``data``,
+:mod:`core.plugins.conditions`) must all hold, or it is refused with
+:class:`TransitionBlocked` (HTTP 409, ``unmet`` naming each failing field) and nothing
+changes. Each transition also sets ``record.status_since`` (its instant) and clears
+``record.stalled_at``, which re-arms the stalled-record watch (:mod:`core.deadlines.stalled`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from servq.core.audit import audit
 from servq.core.db import utcnow
 from servq.core.plugins import RecordKind, Transition
 from servq.core.plugins.app import hooks_for_session
+from servq.core.plugins.conditions import jsonable_conditions, unmet
 from servq.core.deadlines import clocks as deadline_clocks
 from servq.core.records.evaluate import evaluate_record
 
@@ -43,6 +50,18 @@ class TransitionRefused(Exception):
         super().__init__(message)
         self.message = message
         self.allowed = list(allowed)
+
+
+class TransitionBlocked(TransitionRefused):
+    """The action is allowed from the record's state but its guards (``requires``) fail
+    on the record's ``data`` (HTTP 409).
+
+    :param unmet: each failing condition: ``{"field": "data.<path>", "requires", "message"}``.
+    """
+
+    def __init__(self, message: str, allowed: list[str], unmet: list[dict[str, Any]]):
+        super().__init__(message, allowed)
+        self.unmet = list(unmet)
 
 
 class StatusNeedsTransition(TransitionRefused):
@@ -128,6 +147,7 @@ def transition(session, kinds: Mapping[str, RecordKind], record, action: str, *,
         scored as of it (a demo loader replaying history passes each step's instant).
     :raises TransitionRefused: the kind has no workflow or the action is not allowed
         from the current status (``allowed`` lists those that are).
+    :raises TransitionBlocked: the transition's guards fail on ``record.data``.
     :raises TransitionInvalid: ``at`` or ``reason`` is wrong. Nothing is changed.
     """
     kind = kinds.get(record.kind)
@@ -135,6 +155,12 @@ def transition(session, kinds: Mapping[str, RecordKind], record, action: str, *,
     step: Transition | None = workflow.transition(record.status, action) if workflow else None
     if step is None:
         raise _refused(kind, record, action)
+    failing = unmet(step.requires, record.data)
+    if failing:
+        raise TransitionBlocked(
+            f"Action {action!r} needs the record's data first: "
+            + "; ".join(u["message"] for u in failing) + ".",
+            workflow.allowed(record.status), failing)
 
     now = (now or utcnow()).astimezone(UTC)
     errors: dict[str, list[str]] = {}
@@ -175,6 +201,8 @@ def transition(session, kinds: Mapping[str, RecordKind], record, action: str, *,
         timestamps[step.stamp] = stamp
     record.status = step.target
     record.timestamps = timestamps  # a new dict, so the JSON column is written
+    record.status_since = at  # the record moved: the stalled-record watch re-arms
+    record.stalled_at = None
     session.flush()
 
     if entering:
@@ -190,9 +218,11 @@ def transition(session, kinds: Mapping[str, RecordKind], record, action: str, *,
     return changes
 
 
-def allowed_transitions(kind: RecordKind | None, status: str) -> list[dict[str, Any]]:
-    """The actions allowed from ``status``: ``action``, ``title``, ``target``, ``stamp``
-    and whether it needs a reason (it enters a waiting state)."""
+def allowed_transitions(kind: RecordKind | None, status: str,
+                        data: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The actions allowed from ``status``: ``action``, ``title``, ``target``, ``stamp``,
+    whether it needs a reason (it enters a waiting state), its guards (``requires``) and,
+    given the record's ``data``, whether they hold now (``satisfied``, ``unmet``)."""
     if kind is None or kind.workflow is None:
         return []
     workflow = kind.workflow
@@ -202,4 +232,8 @@ def allowed_transitions(kind: RecordKind | None, status: str) -> list[dict[str, 
         "target": t.target,
         "stamp": t.stamp,
         "needs_reason": t.target in workflow.waiting and status not in workflow.waiting,
-    } for t in workflow.allowed_transitions(status)]
+        "requires": jsonable_conditions(t.requires),
+        "satisfied": not failing,
+        "unmet": failing,
+    } for t in workflow.allowed_transitions(status)
+        for failing in (unmet(t.requires, data),)]

@@ -1,14 +1,14 @@
 """records: index the record an inspection judges (data.subject_record_id)
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-04 21:10:00.000000
 """
 
 from alembic import op
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
