@@ -37,6 +37,9 @@ EXEMPT = {
     "GET /api/v1/kpis/metrics": "the catalogue of KPI metrics the plugins register",
     "GET /api/v1/surveys/instruments/builtin": "the built-in survey instruments, shipped code",
     "GET /api/v1/webhooks/event-types": "the catalogue of event types, shipped code",
+    "GET /healthz": "liveness probe, no data (docs/operations.md)",
+    "GET /readyz": "readiness probe: database, schema and Redis reachable, no tenant data",
+    "GET /metrics": "Prometheus metrics behind SERVQ_METRICS_TOKEN; no tenant ids in labels",
 }
 
 #: Fixtures that give a test a second tenant to cross with.
