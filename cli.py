@@ -144,9 +144,10 @@ def serve(host, port, workers, demo):
     app.extensions["servq.api"].spec  # the OpenAPI document, built once before the fork
     # The app writes one access-log line per request (with its request id; JSON with
     # SERVQ_LOG_FORMAT=json) on stdout, so gunicorn writes none (docs/operations.md).
-    from servq.core.api.ops import configure_logging
+    from servq.core.api.ops import configure_logging, warm_up
 
     configure_logging(app.config.get("LOG_FORMAT") or "plain", stdout=True)
+    warm_up()  # /readyz's newest revision, read once before the fork
     engine = app.extensions["servq.engine"]
     engine.dispose()  # no pooled connection may cross the fork into the workers
     workers = workers or min(8, 2 * (os.cpu_count() or 1) + 1)

@@ -211,6 +211,11 @@ def readyz():
     return {"status": "ok", "checks": checks}
 
 
+def warm_up() -> None:
+    """Read what /readyz compares with (the migrations' head) now, e.g. before a fork."""
+    _head_revision()
+
+
 @lru_cache(maxsize=1)
 def _head_revision() -> str:
     from servq.core.db.migrate import head_revision
