@@ -39,6 +39,8 @@ CLOCKS_SCANNED = Counter("servq_breach_watch_clocks_scanned_total",
 RECORDS_IMPORTED = Counter("servq_records_imported_total",
                            "Records committed by bulk file imports (servq records import)")
 
+TENANTS = Gauge("servq_tenants", "Tenants in the database (read at each scrape)", multiprocess_mode="max")
+
 DB_POOL_CHECKED_OUT = Gauge("servq_db_pool_checked_out", "Database connections checked out of the pool",
                             multiprocess_mode="livesum")
 

@@ -201,6 +201,7 @@ def test_metrics_count_requests_by_endpoint_and_status_without_tenant_data(meter
     assert grew("servq_records_imported_total") == 3
     assert ("servq_breach_watch_clocks_scanned_total", ()) in after
     assert ("servq_db_pool_checked_out", ()) in after
+    assert value(after, "servq_tenants") == 1
     # Never a raw path, a record id or a tenant id in a label.
     body = after["_text"]
     assert record_id not in body and str(acme.id) not in body and acme.slug not in body

@@ -17,7 +17,7 @@ import uuid
 from functools import lru_cache
 
 from flask import Blueprint, Flask, Response, current_app, g, has_request_context, request
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from servq.core import metrics
 
@@ -236,8 +236,21 @@ def metrics_view():
         response = _json_error(401, "Unauthorized", "The metrics token is required.")
         response.headers["WWW-Authenticate"] = 'Bearer realm="servq-metrics"'
         return response
+    _count_tenants()
     return Response(metrics.render(), mimetype=metrics.CONTENT_TYPE_LATEST.split(";")[0],
                     headers={"Content-Type": metrics.CONTENT_TYPE_LATEST, "Cache-Control": "no-store"})
+
+
+def _count_tenants() -> None:
+    """The one tenant figure in the metrics: how many there are (no label names one)."""
+    from servq.core.db.session import new_session
+    from servq.core.models import Tenant
+
+    try:
+        with new_session() as session:
+            metrics.TENANTS.set(session.scalar(select(func.count()).select_from(Tenant)) or 0)
+    except Exception:  # the database is down: /readyz says so; the rest is still worth scraping
+        logging.getLogger(__name__).warning("tenant count for /metrics failed", exc_info=True)
 
 
 def _json_error(code: int, status: str, message: str) -> Response:
