@@ -142,6 +142,12 @@ def serve(host, port, workers, demo):
     else:
         _ensure_schema(app)
     app.extensions["servq.api"].spec  # the OpenAPI document, built once before the fork
+    # The app writes one access-log line per request (with its request id; JSON with
+    # SERVQ_LOG_FORMAT=json) on stdout, so gunicorn writes none (docs/operations.md).
+    from servq.core.api.ops import configure_logging, warm_up
+
+    configure_logging(app.config.get("LOG_FORMAT") or "plain", stdout=True)
+    warm_up()  # /readyz's newest revision, read once before the fork
     engine = app.extensions["servq.engine"]
     engine.dispose()  # no pooled connection may cross the fork into the workers
     workers = workers or min(8, 2 * (os.cpu_count() or 1) + 1)
@@ -150,8 +156,12 @@ def serve(host, port, workers, demo):
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", "-")
             self.cfg.set("post_fork", lambda _arbiter, _worker: engine.dispose(close=False))
+            if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+                # A dead worker's live gauges (the pool's connections) stop counting.
+                from prometheus_client import multiprocess
+
+                self.cfg.set("child_exit", lambda _arbiter, w: multiprocess.mark_process_dead(w.pid))
             # Errors gunicorn answers itself (414, 400, 431) in servq's JSON shape.
             self.cfg.set("worker_class", JSONErrorWorker)
 

@@ -81,6 +81,15 @@ def load_settings(overrides: dict | None = None) -> dict:
         # Webhooks to loopback, private and link-local addresses (cloud metadata): refused
         # unless this is on, e.g. for a local demo receiver (a request-forgery hole otherwise).
         "WEBHOOK_ALLOW_PRIVATE": env.get("SERVQ_WEBHOOK_ALLOW_PRIVATE") or "0",
+        # Operations (docs/operations.md, core/api/ops.py). LOG_FORMAT "json" or "plain":
+        # servq sets up logging to stderr (servq serve and worker always do, plain by
+        # default); unset, an app leaves the process's logging alone.
+        "LOG_FORMAT": (env.get("SERVQ_LOG_FORMAT") or "").strip().lower() or None,
+        # /metrics is served only when this is set, to callers sending it as a bearer token.
+        "METRICS_TOKEN": env.get("SERVQ_METRICS_TOKEN") or None,
+        # Browser origins allowed by CORS, comma-separated ("https://a.example,https://b.example");
+        # unset: no CORS headers at all.
+        "CORS_ORIGINS": env.get("SERVQ_CORS_ORIGINS") or "",
     }
     settings.update(overrides)
     if not settings["SECRET_KEY"]:

@@ -39,6 +39,9 @@ EXEMPT = {
     "GET /api/v1/webhooks/event-types": "the catalogue of event types, shipped code",
     "GET /api/v1/phrase-libraries": "the phrase libraries shipped in core/scoring/library, "
                                     "the same for everybody",
+    "GET /healthz": "liveness probe, no data (docs/operations.md)",
+    "GET /readyz": "readiness probe: database, schema and Redis reachable, no tenant data",
+    "GET /metrics": "Prometheus metrics behind SERVQ_METRICS_TOKEN; no tenant ids in labels",
 }
 
 #: Fixtures that give a test a second tenant to cross with.

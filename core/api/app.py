@@ -14,7 +14,7 @@ from flask_smorest import Api, abort
 from marshmallow import Schema
 
 from servq import __version__
-from servq.core.api.errors import register_error_handlers
+from servq.core.api.errors import register_error_handlers, with_request_id
 from servq.core.api.jsonio import JSONProvider
 from servq.core.api.openapi import ServqMarshmallowPlugin, ServqSpecPlugin, finish_spec
 from servq.core.db import contains_nul
@@ -34,8 +34,10 @@ bearer token; send it as `Authorization: Bearer <token>`. The token decides the 
 existing object need `If-Match` with the object's `ETag` (428 without it, 412 when it is
 stale); of concurrent writers with the same `ETag` exactly one wins, the others get 412.
 A `201 Created` carries `Location` (the new object's URL) and its `ETag` (the one a GET
-returns), so it can be changed without a GET first. Errors have the shape `{code, status, message, errors}`. Another tenant's object
-is a 404.
+returns), so it can be changed without a GET first. Errors have the shape `{code, status, message, errors, request_id}`. Another tenant's object
+is a 404. Every response carries `X-Request-ID` (the client's, when it sends a sane one, or
+a new one); quote it when reporting a problem. Rate-limited routes answer `RateLimit-Limit`,
+`RateLimit-Remaining` and `RateLimit-Reset`, and `Retry-After` with a 429.
 """
 
 
@@ -100,6 +102,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(assets)
     app.before_request(_refuse_nul_characters)
     register_error_handlers(app)
+    # Probes, /metrics, request ids, the access log and CORS (docs/operations.md).
+    from servq.core.api import ops
+
+    ops.init_app(app)
     app.wsgi_app = _own_app_context(app, app.wsgi_app)
 
 
@@ -165,6 +171,12 @@ class LazyDocsApi(Api):
     @spec.setter
     def spec(self, value):
         self.__dict__["_spec"] = value
+
+    def handle_http_exception(self, error):
+        """flask-smorest's JSON error, with the request's id (``request_id``)."""
+        payload, code, headers = super().handle_http_exception(error)
+        with_request_id(payload)
+        return payload, code, headers
 
     def register_blueprint(self, blp, *, parameters=None, **options):
         """Register ``blp`` in the app now and in the OpenAPI document later (what

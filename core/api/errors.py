@@ -1,12 +1,13 @@
 """The API's answer to errors raised below it: database errors, JSON nested too deeply
-and unexpected exceptions, in the JSON error shape ``{code, status, message, errors}``."""
+and unexpected exceptions, in the JSON error shape ``{code, status, message, errors,
+request_id}`` (``request_id``: the request's ``X-Request-ID``, core/api/ops.py)."""
 
 from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
 
-from flask import Flask, g
+from flask import Flask, g, has_request_context
 from flask_smorest import abort
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
@@ -69,6 +70,13 @@ def register_error_handlers(app: Flask) -> None:
         _rollback()
         log.exception("unhandled error")
         return api.handle_http_exception(_http(500, "Internal error."))
+
+
+def with_request_id(payload: dict) -> dict:
+    """Add the current request's id to an error body (every JSON error has it)."""
+    if has_request_context():
+        payload["request_id"] = g.get("request_id")
+    return payload
 
 
 def _rollback() -> None:

@@ -20,6 +20,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from sqlalchemy import and_, or_, select, update
 
+from servq.core import metrics
 from servq.core.calendar import due as calendar_due, parse_duration
 from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import utcnow
@@ -108,6 +109,7 @@ def scan(session, now: datetime | None = None, *, batch: int = SCAN_BATCH) -> Sc
             .order_by(Clock.next_check_at).limit(batch)).all()
         if not rows:
             break
+        metrics.CLOCKS_SCANNED.inc(len(rows))
         _scan_batch(session, rows, now, result)
         session.commit()
         if len(rows) < batch:

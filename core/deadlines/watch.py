@@ -30,6 +30,7 @@ from datetime import datetime, timezone
 from flask import Flask, current_app, has_app_context
 from sqlalchemy import select, update
 
+from servq.core import metrics
 from servq.core.db import utcnow
 from servq.core.db.session import new_session
 from servq.core.db.state import TRANSACTION, Slot
@@ -65,7 +66,8 @@ def scan_tenant(session, now: str | None = None) -> dict:
     :return: counts of what was done.
     """
     instant = datetime.fromisoformat(now) if now else utcnow()
-    result = breaches.scan(session, instant).as_dict()
+    with metrics.BREACH_WATCH_SECONDS.time():
+        result = breaches.scan(session, instant).as_dict()
     result["missed_periods"] = schedules.scan(session, instant)
     result["retries"] = retry_due(session, instant)
     result.update(stalled.scan(session, instant))

@@ -27,6 +27,8 @@ from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
 
+from servq.core import metrics
+
 log = logging.getLogger(__name__)
 
 
@@ -114,6 +116,7 @@ def enqueue(session, job: Callable | str, tenant_id: uuid.UUID, *args: Any,
 def dispatch(app: Flask, name: str, tenant_id: str, args: list, job_id: str) -> None:
     """Hand the job named ``name`` to rq, or run it now when there is no Redis."""
     queue = app.extensions["servq.queue"]
+    metrics.JOBS_ENQUEUED.labels(name).inc()
     if queue is None:
         with app.app_context():
             try:
@@ -143,9 +146,14 @@ def run_job(name: str, tenant_id: str, *args: Any) -> Any:
     fn = plugins.jobs[stable]
     session = new_session(current_app, uuid.UUID(tenant_id))
     try:
-        return fn(session, *args)
+        result = fn(session, *args)
+    except BaseException:
+        metrics.JOBS_FAILED.labels(stable).inc()
+        raise
     finally:
         session.close()
+    metrics.JOBS_FINISHED.labels(stable).inc()
+    return result
 
 
 #: rq function names that are not a tenant job's name: app-wide functions registered by

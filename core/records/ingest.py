@@ -45,6 +45,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Mapping, Sequence
 
 from marshmallow import ValidationError
 
+from servq.core import metrics
 from servq.core.db import utcnow
 from servq.core.db.state import SESSION, Slot
 from servq.core.models import AuditEvent, Record
@@ -425,6 +426,7 @@ def import_file(app, tenant_id: uuid.UUID, stream: BinaryIO, fmt: str, *, chunk:
             session.rollback()
         else:
             session.commit()
+            metrics.RECORDS_IMPORTED.inc(report.records)
     return report
 
 
