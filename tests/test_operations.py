@@ -354,9 +354,12 @@ def servq(*args):
 
 
 def test_db_current_history_and_downgrade(scratch_database):
-    from servq.core.db.migrate import head_revision
+    from alembic.script import ScriptDirectory
+
+    from servq.core.db.migrate import alembic_config, head_revision
 
     head = head_revision()
+    previous = ScriptDirectory.from_config(alembic_config()).get_revision(head).down_revision
     shown = make_url(scratch_database).render_as_string(hide_password=True)
     empty = servq("db", "current")
     assert empty.exit_code == 0 and "empty (never migrated)" in empty.stdout, empty.output
@@ -367,7 +370,7 @@ def test_db_current_history_and_downgrade(scratch_database):
     history = servq("db", "history")
     assert history.exit_code == 0, history.output
     lines = history.stdout.splitlines()
-    assert lines[0].startswith(f"0003 -> {head} (head) (current), ")
+    assert lines[0].startswith(f"{previous} -> {head} (head) (current), ")
     assert lines[-1].startswith("<base> -> 0001, ")
 
     refused = servq("db", "downgrade", "0003")

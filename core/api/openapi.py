@@ -261,6 +261,25 @@ def finish_spec(spec) -> None:
         if always and name in response_side and name not in request_side:
             declared = set(schema.get("required", []))
             schema["required"] = sorted(declared | set(always))
+    _error_extras(schemas.get("Error"))
+
+
+def _error_extras(error: dict | None) -> None:
+    """The fields servq adds to flask-smorest's error body: the request id of every error
+    (core/api/ops.py) and what a refused workflow step says; a refusal may add others, so
+    the schema stays open to them."""
+    if error is None:
+        return
+    properties = error.setdefault("properties", {})
+    properties.setdefault("request_id", {
+        "type": "string", "description": "The request's X-Request-ID (in every error body)"})
+    properties.setdefault("allowed", {
+        "type": "array", "items": {"type": "string"},
+        "description": "409 of a workflow step: the actions allowed from the current status"})
+    properties.setdefault("unmet", {
+        "type": "array", "items": {"type": "object"},
+        "description": "409 of a guarded transition: each condition not met ({field, requires, message})"})
+    error["additionalProperties"] = True
 
 
 def _refs(node, out: set) -> None:
