@@ -157,6 +157,16 @@ def _same(value: Any, option: Any) -> bool:
     return value == option
 
 
+def _limit_text(value: Any) -> None:
+    """A pause cap: a limit as text (``"5 working days"``, ``"48h"``)."""
+    from servq.core.calendar import parse_limit
+
+    try:
+        parse_limit(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
 class DeadlineParams(Schema):
     """``deadline``: from timestamp ``start`` to timestamp ``stop`` within ``limit``.
 
@@ -172,6 +182,13 @@ class DeadlineParams(Schema):
     each name read like ``start`` (a key of ``data``, such as ``"priority"``, or a dotted
     path); the rule applies when every name holds one of its values and is n.a. otherwise,
     with no deadline clock: ``when = { priority = ["urgent"] }``.
+
+    ``pauses_in`` (optional) names the workflow waiting states that pause the clock:
+    ``["waiting_customer"]`` only that one, ``[]`` never (a response clock); absent, every
+    waiting state. ``pause_cap`` (optional) caps the time the clock may stay paused, per
+    waiting state and in all (``"total"``), each a limit as above:
+    ``{waiting_customer = "5 working days", total = "10 working days"}``; at its cap the
+    clock resumes by itself.
     """
 
     start = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -181,6 +198,11 @@ class DeadlineParams(Schema):
     when = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=200)),
                        values=fields.List(fields.Raw(validate=_scalar), validate=validate.Length(min=1)),
                        validate=validate.Length(min=1, max=20))
+    pauses_in = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
+                            validate=validate.Length(max=50))
+    pause_cap = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=100)),
+                            values=fields.String(validate=_limit_text),
+                            validate=validate.Length(min=1, max=50))
 
     @validates_schema
     def _clock(self, data, **kwargs):
