@@ -104,7 +104,7 @@ def _pauses(data: dict, t: dict) -> Section:
     part = data["pauses"]
     columns = _columns(t, "state", "reason", "pauses", "seconds", "cap_hits")
     rows = tuple((r["state"], r["reason"], r["pauses"], r["seconds"], r["cap_hits"]) for r in part["rows"])
-    note = f"{t['total']} {part['total_seconds']} s, {t["cap_hits"]} {part['cap_hits']}"
+    note = "{} {} s, {} {}".format(t["total"], part["total_seconds"], t["cap_hits"], part["cap_hits"])
     return Section("pauses", t["pauses"], columns, rows, note)
 
 

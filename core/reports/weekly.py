@@ -165,7 +165,7 @@ LABELS: dict[str, dict[str, str]] = {
         "section": "Section", "position": "Position", "field": "Field", "value": "Value",
         "summary": "Summary", "tenant": "Tenant", "language": "Language",
         "part_mean": "mean", "part_median": "median", "part_p90": "90th percentile",
-        "part_n": "measured", "pauses": "Paused clocks (by state and reason)",
+        "part_n": "measured", "pauses": "Paused clocks",
         "reason": "Reason", "seconds": "Seconds", "cap_hits": "Cap hits",
     },
     "zh": {
@@ -185,7 +185,7 @@ LABELS: dict[str, dict[str, str]] = {
         "section": "部分", "position": "位置", "field": "字段", "value": "数值",
         "summary": "概要", "tenant": "租户", "language": "语言",
         "part_mean": "均值", "part_median": "中位数", "part_p90": "90分位", "part_n": "样本数",
-        "pauses": "时钟暂停（按状态和原因）", "reason": "原因", "seconds": "秒数", "cap_hits": "超限次数",
+        "pauses": "时钟暂停", "reason": "原因", "seconds": "秒数", "cap_hits": "超限次数",
     },
 }
 
