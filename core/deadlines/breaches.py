@@ -138,13 +138,13 @@ def _cap_pauses(session, now: datetime, result: ScanResult, batch: int) -> None:
             return
         claimed = set(_guarded_update(session, [row.id for row in due], [Clock.state == "paused"],
                                       next_check_at=None, updated_at=now, now=now))
-        clocks = list(session.scalars(select(Clock).where(Clock.id.in_(claimed)))) if claimed else []
+        clocks = list(session.scalars(select(Clock).where(Clock.id.in_(claimed))
+                                      .execution_options(populate_existing=True))) if claimed else []
         calendar = tenant_calendar(session) if clocks else None
         at_of = {row.id: row.next_check_at for row in due}
         events = []
         items = standard_items(session, {(c.standard_code, c.standard_version) for c in clocks})
         for clock in clocks:
-            session.refresh(clock)
             at, cap = open_pause_cap(clock, calendar)
             at = at or at_of[clock.id]
             state = next((p.get("state") for p in reversed(clock.pauses or ()) if p.get("end") is None), None)
