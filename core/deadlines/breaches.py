@@ -146,6 +146,9 @@ def _cap_pauses(session, now: datetime, result: ScanResult, batch: int) -> None:
         items = standard_items(session, {(c.standard_code, c.standard_version) for c in clocks})
         for clock in clocks:
             at, cap = open_pause_cap(clock, calendar)
+            if at is not None and at > now:  # the pauses changed since: not capped yet
+                clock.next_check_at = at
+                continue
             at = at or at_of[clock.id]
             state = next((p.get("state") for p in reversed(clock.pauses or ()) if p.get("end") is None), None)
             reason = clock.pause_reason
