@@ -188,3 +188,20 @@ def test_moving_between_waiting_states_and_the_totals(tenant, app):
                        ("clock_paused", "clock_resumed"))).order_by(AuditEvent.at))]
     assert ("clock_paused", "waiting_customer", "No answer") in audited
     assert ("clock_resumed", "waiting_customer", None) in audited
+
+
+@pytest.mark.parametrize("rule, field", [
+    ({"pause_cap": {"waiting_customer": "five days"}}, "pause_cap"),
+    ({"pauses_in": ["waiting_customer"], "pause_cap": {"rescheduling": "2h"}}, "pause_cap"),
+    ({"pauses_in": "waiting_customer"}, "pauses_in"),
+])
+def test_bad_pause_rules_are_refused_and_nothing_changes(tenant, rule, field):
+    document = {**STANDARD, "items": [{**STANDARD["items"][1], "rule": {
+        **STANDARD["items"][1]["rule"], **rule}}]}
+    got = tenant.api.get(f"/api/v1/standards/{STANDARD['code']}")
+    before = got.json
+    response = tenant.api.put(f"/api/v1/standards/{STANDARD['code']}", json={"document": document},
+                              headers={"If-Match": got.headers["ETag"]})
+    assert response.status_code == 422, response.json
+    assert field in str(response.json["errors"])
+    assert tenant.api.get(f"/api/v1/standards/{STANDARD['code']}").json == before

@@ -211,6 +211,16 @@ class DeadlineParams(Schema):
             raise ValidationError(f"the limit {str(limit)!r} counts working time: "
                                   "drop clock = 'wall' or give a plain limit", "clock")
 
+    @validates_schema
+    def _caps(self, data, **kwargs):
+        listed = data.get("pauses_in")
+        if listed is None:
+            return
+        stray = sorted(set(data.get("pause_cap") or ()) - set(listed) - {"total"})
+        if stray:
+            raise ValidationError(f"caps {', '.join(stray)} name states that do not pause this "
+                                  "clock (pauses_in); cap those states or 'total'", "pause_cap")
+
     @post_load
     def _settle_clock(self, data, **kwargs):
         if "clock" not in data:
