@@ -24,6 +24,7 @@ from servq.core.calendar import due as calendar_due, parse_duration
 from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import utcnow
 from servq.core.deadlines.clocks import LEVELS, WATCHED, breach_key, cap_pause, iso_utc
+from servq.core.deadlines.pauses import open_pause_cap, open_state
 from servq.core.evaluation.actions import action_key, open_action, reopen_withdrawn
 from servq.core.models import AuditEvent, Clock, Record, StandardVersion
 from servq.core.notify.outbox import emit_many
@@ -127,8 +128,6 @@ def _cap_pauses(session, now: datetime, result: ScanResult, batch: int) -> None:
     a guarded UPDATE (so concurrent scans resume it once), then moved on by
     :func:`core.deadlines.clocks.cap_pause`; one notification per cap hit (dedupe key
     ``clock.pause_capped:<clock id>:<n>`` for the clock's n-th)."""
-    from servq.core.deadlines.clocks import open_pause_cap
-
     for _ in range(10_000):
         due = session.execute(
             select(Clock.id, Clock.next_check_at)
@@ -150,7 +149,7 @@ def _cap_pauses(session, now: datetime, result: ScanResult, batch: int) -> None:
                 clock.next_check_at = at
                 continue
             at = at or at_of[clock.id]
-            state = next((p.get("state") for p in reversed(clock.pauses or ()) if p.get("end") is None), None)
+            state = open_state(clock)
             reason = clock.pause_reason
             cap_pause(session, clock, at, cap, now, calendar)
             result.pause_caps += 1
