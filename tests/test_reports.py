@@ -211,7 +211,7 @@ def test_weekly_report_numbers(acme, week):
         "records", "score", "pass_rate", "critical_failures", "deadline_attainment", "breaches",
         "complaints", "actions_open", "actions_overdue",
         *(f"{m}.{p}" for m in ("response_time", "resolution_time") for p in ("mean", "median", "p90", "n")),
-        "nps", "nps.n", "csat", "csat.n"]
+        "paused_time", "pause_cap_hits", "nps", "nps.n", "csat", "csat.n"]
     assert data["skipped_metrics"] == []
     assert kpi(data, "response_time.p90")["title"] == "Response time (90th percentile)"
     assert kpi(data, "deadline_attainment")["values"][WEEK] == 0.0  # both clocks missed
@@ -344,7 +344,7 @@ def test_workbook_reads_back_as_the_json(acme, week):
     assert r.headers["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     book = load_workbook(io.BytesIO(r.data))
     assert book.sheetnames == ["Summary", "KPIs", "Top failures", "Deadline breaches",
-                               "Open corrective actions", "Sites", "Staff"]
+                               "Open corrective actions", "Paused clocks", "Sites", "Staff"]
 
     def rows(sheet: str, count: int) -> list[tuple]:
         return list(book[sheet].iter_rows(min_row=2, max_row=count + 1, values_only=True))

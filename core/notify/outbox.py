@@ -37,6 +37,8 @@ EVENT_TYPES: dict[str, str] = {
     "clock.breached": "A deadline clock passed its due time before it was stopped.",
     "clock.breach_withdrawn": "An escalated breach was withdrawn: the record's history, entered "
                               "later, shows the deadline met (or paused, or not yet due).",
+    "clock.pause_capped": "A paused deadline clock reached its pause cap and resumed by itself "
+                          "(the record stays in its waiting state).",
     "schedule.missed": ("A period of a recurring obligation ended without enough matching records "
                         "(per-staff schedules: one event per person short of the quota)."),
     "action.opened": "A corrective action was opened.",

@@ -14,7 +14,7 @@ from typing import Any
 from servq.core.reports.weekly import labels
 
 #: Sections in the order every format shows them.
-SECTION_KEYS = ("summary", "kpis", "top_failures", "breaches", "open_actions", "sites", "staff")
+SECTION_KEYS = ("summary", "kpis", "top_failures", "breaches", "open_actions", "pauses", "sites", "staff")
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def sections(data: dict) -> list[Section]:
     """The report ``data`` (:func:`core.reports.weekly.build_weekly`) as tables."""
     t = labels(data["language"])
     return [_summary(data, t), _kpis(data, t), _failures(data, t), _breaches(data, t),
-            _actions(data, t), _ranking(data, t, "sites"), _ranking(data, t, "staff")]
+            _actions(data, t), _pauses(data, t), _ranking(data, t, "sites"), _ranking(data, t, "staff")]
 
 
 def _columns(t: dict, *keys: str) -> tuple[Column, ...]:
@@ -98,6 +98,14 @@ def _actions(data: dict, t: dict) -> Section:
     note = f"{t['total']} {part['total']}, {t['overdue']} {part['overdue']}"
     shown = _shown(t, part)
     return Section("open_actions", t["open_actions"], columns, rows, f"{note}; {shown}" if shown else note)
+
+
+def _pauses(data: dict, t: dict) -> Section:
+    part = data["pauses"]
+    columns = _columns(t, "state", "reason", "pauses", "seconds", "cap_hits")
+    rows = tuple((r["state"], r["reason"], r["pauses"], r["seconds"], r["cap_hits"]) for r in part["rows"])
+    note = "{} {} s, {} {}".format(t["total"], part["total_seconds"], t["cap_hits"], part["cap_hits"])
+    return Section("pauses", t["pauses"], columns, rows, note)
 
 
 def _ranking(data: dict, t: dict, key: str) -> Section:

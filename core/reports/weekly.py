@@ -36,6 +36,7 @@ from servq.core.kpis import KpiQuery, Metric, available_metrics, compute_kpis
 from servq.core.kpis.pareto import item_titles, pareto
 from servq.core.models import Action, Clock, Record, Site, Staff, Tenant
 from servq.core.plugins.app import enabled_plugin_ids, get_plugins
+from servq.core.reports.pauses import pause_section
 from servq.core.evaluation.actions import CLOSED
 
 #: The KPIs of the report's trend table, in the order shown. A metric that is not
@@ -43,7 +44,7 @@ from servq.core.evaluation.actions import CLOSED
 REPORT_METRICS: tuple[str, ...] = (
     "records", "score", "pass_rate", "critical_failures", "deadline_attainment", "breaches",
     "complaints", "actions_open", "actions_overdue", "response_time", "resolution_time",
-    "nps", "csat",
+    "paused_time", "pause_cap_hits", "nps", "csat",
 )
 #: The metric the Pareto of failed items is built from (grouped by ``item``).
 FAILED_ITEMS = "failed_items"
@@ -164,7 +165,8 @@ LABELS: dict[str, dict[str, str]] = {
         "section": "Section", "position": "Position", "field": "Field", "value": "Value",
         "summary": "Summary", "tenant": "Tenant", "language": "Language",
         "part_mean": "mean", "part_median": "median", "part_p90": "90th percentile",
-        "part_n": "measured",
+        "part_n": "measured", "pauses": "Paused clocks",
+        "reason": "Reason", "seconds": "Seconds", "cap_hits": "Cap hits",
     },
     "zh": {
         "report": "每周质量报告", "week": "周", "period": "期间", "timezone": "时区",
@@ -183,6 +185,7 @@ LABELS: dict[str, dict[str, str]] = {
         "section": "部分", "position": "位置", "field": "字段", "value": "数值",
         "summary": "概要", "tenant": "租户", "language": "语言",
         "part_mean": "均值", "part_median": "中位数", "part_p90": "90分位", "part_n": "样本数",
+        "pauses": "时钟暂停", "reason": "原因", "seconds": "秒数", "cap_hits": "超限次数",
     },
 }
 
@@ -227,6 +230,7 @@ def build_weekly(session, week_key: str, language: str = "en", now: datetime | N
         "top_failures": _top_failures(session, metrics, week, tz, as_of, language),
         "breaches": _breaches(session, week, as_of, language),
         "open_actions": _open_actions(session, as_of),
+        "pauses": pause_section(session, week.since, week.until, DIGITS),
         "sites": _ranking(session, metrics, week, tz, as_of, "site"),
         "staff": _ranking(session, metrics, week, tz, as_of, "staff"),
     }
