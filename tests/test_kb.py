@@ -105,6 +105,7 @@ def test_lifecycle_with_if_match_and_who_may(acme):
         assert '"total": 2' in versions.headers["X-Pagination"]
         assert agent.get(f"{url}/versions/1").json["solution_steps"] == LEAK["solution_steps"]
         assert agent.get(f"{url}/versions/9").status_code == 404
+        assert agent.get(f"{url}/versions/x").status_code == 404
         assert step(manager, article["id"], "retire").json["status"] == "retired"
         assert manager.update(url, {"cause": "z"}).status_code == 409
     with acme.session() as s:
@@ -262,7 +263,7 @@ def test_stats_give_link_rate_first_time_fix_and_stale_articles(acme):
                           "PATCH /api/v1/kb/articles/<uuid:article_id>",
                           "POST /api/v1/kb/articles/<uuid:article_id>/transitions",
                           "GET /api/v1/kb/articles/<uuid:article_id>/versions",
-                          "GET /api/v1/kb/articles/<uuid:article_id>/versions/<int:version>",
+                          "GET /api/v1/kb/articles/<uuid:article_id>/versions/<version>",
                           "GET /api/v1/kb/stats",
                           "GET /api/v1/records/<uuid:record_id>/kb-suggestions",
                           "GET /api/v1/records/<uuid:record_id>/kb-links",

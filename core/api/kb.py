@@ -39,7 +39,7 @@ TEXT = validate.Length(max=10_000)
 KIND = validate.Regexp(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?$", error="A record kind name.")
 
 
-class TitleSchema(Schema):
+class KbTitleSchema(Schema):
     en = fields.String(validate=validate.Length(min=1, max=300))
     zh = fields.String(validate=validate.Length(min=1, max=300))
 
@@ -49,8 +49,8 @@ def _title_given(title):
         raise validate.ValidationError("Give the title in at least one language (en, zh).")
 
 
-class ContentSchema(Schema):
-    title = fields.Nested(TitleSchema, validate=_title_given, metadata={"description": "{en, zh}"})
+class KbContentSchema(Schema):
+    title = fields.Nested(KbTitleSchema, validate=_title_given, metadata={"description": "{en, zh}"})
     problem = fields.String(validate=TEXT)
     symptoms = fields.String(validate=TEXT)
     cause = fields.String(validate=TEXT)
@@ -66,9 +66,9 @@ class ContentSchema(Schema):
     review_every_days = Int(min=1, max=3660, metadata={"description": "Review interval (default 90 days)"})
 
 
-class ArticleInputSchema(ContentSchema):
+class KbArticleInputSchema(KbContentSchema):
     code = fields.String(required=True, validate=CODE)
-    title = fields.Nested(TitleSchema, required=True, validate=_title_given)
+    title = fields.Nested(KbTitleSchema, required=True, validate=_title_given)
     source_record_id = fields.UUID(allow_none=True, metadata={
         "description": "The record it was written from (\"created from this ticket\")"})
 
@@ -98,7 +98,7 @@ class ArticleSchema(Schema):
     updated_at = fields.AwareDateTime(required=True)
 
 
-class VersionSchema(Schema):
+class KbVersionSchema(Schema):
     article_id = fields.UUID(required=True)
     version = fields.Integer(required=True)
     title = fields.Dict(required=True)
@@ -124,11 +124,11 @@ class ArticleQuery(PageArgs):
     stale = fields.Boolean(metadata={"description": "true: published with the review overdue"})
 
 
-class TransitionSchema(Schema):
+class KbTransitionSchema(Schema):
     action = fields.String(required=True, validate=validate.OneOf(tuple(TRANSITIONS)))
 
 
-class StatsQuery(Schema):
+class KbStatsQuery(Schema):
     since = fields.AwareDateTime(required=True)
     until = fields.AwareDateTime(required=True)
 
@@ -202,7 +202,7 @@ class Articles(MethodView):
         return views(session, rows), 200, headers
 
     @require("write")
-    @blp.arguments(ArticleInputSchema())
+    @blp.arguments(KbArticleInputSchema())
     @blp.created(ArticleSchema)
     def post(self, body):
         """Write a new article (a draft, version 1); ``source_record_id`` names the record
@@ -231,7 +231,7 @@ class ArticleById(MethodView):
 
     @require("write")
     @blp.etag
-    @blp.arguments(ContentSchema())
+    @blp.arguments(KbContentSchema())
     @blp.response(200, ArticleSchema)
     def patch(self, body, article_id):
         """Edit (needs If-Match): a draft or one in review in place; a published one (a
@@ -254,7 +254,7 @@ class ArticleById(MethodView):
 class ArticleTransitions(MethodView):
     @require("write")
     @blp.etag
-    @blp.arguments(TransitionSchema())
+    @blp.arguments(KbTransitionSchema())
     @blp.response(200, ArticleSchema)
     def post(self, body, article_id):
         """Move the article on (needs If-Match): ``submit`` (any writer), ``return``,
@@ -282,7 +282,7 @@ class ArticleTransitions(MethodView):
 class ArticleVersions(MethodView):
     @require("read")
     @blp.arguments(PageArgs(), location="query")
-    @blp.response(200, VersionSchema(many=True), headers=PAGINATION_HEADER_DOC)
+    @blp.response(200, KbVersionSchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args, article_id):
         """The article's versions, newest first."""
         article = get_article(article_id)
@@ -292,12 +292,16 @@ class ArticleVersions(MethodView):
         return rows, 200, headers
 
 
-@blp.route("/kb/articles/<uuid:article_id>/versions/<int:version>")
+@blp.route("/kb/articles/<uuid:article_id>/versions/<version>")
 class ArticleVersion(MethodView):
     @require("read")
-    @blp.response(200, VersionSchema)
+    @blp.response(200, KbVersionSchema)
     def get(self, article_id, version):
         """One version of the article (what a link pinned)."""
+        # A plain path segment (not <int:>), so that authentication answers first.
+        if not version.isdigit() or not 0 < int(version) < 2**31:
+            abort(404, message=f"The article has no version {version!r}.")
+        version = int(version)
         article = get_article(article_id)
         row = request_session().scalar(select(KbArticleVersion).where(
             KbArticleVersion.article_id == article.id, KbArticleVersion.version == version))
@@ -306,26 +310,26 @@ class ArticleVersion(MethodView):
         return row
 
 
-class FixSchema(Schema):
+class KbFixSchema(Schema):
     records = fields.Integer()
     fixed_first_time = fields.Integer()
     rate = fields.Float(allow_none=True, metadata={"description": "% fixed first time"})
 
 
-class FirstTimeFixSchema(Schema):
-    with_article = fields.Nested(FixSchema)
-    without_article = fields.Nested(FixSchema)
+class KbFirstTimeFixSchema(Schema):
+    with_article = fields.Nested(KbFixSchema)
+    without_article = fields.Nested(KbFixSchema)
 
 
-class KindStatsSchema(Schema):
+class KbKindStatsSchema(Schema):
     kind = fields.String()
     resolved = fields.Integer()
     linked = fields.Integer()
     link_rate = fields.Float(allow_none=True)
-    first_time_fix = fields.Nested(FirstTimeFixSchema)
+    first_time_fix = fields.Nested(KbFirstTimeFixSchema)
 
 
-class ArticleCountsSchema(Schema):
+class KbArticleCountsSchema(Schema):
     created = fields.Integer()
     from_records = fields.Integer()
     from_records_with_no_link_before = fields.Integer()
@@ -333,22 +337,22 @@ class ArticleCountsSchema(Schema):
     stale = fields.Integer(metadata={"description": "Published, review overdue (now)"})
 
 
-class StatsSchema(Schema):
+class KbStatsSchema(Schema):
     since = fields.AwareDateTime()
     until = fields.AwareDateTime()
     resolved = fields.Integer(metadata={"description": "Records in a final state of their workflow"})
     linked = fields.Integer()
     link_rate = fields.Float(allow_none=True, metadata={"description": "% of resolved records linked"})
-    first_time_fix = fields.Nested(FirstTimeFixSchema)
-    kinds = fields.List(fields.Nested(KindStatsSchema))
-    articles = fields.Nested(ArticleCountsSchema)
+    first_time_fix = fields.Nested(KbFirstTimeFixSchema)
+    kinds = fields.List(fields.Nested(KbKindStatsSchema))
+    articles = fields.Nested(KbArticleCountsSchema)
 
 
 @blp.route("/kb/stats")
 class KbStats(MethodView):
     @require("manage")
-    @blp.arguments(StatsQuery(), location="query")
-    @blp.response(200, StatsSchema)
+    @blp.arguments(KbStatsQuery(), location="query")
+    @blp.response(200, KbStatsSchema)
     def get(self, args):
         """Link rate and first-time fix (with and without an article) of the records that
         occurred in ``[since, until)`` (at most 366 days) and are resolved, articles

@@ -29,16 +29,16 @@ URL = ""
 blp = Blueprint("kb_records", __name__, description="A record's knowledge-base suggestions and links.")
 
 
-class SuggestionSchema(ArticleSchema):
+class KbSuggestionSchema(ArticleSchema):
     score = fields.Integer(required=True, metadata={
         "description": "3 same product, 2 same category, 1 per shared word or two-character piece"})
 
 
-class LinkInputSchema(Schema):
+class KbLinkInputSchema(Schema):
     article_id = fields.UUID(required=True)
 
 
-class LinkSchema(Schema):
+class KbLinkSchema(Schema):
     id = fields.UUID(required=True)
     record_id = fields.UUID(required=True)
     article_id = fields.UUID(required=True)
@@ -67,7 +67,7 @@ def _link_views(session, rows: list[KbLink]) -> list[dict]:
 class RecordSuggestions(MethodView):
     @require("read")
     @blp.arguments(PageArgs(), location="query")
-    @blp.response(200, SuggestionSchema(many=True), headers=PAGINATION_HEADER_DOC)
+    @blp.response(200, KbSuggestionSchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args, record_id):
         """Published articles for this record, best first (see the score)."""
         session = request_session()
@@ -96,7 +96,7 @@ def _get_link(record, article_id) -> KbLink:
 class RecordLinks(MethodView):
     @require("read")
     @blp.arguments(PageArgs(), location="query")
-    @blp.response(200, LinkSchema(many=True), headers=PAGINATION_HEADER_DOC)
+    @blp.response(200, KbLinkSchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args, record_id):
         """The articles this record is linked to, each with the version used, oldest first."""
         session = request_session()
@@ -107,8 +107,8 @@ class RecordLinks(MethodView):
         return _link_views(session, rows), 200, headers
 
     @require("write")
-    @blp.arguments(LinkInputSchema())
-    @blp.created(LinkSchema, key="article_id")
+    @blp.arguments(KbLinkInputSchema())
+    @blp.created(KbLinkSchema, key="article_id")
     def post(self, body, record_id):
         """Link a published article (pins its published version). 404 for an article that
         is not yours; 409 when it is not published or linked already."""
@@ -129,7 +129,7 @@ class RecordLinks(MethodView):
 class RecordLink(MethodView):
     @require("read")
     @blp.etag
-    @blp.response(200, LinkSchema)
+    @blp.response(200, KbLinkSchema)
     def get(self, record_id, article_id):
         """One link of the record."""
         record = get_record(record_id, enabled_kinds())
@@ -143,6 +143,6 @@ class RecordLink(MethodView):
         session = request_session()
         record = get_record(record_id, enabled_kinds())
         row = _get_link(record, article_id)
-        blp.check_etag(_link_views(session, [row])[0], LinkSchema)
+        blp.check_etag(_link_views(session, [row])[0], KbLinkSchema)
         unlink(session, record, row, actor_id=actor_id())
         session.commit()
