@@ -185,7 +185,7 @@ def unlink(session, record, row: KbLink, *, actor_id) -> None:
 
 
 def _count(session, article_id, delta: int) -> None:
-    # The counter, not the article: a link does not change the article's ETag-bearing
-    # content, but ``links`` is shown with it.
+    # One UPDATE of the counter (set-based, no read): ``links`` is shown with the article,
+    # so a link or unlink changes the article's ETag too.
     session.execute(update(KbArticle).where(KbArticle.id == article_id)
                     .values(links=KbArticle.links + delta).execution_options(synchronize_session=False))
