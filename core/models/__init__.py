@@ -7,6 +7,7 @@ from servq.core.models.calibration import CalibrationReview, CalibrationSession
 from servq.core.models.clocks import Clock
 from servq.core.models.disputes import Dispute, EvaluationOverride
 from servq.core.models.exports import TenantExport
+from servq.core.models.kb import KbArticle, KbArticleVersion, KbLink
 from servq.core.models.kpis import KpiDay, KpiDirtyDay, KpiState
 from servq.core.models.notify import OutboxEvent, Webhook, WebhookDelivery
 from servq.core.models.quality import Action, Evaluation, StandardVersion
@@ -29,6 +30,9 @@ __all__ = [
     "StandardRescore",
     "StandardVersion",
     "AuditEvent",
+    "KbArticle",
+    "KbArticleVersion",
+    "KbLink",
     "KpiDay",
     "KpiDirtyDay",
     "KpiState",

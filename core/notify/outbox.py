@@ -49,6 +49,8 @@ EVENT_TYPES: dict[str, str] = {
     "dispute.filed": "A staff member disputed an evaluation.",
     "dispute.decided": "A dispute was decided (accepted, partly accepted or rejected).",
     "dispute.appealed": "A dispute's first decision was appealed to a manager.",
+    "kb.review_due": ("A published knowledge-base article passed its review date unreviewed "
+                      "(once per lapse; the payload names its owner)."),
 }
 
 #: The type of the test event of ``POST /webhooks/<id>/ping``; sent only to that webhook.
