@@ -224,3 +224,47 @@ def test_servqual_index_and_repeat_offences(acme, desk):
                         until=MARCH["until"])
     assert [(o["month"], o["item_code"], o["failures"]) for o in wide["repeat_offences"]] == [
         ("2026-02", "tidy", 3), ("2026-03", "tidy", 3)]
+
+
+# -- cost ---------------------------------------------------------------------------------------
+
+
+def test_a_managers_file_costs_the_same_whatever_the_team(app, acme, desk):
+    from sqlalchemy import event
+
+    api = acme.api
+    viewer = acme.as_role("viewer")
+    boss = staff(api, "M")
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    def queries() -> int:
+        quality_file(viewer, "staff", boss, **MARCH)  # warm: the token's last use is recorded once
+        engine = app.extensions["servq.engine"]
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            quality_file(viewer, "staff", boss, **MARCH)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        return len(statements)
+
+    def grow(first, n):
+        for i in range(first, first + n):
+            report = staff(api, f"R{i}", reports_to=boss)
+            record = inspection(api, report, failed=("tidy",))
+            inspection(api, boss, failed=("tidy",))
+            complaint(api, report)
+            complaint(api, record_id=record["id"])
+
+    with time_machine.travel(MONDAY, tick=False):  # every record in one month
+        grow(0, 1)
+        small = queries()
+        grow(1, 5)
+        assert queries() == small
+        f = quality_file(viewer, "staff", boss, **MARCH)
+    assert f["team"]["summary"]["members"] == 6 and f["team"]["summary"]["evaluations"] == 12 and f["team"]["summary"]["complaints"] == 12
+    assert f["repeat_offences"] == [{"month": "2026-03", "standard_code": CODE, "item_code": "tidy",
+                                     "failures": 6, "threshold": 3}]
