@@ -192,8 +192,12 @@ def test_servqual_index_and_repeat_offences(acme, desk):
         # 1 March 00:30 Shanghai is still February 28 in UTC: counts in March.
         inspection(api, carol, when=datetime(2026, 2, 28, 16, 30, tzinfo=timezone.utc))
         # February: tidy failed twice more, never three times in one month.
-        for _ in range(2):
-            inspection(api, carol, failed=("tidy",), when=datetime(2026, 2, 10, 2, tzinfo=timezone.utc))
+        feb = [inspection(api, carol, failed=("tidy",), when=datetime(2026, 2, 10, 2, tzinfo=timezone.utc))
+               for _ in range(2)]
+        # Complaints about her records: three in March (a repeat), two in February.
+        for when in (datetime(2026, 3, 1, 2, tzinfo=timezone.utc),) * 3 + \
+                    (datetime(2026, 2, 11, 2, tzinfo=timezone.utc),) * 2:
+            complaint(api, record_id=feb[0]["id"], when=when)
 
     f = quality_file(api, "staff", carol, **MARCH)
     # Four evaluations in March, every item judged, a check item worth 1 point:
@@ -213,15 +217,21 @@ def test_servqual_index_and_repeat_offences(acme, desk):
     assert f["repeat_offences"] == [{"month": "2026-03", "standard_code": CODE, "item_code": "tidy",
                                      "failures": 3, "threshold": 3}]
 
+    assert f["repeat_complaints"] == [{"month": "2026-03", "complaints": 3, "threshold": 3}]
+
     # From mid-February: the whole of February counts (2 tidy failures: no offence) and March.
     wide = quality_file(api, "staff", carol, since="2026-02-15T00:00:00+08:00",
                         until=MARCH["until"])
     assert wide["repeat_offences"] == f["repeat_offences"]
-    # A third February failure makes February an offence too.
+    assert wide["repeat_complaints"] == f["repeat_complaints"]
+    # A third February failure, and a third complaint, make February a repeat too.
     with time_machine.travel(MONDAY, tick=False):
         inspection(api, carol, failed=("tidy",), when=datetime(2026, 2, 20, 2, tzinfo=timezone.utc))
+        complaint(api, record_id=feb[1]["id"], when=datetime(2026, 2, 12, 2, tzinfo=timezone.utc))
     wide = quality_file(api, "staff", carol, since="2026-02-15T00:00:00+08:00",
                         until=MARCH["until"])
+    assert [(m["month"], m["complaints"]) for m in wide["repeat_complaints"]] == [
+        ("2026-02", 3), ("2026-03", 3)]
     assert [(o["month"], o["item_code"], o["failures"]) for o in wide["repeat_offences"]] == [
         ("2026-02", "tidy", 3), ("2026-03", "tidy", 3)]
 

@@ -82,6 +82,12 @@ class QualityFileRepeatOffenceSchema(Schema):
     threshold = fields.Integer(metadata={"description": "Failures in a month that make a repeat offence"})
 
 
+class QualityFileRepeatComplaintsSchema(Schema):
+    month = fields.String(metadata={"description": "Tenant-local month, e.g. 2026-03"})
+    complaints = fields.Integer()
+    threshold = fields.Integer(metadata={"description": "Complaints in a month that make a repeat offence"})
+
+
 class FileSectionFields(Schema):
     """Sections a file gains (a base of its schema)."""
 
@@ -91,3 +97,5 @@ class FileSectionFields(Schema):
         "description": "Staff quality index by SERVQUAL dimension"})
     repeat_offences = fields.List(fields.Nested(QualityFileRepeatOffenceSchema), metadata={
         "description": "Items failed 3 or more times in one calendar month"})
+    repeat_complaints = fields.List(fields.Nested(QualityFileRepeatComplaintsSchema), metadata={
+        "description": "Calendar months with 3 or more complaints about the subject"})

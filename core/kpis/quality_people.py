@@ -12,17 +12,20 @@
   and for the team, evaluations, mean score, pass rate, critical failures, evaluations
   under an open dispute and complaints (one grouped query for the scores, one for the
   complaints, whatever the team's size); ``null`` for anyone else and for a site;
-* **dimensions** and **repeat_offences** (see :mod:`core.kpis.quality_dimensions`).
+* **dimensions** and **repeat_offences** (see :mod:`core.kpis.quality_dimensions`);
+* **repeat_complaints**: tenant-local calendar months with :data:`REPEAT_THRESHOLD` or more
+  complaints about the subject (as the file counts them), one grouped query.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, func, select, union
+from sqlalchemy import and_, case, func, or_, select, union
 from sqlalchemy.orm import aliased
 
-from servq.core.kpis.quality_dimensions import dimensions, repeat_offences
+from servq.core.kpis.quality_dimensions import REPEAT_THRESHOLD, _month_start, dimensions, repeat_offences
+from servq.core.kpis.sql import period
 from servq.core.kpis.quality_trends import _number, _percent
 from servq.core.models import Dispute, Evaluation, Record, Staff
 
@@ -43,6 +46,7 @@ def grow(q: FileQuery, out: dict[str, Any]) -> None:
     out["team"] = _team(q)
     out["dimensions"] = dimensions(q)
     out["repeat_offences"] = repeat_offences(q)
+    out["repeat_complaints"] = _repeat_complaints(q)
 
 
 # -- disputes ---------------------------------------------------------------------------------
@@ -172,6 +176,25 @@ def _team_complaints(q: FileQuery) -> dict[Any, int]:
     pairs = union(direct, about).subquery("pairs")
     return dict(q.session.execute(
         select(pairs.c.staff_id, func.count()).group_by(pairs.c.staff_id)).all())
+
+
+def _repeat_complaints(q: FileQuery) -> list[dict[str, Any]]:
+    """The tenant-local months the period touches (each from its first day, up to
+    ``until``) with at least :data:`REPEAT_THRESHOLD` complaints about the subject: filed
+    against them or naming one of their records (one grouped query), oldest first."""
+    from servq.core.kpis.quality_files import COMPLAINT, _json_uuid_text, _uuid_text
+
+    c, target = aliased(Record, name="complaint"), aliased(Record, name="target")
+    theirs = select(_uuid_text(target.id)).where(q.of_subject(target), *q.live(target))
+    about = _json_uuid_text(q, c.data["record_id"].as_string())
+    month = period(c.occurred_at, "month", q.timezone, q.dialect).label("month")
+    rows = q.session.execute(
+        select(month, func.count().label("complaints"))
+        .where(c.kind == COMPLAINT, *q.live(c), c.occurred_at >= _month_start(q.since, q.timezone),
+               c.occurred_at < q.until, or_(q.of_subject(c), about.in_(theirs)))
+        .group_by(month).having(func.count() >= REPEAT_THRESHOLD).order_by(month)).all()
+    return [{"month": row.month, "complaints": int(row.complaints), "threshold": REPEAT_THRESHOLD}
+            for row in rows]
 
 
 __all__ = ["grow", "OPEN_DISPUTE", "OVERTURNED"]
