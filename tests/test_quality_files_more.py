@@ -275,6 +275,9 @@ def test_a_managers_file_costs_the_same_whatever_the_team(app, acme, desk):
         grow(1, 5)
         assert queries() == small
         f = quality_file(viewer, "staff", boss, **MARCH)
-    assert f["team"]["summary"]["members"] == 6 and f["team"]["summary"]["evaluations"] == 12 and f["team"]["summary"]["complaints"] == 12
+    # Six reports, each with an inspection and a complaint against them (evaluated too), and
+    # a complaint about their inspection.
+    team = f["team"]["summary"]
+    assert (team["members"], team["evaluations"], team["complaints"]) == (6, 12, 12)
     assert f["repeat_offences"] == [{"month": "2026-03", "standard_code": CODE, "item_code": "tidy",
                                      "failures": 6, "threshold": 3}]

@@ -32,7 +32,8 @@ class EvaluationDisputeFields(Schema):
 class SummaryDisputeFields(Schema):
     """Fields the summary of a file gains (a base of its schema)."""
 
-    disputes_filed = fields.Integer(metadata={"description": "Disputes of the subject's records of the period"})
+    disputes_filed = fields.Integer(metadata={
+        "description": "Disputes of the subject's records of the period"})
     disputes_open = fields.Integer(metadata={"description": "Of them, open or appealed"})
     disputes_overturned = fields.Integer(metadata={
         "description": "Of them, accepted wholly or partly by their last decision"})
