@@ -147,7 +147,7 @@ def quality_file(q: FileQuery) -> dict[str, Any]:
     summary.update(findings=findings["total"], complaints=complaints["total"],
                    praise=praise["total"], actions_open=actions["open"],
                    actions_overdue=actions["overdue"])
-    return {
+    out = {
         "summary": summary,
         "evaluations": evaluations,
         "findings": findings,
@@ -157,6 +157,11 @@ def quality_file(q: FileQuery) -> dict[str, Any]:
         "trends": _trends(q),
         "rank": _ranks(q),
     }
+    # Disputes, a manager's team, SERVQUAL dimensions, repeat offences (imported here:
+    # that module reads this one's JSON helpers).
+    from servq.core.kpis.quality_people import grow
+    grow(q, out)
+    return out
 
 
 # -- dialect helpers ------------------------------------------------------------------------
