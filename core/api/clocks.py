@@ -13,7 +13,9 @@ from servq.core.api.context import enabled_kinds, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.api.records import get_record
 from servq.core.deadlines.breaches import standard_items
-from servq.core.deadlines.clocks import clock_view, pause_spans, pause_totals
+from servq.core.deadlines.clocks import pause_spans
+from servq.core.deadlines.pauses import pause_totals
+from servq.core.deadlines.views import clock_view
 from servq.core.db.session import request_session
 from servq.core.db import utcnow
 from servq.core.models import Clock

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 
 from servq.core.calendar import WALL, Limit, WallClock, due as calendar_due, parse_limit
 from servq.core.calendar.arithmetic import merge_pauses
@@ -54,7 +54,7 @@ from servq.core.audit import audit
 from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import utcnow
 from servq.core.deadlines.pauses import (close_pause as _close_pause, open_pause_cap, open_state as _open_state,
-                                         pause_cap, pause_rules, pause_totals, pauses_in)
+                                         pause_cap, pause_rules, pauses_in)
 from servq.core.models import Clock, OutboxEvent, Record, StandardVersion
 from servq.core.notify.outbox import emit_many
 from servq.core.scoring import dated
@@ -488,48 +488,3 @@ def _lower_escalation(session, record, now: datetime) -> int | None:
         .values(escalation_level=Record.escalation_level - 1, updated_at=now)
         .returning(Record.escalation_level).execution_options(synchronize_session=False)).first()
     return row[0] if row is not None else None
-
-
-# -- what a clock shows -----------------------------------------------------------------------
-
-
-def clock_view(clock: Clock, calendar, now: datetime | None = None) -> dict[str, Any]:
-    """Time left or over and the percent used, in the clock's own time, as of ``now``
-    (a stopped clock is read at its stop, a paused one at its pause)."""
-    now = now or utcnow()
-    keeper = timekeeper(clock.business, calendar)
-    reference = clock.stop_at or clock.paused_since or now
-    closed = [(a, b) for a, b in pause_spans(clock) if b is not None]
-    total = keeper.elapsed_excluding(clock.start_at, clock.due_at, closed)
-    used = keeper.elapsed_excluding(clock.start_at, reference, closed) if reference > clock.start_at \
-        else timedelta(0)
-    left = keeper.elapsed(reference, clock.due_at) if reference < clock.due_at else timedelta(0)
-    over = keeper.elapsed(clock.due_at, reference) if reference > clock.due_at else timedelta(0)
-    return {
-        "time_left_seconds": int(left.total_seconds()),
-        "time_over_seconds": int(over.total_seconds()),
-        "percent_used": round(100 * used / total, 1) if total > timedelta(0) else 100.0,
-        "counted_at": reference,
-        "time": "working" if keeper is not WALL else "wall",
-    }
-
-
-# -- record list filters ----------------------------------------------------------------------
-
-
-def breached_clause(breached: bool = True):
-    """SQL condition on :class:`Record`: it has (or, with ``False``, has no) breached clock.
-
-    An EXISTS served by the clocks' ``(tenant_id, record_id, …)`` unique index.
-    """
-    clause = exists().where(Clock.tenant_id == Record.tenant_id, Clock.record_id == Record.id,
-                            Clock.state == "breached")
-    return clause if breached else ~clause
-
-
-def due_before_clause(instant: datetime):
-    """SQL condition on :class:`Record`: it has a clock still counting (running, or
-    breached and not stopped) whose due time is before ``instant``."""
-    return exists().where(Clock.tenant_id == Record.tenant_id, Clock.record_id == Record.id,
-                          Clock.state.in_(WATCHED), Clock.stop_at.is_(None),
-                          Clock.due_at < instant)
