@@ -4,6 +4,7 @@ plus loading (misspelt hooks, duplicate kinds, entry points, one manager per app
 from __future__ import annotations
 
 import inspect
+import logging
 import tomllib
 import re
 import textwrap
@@ -468,3 +469,91 @@ def test_example_package_loads_through_its_entry_point(app_config, tmp_path, mon
             "data": {"shopper": "S1", "score": 1}}).status_code == 422
     finally:
         app.extensions["servq.engine"].dispose()
+
+
+# -- (d) a plugin that fails is named --------------------------------------------------------
+
+
+def test_hook_raising_at_start_names_its_plugin(app_config):
+    def explode():
+        raise ValueError("no kinds today")
+
+    broken = types.ModuleType("broken_plugin")
+    broken.register_record_kinds = hookimpl(explode)
+    with pytest.raises(PluginError, match=re.escape(
+            "plugin 'broken': its hook register_record_kinds raised ValueError: no kinds today")):
+        create_app({**app_config, "EXTRA_PLUGINS": [("broken", broken)]})
+
+
+def test_event_hook_raising_names_its_plugin(app_config, caplog):
+    def record_created(record):
+        raise RuntimeError("downstream is down")
+
+    noisy = types.ModuleType("noisy_plugin")
+    noisy.record_created = hookimpl(record_created)
+    app = create_app({**app_config, "EXTRA_PLUGINS": [("noisy", noisy)]})
+    try:
+        from tests.factories import Factory
+
+        acme = Factory(app, app.test_client()).tenant("acme")
+        acme.enable("noisy")
+        r = acme.api.post("/api/v1/records", json=OBSERVATION)
+        assert r.status_code == 500 and r.json["message"] == "Internal error."  # nothing leaks out
+        (logged,) = [record for record in caplog.records if record.exc_info]
+        error = logged.exc_info[1]
+        assert isinstance(error, RuntimeError)  # its own type, for callers that expect it
+        assert "raised by plugin 'noisy' in its hook record_created" in error.__notes__
+        assert "raised by plugin 'noisy'" in logging.Formatter().formatException(logged.exc_info)
+    finally:
+        app.extensions["servq.engine"].dispose()
+
+
+def _installed(site: Path, module: str, dist: str, source: str) -> None:
+    """A package ``module`` with an entry point of the group ``servq`` named like it, as
+    pip would install it into ``site``."""
+    (site / module).mkdir(parents=True)
+    (site / module / "__init__.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[servq]\n{module} = {module}\n")
+
+
+def test_broken_plugins_are_listed_as_broken(tmp_path):
+    """A real ``servq plugins list``, with three installed third-party plugins: one whose
+    import fails, one whose hook raises at start-up, one sound."""
+    import os
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    _installed(site, "needsmissing", "needs-missing", '''\
+        """Imports a package that is not installed."""
+        import not_installed_anywhere  # noqa: F401
+    ''')
+    _installed(site, "raiser", "raiser", '''\
+        """Raises when asked for its kinds."""
+        from servq import hookimpl
+
+        @hookimpl
+        def register_record_kinds():
+            raise KeyError("kinds.toml")
+    ''')
+    _installed(site, "sound", "sound", '''\
+        """A sound plugin."""
+    ''')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+           "SERVQ_INSTANCE_PATH": str(tmp_path / "instance")}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run([sys.executable, "-m", "servq.cli", "plugins", "list"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+    assert "broken" in lines["needsmissing"]
+    assert "plugin 'needsmissing' cannot be loaded: ModuleNotFoundError: No module named " \
+           "'not_installed_anywhere'" in lines["needsmissing"]
+    assert "broken" in lines["raiser"] and \
+        "plugin 'raiser': its hook register_record_kinds raised KeyError: 'kinds.toml'" in lines["raiser"]
+    assert lines["sound"].split(None, 1)[1] == "A sound plugin."
+    assert "property" in lines and "broken" not in lines["property"]
+    assert "the app cannot start" in result.stderr and "Traceback" not in result.stderr
