@@ -22,7 +22,8 @@ from sqlalchemy import select
 import tests.sample_plugin as sample
 from servq.core import create_app
 from servq.core.db import utcnow
-from servq.core.models import Record, TenantPlugin
+from servq import cli
+from servq.core.models import Record, Tenant, TenantPlugin
 from servq.core.plugins import RecordKind, hookimpl
 from servq.core.plugins import hookspecs
 from servq.core.plugins.manager import PluginError
@@ -557,3 +558,53 @@ def test_broken_plugins_are_listed_as_broken(tmp_path):
     assert lines["sound"].split(None, 1)[1] == "A sound plugin."
     assert "property" in lines and "broken" not in lines["property"]
     assert "the app cannot start" in result.stderr and "Traceback" not in result.stderr
+
+
+def _example_app(app_config, tmp_path, monkeypatch):
+    package = ROOT / "examples" / "servq-example-plugin"
+    dist = tmp_path / "servq_example_plugin-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: servq-example-plugin\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text("[servq]\nexample = servq_example\n")
+    monkeypatch.syspath_prepend(str(package))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return create_app({**app_config, "LOAD_ENTRY_POINTS": True})
+
+
+def test_example_plugin_ships_a_standard_and_demo_data(app_config, tmp_path, monkeypatch):
+    """The guide's example: its standard scores its records, and ``servq tenants onboard
+    FILE --demo`` loads four weeks of scored visits."""
+    from servq.core.models import Evaluation
+
+    app = _example_app(app_config, tmp_path, monkeypatch)
+    try:
+        manifest = tmp_path / "shop.toml"
+        manifest.write_text(textwrap.dedent('''\
+            slug = "shop"
+            name = "Shop"
+            industry = "retail"
+            timezone = "Asia/Shanghai"
+            locale = "en"
+            plugins = ["example"]
+
+            [[admins]]
+            email = "owner@shop.test"
+            role = "owner"
+        '''))
+        result = CliRunner().invoke(cli.make_cli(app_factory=lambda: app),
+                                    ["tenants", "onboard", str(manifest), "--demo"])
+        assert result.exit_code == 0, result.output
+        with app.app_context():
+            from servq.core.db.session import new_session
+
+            with new_session(app) as s:
+                tenant_id = s.scalar(select(Tenant.id).where(Tenant.slug == "shop"))
+            with new_session(app, tenant_id) as s:
+                records = s.scalars(select(Record).where(Record.kind == "example.mystery_visit")).all()
+                evaluations = s.scalars(select(Evaluation)).all()
+        assert len(records) == 28
+        assert {e.standard_code for e in evaluations} == {"example.mystery_visit"}
+        assert len(evaluations) == 28
+        assert {e.passed for e in evaluations} == {True, False}  # some visits fail the standard
+    finally:
+        app.extensions["servq.engine"].dispose()
