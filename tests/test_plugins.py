@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 import tests.sample_plugin as sample
 from servq.core import create_app
@@ -606,5 +606,43 @@ def test_example_plugin_ships_a_standard_and_demo_data(app_config, tmp_path, mon
         assert {e.standard_code for e in evaluations} == {"example.mystery_visit"}
         assert len(evaluations) == 28
         assert {e.passed for e in evaluations} == {True, False}  # some visits fail the standard
+    finally:
+        app.extensions["servq.engine"].dispose()
+
+
+def test_command_recipe_of_the_guide(app_config):
+    """docs/plugins.md, "Command-line commands": a plugin command written with the surface
+    alone gets the app, a tenant and a session."""
+    import click
+
+    import servq
+
+    @click.command("count")
+    @click.option("--tenant", "slug", required=True)
+    def count(slug):
+        """Count the tenant's records."""
+        app = servq.cli_app()
+        tenant = servq.cli_tenant(app, slug)
+        with servq.cli_session(app, tenant.id) as session:
+            total = session.scalar(select(func.count()).select_from(servq.Record))
+        if total == 0:
+            raise servq.CliError(f"{slug} has no records yet")
+        click.echo(f"{slug}: {total} records")
+
+    recipe = types.ModuleType("recipe_plugin")
+    recipe.register_commands = hookimpl(lambda: [count])
+    app = create_app({**app_config, "EXTRA_PLUGINS": [("recipe", recipe)]})
+    try:
+        from tests.factories import Factory
+
+        acme = Factory(app, app.test_client()).tenant("acme")
+        invoke = lambda *args: CliRunner().invoke(cli.make_cli(app_factory=lambda: app), list(args))  # noqa: E731
+        result = invoke("recipe", "count", "--tenant", "acme")
+        assert result.exit_code == 1 and "error: acme has no records yet" in result.stderr
+        assert acme.api.post("/api/v1/records", json=OBSERVATION).status_code == 201
+        result = invoke("recipe", "count", "--tenant", "acme")
+        assert result.exit_code == 0 and result.output == "acme: 1 records\n"
+        result = invoke("recipe", "count", "--tenant", "nobody")
+        assert result.exit_code == 1 and "no tenant with slug 'nobody'" in result.stderr
     finally:
         app.extensions["servq.engine"].dispose()
