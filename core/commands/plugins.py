@@ -41,7 +41,8 @@ def plugins_list(slug):
     for plugin_id in ids:
         info = manager.describe(plugin_id)
         state = "" if enabled is None else ("enabled   " if plugin_id in enabled else "disabled  ")
-        click.echo(f"{plugin_id:<16} {state}{info['description']}")
+        package = f" ({info['package']} {info['version']})" if info["package"] else ""
+        click.echo(f"{plugin_id:<16} {state}{info['description']}{package}")
     if not ids:
         click.echo("no plugins installed", err=True)
 
