@@ -415,7 +415,7 @@ def test_workbook_reads_back_as_the_json(acme, week):
 
 def test_chinese_workbook_has_every_label_translated(acme, week):
     book = load_workbook(io.BytesIO(weekly(acme, format="xlsx", lang="zh").data))
-    assert book.sheetnames == ["概要", "关键指标", "主要不合格项", "超时记录", "未关闭的纠正措施", "地点", "员工"]
+    assert book.sheetnames == ["概要", "关键指标", "主要不合格项", "超时记录", "未关闭的纠正措施", "时钟暂停", "地点", "员工"]
     for sheet in book:
         for cell in sheet[1]:  # every header but the ISO weeks is Chinese
             assert cell.value.startswith("2026-W") or any("\u4e00" <= ch <= "\u9fff" for ch in cell.value), \
