@@ -51,6 +51,9 @@ EVENT_TYPES: dict[str, str] = {
     "dispute.appealed": "A dispute's first decision was appealed to a manager.",
     "kb.review_due": ("A published knowledge-base article passed its review date unreviewed "
                       "(once per lapse; the payload names its owner)."),
+    "ledger.flagged": ("A staff member reached the tenant's threshold of penalties in a calendar "
+                       "month (the same fault or the same person): for a manager to decide."),
+    "ledger.monthly": "A manager announced a month's rewards and penalties summary.",
 }
 
 #: The type of the test event of ``POST /webhooks/<id>/ping``; sent only to that webhook.

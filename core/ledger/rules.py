@@ -1,0 +1,126 @@
+"""The tenant's ledger rules: one JSON document per tenant, validated here.
+
+The seed's six rules (S ``000 公司质量、效率和服务管理制度范本 §六``), each optional (a rule
+left out posts nothing)::
+
+    {"money": false, "currency": null, "flag_threshold": 3,
+     "failed_item": {"points": 2, "amount": null, "critical_multiplier": 2},
+     "market_complaint": {"points": 5, "supervisor_points": 2, "amount": null, "supervisor_amount": null},
+     "internal_complaint": {"points": 3, "amount": null},
+     "suggestion": {"points": 2, "amount": null, "large_multiplier": 2, "tags": ["suggestion", "proactive"]},
+     "supervisors": {"<site id>": "<staff id>"}}
+
+Amounts are refused unless ``money`` is true (then ``currency`` is required).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from sqlalchemy import select
+
+from servq.core.db.state import TRANSACTION, Slot
+from servq.core.models import LedgerRules, Staff, Tenant
+
+POINTS = dict(allow_nan=False, validate=validate.Range(min=0, max=1_000_000))
+
+
+def _points(**kw):
+    return fields.Float(**POINTS, **kw)
+
+
+class FailedItemRule(Schema):
+    points = _points(required=True, metadata={"description": "Penalty per failed item"})
+    amount = _points(load_default=None, allow_none=True)
+    critical_multiplier = fields.Float(load_default=2, allow_nan=False, validate=validate.Range(min=1, max=100))
+
+
+class MarketComplaintRule(Schema):
+    points = _points(required=True, metadata={"description": "Penalty of the responsible person"})
+    amount = _points(load_default=None, allow_none=True)
+    supervisor_points = _points(load_default=0)
+    supervisor_amount = _points(load_default=None, allow_none=True)
+
+
+class InternalComplaintRule(Schema):
+    points = _points(required=True)
+    amount = _points(load_default=None, allow_none=True)
+
+
+class SuggestionRule(Schema):
+    points = _points(required=True, metadata={"description": "Reward per suggestion or problem found"})
+    amount = _points(load_default=None, allow_none=True)
+    large_multiplier = fields.Float(load_default=2, allow_nan=False, validate=validate.Range(min=1, max=100))
+    tags = fields.List(fields.String(validate=validate.Length(min=1, max=50)),
+                       load_default=lambda: ["suggestion", "proactive"], validate=validate.Length(min=1, max=20))
+
+
+class RulesDocument(Schema):
+    money = fields.Boolean(load_default=False, metadata={"description": "Amounts allowed (cash rewards and fines)"})
+    currency = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
+        r"^[A-Z]{3}$", error="An ISO 4217 currency code such as CNY, EUR or USD."))
+    flag_threshold = fields.Integer(load_default=3, validate=validate.Range(min=2, max=100))
+    failed_item = fields.Nested(FailedItemRule, load_default=None, allow_none=True)
+    market_complaint = fields.Nested(MarketComplaintRule, load_default=None, allow_none=True)
+    internal_complaint = fields.Nested(InternalComplaintRule, load_default=None, allow_none=True)
+    suggestion = fields.Nested(SuggestionRule, load_default=None, allow_none=True)
+    supervisors = fields.Dict(keys=fields.UUID(), values=fields.UUID(), load_default=dict,
+                              metadata={"description": "Site id → the staff member who supervises it "
+                                                       "(market complaints' supervisor penalty)"})
+
+    @validates_schema
+    def _money(self, data, **kwargs):
+        if data.get("money"):
+            if not data.get("currency"):
+                raise ValidationError("Money is on: name the currency.", "currency")
+            return
+        errors = {}
+        for rule in ("failed_item", "market_complaint", "internal_complaint", "suggestion"):
+            for name in ("amount", "supervisor_amount"):
+                if (data.get(rule) or {}).get(name) is not None:
+                    errors.setdefault(rule, {})[name] = [
+                        "Amounts need money turned on (\"money\": true and a currency); points otherwise."]
+        if errors:
+            raise ValidationError(errors)
+
+
+def validate_rules(session, body: dict) -> dict[str, Any]:
+    """The validated document (JSON-safe), or :class:`marshmallow.ValidationError`; the
+    supervisors must be staff of the tenant."""
+    data = RulesDocument().load(body)
+    staff = {str(s) for s in data["supervisors"].values()}
+    if staff:
+        known = {str(s) for s in session.scalars(select(Staff.id).where(Staff.id.in_(data["supervisors"].values())))}
+        unknown = sorted(staff - known)
+        if unknown:
+            raise ValidationError({"supervisors": [f"Not staff of this tenant: {', '.join(unknown)}."]})
+    data["supervisors"] = {str(k): str(v) for k, v in data["supervisors"].items()}
+    return data
+
+
+_RULES: Slot[tuple] = Slot("servq.ledger.rules", TRANSACTION, __name__)
+
+
+def load_rules(session) -> LedgerRules | None:
+    """The tenant's rules row, or ``None``."""
+    return session.scalar(select(LedgerRules))
+
+
+def rules_for(session) -> tuple[dict, str] | None:
+    """``(document, time zone)`` of the tenant's rules, or ``None`` when it has none: one
+    SELECT per transaction (the posting step's cheap check)."""
+    transaction = session.get_transaction()
+    cached = session.state.get(_RULES)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return cached[1]
+    row = session.execute(select(LedgerRules.document, Tenant.timezone)
+                          .join(Tenant, Tenant.id == LedgerRules.tenant_id)).first()
+    found = (row[0], row[1] or "UTC") if row is not None else None
+    session.state.set(_RULES, (transaction, found))
+    return found
+
+
+def forget_rules(session) -> None:
+    """Drop the cached rules (after they changed in this transaction)."""
+    session.state.pop(_RULES)
