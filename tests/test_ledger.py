@@ -116,7 +116,7 @@ def test_failures_post_once_and_three_critical_failures_raise_one_flag(acme):
         assert acme.api.get(f"{LEDGER}/summary").status_code == 422
         assert acme.api.post(f"{LEDGER}/summary/announce?month=2026-03").status_code == 202
         # The person's quality file shows the ledger.
-        r = acme.api.get(f"/api/v1/quality-files/staff/{w1}",
+        r = acme.api.get(f"/api/v1/staff/{w1}/quality-file",
                          query_string={"since": "2026-03-01T00:00:00+08:00", "until": "2026-04-01T00:00:00+08:00"})
         assert r.status_code == 200, r.json
         assert r.json["ledger"] == {"reward_points": 0.0, "penalty_points": 16.0, "entries": 4, "held": 0,

@@ -178,6 +178,14 @@ class QualityFileRanksSchema(Schema):
     within_tenant = fields.Nested(QualityFileRankSchema)
 
 
+class QualityFileLedgerSchema(Schema):
+    reward_points = fields.Float()
+    penalty_points = fields.Float()
+    entries = fields.Integer(metadata={"description": "Entries not voided"})
+    held = fields.Integer(metadata={"description": "Held while their evaluation is disputed"})
+    open_flags = fields.Integer(metadata={"description": "Repeat-fault flags open"})
+
+
 class QualityFileSchema(FileSectionFields):
     subject = fields.Nested(QualityFileSubjectSchema)
     period = fields.Nested(QualityFilePeriodSchema)
@@ -190,6 +198,8 @@ class QualityFileSchema(FileSectionFields):
                                      closed=fields.Integer(), overdue=fields.Integer()))
     trends = fields.List(fields.Nested(QualityFileTrendSchema))
     rank = fields.Nested(QualityFileRanksSchema)
+    ledger = fields.Nested(QualityFileLedgerSchema, metadata={
+        "description": "A person's file only: rewards and penalties of the months the period touches"})
 
 
 # -- the routes --------------------------------------------------------------------------
