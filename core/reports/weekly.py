@@ -255,7 +255,22 @@ def build_weekly(session, week_key: str, language: str = "en", now: datetime | N
         "pauses": pause_section(session, week.since, week.until, DIGITS),
         "sites": _ranking(session, metrics, week, tz, as_of, "site"),
         "staff": _ranking(session, metrics, week, tz, as_of, "staff"),
+        "ledger": _ledger(session, week),
     }
+
+
+def _ledger(session, week: Week) -> dict:
+    """The rewards and penalties of the month the week starts in (docs/ledger.md): totals
+    and the people with the largest net penalties; JSON only (not rendered in CSV, Excel, PDF)."""
+    from servq.core.ledger import summary
+
+    month = week.monday.strftime("%Y-%m")
+    data = summary(session, month)
+    people = sorted(data["by_staff"], key=lambda line: line["net_points"])[:10]
+    return {"month": month, "reward_points": sum(line["reward_points"] for line in data["by_staff"]),
+            "penalty_points": sum(line["penalty_points"] for line in data["by_staff"]),
+            "entries": sum(line["entries"] for line in data["by_staff"]), "flags": data["flags"],
+            "staff": [{**line, "staff_id": str(line["staff_id"])} for line in people]}
 
 
 def _query(session, since, until, tz, as_of, group_by: tuple[str, ...]) -> KpiQuery:
