@@ -242,3 +242,32 @@ def test_the_ledger_of_another_tenant_is_invisible(acme, globex):
         with acme.session() as s:
             assert s.scalar(select(func.count()).select_from(OutboxEvent)
                             .where(OutboxEvent.type == "ledger.monthly")) == 0
+
+
+def test_a_batch_posts_in_bulk_once_and_flags_once(acme):
+    """A batch (the bulk writer: nothing read first, INSERTs queued on PostgreSQL) posts
+    like single records; the three failures of one person in it raise one flag."""
+    with time_machine.travel(MONDAY, tick=False):
+        from tests.test_evaluations import put_standard
+        from tests.test_inspections import FRONT_DESK
+        put_standard(acme, CODE, document=FRONT_DESK)
+        put_rules(acme)
+        w1, w2 = staff(acme, "W1"), staff(acme, "W2")
+        bad = {**GOOD, "uniform": {"outcome": "fail"}, "lapses": {"count": 0}}
+        body = {"records": [
+            {"kind": "inspection", "occurred_at": f"2026-03-0{day}T09:00:00+08:00", "staff_id": who,
+             "data": {"standard": CODE, "answers": bad}} for day in (2, 3, 4) for who in (w1, w2)]
+            + [{"kind": "observation", "occurred_at": "2026-03-02T09:00:00+08:00", "staff_id": w2,
+                "data": {"title": "Idea", "tags": ["proactive"]}}]}
+        r = acme.api.post("/api/v1/records/batch", json=body)
+        assert r.status_code in (200, 201), r.json
+        got = entries(acme.api)
+        assert len(got) == 7
+        assert sorted(e["rule"] for e in got) == ["critical_item"] * 6 + ["suggestion"]
+        flags = acme.api.get(f"{LEDGER}/flags").json
+        assert sorted(f["staff_id"] for f in flags) == sorted([w1, w2])
+        # Re-scoring the lot posts nothing more.
+        ids = [rec["id"] for rec in acme.api.get(RECORDS, query_string={"page_size": 100}).json]
+        for record_id in ids:
+            acme.api.post(f"{RECORDS}/{record_id}/evaluate")
+        assert len(entries(acme.api)) == 7 and len(acme.api.get(f"{LEDGER}/flags").json) == 2

@@ -152,10 +152,23 @@ def post_records(session, records: Sequence, scored: Sequence[tuple], *, writer:
             if (row["record_id"], row["standard_code"]) in disputed:
                 row["status"] = "held"
     flags = _flags(session, rows, document.get("flag_threshold") or 3)
-    writer.insert(session, _ENTRIES, rows)
+    # A concurrent scoring of the same record may post the same keys meanwhile: on
+    # PostgreSQL the unique key skips them (SQLite runs write transactions one at a time).
+    _insert(session, _ENTRIES, rows, writer, "source_key")
     if flags:
         _raise_flags(session, flags, writer)
     return len(rows)
+
+
+def _insert(session, table, rows: list[dict], writer: Writer, key: str) -> None:
+    """One INSERT of ``rows``: a bulk writer's (queued; new records, new keys) as it
+    is; otherwise on PostgreSQL ``ON CONFLICT (tenant_id, key) DO NOTHING``."""
+    if writer.fresh or session.get_bind().dialect.name != "postgresql":
+        writer.insert(session, table, rows)
+        return
+    from sqlalchemy.dialects.postgresql import insert
+
+    session.execute(insert(table).values(rows).on_conflict_do_nothing(index_elements=["tenant_id", key]))
 
 
 def _flags(session, rows: list[dict], threshold: int) -> list[dict]:
@@ -197,7 +210,7 @@ def _flags(session, rows: list[dict], threshold: int) -> list[dict]:
 def _raise_flags(session, flags: list[dict], writer: Writer) -> None:
     from servq.core.notify.outbox import emit_many
 
-    writer.insert(session, _FLAGS, flags)
+    _insert(session, _FLAGS, flags, writer, "flag_key")
     emit_many(session, [("ledger.flagged", flag_payload(flag), ("manager",), f"ledger.flagged:{flag['flag_key']}")
                         for flag in flags], writer=writer)
 
