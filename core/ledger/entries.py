@@ -145,13 +145,12 @@ def summary(session, month: str) -> dict[str, Any]:
 
 def person_totals(session, staff_id: uuid.UUID, months: tuple[str, str]) -> dict[str, Any]:
     """A person's ledger over the months ``months`` (first, last; inclusive): points
-    rewarded and penalised, entries counted (voided left out), open flags. Two SELECTs."""
-    row = session.execute(select(LedgerEntry.staff_id, *_sums()).where(
-        LedgerEntry.staff_id == staff_id, LedgerEntry.month >= months[0], LedgerEntry.month <= months[1])
-        .group_by(LedgerEntry.staff_id)).first()
-    flags = session.scalar(select(func.count()).select_from(LedgerFlag).where(
+    rewarded and penalised, entries counted (voided left out), open flags. One SELECT."""
+    flags = (select(func.count()).select_from(LedgerFlag).where(
         LedgerFlag.staff_id == staff_id, LedgerFlag.status == "open",
-        LedgerFlag.month >= months[0], LedgerFlag.month <= months[1]))
-    return {"reward_points": float(row.reward_points) if row else 0.0,
-            "penalty_points": float(row.penalty_points) if row else 0.0,
-            "entries": row.entries if row else 0, "held": row.held if row else 0, "open_flags": flags or 0}
+        LedgerFlag.month >= months[0], LedgerFlag.month <= months[1]).scalar_subquery())
+    row = session.execute(select(*_sums(), flags.label("open_flags")).where(
+        LedgerEntry.staff_id == staff_id, LedgerEntry.month >= months[0],
+        LedgerEntry.month <= months[1])).one()
+    return {"reward_points": float(row.reward_points), "penalty_points": float(row.penalty_points),
+            "entries": row.entries, "held": row.held, "open_flags": row.open_flags or 0}
