@@ -20,7 +20,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
 
-from servq.core.db.state import TRANSACTION, Slot
+from servq.core.db.state import TENANT, Slot
 from servq.core.models import LedgerRules, Staff, Tenant
 
 POINTS = dict(allow_nan=False, validate=validate.Range(min=0, max=1_000_000))
@@ -99,7 +99,9 @@ def validate_rules(session, body: dict) -> dict[str, Any]:
     return data
 
 
-_RULES: Slot[tuple] = Slot("servq.ledger.rules", TRANSACTION, __name__)
+#: (tenant id, rules): kept for the session's life with its tenant (a request, a job, an
+#: import): read once, never between the queued INSERTs of an import's chunks.
+_RULES: Slot[tuple] = Slot("servq.ledger.rules", TENANT, __name__)
 
 
 def load_rules(session) -> LedgerRules | None:
@@ -109,15 +111,16 @@ def load_rules(session) -> LedgerRules | None:
 
 def rules_for(session) -> tuple[dict, str] | None:
     """``(document, time zone)`` of the tenant's rules, or ``None`` when it has none: one
-    SELECT per transaction (the posting step's cheap check)."""
-    transaction = session.get_transaction()
+    SELECT per session and tenant (the posting step's cheap check; sessions live for a
+    request or a job, so a change is seen by the next one; an import started before a
+    change posts by the rules it started with)."""
     cached = session.state.get(_RULES)
-    if cached is not None and transaction is not None and cached[0] is transaction:
+    if cached is not None and cached[0] == session.tenant_id:
         return cached[1]
     row = session.execute(select(LedgerRules.document, Tenant.timezone)
                           .join(Tenant, Tenant.id == LedgerRules.tenant_id)).first()
     found = (row[0], row[1] or "UTC") if row is not None else None
-    session.state.set(_RULES, (transaction, found))
+    session.state.set(_RULES, (session.tenant_id, found))
     return found
 
 
