@@ -140,9 +140,9 @@ def test_complaints_and_suggestions_post(acme):
         w1 = staff(acme, "W1", site_id=site)
         put_rules(acme, {**RULES, "market_complaint": {"points": 5, "supervisor_points": 2},
                          "supervisors": {site: boss}})
-        def complaint(channel):
+        def complaint(channel, who=w1):
             r = acme.api.post(RECORDS, json={"kind": "complaint", "occurred_at": "2026-03-02T09:00:00+08:00",
-                                             "staff_id": w1, "site_id": site,
+                                             "staff_id": who, "site_id": site,
                                              "data": {"channel": channel, "description": "Rude"}})
             assert r.status_code == 201, r.json
             return r.json
@@ -152,11 +152,17 @@ def test_complaints_and_suggestions_post(acme):
         assert got == {("market_complaint", w1, 5.0), ("market_complaint_supervisor", boss, 2.0),
                        ("internal_complaint", w1, 3.0)}
         assert {e["source"]["complaint_id"] for e in entries(acme.api)} == {market["id"], internal["id"]}
+        # A person's reports_to is their supervisor, before the site's.
+        lead = staff(acme, "L1")
+        w3 = staff(acme, "W3", site_id=site, reports_to=lead)
+        third = complaint("email", who=w3)
+        assert {(e["rule"], e["staff_id"]) for e in entries(acme.api) if e["source"]["complaint_id"] == third["id"]} \
+            == {("market_complaint", w3), ("market_complaint_supervisor", lead)}
         # A transition of the complaint (re-scored) posts nothing more.
         r = acme.api.post(f"{RECORDS}/{market['id']}/transitions", json={"action": "acknowledge"},
                           headers={"If-Match": acme.api.get(f"{RECORDS}/{market['id']}").headers["ETag"]})
         assert r.status_code == 200, r.json
-        assert len(entries(acme.api)) == 3
+        assert len(entries(acme.api)) == 5
         r = acme.api.post(RECORDS, json={"kind": "observation", "occurred_at": "2026-03-02T09:00:00+08:00",
                                          "staff_id": w1, "data": {"title": "Move the queue", "tags": ["suggestion"]}})
         assert r.status_code == 201, r.json

@@ -24,7 +24,7 @@ from servq.core.db import utcnow
 from servq.core.db.fast import WRITER, Writer
 from servq.core.db.tenancy import NoTenantContext
 from servq.core.ledger.rules import rules_for
-from servq.core.models import AuditEvent, Evaluation, LedgerEntry, LedgerFlag
+from servq.core.models import AuditEvent, Evaluation, LedgerEntry, LedgerFlag, Staff
 
 ENTITY = "ledger_entries"
 _ENTRIES = LedgerEntry.__table__
@@ -83,6 +83,7 @@ def _candidates(session, records, scored, document: dict, tz: str, actor_id) -> 
                                     ("market_complaint", "internal_complaint", "suggestion"))
     if market or internal or suggestion:
         tags = set((suggestion or {}).get("tags") or ())
+        supervisors = _reports_to(session, records) if market and market.get("supervisor_points") else {}
         for record in records:
             kind = record.kind
             if record.staff_id is None or kind not in ("complaint", "observation"):
@@ -102,9 +103,10 @@ def _candidates(session, records, scored, document: dict, tz: str, actor_id) -> 
                                      points=market["points"], amount=_money(document, market.get("amount")),
                                      rule="market_complaint", source_key=f"complaint:{record.id}:responsible",
                                      complaint_id=record.id, **base))
-                    supervisor = (document.get("supervisors") or {}).get(str(record.site_id))
-                    if supervisor and market.get("supervisor_points") and supervisor != str(record.staff_id):
-                        rows.append(_row(tenant_id, now, staff_id=uuid.UUID(supervisor), kind="penalty",
+                    supervisor = (supervisors.get(record.staff_id)
+                                  or (document.get("supervisors") or {}).get(str(record.site_id)))
+                    if supervisor and market.get("supervisor_points") and str(supervisor) != str(record.staff_id):
+                        rows.append(_row(tenant_id, now, staff_id=uuid.UUID(str(supervisor)), kind="penalty",
                                          points=market["supervisor_points"],
                                          amount=_money(document, market.get("supervisor_amount")),
                                          rule="market_complaint_supervisor",
@@ -115,6 +117,17 @@ def _candidates(session, records, scored, document: dict, tz: str, actor_id) -> 
                                  points=suggestion["points"], amount=_money(document, suggestion.get("amount")),
                                  rule="suggestion", source_key=f"suggestion:{record.id}", **base))
     return rows
+
+
+def _reports_to(session, records) -> dict:
+    """``staff id → reports_to`` of the staff of the market complaints among ``records``
+    (one SELECT; none when there is no such complaint)."""
+    people = {record.staff_id for record in records if record.kind == "complaint" and record.staff_id
+              and (record.data or {}).get("channel") != INTERNAL}
+    if not people:
+        return {}
+    return dict(session.execute(select(Staff.id, Staff.reports_to).where(
+        Staff.id.in_(list(people)), Staff.reports_to.is_not(None))).all())
 
 
 def post_records(session, records: Sequence, scored: Sequence[tuple], *, writer: Writer = WRITER,

@@ -66,8 +66,9 @@ class RulesDocument(Schema):
     internal_complaint = fields.Nested(InternalComplaintRule, load_default=None, allow_none=True)
     suggestion = fields.Nested(SuggestionRule, load_default=None, allow_none=True)
     supervisors = fields.Dict(keys=fields.UUID(), values=fields.UUID(), load_default=dict,
-                              metadata={"description": "Site id → the staff member who supervises it "
-                                                       "(market complaints' supervisor penalty)"})
+                              metadata={"description": "Site id → the staff member who supervises it: "
+                                                       "the market complaints' supervisor when the "
+                                                       "responsible person has no reports_to"})
 
     @validates_schema
     def _money(self, data, **kwargs):
