@@ -144,6 +144,8 @@ class Rules(MethodView):
 
     @require("manage")
     @blp.response(200, RulesSchema)
+    @blp.alt_response(400, description="A malformed request")
+    @blp.alt_response(422, description="The rules were refused; `errors.json` names the fields")
     @blp.alt_response(428, description="Rules exist and If-Match was not sent")
     @blp.alt_response(412, description="The rules changed since they were read")
     @blp.doc(requestBody={"content": {"application/json": {"schema": RulesDocument}}})
