@@ -15,11 +15,13 @@ Amounts are refused unless ``money`` is true (then ``currency`` is required).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
 
+from servq.core.auth.facts import tenant_fact
 from servq.core.db.state import TENANT, Slot
 from servq.core.models import LedgerRules, Staff, Tenant
 
@@ -100,9 +102,28 @@ def validate_rules(session, body: dict) -> dict[str, Any]:
     return data
 
 
-#: (tenant id, rules): kept for the session's life with its tenant (a request, a job, an
-#: import): read once, never between the queued INSERTs of an import's chunks.
+#: (tenant id, rules document or None, time zone or None): kept for the session's life
+#: with its tenant (a request, a job, an import). A request reads the document with its
+#: token (the tenant fact below): no query of its own, none between the queued INSERTs
+#: of an import's chunks.
 _RULES: Slot[tuple] = Slot("servq.ledger.rules", TENANT, __name__)
+
+
+def _rules_column(tenant_id):
+    rules = LedgerRules.__table__
+    return select(rules.c.document).where(rules.c.tenant_id == tenant_id).scalar_subquery()
+
+
+tenant_fact("ledger_rules", _rules_column,
+            "(SELECT lr.document FROM ledger_rules lr WHERE lr.tenant_id = %(tenant_id)s) AS ledger_rules",
+            lambda session, tenant_id, document: session.state.set(
+                _RULES, (tenant_id, _document(document), None)))
+
+
+def _document(value) -> dict | None:
+    if value is None or isinstance(value, dict):
+        return value
+    return json.loads(value)
 
 
 def load_rules(session) -> LedgerRules | None:
@@ -111,18 +132,23 @@ def load_rules(session) -> LedgerRules | None:
 
 
 def rules_for(session) -> tuple[dict, str] | None:
-    """``(document, time zone)`` of the tenant's rules, or ``None`` when it has none: one
-    SELECT per session and tenant (the posting step's cheap check; sessions live for a
-    request or a job, so a change is seen by the next one; an import started before a
-    change posts by the rules it started with)."""
+    """``(document, time zone)`` of the tenant's rules, or ``None`` when it has none (the
+    posting step's cheap check): read with the request's token, else one SELECT per
+    session and tenant (a job, an import: an import started before a change posts by
+    the rules it started with); the time zone only when there are rules."""
     cached = session.state.get(_RULES)
-    if cached is not None and cached[0] == session.tenant_id:
-        return cached[1]
-    row = session.execute(select(LedgerRules.document, Tenant.timezone)
-                          .join(Tenant, Tenant.id == LedgerRules.tenant_id)).first()
-    found = (row[0], row[1] or "UTC") if row is not None else None
-    session.state.set(_RULES, (session.tenant_id, found))
-    return found
+    if cached is None or cached[0] != session.tenant_id:
+        row = session.execute(select(LedgerRules.document, Tenant.timezone)
+                              .join(Tenant, Tenant.id == LedgerRules.tenant_id)).first()
+        cached = (session.tenant_id, row[0], row[1] or "UTC") if row is not None else (session.tenant_id, None, None)
+        session.state.set(_RULES, cached)
+    if cached[1] is None:
+        return None
+    if cached[2] is None:
+        zone = session.scalar(select(Tenant.timezone).where(Tenant.id == session.tenant_id)) or "UTC"
+        cached = (cached[0], cached[1], zone)
+        session.state.set(_RULES, cached)
+    return cached[1], cached[2]
 
 
 def forget_rules(session) -> None:

@@ -13,8 +13,8 @@ order of effects is this module's, the same for all of them:
 3. open the corrective actions of failed critical and ``action_on_failure`` items;
 4. synchronise the deadline clocks of standards with deadline items;
 5. post the rewards and penalties the tenant's ledger rules give (failed items,
-   complaints, suggestions: :func:`servq.core.ledger.post_records`; a tenant without
-   rules pays one SELECT per session; runs for records no standard scores too);
+   complaints, suggestions: :func:`servq.core.ledger.post_records`; a request reads
+   the rules with its token, a job or an import once; runs for records no standard scores too);
 6. mark the KPI days of the scored records dirty (a bulk writer's records were marked
    in the statement that inserted them);
 7. fire ``record_evaluated`` per record, with its evaluations as ORM objects.
