@@ -115,6 +115,15 @@ def test_failures_post_once_and_three_critical_failures_raise_one_flag(acme):
         assert summary["flags"] == 1
         assert acme.api.get(f"{LEDGER}/summary").status_code == 422
         assert acme.api.post(f"{LEDGER}/summary/announce?month=2026-03").status_code == 202
+        with acme.session() as s:
+            assert s.scalar(select(func.count()).select_from(OutboxEvent)
+                            .where(OutboxEvent.type == "ledger.monthly")) == 1
+        # The weekly report carries the month's ledger (its JSON).
+        r = acme.api.get("/api/v1/reports/weekly", query_string={"week": "2026-W12"})
+        assert r.status_code == 200, r.json
+        ledger = r.json["ledger"]
+        assert (ledger["month"], ledger["penalty_points"], ledger["entries"], ledger["flags"]) == ("2026-03", 16.0, 4, 1)
+        assert ledger["staff"][0]["staff_id"] == w1
         # The person's quality file shows the ledger.
         r = acme.api.get(f"/api/v1/staff/{w1}/quality-file",
                          query_string={"since": "2026-03-01T00:00:00+08:00", "until": "2026-04-01T00:00:00+08:00"})
