@@ -250,6 +250,12 @@ def test_the_ledger_of_another_tenant_is_invisible(acme, globex):
         assert r.status_code == 404
         r = globex.api.post(f"{LEDGER}/entries", json={"staff_id": w1, "kind": "reward", "points": 3})
         assert r.status_code == 422  # acme's staff member is unknown there
+        record = acme.api.post(RECORDS, json={"kind": "observation", "occurred_at": "2026-03-02T09:00:00+08:00",
+                                              "data": {"title": "x"}}).json
+        mine = staff(globex, "G1")
+        r = globex.api.post(f"{LEDGER}/entries", json={"staff_id": mine, "kind": "reward", "points": 3,
+                                                       "record_id": record["id"]})
+        assert r.status_code == 422 and "record_id" in r.json["errors"]["json"]
         assert globex.api.get(f"{LEDGER}/flags").json == []
         assert globex.api.get(f"{LEDGER}/summary?month=2026-03").json["by_staff"] == []
         assert globex.api.post(f"{LEDGER}/summary/announce?month=2026-03").status_code == 202

@@ -22,7 +22,7 @@ from servq.core.audit import audit, jsonable
 from servq.core.db import utcnow
 from servq.core.ledger.posting import ENTITY, month_in
 from servq.core.ledger.rules import rules_for
-from servq.core.models import LedgerEntry, LedgerFlag, Staff, Tenant
+from servq.core.models import LedgerEntry, LedgerFlag, Record, Staff, Tenant
 
 #: step → (states it may be taken from, state it leads to)
 TRANSITIONS: dict[str, tuple[tuple[str, ...], str | None]] = {
@@ -66,6 +66,9 @@ def manual_entry(session, body: Mapping[str, Any], *, actor_id: uuid.UUID | None
     staff = session.scalar(select(Staff).where(Staff.id == body["staff_id"]))
     if staff is None:
         raise LedgerRefused(422, "Unknown staff member.", {"staff_id": ["No such staff member in this tenant."]})
+    if body.get("record_id") is not None and session.scalar(
+            select(Record.id).where(Record.id == body["record_id"], Record.deleted_at.is_(None))) is None:
+        raise LedgerRefused(422, "Unknown record.", {"record_id": ["No such record in this tenant."]})
     entry = LedgerEntry(id=uuid.uuid4(), staff_id=staff.id, site_id=staff.site_id, kind=body["kind"],
                         points=body["points"], amount=body.get("amount"),
                         currency=document.get("currency") if body.get("amount") is not None else None,
