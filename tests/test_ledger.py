@@ -292,3 +292,17 @@ def test_a_batch_posts_in_bulk_once_and_flags_once(acme):
         for record_id in ids:
             acme.api.post(f"{RECORDS}/{record_id}/evaluate")
         assert len(entries(acme.api)) == 7 and len(acme.api.get(f"{LEDGER}/flags").json) == 2
+
+
+def test_a_withdrawn_dispute_releases_its_held_entries(acme, shop):
+    with time_machine.travel(MONDAY, tick=False):
+        put_rules(acme)
+        record = shop["record"]
+        acme.api.post(f"{RECORDS}/{record['id']}/evaluate")
+    with time_machine.travel(TUESDAY, tick=False):
+        dispute = file(shop["agent"], record["id"]).json
+        assert {e["status"] for e in entries(acme.api, staff_id=record["staff_id"])} == {"held"}
+        etag = shop["agent"].get(f"{DISPUTES}/{dispute['id']}").headers["ETag"]
+        r = shop["agent"].post(f"{DISPUTES}/{dispute['id']}/withdraw", headers={"If-Match": etag})
+        assert r.status_code == 200, r.json
+    assert {e["status"] for e in entries(acme.api, staff_id=record["staff_id"])} == {"proposed"}
