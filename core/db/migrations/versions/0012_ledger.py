@@ -1,7 +1,7 @@
 """rewards and penalties ledger: entries, the tenant's rules, repeat-fault flags
 
 Revision ID: 0012
-Revises: 0014
+Revises: 0011
 Create Date: 2026-12-04 21:25:00
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from servq.core.db.migrate import enable_rls
 
 revision = '0012'
-down_revision = '0014'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """knowledge base: articles, their versions with search keys, record links
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-04 21:10:12.296902
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from servq.core.db.migrate import enable_rls
 
 revision = '0013'
-down_revision = '0011'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 
