@@ -132,6 +132,15 @@ def test_who_sees_and_does_what(acme, globex, calib):
         assert review(outsider, session, subjects[0], answers()).status_code in (403, 404)
         r = review(people["a"][1], session, subjects[0], {"greet": {"outcome": "pass"}})
         assert r.status_code == 422 and "verify" in r.json["errors"]["json"]["answers"]
+        # A review is changed with If-Match only (428 without, 412 when stale).
+        first = review(people["a"][1], session, subjects[0], answers())
+        assert first.status_code == 200 and first.headers["ETag"]
+        assert review(people["a"][1], session, subjects[0], answers("greet")).status_code == 428
+        url = f"{SESSIONS}/{session['id']}/reviews/{subjects[0]}"
+        r = people["a"][1].put(url, json={"answers": answers("greet")}, headers={"If-Match": first.headers["ETag"]})
+        assert r.status_code == 200 and r.json["percent"] == 75.0
+        r = people["a"][1].put(url, json={"answers": answers()}, headers={"If-Match": first.headers["ETag"]})
+        assert r.status_code == 412
         r = acme.api.post(SESSIONS, json={"title": "x", "standard_code": "hq.none",
                                           "subject_record_ids": subjects, "participant_ids": [people["a"][0]]})
         assert r.status_code == 422
