@@ -49,7 +49,7 @@ def on_write(session, record, changes: dict[str, Any] | None) -> None:
     elif record.kind == CHECKOUT:
         data = dict(record.data or {})
         old = (changes or {}).get("data", [None])[0] or {}
-        data = price(data, old.get("damages") or [], plugin_configuration(session))
+        data = price(data, old.get("damages") or [], plugin_configuration(session), _latest(record))
         status = (changes or {}).get("status")
         if status and status[1] == "disputed":
             data["guest_response"] = "disputed"
@@ -63,10 +63,11 @@ def _store(record, data: dict[str, Any]) -> None:
         record.data = data  # a new dict: the JSON column is written
 
 
-def price(data: dict[str, Any], old_lines: list[dict[str, Any]], config: dict[str, Any]) -> dict[str, Any]:
-    """``data`` with every damage line priced (see the module's docstring)."""
+def price(data: dict[str, Any], old_lines: list[dict[str, Any]], config: dict[str, Any],
+          at: datetime) -> dict[str, Any]:
+    """``data`` with every damage line priced at ``at`` (see the module's docstring)."""
     prices = config.get("damage_price_list") or {}
-    now = utcnow().isoformat()
+    now = at.isoformat()
     lines, total, per_list = [], 0.0, True
     for index, line in enumerate(data.get("damages") or []):
         line = dict(line)

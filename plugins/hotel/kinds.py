@@ -147,11 +147,15 @@ class MinibarSchema(Schema):
 
 
 class GuestSchema(Schema):
+    """The guest (personal data): core's survey triggers invite ``customer``'s contact."""
+
     class Meta:
         unknown = RAISE
 
     name = fields.String(validate=validate.Length(max=200))
     phone = fields.String(validate=validate.Length(max=40))
+    email = fields.Email(validate=validate.Length(max=254))
+    language = fields.String(validate=validate.OneOf(("en", "zh")))
 
 
 class WaiverSchema(Schema):
@@ -172,7 +176,8 @@ class CheckoutInspectionData(Schema):
 
     room = fields.String(required=True, validate=validate.Length(min=1, max=20))
     stay_ref = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
-    guest = fields.Nested(GuestSchema, load_default=dict, metadata={"description": "Personal data"})
+    customer = fields.Nested(GuestSchema, load_default=dict, metadata={
+        "description": "The guest: personal data; invited to the guest comment form at check-out"})
     damages = fields.List(fields.Nested(DamageSchema), load_default=list, validate=validate.Length(max=50))
     minibar = fields.List(fields.Nested(MinibarSchema), load_default=list, validate=validate.Length(max=50))
     prior_inspection_id = fields.UUID(load_default=None, allow_none=True, metadata={
@@ -268,6 +273,6 @@ def room_kinds() -> list[RecordKind]:
             title=_t("Check-out inspection", "退房查房"),
             description="The room check at check-out and its damage charges, priced from the "
                         "price list in force, each with evidence or a witness.",
-            statuses=CHECKOUT_STATUSES, workflow=CHECKOUT_WORKFLOW, personal=("guest",),
+            statuses=CHECKOUT_STATUSES, workflow=CHECKOUT_WORKFLOW, personal=("customer",),
             links=("prior_inspection_id", "repair_id")),
     ]
