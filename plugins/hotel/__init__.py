@@ -7,7 +7,15 @@ Guide: plugins/hotel/README.md.
 from __future__ import annotations
 
 from servq import hookimpl
-from servq.plugins.hotel import config, demo, hooks, kinds, kinds_service, kpis, onboarding
+from servq.plugins.hotel import (
+    config,
+    demo,
+    hooks,
+    kinds,
+    kinds_service,
+    kpis,
+    onboarding,
+)
 
 WATCHED = (hooks.TURNOVER, hooks.CHECKOUT, hooks.OFFICE)
 

@@ -37,9 +37,26 @@ from typing import Any
 
 from sqlalchemy import select
 
-from servq import (Record, Schedule, Site, Staff, create_invitation, create_record, enabled_plugin_ids,
-                   get_plugins, item_columns, item_scale, scan_schedules, schedule_zone, score_answers,
-                   store_response, transition, update_record, update_schedule, utcnow)
+from servq import (
+    Record,
+    Schedule,
+    Site,
+    Staff,
+    create_invitation,
+    create_record,
+    enabled_plugin_ids,
+    get_plugins,
+    item_columns,
+    item_scale,
+    scan_schedules,
+    schedule_zone,
+    score_answers,
+    store_response,
+    transition,
+    update_record,
+    update_schedule,
+    utcnow,
+)
 from servq.plugins.hotel.onboarding import surveys
 from servq.plugins.hotel.settings import plugin_configuration
 

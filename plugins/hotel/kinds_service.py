@@ -16,9 +16,18 @@ pass and repairs.
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
 from servq import RecordKind, Transition, Workflow
 from servq.plugins.hotel.kinds import TEXT, _t
@@ -93,7 +102,7 @@ def max_gap(start: datetime | None, end: datetime | None, refills: list[datetime
     if start is None or end is None:
         return None
     points = [start, *(r for r in refills if start < r < end), end]
-    gap = max((b - a).total_seconds() for a, b in zip(points, points[1:]))
+    gap = max((b - a).total_seconds() for a, b in pairwise(points))
     return round(gap / 60, 2)
 
 

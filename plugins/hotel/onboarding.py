@@ -13,14 +13,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import select
 
-from servq import (PluginConfigError, Site, StandardVersion, Survey, adopt_visible, change_standard,
-                   create_schedule, create_survey, enabled_plugin_ids, find_instrument, get_plugins,
-                   merge_patch, schedule_zone, utcnow)
+from servq import (
+    PluginConfigError,
+    Site,
+    StandardVersion,
+    Survey,
+    adopt_visible,
+    change_standard,
+    create_schedule,
+    create_survey,
+    enabled_plugin_ids,
+    find_instrument,
+    get_plugins,
+    merge_patch,
+    schedule_zone,
+    utcnow,
+)
 from servq.plugins.hotel.settings import PLUGIN, plugin_configuration
 
 TASK = "hotel.housekeeping_task"
