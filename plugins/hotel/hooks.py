@@ -21,7 +21,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from servq import create_record, enabled_plugin_ids, get_plugins, utcnow
+from sqlalchemy import select
+
+from servq import Staff, create_record, enabled_plugin_ids, get_plugins, utcnow
 from servq.plugins.hotel.kinds import derive_defects
 from servq.plugins.hotel.settings import plugin_configuration
 
@@ -39,6 +41,7 @@ def on_write(session, record, changes: dict[str, Any] | None) -> None:
         stamps = record.timestamps or {}
         data["passed_first_time"] = (False if stamps.get("failed_at")
                                      else True if record.status == "inspected" else None)
+        data["self_check_allowed"] = _self_check(session, record)
         _store(record, data)
     elif record.kind == OFFICE:
         data = dict(record.data or {})
@@ -56,6 +59,15 @@ def on_write(session, record, changes: dict[str, Any] | None) -> None:
         elif status and status[1] == "charged" and data.get("guest_response") is None:
             data["guest_response"] = "accepted"
         _store(record, data)
+
+
+def _self_check(session, record) -> bool:
+    """Whether the attendant's role (a word of their title) has inspection cadence 0."""
+    if record.staff_id is None:
+        return False
+    title = (session.scalar(select(Staff.title).where(Staff.id == record.staff_id)) or "").lower()
+    cadence = plugin_configuration(session).get("inspection_cadence") or {}
+    return any(n == 0 and role.lower() in title for role, n in cadence.items())
 
 
 def _store(record, data: dict[str, Any]) -> None:

@@ -6,7 +6,10 @@ room check at check-out with its damage charges.
     dirty ─start→ cleaning ─finish→ cleaned ─pass→ inspected (final)
       ↑  ↑                            │
       │  └──────────fail (reason)─────┘      dirty|cleaning ─dnd→ dnd ─resume→ dirty
-      └─release── blocked ←block─ dirty
+      └─release── blocked ←block─ dirty            cleaned ─self_check→ inspected
+
+``self_check`` is open only to attendants whose role has inspection cadence 0
+(``HotelConfig.inspection_cadence``: the role is a word of the staff member's title).
 
 A failed inspection sends the room back to ``dirty`` and stamps ``failed_at`` the first
 time only: the room was not right first time (``passed_first_time`` false, worked out by
@@ -107,6 +110,8 @@ class RoomTurnoverData(Schema):
     repair_ids = fields.Raw(load_default=None, metadata={"description": "Derived: the repairs opened"})
     passed_first_time = fields.Raw(load_default=None, metadata={
         "description": "Derived from the stamps: inspected without a failed inspection"})
+    self_check_allowed = fields.Raw(load_default=None, metadata={
+        "description": "Derived: the attendant's role has inspection cadence 0 (self-check)"})
 
     @post_load
     def _derive(self, data: dict[str, Any], **kwargs) -> dict[str, Any]:
@@ -236,6 +241,9 @@ TURNOVER_WORKFLOW = Workflow(
         Transition("pass", ("cleaned",), "inspected", "inspected_at", _t("Pass the inspection", "查房合格")),
         Transition("fail", ("cleaned",), "dirty", "failed_at", _t("Fail the inspection: re-clean", "查房不合格,返工"),
                    requires={"fail_reason": {"present": True}}),
+        Transition("self_check", ("cleaned",), "inspected", "inspected_at",
+                   _t("Self-check (no inspection for this role)", "自查合格(免查房岗位)"),
+                   requires={"self_check_allowed": [True]}),
         Transition("dnd", ("dirty", "cleaning"), "dnd", "dnd_at",
                    _t("Do not disturb / service refused", "请勿打扰/拒绝服务"), restamp=True),
         Transition("resume", ("dnd",), "dirty", "resumed_at", _t("Resume", "恢复清扫"), restamp=True),

@@ -48,6 +48,8 @@ def hotel_manifest(slug: str, configuration: dict[str, Any] | None = None) -> di
         "admins": [{"email": f"owner@{domain}", "role": "owner", "name": "Owner"},
                    *({"email": f"{r}@{domain}", "role": r, "name": r.title()} for r in ROLES)],
         "sites": [{"code": "HTL", "name": "Lakeview Hotel"}],
+        "staff": [{"code": "HK-01", "name": "Wang Fang", "site": "HTL", "title": "Room attendant"},
+                  {"code": "SV-01", "name": "Sun Qiang", "site": "HTL", "title": "Floor supervisor"}],
     }
 
 

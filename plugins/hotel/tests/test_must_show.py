@@ -179,3 +179,17 @@ def test_another_tenant_sees_none_of_it(hotel, globex):
         assert globex.api.get(f"{RECORDS}/{rid}").status_code == 404
         refused = create(globex.api, "hotel.room_turnover", {"room": "1"})
         assert refused.status_code == 422
+
+
+def test_self_check_only_for_a_role_with_cadence_0(make_hotel):
+    hotel = make_hotel("cadence", {"inspection_cadence": {"attendant": 1, "supervisor": 0}})
+    staff = {s["code"]: s["id"] for s in hotel.api.get("/api/v1/staff").json}
+    with time_machine.travel(T0, tick=False):
+        outcomes = {}
+        for code in ("HK-01", "SV-01"):
+            rid = create(hotel.api, "hotel.room_turnover", {"room": "1101", "checklist": CHECKLIST},
+                         staff_id=staff[code]).json["id"]
+            for action in ("start", "finish"):
+                assert take(hotel.api, rid, action).status_code == 200
+            outcomes[code] = take(hotel.api, rid, "self_check").status_code
+        assert outcomes == {"HK-01": 409, "SV-01": 200}
