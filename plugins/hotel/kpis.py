@@ -127,15 +127,15 @@ def dish_rejection(q: KpiQuery):
 BY = {"by": "clean_type, inspector or none (default)"}
 METRICS = [
     Metric("hotel.inspection_pass_first_time", _t("Rooms passed at first inspection", "查房一次合格率"),
-           "percent", GROUPINGS, first_pass, params=BY),
+           "percent", GROUPINGS, first_pass, params=BY, report=True),
     Metric("hotel.reclean_rate", _t("Rooms sent back to re-clean", "返工率"), "percent", GROUPINGS, reclean,
            params=BY, better="lower"),
     Metric("hotel.refill_attainment", _t("Meetings refilled every 15 minutes", "会议15分钟添茶达标率"),
-           "percent", GROUPINGS, refill, params={"interval": "minutes (default 15)"}),
+           "percent", GROUPINGS, refill, params={"interval": "minutes (default 15)"}, report=True),
     Metric("hotel.office_ready_attainment", _t("Offices ready by 08:30", "办公室8:30前完成率"), "percent",
-           GROUPINGS, office_ready),
+           GROUPINGS, office_ready, report=True),
     Metric("hotel.damage_charges", _t("Damage charges", "损坏赔偿"), "count", GROUPINGS, damage_charges,
            better=None),
     Metric("hotel.dish_rejection_rate", _t("Dishes rejected at the pass", "菜点退回率"), "percent", GROUPINGS,
-           dish_rejection, better="lower"),
+           dish_rejection, better="lower", report=True),
 ]

@@ -60,6 +60,16 @@ def test_the_demo_hotel(app, factory):
         rates = sorted(row["values"]["hotel.inspection_pass_first_time"] for row in by_attendant)
         assert rates[0] < rates[-1]  # the weak attendant stands out
 
+        # The weekly report shows the hotel's own figures after core's, in Chinese too.
+        weekly = api.get("/api/v1/reports/weekly", query_string={"week": "2026-W41", "lang": "zh"})
+        assert weekly.status_code == 200, weekly.json
+        rows = {row["metric"]: row for row in weekly.json["kpis"]}
+        for name in ("hotel.inspection_pass_first_time", "hotel.refill_attainment",
+                     "hotel.office_ready_attainment", "hotel.dish_rejection_rate"):
+            assert name in rows and rows[name]["current"] is not None, name
+        assert rows["hotel.refill_attainment"]["title"] == "会议15分钟添茶达标率"
+        assert "hotel.damage_charges" not in rows
+
     with factory.session(report.tenant_id) as session:
         # A missed week of teaware disinfection was reported; the mystery check that
         # caught 问别人去 opened a corrective action.
