@@ -11,13 +11,15 @@
 * ``hotel.damage_charges``: ``{count, charged, waived, disputed_share, amount}`` of the
   period's check-outs with damage.
 * ``hotel.dish_rejection_rate``: percent of dish checks rejected at the pass.
+* ``hotel.mystery_open_gap``: mean score of open inspections minus mystery ones (the
+  etiquette, restaurant and SPA standards): how much better staff do when watched.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import Float, and_, case, cast, func, literal_column, or_, select
 
-from servq import Clock, KpiError, KpiQuery, Metric, Record, key_text, utcnow
+from servq import Clock, Evaluation, KpiError, KpiQuery, Metric, Record, key_text, utcnow
 
 GROUPINGS = frozenset({"day", "week", "month", "site", "staff"})
 NONE = "none"
@@ -120,6 +122,35 @@ def damage_charges(q: KpiQuery):
     return out
 
 
+def mystery_open_gap(q: KpiQuery):
+    """Mean percent of open inspections minus that of mystery ones, against the hotel's
+    inspection standards (``standard`` param narrows to one): performance when watched."""
+    standard = q.params.get("standard")
+    if standard is not None and not standard.startswith("hotel."):
+        raise KpiError("Bad parameter.", {"standard": ["One of the hotel's inspection standards."]})
+    keys = q.keys(time=Record.occurred_at, site=Record.site_id, staff=Record.staff_id)
+    visibility = Record.data["visibility"].as_string()
+    codes = [standard] if standard else list(INSPECTION_STANDARDS)
+    stmt = (select(*keys, func.avg(case((visibility == "open", Evaluation.percent))).label("open"),
+                   func.avg(case((visibility == "mystery", Evaluation.percent))).label("mystery"))
+            .select_from(Evaluation)
+            .join(Record, and_(Record.tenant_id == Evaluation.tenant_id, Record.id == Evaluation.record_id))
+            .where(Record.kind == "inspection", Record.deleted_at.is_(None), Evaluation.standard_code.in_(codes),
+                   q.in_period(Record.occurred_at), *q.record_filters())
+            .group_by(*keys))
+    width = len(q.group_by)
+    out = {tuple(key_text(v) for v in row[:width]):
+           (round(float(row.open) - float(row.mystery), 2) if row.open is not None and row.mystery is not None
+            else None)
+           for row in q.session.execute(stmt)}
+    if not q.group_by:
+        out.setdefault((), None)
+    return out
+
+
+INSPECTION_STANDARDS = ("hotel.service_etiquette", "hotel.restaurant_service", "hotel.spa_service")
+
+
 def dish_rejection(q: KpiQuery):
     return _share(q, "hotel.dish_check", Record.data["result"].as_string() == "reject", literal_column("1") == 1)
 
@@ -136,6 +167,9 @@ METRICS = [
            GROUPINGS, office_ready, report=True),
     Metric("hotel.damage_charges", _t("Damage charges", "损坏赔偿"), "count", GROUPINGS, damage_charges,
            better=None),
+    Metric("hotel.mystery_open_gap", _t("Open minus mystery inspection score", "明查与暗查得分差"), "points",
+           GROUPINGS, mystery_open_gap, params={"standard": "one hotel inspection standard (default all three)"},
+           better="lower"),
     Metric("hotel.dish_rejection_rate", _t("Dishes rejected at the pass", "菜点退回率"), "percent", GROUPINGS,
            dish_rejection, better="lower", report=True),
 ]

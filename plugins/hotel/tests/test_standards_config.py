@@ -78,3 +78,16 @@ def test_another_tenant_has_no_hotel_kpis_or_standards(hotel, globex):
     refused = globex.api.get("/api/v1/kpis", query_string={
         "metrics": "hotel.damage_charges", "since": "2026-03-01T00:00:00Z", "until": "2026-04-01T00:00:00Z"})
     assert refused.status_code == 422
+
+
+def test_mystery_open_gap(hotel):
+    with time_machine.travel(T0, tick=False):
+        for visibility, said in (("open", "您好,请稍等。"), ("mystery", "你问别人去吧。")):
+            created = hotel.inspector.post("/api/v1/records", json={"kind": "inspection", "data": {
+                "standard": "hotel.service_etiquette", "visibility": visibility,
+                "answers": {**ANSWERS, "no_taboo_language": {"text": said}}}})
+            assert created.status_code == 201, created.json
+        kpi = hotel.api.get("/api/v1/kpis", query_string={
+            "metrics": "hotel.mystery_open_gap", "since": "2026-03-01T00:00:00Z", "until": "2026-04-01T00:00:00Z"})
+        assert kpi.status_code == 200, kpi.json
+        assert kpi.json["rows"][0]["values"]["hotel.mystery_open_gap"] == 100.0
