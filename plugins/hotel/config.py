@@ -75,6 +75,11 @@ class HotelConfig(Schema):
     checkout_inspection_minutes = fields.Integer(load_default=5, strict=True,
                                                  validate=validate.Range(min=1, max=120),
                                                  metadata={"description": "Default 5 [P]"})
+    daily_inspections_per_manager = fields.Integer(
+        load_default=3, strict=True, validate=validate.Range(min=0, max=100),
+        metadata={"description": "Daily appraisal records (逐日考核记录): inspections each staff member "
+                                 "linked to a manager user files every working day; 0 turns it off. "
+                                 "Default 3 [P]"})
     guest_comment_survey = fields.String(
         load_default="csat", validate=validate.Regexp(CODE_RE, error="An instrument code."),
         metadata={"description": "Instrument of the guest comment form; default csat"})

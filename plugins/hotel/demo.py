@@ -170,6 +170,11 @@ class Demo:
             self.housekeeping(day, number)
             if day.day == 15:
                 self.mystery_check(day, catch=number // 28 == 2)
+            if day.day == 20 and self.at(day, 15) < self.now:
+                self.create("hotel.housekeeping_task", self.at(day, 15), {
+                    "area": "省局领导", "task": "follow_up_visit", "result": "ok",
+                    "findings": "Leaders satisfied with meeting and office service 领导对会议及办公室服务满意"},
+                    self.person("duty"))
         scan_schedules(self.session, self.now)
 
     def turnover(self, day: date, i: int, room: str | None = None) -> None:

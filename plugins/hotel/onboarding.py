@@ -6,6 +6,11 @@
 * Per configured meeting room (``meeting_rooms``) and active site: schedules of kind
   ``hotel.housekeeping_task`` — tea sets washed and disinfected weekly (action on miss),
   deep clean weekly, cleaning daily (seed 000 7篇·篇一 §1.6-§1.7).
+* Per site, a monthly follow-up visit to the leaders (定期对省局领导回访, §1.9/§2.7; "regularly"
+  = monthly [P]), met by a ``hotel.housekeeping_task`` with ``task = follow_up_visit``.
+* Daily appraisal records (逐日考核记录, seed 000 6篇 §4): each staff member linked to a
+  manager user files ``daily_inspections_per_manager`` inspections (as inspector) every
+  working day, a per-staff quota schedule [P: 3].
 * The guest comment form (宾客意见表): a survey of ``guest_comment_survey`` triggered by a
   check-out inspection entering clear, charged or waived; and the internal back-office
   survey (后台部门应证求前台部门意见) and host-unit survey (订餐宾客和接待单位), created once.
@@ -70,6 +75,16 @@ def onboard(session, tenant, manifest: Mapping[str, Any] | None = None) -> None:
                 create_schedule(session, key=f"hotel.{task}.{site.id}.{room}", title=f"{title} ({room})",
                                 kind=TASK, match={"task": task, "area": room}, site_id=site.id,
                                 rrule=rrule, dtstart=start, action_on_miss=action, escalate_to=ESCALATE_TO)
+        create_schedule(session, key=f"hotel.follow_up_visit.{site.id}",
+                        title=f"Follow-up visit to the leaders 定期回访 ({site.code})", kind=TASK,
+                        match={"task": "follow_up_visit"}, site_id=site.id, rrule="FREQ=MONTHLY",
+                        dtstart=start, escalate_to=ESCALATE_TO)
+    if config["daily_inspections_per_manager"]:
+        create_schedule(session, key="hotel.daily_appraisal", title="Daily appraisal inspections 逐日考核记录",
+                        kind="inspection", rrule="FREQ=DAILY", dtstart=start, per="staff",
+                        staff_selector={"role": "manager"}, staff_field="data.inspector_id",
+                        min_count=config["daily_inspections_per_manager"], working_days=True,
+                        escalate_to=["admin"])
     surveys(session, tenant, config)
 
 

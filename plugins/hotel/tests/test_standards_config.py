@@ -91,3 +91,18 @@ def test_mystery_open_gap(hotel):
             "metrics": "hotel.mystery_open_gap", "since": "2026-03-01T00:00:00Z", "until": "2026-04-01T00:00:00Z"})
         assert kpi.status_code == 200, kpi.json
         assert kpi.json["rows"][0]["values"]["hotel.mystery_open_gap"] == 100.0
+
+
+def test_onboarding_creates_the_schedules_and_surveys(hotel):
+    schedules = hotel.api.get("/api/v1/schedules", query_string={"page_size": 100}).json
+    by_title = {s["title"]: s for s in schedules}
+    weekly = by_title["Tea sets washed and disinfected 茶具大洗、消毒 (多功能厅)"]
+    assert weekly["rrule"] == "FREQ=WEEKLY" and weekly["match"] == {"task": "teaware_disinfection", "area": "多功能厅"}
+    assert weekly["action_on_miss"] is True
+    assert by_title["Meeting room daily cleaning 会议室每天保洁 (多功能厅)"]["rrule"] == "FREQ=DAILY"
+    assert by_title["Follow-up visit to the leaders 定期回访 (HTL)"]["rrule"] == "FREQ=MONTHLY"
+    quota = by_title["Daily appraisal inspections 逐日考核记录"]
+    assert quota["per"] == "staff" and quota["min_count"] == 3 and quota["working_days"] is True
+    titles = {s["title"]["en"] for s in hotel.api.get("/api/v1/surveys").json}
+    assert {"Guest comment form", "Back-office service (rated by the front office)",
+            "Host units and banquet bookers"} <= titles
