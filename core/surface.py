@@ -110,6 +110,12 @@ Audit, settings, plugins
   ``tenant_onboarded`` it fails the onboarding naming ``plugins.<id>.<field>``).
   ``get_plugins()``: the application's plugin registry (kinds, metrics, hooks);
   ``enabled_plugin_ids(session)``: the ids of the plugins the tenant has enabled.
+
+Command line (``register_commands``)
+  ``cli_app()``: the app of the running ``servq`` command (made once, its database checked,
+  an app context pushed); ``cli_tenant(app, slug)``: the tenant with that slug, or a one-line
+  error; ``cli_session(app, tenant_id)``: a database session bound to that tenant (a context
+  manager); ``CliError(message)``: end the command with ``error: <message>`` and status 1.
 """
 
 from __future__ import annotations
@@ -194,6 +200,11 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "PluginConfigError": ("servq.core.plugins.settings", "PluginConfigError"),
     "get_plugins": ("servq.core.plugins.app", "get_plugins"),
     "enabled_plugin_ids": ("servq.core.plugins.app", "enabled_plugin_ids"),
+    # command line
+    "cli_app": ("servq.core.commands", "get_app"),
+    "cli_tenant": ("servq.core.commands", "tenant_by_slug"),
+    "cli_session": ("servq.core.commands", "open_session"),
+    "CliError": ("servq.core.commands", "CliError"),
 }
 
 __all__ = sorted(_SOURCES)
