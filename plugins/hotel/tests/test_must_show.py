@@ -193,3 +193,17 @@ def test_self_check_only_for_a_role_with_cadence_0(make_hotel):
                 assert take(hotel.api, rid, action).status_code == 200
             outcomes[code] = take(hotel.api, rid, "self_check").status_code
         assert outcomes == {"HK-01": 409, "SV-01": 200}
+
+
+def test_dnd_does_not_move_the_guest_arrival(hotel):
+    arrival = datetime(2026, 3, 10, 14, 0, tzinfo=SH)
+    with time_machine.travel(T0, tick=False) as clock:
+        rid = create(hotel.api, "hotel.room_turnover", {"room": "1301", "checklist": CHECKLIST,
+                                                         "guest_arrival_at": arrival.isoformat()}).json["id"]
+        assert take(hotel.api, rid, "dnd", reason="Guest asked not to be disturbed").status_code == 200
+        clock.shift(4 * 3600)  # 14:00: DND until now
+        for action in ("resume", "start", "finish", "pass"):
+            clock.shift(300)
+            assert take(hotel.api, rid, action).status_code == 200
+        item_ = item(evaluation(hotel.api, rid, "hotel.guest_room"), "ready_before_arrival")
+        assert item_["outcome"] == "fail"  # inspected 14:20, the guest came at 14:00
