@@ -47,6 +47,8 @@ Models (SQLAlchemy, tenant-scoped by row-level security)
   ``Record``, ``Site``, ``Staff``, ``Schedule``, ``Clock``, ``StandardVersion``, ``Survey``,
   ``TenantPlugin``: the mapped tables of records, sites, staff, schedules, deadline clocks,
   standard versions, surveys and a tenant's plugin settings.
+  ``Evaluation``: the latest evaluation of a record against a standard (one row per pair;
+  ``percent``, ``passed``, ``standard_code`` for KPIs in SQL).
 
 Records
   ``create_record(session, kinds, payload, actor_id, now=...)``: validate a payload and add
@@ -153,6 +155,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "StandardVersion": ("servq.core.models", "StandardVersion"),
     "Survey": ("servq.core.models", "Survey"),
     "TenantPlugin": ("servq.core.models", "TenantPlugin"),
+    "Evaluation": ("servq.core.models", "Evaluation"),
     # records
     "create_record": ("servq.core.records.pipeline", "create_record"),
     "update_record": ("servq.core.records.pipeline", "update_record"),

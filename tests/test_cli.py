@@ -238,16 +238,17 @@ def test_serve_demo_onboards_prints_logins_then_serves(servq, app, client, monke
     lines = out.splitlines()
     assert lines[0].split() == ["tenant", "industry", "records", "login", "token"]
     assert set(lines[1]) <= {"-", " "}
-    rows = [line.split() for line in lines[2:4]]
-    assert [row[:2] for row in rows] == [["property-demo", "property"], ["demo", "general"]]
+    rows = [line.split() for line in lines[2:5]]
+    assert [row[:2] for row in rows] == [["hotel-demo", "hotel"], ["property-demo", "property"],
+                                         ["demo", "general"]]
     records = [int(row[2]) for row in rows]
-    assert records[0] > records[1] >= 0
+    assert records[0] > records[1] > records[2] >= 0
     with new_session(app) as s:
         for row in rows:
             tenant = s.scalar(select(Tenant).where(Tenant.slug == row[0]))
             s.set_tenant(tenant.id)
             assert s.scalar(select(func.count()).select_from(Record)) == int(row[2])
-    assert rows[1][3:6] == ["owner@demo.servq.test", "/", DEMO_PASSWORD]
+    assert rows[2][3:6] == ["owner@demo.servq.test", "/", DEMO_PASSWORD]
     assert "docs:  http://127.0.0.1:8123/api/v1/docs" in out
     for row in rows:
         me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {row[-1]}"})

@@ -53,6 +53,8 @@ class Metric:
     :param params: query parameters it reads from :attr:`KpiQuery.params`, with what each means.
     :param better: ``"higher"`` or ``"lower"`` (reports use it to rank best and worst),
         ``None`` when neither.
+    :param report: a plugin's metric that the weekly report's trend table shows, after
+        core's, for the tenants that enabled the plugin (it must support ``week``).
     """
 
     name: str
@@ -63,6 +65,7 @@ class Metric:
     description: str = ""
     params: Mapping[str, str] = field(default_factory=dict)
     better: str | None = "higher"
+    report: bool = False
     plugin: str | None = None  # set by the registry: the plugin that contributed it
 
     def describe(self, language: str = "en") -> dict[str, Any]:

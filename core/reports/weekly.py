@@ -285,6 +285,9 @@ def _kpis(session, metrics: Mapping[str, Metric], weeks: list[Week], tz: str, as
     that have a value."""
     names = [name for name in REPORT_METRICS if name in metrics and "week" in metrics[name].groupings]
     skipped = [name for name in REPORT_METRICS if name not in names]
+    # Then the enabled plugins' metrics that ask to be reported (Metric.report), by name.
+    names += sorted(name for name, metric in metrics.items()
+                    if metric.report and name not in REPORT_METRICS and "week" in metric.groupings)
     if not names:
         return [], skipped
     result = compute_kpis(_query(session, weeks[0].since, weeks[-1].until, tz, as_of, ("week",)),
