@@ -13,7 +13,7 @@ demo data. Guide: plugins/courier/README.md.
 from __future__ import annotations
 
 from servq import hookimpl
-from servq.plugins.courier import conduct, config, kinds, onboarding, rules
+from servq.plugins.courier import conduct, config, kinds, kpis, onboarding, rules
 
 
 @hookimpl
@@ -49,3 +49,8 @@ def record_changed(session, record, changes, actor_id):
 @hookimpl
 def record_evaluated(session, record, evaluations):
     conduct.repeat_rule(session, record, evaluations)
+
+
+@hookimpl
+def register_kpis():
+    return kpis.METRICS

@@ -121,7 +121,8 @@ class CallMixin(Strict):
 class DeliveryData(CallMixin):
     """``data`` of a ``courier.delivery``."""
 
-    waybill_no = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9\-]{4,40}$"))
+    waybill_no = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9\-]{4,40}$", error="A waybill number: 4-40 letters, digits or '-'."))
     service = fields.String(load_default="domestic", validate=validate.OneOf(SERVICES))
     shipped_at = fields.AwareDateTime(load_default=None, allow_none=True, validate=utc_instant,
                                       metadata={"description": "收寄时间: the time limit counts from it"})
