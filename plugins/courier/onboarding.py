@@ -10,6 +10,8 @@
 * **The manager service survey** (``courier_manager_service``, S 第二章 第二条: couriers rate
   their station manager on the five aims 放心/舒心/称心/安心/顺心), created once.
 * **Monthly vehicle checks** per station [P]: a schedule of kind ``courier.vehicle_check``.
+* **The daily appearance line-up** (晨检 [P]) per station: a schedule met by an
+  ``inspection`` against ``courier.appearance`` at the station each day.
 """
 
 from __future__ import annotations
@@ -46,6 +48,10 @@ def onboard(session, tenant, manifest: Mapping[str, Any] | None = None) -> None:
         create_schedule(session, key=f"courier.vehicle_check.{site.id}",
                         title=f"Monthly vehicle checks 车辆月检 ({site.code})", kind="courier.vehicle_check",
                         site_id=site.id, rrule="FREQ=MONTHLY", dtstart=start, escalate_to=["manager"])
+        create_schedule(session, key=f"courier.lineup.{site.id}",
+                        title=f"Daily appearance line-up 晨检 ({site.code})", kind="inspection",
+                        match={"standard": "courier.appearance"}, site_id=site.id, rrule="FREQ=DAILY",
+                        dtstart=start, escalate_to=["manager"])
 
 
 def _first_of_month(session) -> datetime:
