@@ -13,7 +13,7 @@ demo data. Guide: plugins/courier/README.md.
 from __future__ import annotations
 
 from servq import hookimpl
-from servq.plugins.courier import conduct, config, kinds, kpis, onboarding, rules
+from servq.plugins.courier import conduct, config, demo, kinds, kpis, onboarding, rules
 
 
 @hookimpl
@@ -54,3 +54,8 @@ def record_evaluated(session, record, evaluations):
 @hookimpl
 def register_kpis():
     return kpis.METRICS
+
+
+@hookimpl
+def register_demo_data():
+    return [demo.load]

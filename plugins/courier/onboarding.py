@@ -86,5 +86,5 @@ def manager_survey(session, tenant) -> Survey:
         if (survey.title or {}).get("en") == MANAGER_SURVEY_TITLE["en"]:
             return survey
     language = "zh" if (tenant.locale or "").lower().startswith("zh") else "en"
-    return create_survey(session, document, version, title=MANAGER_SURVEY_TITLE, importance="none",
-                         language=language, link_lifetime_days=30, active=True)
+    return create_survey(session, document, version, title=MANAGER_SURVEY_TITLE, form="single",
+                         importance="none", language=language, link_lifetime_days=30, active=True)
