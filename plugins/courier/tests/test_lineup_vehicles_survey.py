@@ -74,3 +74,20 @@ def test_configured_time_limits_override_the_standard(make_company):
         "same_city": "soon"}, "colour": "red"}}, etag=etag)
     assert bad.status_code == 422
     assert "colour" in str(bad.json["errors"]) and "time_limits" in str(bad.json["errors"])
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_courier_complaint_standard_replaces_cores(company, globex):
+    response = company.api.post(RECORDS, json={"kind": "complaint", "occurred_at": "2026-03-05T01:00:00+00:00",
+                                                "data": {"channel": "phone", "severity": "serious",
+                                                         "category": "prohibited_conduct",
+                                                         "description": "快递员私自收取加急费"}})
+    assert response.status_code == 201, response.json
+    codes = [e["standard_code"] for e in company.api.get(f"{RECORDS}/{response.json['id']}/evaluations").json]
+    assert codes == ["courier.complaint"]
+    clocks = {c["item"]: c for c in company.api.get(f"{RECORDS}/{response.json['id']}/clocks").json}
+    assert clocks["acknowledged_in_time"]["due"] == "2026-03-06T01:00:00+00:00"
+    assert clocks["serious_escalated"]["due"] == "2026-03-07T01:00:00+00:00"
+    other = globex.api.post(RECORDS, json={"kind": "complaint", "data": {"channel": "phone", "description": "x"}})
+    assert [e["standard_code"] for e in globex.api.get(f"{RECORDS}/{other.json['id']}/evaluations").json] == [
+        "core.complaint"]

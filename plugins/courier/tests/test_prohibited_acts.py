@@ -127,3 +127,14 @@ def test_the_third_rush_fee_in_a_month_raises_exactly_one_flag(company):
             delivery(company, waybill_no=f"XD3{n:03d}", occurred_at="2026-03-31T23:30:00+00:00",
                      handover=dict(IN_PERSON), conduct={"rush_fee_charged": True})
     assert len(flags()) == 1
+
+
+@time_machine.travel(NOW, tick=False)
+def test_another_tenant_neither_sees_the_deliveries_nor_uses_the_kinds(company, globex):
+    record = delivered(company)
+    for path in ("", "/evaluation", "/clocks", "/transitions"):
+        assert globex.api.get(f"/api/v1/records/{record['id']}{path}").status_code == 404
+    refused = globex.api.post("/api/v1/records", json={"kind": "courier.delivery", "data": {"waybill_no": "XD9999"}})
+    assert refused.status_code == 422 and "kind" in refused.json["errors"]["json"]
+    assert globex.api.get("/api/v1/standards/courier.delivery").status_code == 404
+    assert company.api.get("/api/v1/standards/courier.delivery").status_code == 200
