@@ -60,7 +60,9 @@ def manifest(slug: str, configuration: dict[str, Any] | None = None) -> dict[str
                    *({"email": f"{role}@{domain}", "role": role, "name": role.title()} for role in ROLES)],
         "sites": [{"code": "STN-XH", "name": "徐汇站"}, {"code": "STN-PD", "name": "浦东站"}],
         "staff": [{"code": "C1", "name": "王强", "site": "STN-XH"}, {"code": "C2", "name": "李明", "site": "STN-XH"},
-                  {"code": "C3", "name": "张伟", "site": "STN-PD"}],
+                  {"code": "C3", "name": "张伟", "site": "STN-PD"},
+                  {"code": "M1", "name": "冯刚", "site": "STN-XH", "title": "Station manager"},
+                  {"code": "M2", "name": "蒋宁", "site": "STN-PD", "title": "Station manager"}],
         "calendar": dict(CALENDAR),
     }
 

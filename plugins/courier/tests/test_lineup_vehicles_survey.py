@@ -91,3 +91,34 @@ def test_the_courier_complaint_standard_replaces_cores(company, globex):
     other = globex.api.post(RECORDS, json={"kind": "complaint", "data": {"channel": "phone", "description": "x"}})
     assert [e["standard_code"] for e in globex.api.get(f"{RECORDS}/{other.json['id']}/evaluations").json] == [
         "core.complaint"]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_couriers_rate_their_station_manager_and_the_results_filter_by_manager(company):
+    survey = next(s for s in company.manager.get("/api/v1/surveys").json
+                  if s["instrument_code"] == "courier_manager_service")
+    assert survey["form"] == "single"
+
+    def rate(manager, courier, answers):
+        rating = company.manager.post(RECORDS, json={
+            "kind": "observation", "staff_id": company.staff[manager], "occurred_at": "2026-03-05T02:00:00+00:00",
+            "data": {"title": "Manager service survey 管理人员服务评价", "tags": ["internal_survey"],
+                     "description": f"{courier} rates the station manager"}}).json
+        invitation = company.manager.post(f"/api/v1/surveys/{survey['id']}/invitations", json={
+            "customer": {"name": courier}, "record_id": rating["id"], "send": False})
+        assert invitation.status_code == 201, invitation.json
+        answered = company.api.client.post(f"/api/v1/public/surveys/{invitation.json['token']}",
+                                           json={"answers": answers})
+        assert answered.status_code == 201, answered.json
+
+    good = {"fair_honest": 5, "courteous": 4, "prompt": 4, "anticipates": 5, "cares": 4}
+    rate("M1", "王强", good)
+    rate("M1", "李明", good)
+    rate("M2", "张伟", {**good, "fair_honest": 2})
+    results = company.manager.get(f"/api/v1/surveys/{survey['id']}/results",
+                                  query_string={"staff_id": company.staff["M2"]}).json
+    fair = next(i for i in results["items"] if i["code"] == "fair_honest")
+    assert fair["n"] == 1 and fair["perception"]["mean"] == 2
+    mine = company.manager.get(f"/api/v1/surveys/{survey['id']}/results",
+                               query_string={"staff_id": company.staff["M1"]}).json
+    assert next(i for i in mine["items"] if i["code"] == "fair_honest")["perception"]["mean"] == 5
