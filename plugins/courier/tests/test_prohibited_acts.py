@@ -138,3 +138,24 @@ def test_another_tenant_neither_sees_the_deliveries_nor_uses_the_kinds(company, 
     assert refused.status_code == 422 and "kind" in refused.json["errors"]["json"]
     assert globex.api.get("/api/v1/standards/courier.delivery").status_code == 404
     assert company.api.get("/api/v1/standards/courier.delivery").status_code == 200
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_pickup_keeps_its_appointment_and_the_rush_fee_is_critical_there_too(company):
+    def pickup(**data):
+        response = company.api.post("/api/v1/records", json={
+            "kind": "courier.pickup", "occurred_at": "2026-03-02T01:00:00+00:00", "staff_id": company.staff["C2"],
+            "site_id": company.sites["STN-XH"],
+            "data": {"sender": {"name": "陈先生"}, "address": "衡山路 10 号", "appointment": APPOINTMENT,
+                     "content_checked": True, **data}})
+        assert response.status_code == 201, response.json
+        return response.json
+
+    kept = pickup()
+    steps(company.api, kept["id"], ("confirm", "2026-03-02T01:10:00+00:00"),
+          ("arrive", "2026-03-02T03:30:00+00:00"), ("pick_up", "2026-03-02T03:40:00+00:00"))
+    result = evaluation(company.api, kept["id"], "courier.pickup")
+    assert result["failed_critical"] == [] and item(result, "appointment_kept_or_notified")["outcome"] == "pass"
+    rushed = pickup(conduct={"rush_fee_charged": True})
+    assert evaluation(company.api, rushed["id"], "courier.pickup")["failed_critical"] == ["no_private_rush_fee"]
+    assert [a["item_code"] for a in actions(company.api, rushed["id"])] == ["no_private_rush_fee"]
