@@ -193,19 +193,49 @@ def _ensure_schema(app: Flask) -> None:
 
 def run_demo(app: Flask, host: str, port: int) -> list:
     """What ``serve --demo`` does before serving: upgrade, onboard the examples with demo
-    data, print each tenant's login, token and docs address."""
+    data, print a table of the demo tenants (the richest first) and the docs address."""
     from servq.core.db.migrate import upgrade
     from servq.tenants.onboarding import setup_demo
 
     upgrade(owner_engine(app), app_role=app.config.get("DATABASE_APP_ROLE") or None)
     logins = setup_demo(app)
-    for login in logins:
-        click.echo(f"tenant:   {login.slug} ({login.report.status})")
-        click.echo(f"login:    {login.email} / {login.password or '(password changed since the demo was set up)'}")
-        click.echo(f"token:    {login.token}")
-        click.echo(f"docs:     http://{host}:{port}{DOCS_PATH}")
-        click.echo("")
+    rows = sorted((_demo_row(app, login) for login in logins), key=lambda row: (-row["records"], row["slug"]))
+    click.echo(demo_table(rows))
+    click.echo("")
+    click.echo(f"docs:  http://{host}:{port}{DOCS_PATH}   (authorize with a token above: "
+               "'Authorization: Bearer <token>'; or POST /api/v1/auth/token with a login)")
+    click.echo("")
     return logins
+
+
+def _demo_row(app: Flask, login) -> dict:
+    """One demo tenant as the table shows it."""
+    from sqlalchemy import func, select
+
+    from servq.core.db.session import new_session
+    from servq.core.models import Record, Tenant
+
+    with new_session(app) as session:
+        industry = session.scalar(select(Tenant.industry).where(Tenant.id == login.report.tenant_id))
+    with new_session(app, login.report.tenant_id) as session:
+        records = session.scalar(select(func.count()).select_from(Record).where(Record.deleted_at.is_(None)))
+    password = login.password or "(password changed since the demo was set up)"
+    return {"slug": login.slug, "industry": industry or "", "records": records or 0,
+            "login": f"{login.email} / {password}", "token": login.token, "status": login.report.status}
+
+
+def demo_table(rows: list[dict]) -> str:
+    """The demo tenants as a plain-text table: slug, industry, records, login, token."""
+    columns = (("slug", "tenant"), ("industry", "industry"), ("records", "records"), ("login", "login"),
+               ("token", "token"))
+    widths = [max(len(title), *(len(str(row[key])) for row in rows)) if rows else len(title)
+              for key, title in columns]
+    def line(values):
+        return "  ".join(str(v).rjust(w) if key == "records" else str(v).ljust(w)
+                         for (key, _), v, w in zip(columns, values, widths)).rstrip()
+    out = [line([title for _, title in columns]), line(["-" * w for w in widths])]
+    out += [line([row[key] for key, _ in columns]) for row in rows]
+    return "\n".join(out)
 
 
 @click.command()

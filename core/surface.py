@@ -117,6 +117,12 @@ Audit, settings, plugins
   ``emit(session, event_type, payload, roles=(...), dedupe_key=...)``: store a
   notification in the outbox (``GET /notifications``, webhooks subscribed to ``*``), in
   the caller's transaction; at most once per tenant and ``dedupe_key``.
+
+Command line (``register_commands``)
+  ``cli_app()``: the app of the running ``servq`` command (made once, its database checked,
+  an app context pushed); ``cli_tenant(app, slug)``: the tenant with that slug, or a one-line
+  error; ``cli_session(app, tenant_id)``: a database session bound to that tenant (a context
+  manager); ``CliError(message)``: end the command with ``error: <message>`` and status 1.
 """
 
 from __future__ import annotations
@@ -206,6 +212,11 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "get_plugins": ("servq.core.plugins.app", "get_plugins"),
     "enabled_plugin_ids": ("servq.core.plugins.app", "enabled_plugin_ids"),
     "emit": ("servq.core.notify.outbox", "emit"),
+    # command line
+    "cli_app": ("servq.core.commands", "get_app"),
+    "cli_tenant": ("servq.core.commands", "tenant_by_slug"),
+    "cli_session": ("servq.core.commands", "open_session"),
+    "CliError": ("servq.core.commands", "CliError"),
 }
 
 __all__ = sorted(_SOURCES)

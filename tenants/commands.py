@@ -20,12 +20,14 @@ def tenants():
 @tenants.command("onboard")
 @click.argument("file", type=click.File("rb"))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def tenants_onboard(file, as_json):
+@click.option("--demo", is_flag=True, help="Also load the demo data of the tenant's plugins "
+              "(their register_demo_data loaders; only when the tenant is new).")
+def tenants_onboard(file, as_json, demo):
     """Create or update a tenant from a TOML manifest (idempotent, all-or-nothing)."""
     from servq.tenants.manifest import parse_manifest
     from servq.tenants.onboarding import onboard
 
-    report = onboard(get_app(), parse_manifest(file.read()))
+    report = onboard(get_app(), parse_manifest(file.read()), demo=demo)
     click.echo(json.dumps(report.as_dict(), indent=2) if as_json else report.summary())
 
 

@@ -115,7 +115,7 @@ def test_the_worked_example_entered_after_the_fact_comes_out_as_documented(acme,
     assert ack["state"] == "met" and ack["breached_at"] is None
     # 4.5 working hours of pause move Fri 27 Feb 18:00 to Sat 28 Feb 14:30.
     assert datetime.fromisoformat(general["due"]) == local(2026, 2, 28, 14, 30)
-    assert general["pauses"] == [{"start": utc(local(2026, 2, 24, 10, 0)),
+    assert [{k: p[k] for k in ("start", "end", "reason")} for p in general["pauses"]] == [{"start": utc(local(2026, 2, 24, 10, 0)),
                                   "end": utc(local(2026, 2, 24, 15, 30)),
                                   "reason": "customer to send photos"}]
     assert general["state"] == "met" and general["breached_at"] is None

@@ -132,13 +132,23 @@ def test_who_sees_and_does_what(acme, globex, calib):
         assert review(outsider, session, subjects[0], answers()).status_code in (403, 404)
         r = review(people["a"][1], session, subjects[0], {"greet": {"outcome": "pass"}})
         assert r.status_code == 422 and "verify" in r.json["errors"]["json"]["answers"]
+        # A review is changed with If-Match only (428 without, 412 when stale).
+        first = review(people["a"][1], session, subjects[0], answers())
+        assert first.status_code == 200 and first.headers["ETag"]
+        assert review(people["a"][1], session, subjects[0], answers("greet")).status_code == 428
+        url = f"{SESSIONS}/{session['id']}/reviews/{subjects[0]}"
+        r = people["a"][1].put(url, json={"answers": answers("greet")}, headers={"If-Match": first.headers["ETag"]})
+        assert r.status_code == 200 and r.json["percent"] == 75.0
+        r = people["a"][1].put(url, json={"answers": answers()}, headers={"If-Match": first.headers["ETag"]})
+        assert r.status_code == 412
         r = acme.api.post(SESSIONS, json={"title": "x", "standard_code": "hq.none",
                                           "subject_record_ids": subjects, "participant_ids": [people["a"][0]]})
         assert r.status_code == 422
         assert people["a"][1].post(SESSIONS, json={"title": "x"}).status_code == 403
 
 
-@pytest.mark.cross_tenant("GET /api/v1/calibration-sessions/<uuid:session_id>",
+@pytest.mark.cross_tenant("GET /api/v1/calibration-sessions", "POST /api/v1/calibration-sessions",
+                          "GET /api/v1/calibration-sessions/<uuid:session_id>",
                           "GET /api/v1/calibration-sessions/<uuid:session_id>/reviews",
                           "PUT /api/v1/calibration-sessions/<uuid:session_id>/reviews/<uuid:record_id>",
                           "GET /api/v1/calibration-sessions/<uuid:session_id>/results",
@@ -156,6 +166,11 @@ def test_another_tenants_sessions_are_invisible(acme, globex, calib):
         kwargs = {"json": body} if body is not None else {}
         r = getattr(globex.api, method)(url, headers={"If-Match": etag}, **kwargs)
         assert r.status_code == 404, (method, url, r.status_code)
+    assert globex.api.get(SESSIONS).json == []
+    # A session over another tenant's records is refused: they do not exist here.
+    r = globex.api.post(SESSIONS, json={"title": "x", "standard_code": CODE, "subject_record_ids": [subject],
+                                        "participant_ids": [calib["people"]["a"][0], calib["people"]["b"][0]]})
+    assert r.status_code == 422 and "subject_record_ids" in r.json["errors"]["json"]
     # The facilitator stops the reviews (If-Match required); results then show.
     assert acme.api.post(f"{SESSIONS}/{sid}/stop").status_code == 428
     r = acme.api.post(f"{SESSIONS}/{sid}/stop", headers={"If-Match": etag})

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from servq import cli
 from servq.core import create_app
 from servq.core.db.session import new_session
-from servq.core.models import Site, Tenant, Token, User
+from servq.core.models import Record, Site, Tenant, Token, User
 from servq.tenants.onboarding import DEMO_PASSWORD
 from tests.test_onboarding import MANIFEST, QaPlugin
 
@@ -234,11 +234,24 @@ def test_serve_demo_onboards_prints_logins_then_serves(servq, app, client, monke
     assert result.exit_code == 0, result.output
     assert served == [(["127.0.0.1:8123"], 2, True)]
     out = result.stdout
-    assert "tenant:   demo" in out and f"owner@demo.servq.test / {DEMO_PASSWORD}" in out
-    assert "docs:     http://127.0.0.1:8123/api/v1/docs" in out
-    token = next(line.split()[-1] for line in out.splitlines() if line.startswith("token:"))
-    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
-    assert me.status_code == 200 and me.json["tenant"]["slug"] == "demo"
+    # A table of every demo tenant, the richest first, then the docs address.
+    lines = out.splitlines()
+    assert lines[0].split() == ["tenant", "industry", "records", "login", "token"]
+    assert set(lines[1]) <= {"-", " "}
+    rows = [line.split() for line in lines[2:4]]
+    assert [row[:2] for row in rows] == [["property-demo", "property"], ["demo", "general"]]
+    records = [int(row[2]) for row in rows]
+    assert records[0] > records[1] >= 0
+    with new_session(app) as s:
+        for row in rows:
+            tenant = s.scalar(select(Tenant).where(Tenant.slug == row[0]))
+            s.set_tenant(tenant.id)
+            assert s.scalar(select(func.count()).select_from(Record)) == int(row[2])
+    assert rows[1][3:6] == ["owner@demo.servq.test", "/", DEMO_PASSWORD]
+    assert "docs:  http://127.0.0.1:8123/api/v1/docs" in out
+    for row in rows:
+        me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {row[-1]}"})
+        assert me.status_code == 200 and me.json["tenant"]["slug"] == row[0]
     with new_session(app) as s:
         demo = s.scalar(select(Tenant).where(Tenant.slug == "demo"))
         s.set_tenant(demo.id)

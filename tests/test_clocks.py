@@ -136,7 +136,7 @@ def test_friday_evening_complaint_before_national_day_gets_the_hand_computed_due
         resumed = clocks_of(acme, record["id"])["general_resolved_in_time"]
     assert instant(resumed["due"]) == local(2026, 10, 13, 10, 0)
     assert resumed["state"] == "running"
-    assert resumed["pauses"] == [{"start": local(2026, 9, 29, 10).astimezone(timezone.utc).isoformat(),
+    assert [{k: p[k] for k in ("start", "end", "reason")} for p in resumed["pauses"]] == [{"start": local(2026, 9, 29, 10).astimezone(timezone.utc).isoformat(),
                                   "end": local(2026, 10, 8, 11).astimezone(timezone.utc).isoformat(),
                                   "reason": "Waiting for photos of the leak"}]
     # Left: Thu 11:00-12:00 1 h + 13:00-18:00 5 h, Fri 8 h, Sat 8 h, Mon 8 h, Tue 1 h = 31 h.

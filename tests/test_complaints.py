@@ -67,7 +67,7 @@ def test_complaint_is_a_core_kind_with_its_workflow(acme):
     assert kind["statuses"] == ["received", "acknowledged", "investigating", "waiting_for_customer",
                                 "resolved", "closed"]
     props = kind["data_schema"]["properties"]
-    assert set(props["channel"]["enum"]) == {"phone", "hotline", "email", "web", "in_person", "social"}
+    assert set(props["channel"]["enum"]) == {"phone", "hotline", "email", "web", "in_person", "social", "internal"}
     assert set(props["severity"]["enum"]) == {"general", "serious"}
 
 

@@ -201,7 +201,8 @@ def test_mystery_inspections_are_disputable_only_once_revealed(acme, shop):
     assert final["percent"] is None and {i["outcome"] for i in final["items"]} <= {"na"}
 
 
-@pytest.mark.cross_tenant("GET /api/v1/disputes/<uuid:dispute_id>",
+@pytest.mark.cross_tenant("GET /api/v1/disputes", "POST /api/v1/disputes", "GET /api/v1/disputes/summary",
+                          "GET /api/v1/disputes/<uuid:dispute_id>",
                           "POST /api/v1/disputes/<uuid:dispute_id>/decision",
                           "POST /api/v1/disputes/<uuid:dispute_id>/appeal",
                           "POST /api/v1/disputes/<uuid:dispute_id>/close",
@@ -212,6 +213,11 @@ def test_disputes_of_another_tenant_are_invisible(acme, globex, shop):
         etag = acme.api.get(f"{DISPUTES}/{dispute['id']}").headers["ETag"]
         assert globex.api.get(f"{DISPUTES}/{dispute['id']}").status_code == 404
         assert globex.api.get(DISPUTES).json == []
+        # Filing against another tenant's record, or summing up its disputes: nothing seen.
+        assert file(globex.api, shop["record"]["id"]).status_code == 404
+        period = "since=2026-03-01T00:00:00Z&until=2026-04-01T00:00:00Z"
+        assert globex.api.get(f"{DISPUTES}/summary?{period}").json == []
+        assert len(acme.api.get(f"{DISPUTES}/summary?{period}").json) == 1
         for step, body in (("decision", {"result": "accepted"}), ("appeal", {"reason": "x"}),
                            ("close", None), ("withdraw", None)):
             r = globex.api.post(f"{DISPUTES}/{dispute['id']}/{step}", json=body, headers={"If-Match": etag})

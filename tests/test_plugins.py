@@ -4,6 +4,7 @@ plus loading (misspelt hooks, duplicate kinds, entry points, one manager per app
 from __future__ import annotations
 
 import inspect
+import logging
 import tomllib
 import re
 import textwrap
@@ -16,12 +17,13 @@ import pytest
 from click.testing import CliRunner
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 import tests.sample_plugin as sample
 from servq.core import create_app
 from servq.core.db import utcnow
-from servq.core.models import Record, TenantPlugin
+from servq import cli
+from servq.core.models import Record, Tenant, TenantPlugin
 from servq.core.plugins import RecordKind, hookimpl
 from servq.core.plugins import hookspecs
 from servq.core.plugins.manager import PluginError
@@ -466,5 +468,181 @@ def test_example_package_loads_through_its_entry_point(app_config, tmp_path, mon
         assert globex.api.post("/api/v1/records", json={
             "kind": "example.mystery_visit", "occurred_at": "2026-01-05T09:00:00+08:00",
             "data": {"shopper": "S1", "score": 1}}).status_code == 422
+    finally:
+        app.extensions["servq.engine"].dispose()
+
+
+# -- (d) a plugin that fails is named --------------------------------------------------------
+
+
+def test_hook_raising_at_start_names_its_plugin(app_config):
+    def explode():
+        raise ValueError("no kinds today")
+
+    broken = types.ModuleType("broken_plugin")
+    broken.register_record_kinds = hookimpl(explode)
+    with pytest.raises(PluginError, match=re.escape(
+            "plugin 'broken': its hook register_record_kinds raised ValueError: no kinds today")):
+        create_app({**app_config, "EXTRA_PLUGINS": [("broken", broken)]})
+
+
+def test_event_hook_raising_names_its_plugin(app_config, caplog):
+    def record_created(record):
+        raise RuntimeError("downstream is down")
+
+    noisy = types.ModuleType("noisy_plugin")
+    noisy.record_created = hookimpl(record_created)
+    app = create_app({**app_config, "EXTRA_PLUGINS": [("noisy", noisy)]})
+    try:
+        from tests.factories import Factory
+
+        acme = Factory(app, app.test_client()).tenant("acme")
+        acme.enable("noisy")
+        r = acme.api.post("/api/v1/records", json=OBSERVATION)
+        assert r.status_code == 500 and r.json["message"] == "Internal error."  # nothing leaks out
+        (logged,) = [record for record in caplog.records if record.exc_info]
+        error = logged.exc_info[1]
+        assert isinstance(error, RuntimeError)  # its own type, for callers that expect it
+        assert "raised by plugin 'noisy' in its hook record_created" in error.__notes__
+        assert "raised by plugin 'noisy'" in logging.Formatter().formatException(logged.exc_info)
+    finally:
+        app.extensions["servq.engine"].dispose()
+
+
+def _installed(site: Path, module: str, dist: str, source: str) -> None:
+    """A package ``module`` with an entry point of the group ``servq`` named like it, as
+    pip would install it into ``site``."""
+    (site / module).mkdir(parents=True)
+    (site / module / "__init__.py").write_text(textwrap.dedent(source))
+    info = site / f"{dist}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[servq]\n{module} = {module}\n")
+
+
+def test_broken_plugins_are_listed_as_broken(tmp_path):
+    """A real ``servq plugins list``, with three installed third-party plugins: one whose
+    import fails, one whose hook raises at start-up, one sound."""
+    import os
+    import subprocess
+    import sys
+
+    site = tmp_path / "site"
+    _installed(site, "needsmissing", "needs-missing", '''\
+        """Imports a package that is not installed."""
+        import not_installed_anywhere  # noqa: F401
+    ''')
+    _installed(site, "raiser", "raiser", '''\
+        """Raises when asked for its kinds."""
+        from servq import hookimpl
+
+        @hookimpl
+        def register_record_kinds():
+            raise KeyError("kinds.toml")
+    ''')
+    _installed(site, "sound", "sound", '''\
+        """A sound plugin."""
+    ''')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]),
+           "SERVQ_INSTANCE_PATH": str(tmp_path / "instance")}
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run([sys.executable, "-m", "servq.cli", "plugins", "list"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+    assert "broken" in lines["needsmissing"]
+    assert "plugin 'needsmissing' cannot be loaded: ModuleNotFoundError: No module named " \
+           "'not_installed_anywhere'" in lines["needsmissing"]
+    assert "broken" in lines["raiser"] and \
+        "plugin 'raiser': its hook register_record_kinds raised KeyError: 'kinds.toml'" in lines["raiser"]
+    assert lines["sound"].split(None, 1)[1] == "A sound plugin."
+    assert "property" in lines and "broken" not in lines["property"]
+    assert "the app cannot start" in result.stderr and "Traceback" not in result.stderr
+
+
+def _example_app(app_config, tmp_path, monkeypatch):
+    package = ROOT / "examples" / "servq-example-plugin"
+    dist = tmp_path / "servq_example_plugin-0.1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: servq-example-plugin\nVersion: 0.1.0\n")
+    (dist / "entry_points.txt").write_text("[servq]\nexample = servq_example\n")
+    monkeypatch.syspath_prepend(str(package))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return create_app({**app_config, "LOAD_ENTRY_POINTS": True})
+
+
+def test_example_plugin_ships_a_standard_and_demo_data(app_config, tmp_path, monkeypatch):
+    """The guide's example: its standard scores its records, and ``servq tenants onboard
+    FILE --demo`` loads four weeks of scored visits."""
+    from servq.core.models import Evaluation
+
+    app = _example_app(app_config, tmp_path, monkeypatch)
+    try:
+        manifest = tmp_path / "shop.toml"
+        manifest.write_text(textwrap.dedent('''\
+            slug = "shop"
+            name = "Shop"
+            industry = "retail"
+            timezone = "Asia/Shanghai"
+            locale = "en"
+            plugins = ["example"]
+
+            [[admins]]
+            email = "owner@shop.test"
+            role = "owner"
+        '''))
+        result = CliRunner().invoke(cli.make_cli(app_factory=lambda: app),
+                                    ["tenants", "onboard", str(manifest), "--demo"])
+        assert result.exit_code == 0, result.output
+        with app.app_context():
+            from servq.core.db.session import new_session
+
+            with new_session(app) as s:
+                tenant_id = s.scalar(select(Tenant.id).where(Tenant.slug == "shop"))
+            with new_session(app, tenant_id) as s:
+                records = s.scalars(select(Record).where(Record.kind == "example.mystery_visit")).all()
+                evaluations = s.scalars(select(Evaluation)).all()
+        assert len(records) == 28
+        assert {e.standard_code for e in evaluations} == {"example.mystery_visit"}
+        assert len(evaluations) == 28
+        assert {e.passed for e in evaluations} == {True, False}  # some visits fail the standard
+    finally:
+        app.extensions["servq.engine"].dispose()
+
+
+def test_command_recipe_of_the_guide(app_config):
+    """docs/plugins.md, "Command-line commands": a plugin command written with the surface
+    alone gets the app, a tenant and a session."""
+    import click
+
+    import servq
+
+    @click.command("count")
+    @click.option("--tenant", "slug", required=True)
+    def count(slug):
+        """Count the tenant's records."""
+        app = servq.cli_app()
+        tenant = servq.cli_tenant(app, slug)
+        with servq.cli_session(app, tenant.id) as session:
+            total = session.scalar(select(func.count()).select_from(servq.Record))
+        if total == 0:
+            raise servq.CliError(f"{slug} has no records yet")
+        click.echo(f"{slug}: {total} records")
+
+    recipe = types.ModuleType("recipe_plugin")
+    recipe.register_commands = hookimpl(lambda: [count])
+    app = create_app({**app_config, "EXTRA_PLUGINS": [("recipe", recipe)]})
+    try:
+        from tests.factories import Factory
+
+        acme = Factory(app, app.test_client()).tenant("acme")
+        invoke = lambda *args: CliRunner().invoke(cli.make_cli(app_factory=lambda: app), list(args))  # noqa: E731
+        result = invoke("recipe", "count", "--tenant", "acme")
+        assert result.exit_code == 1 and "error: acme has no records yet" in result.stderr
+        assert acme.api.post("/api/v1/records", json=OBSERVATION).status_code == 201
+        result = invoke("recipe", "count", "--tenant", "acme")
+        assert result.exit_code == 0 and result.output == "acme: 1 records\n"
+        result = invoke("recipe", "count", "--tenant", "nobody")
+        assert result.exit_code == 1 and "no tenant with slug 'nobody'" in result.stderr
     finally:
         app.extensions["servq.engine"].dispose()

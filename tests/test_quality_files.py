@@ -257,6 +257,7 @@ def test_staff_file_from_the_rows_created(app, client, acme, globex, desk):
         "praise": 3,
         "actions_open": len(still_open),
         "actions_overdue": sum(a["overdue"] for a in still_open),
+        "disputes_filed": 0, "disputes_open": 0, "disputes_overturned": 0,
     }
 
     # Evaluations: newest record first, as stored.

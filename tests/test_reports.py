@@ -10,6 +10,7 @@ import uuid
 import zipfile
 from xml.etree import ElementTree
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pypdfium2
 import pytest
@@ -211,7 +212,7 @@ def test_weekly_report_numbers(acme, week):
         "records", "score", "pass_rate", "critical_failures", "deadline_attainment", "breaches",
         "complaints", "actions_open", "actions_overdue",
         *(f"{m}.{p}" for m in ("response_time", "resolution_time") for p in ("mean", "median", "p90", "n")),
-        "nps", "nps.n", "csat", "csat.n"]
+        "paused_time", "pause_cap_hits", "nps", "nps.n", "csat", "csat.n"]
     assert data["skipped_metrics"] == []
     assert kpi(data, "response_time.p90")["title"] == "Response time (90th percentile)"
     assert kpi(data, "deadline_attainment")["values"][WEEK] == 0.0  # both clocks missed
@@ -331,10 +332,30 @@ def test_csv_parses_into_sections(acme, week):
     assert kpis["score"]["2026-W06"] == ""  # no value: an empty cell
     assert [int(row["failures"]) for row in sections["top_failures"]] == \
         [i["failures"] for i in data["top_failures"]["items"]]
-    assert [row["record"] for row in sections["breaches"]] == [b["record_id"] for b in data["breaches"]["items"]]
+    assert [row["record_id"] for row in sections["breaches"]] == [b["record_id"] for b in data["breaches"]["items"]]
+    # Readable references: the kind's title and the id's first 8 hex digits.
+    assert [row["record"] for row in sections["breaches"]] == [
+        f"Complaint #{b['record_id'].replace('-', '')[:8]}" for b in data["breaches"]["items"]]
     assert [row["overdue"] for row in sections["open_actions"]] == ["false", "true"]
     assert [(row["position"], row["name"]) for row in sections["sites"]] == [
         ("best", "North tower"), ("best", "East wing"), ("worst", "South tower")]
+
+
+PERCENT_UNITS = {"percent"}
+
+
+def excel(value, kind=None):
+    """A JSON report value as the workbook holds it: percentages as fractions, durations
+    as days, instants as Shanghai wall-clock datetimes."""
+    if value is None or isinstance(value, bool):
+        return value
+    if kind == "percent":
+        return pytest.approx(value / 100, abs=1e-9)
+    if kind == "seconds":
+        return pytest.approx(value / 86400, abs=1e-9)
+    if kind == "instant":
+        return datetime.fromisoformat(value).astimezone(ZoneInfo(TZ)).replace(tzinfo=None)
+    return value
 
 
 def test_workbook_reads_back_as_the_json(acme, week):
@@ -344,28 +365,43 @@ def test_workbook_reads_back_as_the_json(acme, week):
     assert r.headers["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     book = load_workbook(io.BytesIO(r.data))
     assert book.sheetnames == ["Summary", "KPIs", "Top failures", "Deadline breaches",
-                               "Open corrective actions", "Sites", "Staff"]
+                               "Open corrective actions", "Paused clocks", "Sites", "Staff"]
 
     def rows(sheet: str, count: int) -> list[tuple]:
         return list(book[sheet].iter_rows(min_row=2, max_row=count + 1, values_only=True))
 
     kpis = rows("KPIs", len(data["kpis"]))
     assert [c.value for c in book["KPIs"][1]][3:8] == WEEKS
-    assert kpis == [(row["metric"], row["title"], row["unit"], *(row["values"][w] for w in WEEKS),
-                     row["change"], row["average_previous"]) for row in data["kpis"]]
+    units = {"percent": "%", "count": "count", "seconds": "duration", "score": "score"}
+    assert kpis == [(row["metric"], row["title"], units.get(row["unit"], row["unit"]),
+                     *(excel(row["values"][w], row["unit"]) for w in WEEKS),
+                     excel(row["change"], row["unit"]), excel(row["average_previous"], row["unit"]))
+                    for row in data["kpis"]]
+    # Number formats: a percentage is shown as one, a duration as hours and minutes.
+    by_metric = {sheet_row[0].value: sheet_row for sheet_row in book["KPIs"].iter_rows(min_row=2)}
+    assert by_metric["pass_rate"][7].number_format == "0.0%"
+    assert by_metric["response_time.median"][7].number_format == "[h]:mm"
+    assert by_metric["records"][7].number_format == "0"
     items = data["top_failures"]["items"]
     assert rows("Top failures", len(items)) == [
-        (i["rank"], i["item"], i["title"], i["failures"], i["share"], i["cumulative_share"]) for i in items]
+        (i["rank"], i["item"], i["title"], i["failures"], excel(i["share"], "percent"),
+         excel(i["cumulative_share"], "percent")) for i in items]
+    assert book["Top failures"]["E2"].number_format == "0.0%"
     breaches = data["breaches"]["items"]
     assert rows("Deadline breaches", len(breaches)) == [
-        (b["record_id"], b["kind"], b["site"], f"{b['standard']}/{b['item']}", b["title"], b["due_at"],
-         b["stopped_at"]) for b in breaches]
+        (f"Complaint #{b['reference']}", b["kind"], b["site"], f"{b['standard']}/{b['item']}", b["title"],
+         excel(b["due_at"], "instant"), excel(b["stopped_at"], "instant"), b["record_id"]) for b in breaches]
+    assert book["Deadline breaches"]["F2"].is_date
+    assert book["Deadline breaches"]["F2"].number_format == "yyyy-mm-dd hh:mm"
     actions = data["open_actions"]["items"]
+    sources = {"critical": "critical item", "deadline": "missed deadline", "manual": "manual", "item": "failed item"}
     assert rows("Open corrective actions", len(actions)) == [
-        (a["id"], a["title"], a["source"], a["status"], a["item"], a["created_at"], a["due_at"],
-         a["overdue"], a["age_days"]) for a in actions]
+        (f"#{a['reference']}", a["title"], sources[a["source"]], a["status"], a["item"],
+         excel(a["created_at"], "instant"), excel(a["due_at"], "instant"), a["overdue"], a["age_days"], a["id"])
+        for a in actions]
     for key, sheet in (("sites", "Sites"), ("staff", "Staff")):
-        expected = [(position, rank, e["code"], e["name"], e["score"], e["pass_rate"], e["records"])
+        expected = [(position.capitalize(), rank, e["code"], e["name"], e["score"],
+                     excel(e["pass_rate"], "percent"), e["records"])
                     for position in ("best", "worst")
                     for rank, e in enumerate(data[key][position], start=1)]
         assert rows(sheet, len(expected)) == expected
@@ -375,6 +411,23 @@ def test_workbook_reads_back_as_the_json(acme, week):
         assert len(charts) == 2
         kinds = [chart_kinds(archive.read(name)) for name in charts]
     assert kinds == [{"lineChart"}, {"barChart", "lineChart"}]
+
+
+def test_chinese_workbook_has_every_label_translated(acme, week):
+    book = load_workbook(io.BytesIO(weekly(acme, format="xlsx", lang="zh").data))
+    assert book.sheetnames == ["概要", "关键指标", "主要不合格项", "超时记录", "未关闭的纠正措施", "时钟暂停", "地点", "员工"]
+    for sheet in book:
+        for cell in sheet[1]:  # every header but the ISO weeks is Chinese
+            assert cell.value.startswith("2026-W") or any("\u4e00" <= ch <= "\u9fff" for ch in cell.value), \
+                (sheet.title, cell.value)
+    assert [c.value for c in book["概要"]["A"]][1:] == ["租户", "周", "期间", "时区", "截至", "语言"]
+    assert book["概要"]["B6"].is_date  # as of: a real date
+    units = {row[2] for row in book["关键指标"].iter_rows(min_row=2, values_only=True) if row[0]}
+    assert units <= {"次数", "%", "时长", "得分", "分", "每千"}, units
+    positions = {row[0] for row in book["地点"].iter_rows(min_row=2, values_only=True) if row[0]}
+    assert positions == {"最佳", "最差"}
+    sources = {row[2] for row in book["未关闭的纠正措施"].iter_rows(min_row=2, max_row=3, values_only=True)}
+    assert sources == {"手工", "超时"}, sources
 
 
 def chart_kinds(xml: bytes) -> set[str]:
@@ -413,6 +466,42 @@ def test_pdf_renders(acme, week, lang, title):
     assert title in text  # the title is real text, in the right font
     assert ("平均得分" if lang == "zh" else "Mean score") in text
     assert pages >= 2
+    # One embedded TrueType font (a subset of WenQuanYi Micro Hei), for Chinese and Latin
+    # alike: nothing left to the viewer's Asian font pack, "·" set like any other glyph.
+    assert b"/FontFile2" in r.data and b"WenQuanYiMicroHei" in r.data and b"STSong" not in r.data
+    assert f"{title} · Acme" in text
+
+
+def test_pdf_shows_readable_references(acme, week):
+    data = weekly(acme).json
+    text = pdf_text(weekly(acme, format="pdf").data)
+    (breach, *_) = data["breaches"]["items"]
+    assert f"Complaint #{breach['reference']}" in text
+    assert breach["record_id"] not in text  # no raw UUID in the printed report
+    for action in data["open_actions"]["items"]:
+        assert action["id"] not in text and f"#{action['reference']}" in text
+
+
+def pdf_text(body: bytes) -> str:
+    pdf = pypdfium2.PdfDocument(body)
+    try:
+        return "\n".join(page.get_textpage().get_text_range() for page in pdf)
+    finally:
+        pdf.close()
+
+
+def test_worst_is_not_shown_when_all_are_equal(acme, entered_later):
+    put_standard(acme, CODE, document=DESK)
+    north, south = (make(acme, "sites", code=c, name=n) for c, n in (("N", "North"), ("S", "South")))
+    inspect(acme, "2026-03-03T10:00:00+08:00", north)
+    inspect(acme, "2026-03-04T10:00:00+08:00", south)
+    data = weekly(acme).json
+    assert data["sites"]["all_equal"] is True and data["sites"]["worst"] == []
+    assert sorted(e["name"] for e in data["sites"]["best"]) == ["North", "South"]
+    sections = read_csv(weekly(acme, format="csv").data)
+    assert {row["position"] for row in sections["sites"]} == {"equal"}
+    text = pdf_text(weekly(acme, format="pdf").data)
+    assert "listed as equals, none worst" in text and "Worst" not in text
 
 
 def test_empty_week_still_renders_every_format(acme):
@@ -551,11 +640,17 @@ def test_cli_writes_the_report(app, acme, week, tmp_path):
     (["--tenant", "acme", "--week", "2026-W60"], "2026 has no week 60"),
     (["--tenant", "nobody", "--week", WEEK], "no tenant with slug 'nobody'"),
     (["--tenant", "acme", "--week", WEEK, "--format", "pdf"], "give a file with -o"),
+    (["--tenant", "acme", "--week", WEEK, "-o", "report.docx"], "cannot write a report as .docx"),
+    (["--tenant", "acme", "--week", WEEK, "-o", "report.PDFX"], "cannot write a report as .pdfx"),
+    (["--tenant", "acme", "--week", WEEK, "--format", "csv", "-o", "report.pdf"],
+     "--format csv does not match the output file's extension .pdf"),
 ])
-def test_cli_errors(app, acme, args, message):
+def test_cli_errors(app, acme, args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     result = servq(app, "reports", "weekly", *args)
     assert result.exit_code != 0
     assert message in result.stderr and "Traceback" not in result.output
+    assert not list(tmp_path.glob("report.*"))  # nothing written
 
 
 def test_weeks_follow_the_tenant_time_zone():

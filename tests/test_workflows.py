@@ -189,7 +189,7 @@ def test_waiting_needs_a_reason_and_pauses_then_resumes_the_clocks(acme, clocks)
     held = datetime.now(UTC)
     r = act(acme.api, ticket["id"], action="hold", reason="waiting for a part", at=held.isoformat())
     assert r.status_code == 200 and r.json["status"] == "on_hold"
-    assert clocks == [("pause_clocks", ticket["id"], held, "waiting for a part")]
+    assert clocks == [("pause_clocks", ticket["id"], held, "waiting for a part", "on_hold")]
     assert acme.api.get(f"{RECORDS}/{ticket['id']}/transitions").json["waiting"] is True
     r = act(acme.api, ticket["id"], action="continue")
     assert r.status_code == 200 and r.json["status"] == "working"

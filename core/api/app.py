@@ -72,7 +72,7 @@ def init_app(app: Flask) -> None:
     app.extensions["servq.api"] = api
 
     from servq.core.api import (actions, auth, batch, calendar, calibration, clocks, disputes,
-                                evaluations, exports, kinds, kpis, members, phrase_libraries, plugins,
+                                evaluations, exports, kb, kb_records, kinds, kpis, ledger, members, phrase_libraries, plugins,
                                 public, quality_files, records, reports, reviews, schedules, sites,
                                 staff, standards, surveys, webhooks, workflows)
 
@@ -80,7 +80,7 @@ def init_app(app: Flask) -> None:
     for module in (auth, members, sites, staff, batch, records, evaluations, reviews, workflows,
                    clocks, kinds, plugins, standards, actions, calendar, schedules, webhooks, surveys,
                    public, exports, kpis, quality_files, reports, disputes, calibration,
-                   phrase_libraries):
+                   phrase_libraries, kb, kb_records, ledger):
         api.register_blueprint(module.blp, url_prefix=f"{API_PREFIX}{module.URL}")
 
     for plugin_id, blueprints in get_plugins(app).contributions("register_blueprints"):

@@ -177,15 +177,17 @@ class SessionById(MethodView):
 @blp.route("/<uuid:session_id>/reviews")
 class SessionReviews(MethodView):
     @require("read")
-    @blp.response(200, ReviewSchema(many=True))
-    def get(self, session_id):
+    @blp.arguments(PageArgs(), location="query")
+    @blp.response(200, ReviewSchema(many=True), headers=PAGINATION_HEADER_DOC)
+    def get(self, args, session_id):
         """The session's reviews: while a blind session is open, only the caller's own."""
         row = _get(session_id)
         stmt = select(CalibrationReview).where(CalibrationReview.session_id == row.id)
         if row.blind and row.status == "open":
             stmt = stmt.where(CalibrationReview.participant_id == actor_id())
-        return request_session().scalars(stmt.order_by(CalibrationReview.subject_record_id,
-                                                       CalibrationReview.participant_id)).all()
+        headers: dict = {}
+        stmt = stmt.order_by(CalibrationReview.subject_record_id, CalibrationReview.participant_id)
+        return paginate(request_session(), stmt, args, headers), 200, headers
 
 
 @blp.route("/<uuid:session_id>/reviews/<uuid:record_id>")
@@ -194,17 +196,27 @@ class SessionReview(MethodView):
     @blp.arguments(ReviewInputSchema())
     @blp.response(200, ReviewSchema)
     def put(self, body, session_id, record_id):
-        """Submit (or change, while the session is open) the caller's review of one subject."""
+        """Submit the caller's review of one subject, or change it while the session is open
+        (a change needs If-Match with the review's ETag: 428 without, 412 when stale)."""
         session = request_session()
         row = _get(session_id)
         lock_for_write(row)
+        existing = session.scalar(select(CalibrationReview).where(
+            CalibrationReview.session_id == row.id, CalibrationReview.participant_id == actor_id(),
+            CalibrationReview.subject_record_id == record_id))
+        if existing is not None and row.status == "open":  # (a closed session refuses: 409 below)
+            if not request.if_match:
+                abort(428, message="You reviewed this record already: send If-Match with your review's "
+                                   "ETag to change it.")
+            if blp._generate_etag(ReviewSchema().dump(existing)) not in request.if_match:
+                abort(412, message="Your review changed since you read it; GET it again.")
         try:
             review = submit_review(session, row, record_id, body["answers"], actor_id=actor_id(), now=utcnow())
         except CalibrationRefused as refused:
             session.rollback()
             _refused(refused)
         session.commit()
-        return review
+        return review, 200, {"ETag": f'"{blp._generate_etag(ReviewSchema().dump(review))}"'}
 
 
 @blp.route("/<uuid:session_id>/results")

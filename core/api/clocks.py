@@ -13,7 +13,9 @@ from servq.core.api.context import enabled_kinds, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.api.records import get_record
 from servq.core.deadlines.breaches import standard_items
-from servq.core.deadlines.clocks import clock_view, pause_spans
+from servq.core.deadlines.clocks import pause_spans
+from servq.core.deadlines.pauses import pause_totals
+from servq.core.deadlines.views import clock_view
 from servq.core.db.session import request_session
 from servq.core.db import utcnow
 from servq.core.models import Clock
@@ -31,6 +33,19 @@ class ClockPauseSchema(Schema):
     start = fields.AwareDateTime()
     end = fields.AwareDateTime(allow_none=True, metadata={"description": "null while paused"})
     reason = fields.String(allow_none=True)
+    state = fields.String(allow_none=True, metadata={"description": "The waiting state that paused the clock"})
+    capped = fields.Boolean(metadata={"description": "Ended by a pause cap (the clock resumed by itself)"})
+    cap = fields.String(allow_none=True, metadata={"description": "The cap that ended it: a state or 'total'"})
+    seconds = fields.Float(allow_none=True, metadata={"description": "Real seconds it held; null while paused"})
+
+
+class ClockPauseTotalsSchema(Schema):
+    seconds = fields.Float(metadata={"description": "Real seconds of the closed pauses"})
+    by_state = fields.Dict(keys=fields.String(), values=fields.Float(),
+                           metadata={"description": "Seconds per waiting state"})
+    by_reason = fields.Dict(keys=fields.String(), values=fields.Float(),
+                            metadata={"description": "Seconds per reason given"})
+    cap_hits = fields.Integer(metadata={"description": "Pauses ended by a cap"})
 
 
 class ClockWithdrawalSchema(Schema):
@@ -56,6 +71,11 @@ class ClockSchema(Schema):
     paused_since = fields.AwareDateTime(allow_none=True)
     pause_reason = fields.String(allow_none=True)
     pauses = fields.List(fields.Nested(ClockPauseSchema))
+    pause_totals = fields.Nested(ClockPauseTotalsSchema)
+    pauses_in = fields.List(fields.String(), allow_none=True, metadata={
+        "description": "The waiting states that pause it; null: every waiting state"})
+    pause_cap = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True,
+                            metadata={"description": "Most paused time per state and 'total'"})
     warned = fields.List(fields.Integer(), metadata={"description": "Warning levels sent (percent)"})
     breached_at = fields.AwareDateTime(allow_none=True,
                                        metadata={"description": "Set once the breach was escalated"})
@@ -96,8 +116,13 @@ class RecordClocks(MethodView):
                 "title": item.get("title"), "start": clock.start_at, "target": clock.target,
                 "due": clock.due_at, "stop": clock.stop_at, "state": clock.state,
                 "paused_since": clock.paused_since, "pause_reason": clock.pause_reason,
-                "pauses": [{"start": a, "end": b, "reason": p.get("reason")}
+                "pauses": [{"start": a, "end": b, "reason": p.get("reason"), "state": p.get("state"),
+                            "capped": bool(p.get("capped")), "cap": p.get("cap"),
+                            "seconds": p.get("seconds")}
                            for (a, b), p in zip(pause_spans(clock), clock.pauses or ())],
+                "pause_totals": pause_totals(clock),
+                "pauses_in": (clock.pause_rules or {}).get("in"),
+                "pause_cap": (clock.pause_rules or {}).get("cap"),
                 "warned": sorted(clock.warned or ()), "breached_at": clock.breached_at,
                 "withdrawn": [{"breached_at": datetime.fromisoformat(w["breached_at"]),
                                "withdrawn_at": datetime.fromisoformat(w["withdrawn_at"]),

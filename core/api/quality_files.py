@@ -18,6 +18,8 @@ from marshmallow import Schema, ValidationError, fields, validates_schema
 from servq.core.api.args import Int
 from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import enabled_kinds, require, sees_personal_data
+from servq.core.api.quality_file_sections import (EvaluationDisputeFields, FileSectionFields,
+                                                   SummaryDisputeFields)
 from servq.core.api.records import audit_personal_reads
 from servq.core.api.sites import get_site
 from servq.core.api.staff import get_staff
@@ -67,7 +69,7 @@ class QualityFilePeriodSchema(Schema):
     timezone = fields.String(metadata={"description": "The tenant's: trend months are local"})
 
 
-class QualityFileSummarySchema(Schema):
+class QualityFileSummarySchema(SummaryDisputeFields):
     records = fields.Integer()
     evaluations = fields.Integer()
     score = fields.Float(allow_none=True, metadata={"description": "Mean evaluation percent"})
@@ -84,7 +86,7 @@ class QualityFileSummarySchema(Schema):
     actions_overdue = fields.Integer()
 
 
-class QualityFileEvaluationSchema(Schema):
+class QualityFileEvaluationSchema(EvaluationDisputeFields):
     record_id = fields.UUID()
     record_kind = fields.String()
     occurred_at = fields.AwareDateTime()
@@ -176,7 +178,15 @@ class QualityFileRanksSchema(Schema):
     within_tenant = fields.Nested(QualityFileRankSchema)
 
 
-class QualityFileSchema(Schema):
+class QualityFileLedgerSchema(Schema):
+    reward_points = fields.Float()
+    penalty_points = fields.Float()
+    entries = fields.Integer(metadata={"description": "Entries not voided"})
+    held = fields.Integer(metadata={"description": "Held while their evaluation is disputed"})
+    open_flags = fields.Integer(metadata={"description": "Repeat-fault flags open"})
+
+
+class QualityFileSchema(FileSectionFields):
     subject = fields.Nested(QualityFileSubjectSchema)
     period = fields.Nested(QualityFilePeriodSchema)
     summary = fields.Nested(QualityFileSummarySchema)
@@ -188,6 +198,8 @@ class QualityFileSchema(Schema):
                                      closed=fields.Integer(), overdue=fields.Integer()))
     trends = fields.List(fields.Nested(QualityFileTrendSchema))
     rank = fields.Nested(QualityFileRanksSchema)
+    ledger = fields.Nested(QualityFileLedgerSchema, metadata={
+        "description": "A person's file only: rewards and penalties of the months the period touches"})
 
 
 # -- the routes --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import actor_id, enabled_kinds, require, sees_personal_data
 from servq.core.api.history import HistoryEntrySchema, audit_history
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from servq.core.deadlines.clocks import breached_clause, due_before_clause
+from servq.core.deadlines.views import breached_clause, due_before_clause
 from servq.core.db.session import request_session
 from servq.core.db.fast import FastDumpSchema
 from servq.core.evaluation.visibility import hidden_from

@@ -32,6 +32,9 @@ class StaffSchema(Schema):
                           metadata={"description": "A site of this tenant"})
     user_id = fields.UUID(load_default=None, allow_none=True,
                           metadata={"description": "A user who is a member of this tenant"})
+    reports_to = fields.UUID(load_default=None, allow_none=True, metadata={
+        "description": "The member of staff this one reports to (their manager): of this "
+                       "tenant, not themselves, no cycle"})
     active = fields.Boolean(load_default=True)
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
@@ -41,6 +44,7 @@ class StaffQuery(PageArgs):
     site_id = fields.UUID()
     q = fields.String(validate=validate.Length(max=100), metadata={"description": "Code or name contains this text (any case; % and _ match themselves)"})
     active = fields.Boolean()
+    reports_to = fields.UUID(metadata={"description": "Direct reports of this member of staff"})
 
 
 def get_staff(staff_id: uuid.UUID) -> Staff:
@@ -58,7 +62,8 @@ class StaffList(MethodView):
     @blp.response(200, StaffSchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args):
         """List staff, by code."""
-        stmt = rules.staff_statement(args.get("site_id"), args.get("q"), args.get("active"))
+        stmt = rules.staff_statement(args.get("site_id"), args.get("q"), args.get("active"),
+                                     args.get("reports_to"))
         headers = {}
         return paginate(request_session(), stmt, args, headers), 200, headers
 

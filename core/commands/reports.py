@@ -7,6 +7,23 @@ import click
 from servq.core.commands import CliError, get_app, open_session, tenant_by_slug
 
 
+def output_format(fmt: str | None, output: str | None) -> str:
+    """The format to write: ``--format``, else the output file's extension, else JSON.
+    An extension that is no report format, or that contradicts ``--format``, is refused
+    (a ``report.docx`` holding JSON would only mislead)."""
+    from pathlib import PurePath
+
+    from servq.core.reports import FORMATS
+
+    suffix = PurePath(output).suffix.lower().lstrip(".") if output else ""
+    if suffix and suffix not in FORMATS:
+        raise CliError(f"cannot write a report as .{suffix}: the output file's extension must be one of "
+                       f"{', '.join('.' + f for f in FORMATS)}")
+    if fmt and suffix and suffix != fmt:
+        raise CliError(f"--format {fmt} does not match the output file's extension .{suffix}")
+    return fmt or suffix or "json"
+
+
 @click.group()
 def reports():
     """Reports for the quality meeting."""
@@ -27,8 +44,7 @@ def reports_weekly(slug, week, fmt, lang, output):
     from servq.core.reports import weekly_file
     from servq.core.reports.weekly import WeekError, parse_week, previous_week_key, report_timezone
 
-    fmt = fmt or next((ext for ext in ("json", "csv", "xlsx", "pdf")
-                       if output and output.lower().endswith(f".{ext}")), "json")
+    fmt = output_format(fmt, output)
     if fmt in ("xlsx", "pdf") and not output:
         raise CliError(f"a {fmt} report is binary: give a file with -o")
     app = get_app()

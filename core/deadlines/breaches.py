@@ -24,7 +24,8 @@ from servq.core import metrics
 from servq.core.calendar import due as calendar_due, parse_duration
 from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import utcnow
-from servq.core.deadlines.clocks import LEVELS, WATCHED, breach_key, iso_utc
+from servq.core.deadlines.clocks import LEVELS, WATCHED, breach_key, cap_pause, iso_utc
+from servq.core.deadlines.pauses import open_pause_cap, open_state
 from servq.core.evaluation.actions import action_key, open_action, reopen_withdrawn
 from servq.core.models import AuditEvent, Clock, Record, StandardVersion
 from servq.core.notify.outbox import emit_many
@@ -41,6 +42,7 @@ class ScanResult:
     breaches: int = 0
     escalated_records: int = 0
     actions: int = 0
+    pause_caps: int = 0  # paused clocks resumed by their pause cap
     notifications: int = 0
     notify_seconds: float = 0.0  # time spent writing the outbox
 
@@ -92,6 +94,10 @@ def scan(session, now: datetime | None = None, *, batch: int = SCAN_BATCH) -> Sc
 
     * a warning level reached (50 or 75 %): ``clock.warning`` (once per clock and level;
       a level overtaken before the watch saw it is skipped);
+    * a paused clock whose pause cap has come (its ``next_check_at``, first of all): the
+      pause closes at the cap instant, the clock runs again (the record stays waiting),
+      audited ``clock_pause_capped``, and ``clock.pause_capped`` goes to the item's
+      ``escalate_to`` roles; a clock that is due by then is judged in the same scan;
     * the due time passed or a late stop: state ``breached``, ``breached_at`` = due
       time, the record's ``escalation_level`` + 1 (audited), ``clock.warning`` at 100 %
       (unless stopped) and ``clock.breached`` to the item's ``escalate_to`` roles, and a
@@ -99,6 +105,7 @@ def scan(session, now: datetime | None = None, *, batch: int = SCAN_BATCH) -> Sc
     """
     now = now or utcnow()
     result = ScanResult()
+    _cap_pauses(session, now, result, batch)
     for _ in range(10_000):  # bounded; each pass moves every clock it selects
         rows = session.execute(
             select(Clock.id, Clock.record_id, Clock.standard_code, Clock.standard_version,
@@ -115,6 +122,53 @@ def scan(session, now: datetime | None = None, *, batch: int = SCAN_BATCH) -> Sc
         if len(rows) < batch:
             break
     return result
+
+
+def _cap_pauses(session, now: datetime, result: ScanResult, batch: int) -> None:
+    """Resume the paused clocks whose pause cap has come (``state = 'paused'`` and
+    ``next_check_at`` due: the same index as the rest of the scan). Each is claimed with
+    a guarded UPDATE (so concurrent scans resume it once), then moved on by
+    :func:`core.deadlines.clocks.cap_pause`; one notification per cap hit (dedupe key
+    ``clock.pause_capped:<clock id>:<n>`` for the clock's n-th)."""
+    for _ in range(10_000):
+        due = session.execute(
+            select(Clock.id, Clock.next_check_at)
+            .where(Clock.state == "paused", Clock.next_check_at <= now)
+            .order_by(Clock.next_check_at).limit(batch)).all()
+        if not due:
+            return
+        claimed = set(_guarded_update(session, [row.id for row in due], [Clock.state == "paused"],
+                                      next_check_at=None, updated_at=now, now=now))
+        clocks = list(session.scalars(select(Clock).where(Clock.id.in_(claimed))
+                                      .execution_options(populate_existing=True))) if claimed else []
+        calendar = tenant_calendar(session) if clocks else None
+        at_of = {row.id: row.next_check_at for row in due}
+        events = []
+        items = standard_items(session, {(c.standard_code, c.standard_version) for c in clocks})
+        for clock in clocks:
+            at, cap = open_pause_cap(clock, calendar)
+            if at is not None and at > now:  # the pauses changed since: not capped yet
+                clock.next_check_at = at
+                continue
+            at = at or at_of[clock.id]
+            state = open_state(clock)
+            reason = clock.pause_reason
+            cap_pause(session, clock, at, cap, now, calendar)
+            result.pause_caps += 1
+            item = items.get((clock.standard_code, clock.standard_version), {}).get(clock.item_code, {})
+            events.append(("clock.pause_capped", {
+                "clock_id": str(clock.id), "record_id": str(clock.record_id),
+                "standard_code": clock.standard_code, "standard_version": clock.standard_version,
+                "item_code": clock.item_code, "item_title": item.get("title"), "target": clock.target,
+                "state": state, "reason": reason, "cap": cap,
+                "limit": ((clock.pause_rules or {}).get("cap") or {}).get(cap),
+                "capped_at": iso_utc(at), "due_at": iso_utc(clock.due_at)},
+                tuple(item.get("escalate_to") or ()), f"clock.pause_capped:{clock.id}:{clock.cap_hits}"))
+        session.flush()
+        _notify(session, events, result)
+        session.commit()
+        if len(due) < batch:
+            return
 
 
 def _scan_batch(session, rows: Sequence, now: datetime, result: ScanResult) -> None:

@@ -46,13 +46,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 
 from servq.core.calendar import WALL, Limit, WallClock, due as calendar_due, parse_limit
 from servq.core.calendar.arithmetic import merge_pauses
 from servq.core.audit import audit
 from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import utcnow
+from servq.core.deadlines.pauses import (close_pause as _close_pause, open_pause_cap, open_state as _open_state,
+                                         pause_cap, pause_rules, pauses_in)
 from servq.core.models import Clock, OutboxEvent, Record, StandardVersion
 from servq.core.notify.outbox import emit_many
 from servq.core.scoring import dated
@@ -169,12 +171,14 @@ def refresh(clock: Clock, keeper, now: datetime, calendar: Any = None) -> None:
     stop = clock.stop_at
     if stop is not None and clock.paused_since is not None:
         # Stopped while waiting (resolved during a pause): the pause ends there.
-        _close_pause(clock, max(stop, clock.paused_since))
+        _close_pause(clock, max(stop, clock.paused_since), calendar)
     closed = [(a, b) for a, b in pause_spans(clock) if b is not None]
     measure(clock, closed, calendar)
     times = clock_times(keeper, clock.start_at, limit, closed)
     clock.due_at, clock.warn50_at, clock.warn75_at = times.due_at, times.warn50_at, times.warn75_at
     _judge(clock, stop, now)
+    if clock.state == "paused":  # the watch resumes it at its pause cap, if it has one
+        clock.next_check_at = open_pause_cap(clock, calendar)[0]
     if clock.breached_at is not None and clock.state == "breached":
         # Escalated already: the breach stands (at the due time the history gives now).
         clock.breached_at, clock.next_check_at = clock.due_at, None
@@ -215,16 +219,6 @@ def measure(clock: Clock, pauses: Sequence[tuple[datetime, datetime]], calendar:
     clock.elapsed_seconds = WALL.elapsed_excluding(clock.start_at, end, pauses).total_seconds()
     clock.working_seconds = timekeeper(True, calendar).elapsed_excluding(
         clock.start_at, end, pauses).total_seconds()
-
-
-def _close_pause(clock: Clock, at: datetime) -> None:
-    pauses = [dict(p) for p in clock.pauses or ()]
-    for pause in pauses:
-        if pause.get("end") is None:
-            pause["end"] = iso_utc(max(at, _instant(pause["start"])))
-    clock.pauses = pauses
-    clock.paused_since = None
-    clock.pause_reason = None
 
 
 # -- keeping clocks in step with records -------------------------------------------------------
@@ -307,6 +301,7 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
             clock.target = target
             clock.business = working
             clock.anchor_at = anchor
+            clock.pause_rules = pause_rules(params)
             clock.start_at = start.astimezone(timezone.utc)
             clock.stop_at = None if stop is None else stop.astimezone(timezone.utc)
             refresh(clock, timekeeper(working, calendar), now, calendar)
@@ -331,25 +326,60 @@ def _watch_soon(session, clocks: Iterable[Clock], now: datetime) -> None:
         request_scan(session)
 
 
-def pause_clocks(session, record: Record, at: datetime, reason: str | None = None) -> list[Clock]:
-    """Pause the record's running clocks at ``at`` (a waiting state began), with ``reason``.
+def _pause_audit(session, clock: Clock, action: str, **changes) -> None:
+    audit(session, "records", clock.record_id, action, None, {
+        "clock_id": str(clock.id), "standard_code": clock.standard_code,
+        "item_code": clock.item_code, **changes})
 
-    Clocks already past their due time at ``at`` (given the pauses before it), stopped or
-    paused are left alone. A clock escalated as breached that was not yet due at ``at``
-    (a pause entered after the fact) is paused too: the evaluation that follows withdraws
-    its breach. The caller commits. Returns the clocks paused.
+
+def pause_clocks(session, record: Record, at: datetime, reason: str | None = None,
+                 state: str | None = None) -> list[Clock]:
+    """The record entered waiting state ``state`` at ``at`` with ``reason``: pause the
+    clocks ``state`` pauses (:mod:`core.deadlines.pauses`), each until its cap at most.
+
+    From another waiting state, the old state's pauses close at ``at`` and a clock the
+    new state does not pause (or whose cap is used up) runs again. Clocks past due at
+    ``at``, stopped or capped are left alone; a breached clock not yet due at ``at`` (after
+    the fact) is paused and its breach withdrawn by the evaluation that follows. Audited
+    ``clock_paused`` / ``clock_resumed``. The caller commits. Returns the clocks paused.
     """
-    paused = []
-    for clock in session.scalars(select(Clock).where(
-            Clock.record_id == record.id, Clock.state.in_(WATCHED), Clock.stop_at.is_(None))):
-        if clock.due_at <= at:
+    at = at.astimezone(timezone.utc)
+    clocks = list(session.scalars(select(Clock).where(
+        Clock.record_id == record.id, Clock.state.in_((*WATCHED, "paused")), Clock.stop_at.is_(None))))
+    calendar = tenant_calendar(session) if clocks else None
+    paused, resumed = [], []
+    for clock in clocks:
+        moving = clock.state == "paused"
+        why = reason
+        if moving:  # from one waiting state to another: the old state's pause ends here
+            why = reason or clock.pause_reason  # no new reason: the waiting goes on for the old one
+            left = _open_state(clock)
+            _close_pause(clock, at, calendar)
+            _pause_audit(session, clock, "clock_resumed", at=iso_utc(at), state=left, to=state)
+        elif clock.due_at <= at:
+            continue
+        cap_at, cap = pause_cap(clock, state, at, calendar)
+        if not pauses_in(clock, state) or (cap_at is not None and cap_at <= at):
+            if cap_at is not None and cap_at <= at and pauses_in(clock, state):
+                _pause_audit(session, clock, "clock_pause_capped", at=iso_utc(at), state=state,
+                             reason=why, cap=cap, paused=False)
+            if moving:
+                resumed.append(clock)
             continue
         clock.pauses = [*(clock.pauses or ()), {"start": iso_utc(at), "end": None,
-                                                "reason": reason}]
-        clock.paused_since = at.astimezone(timezone.utc)
-        clock.pause_reason = reason
-        clock.state, clock.next_check_at = "paused", None
+                                                "reason": why, "state": state}]
+        clock.paused_since = at
+        clock.pause_reason = why
+        clock.state, clock.next_check_at = "paused", cap_at
+        _pause_audit(session, clock, "clock_paused", at=iso_utc(at), state=state, reason=why,
+                     cap_at=iso_utc(cap_at), cap=cap)
         paused.append(clock)
+    if resumed:
+        now = utcnow()
+        for clock in resumed:
+            refresh(clock, timekeeper(clock.business, calendar), now, calendar)
+        withdraw_breaches(session, [(record, clock) for clock in resumed], now)
+        _watch_soon(session, resumed, now)
     return paused
 
 
@@ -357,19 +387,33 @@ def resume_clocks(session, record: Record, at: datetime, *, now: datetime | None
     """Resume the record's paused clocks at ``at`` (the waiting state ended).
 
     Each clock's due time moves later by the time the pause held, counted in the clock's
-    own time (working time for working limits). The caller commits. Returns the clocks.
+    own time (working time for working limits). Audited ``clock_resumed``. The caller
+    commits. Returns the clocks.
     """
     now = now or utcnow()
     clocks = list(session.scalars(select(Clock).where(Clock.record_id == record.id,
                                                       Clock.state == "paused")))
-    calendar = tenant_calendar(session) \
-        if any(c.business or c.stop_at is not None for c in clocks) else None
+    calendar = tenant_calendar(session) if clocks else None
     for clock in clocks:
-        _close_pause(clock, at.astimezone(timezone.utc))
+        state = _open_state(clock)
+        _close_pause(clock, at.astimezone(timezone.utc), calendar)
+        _pause_audit(session, clock, "clock_resumed", at=iso_utc(at), state=state)
         refresh(clock, timekeeper(clock.business, calendar), now, calendar)
     withdraw_breaches(session, [(record, clock) for clock in clocks], now)
     _watch_soon(session, clocks, now)
     return clocks
+
+
+def cap_pause(session, clock: Clock, at: datetime, cap: str | None, now: datetime, calendar: Any) -> None:
+    """End ``clock``'s pause at its cap instant ``at`` (the breach watch found it due):
+    the clock runs again while the record stays waiting; audited ``clock_pause_capped``.
+    The caller notifies and commits."""
+    state = _open_state(clock)
+    reason = clock.pause_reason
+    _close_pause(clock, at, calendar, cap=cap or "total")
+    _pause_audit(session, clock, "clock_pause_capped", at=iso_utc(at), state=state, reason=reason,
+                 cap=cap, paused=True)
+    refresh(clock, timekeeper(clock.business, calendar), now, calendar)
 
 
 # -- breaches the history disproves -----------------------------------------------------------
@@ -444,48 +488,3 @@ def _lower_escalation(session, record, now: datetime) -> int | None:
         .values(escalation_level=Record.escalation_level - 1, updated_at=now)
         .returning(Record.escalation_level).execution_options(synchronize_session=False)).first()
     return row[0] if row is not None else None
-
-
-# -- what a clock shows -----------------------------------------------------------------------
-
-
-def clock_view(clock: Clock, calendar, now: datetime | None = None) -> dict[str, Any]:
-    """Time left or over and the percent used, in the clock's own time, as of ``now``
-    (a stopped clock is read at its stop, a paused one at its pause)."""
-    now = now or utcnow()
-    keeper = timekeeper(clock.business, calendar)
-    reference = clock.stop_at or clock.paused_since or now
-    closed = [(a, b) for a, b in pause_spans(clock) if b is not None]
-    total = keeper.elapsed_excluding(clock.start_at, clock.due_at, closed)
-    used = keeper.elapsed_excluding(clock.start_at, reference, closed) if reference > clock.start_at \
-        else timedelta(0)
-    left = keeper.elapsed(reference, clock.due_at) if reference < clock.due_at else timedelta(0)
-    over = keeper.elapsed(clock.due_at, reference) if reference > clock.due_at else timedelta(0)
-    return {
-        "time_left_seconds": int(left.total_seconds()),
-        "time_over_seconds": int(over.total_seconds()),
-        "percent_used": round(100 * used / total, 1) if total > timedelta(0) else 100.0,
-        "counted_at": reference,
-        "time": "working" if keeper is not WALL else "wall",
-    }
-
-
-# -- record list filters ----------------------------------------------------------------------
-
-
-def breached_clause(breached: bool = True):
-    """SQL condition on :class:`Record`: it has (or, with ``False``, has no) breached clock.
-
-    An EXISTS served by the clocks' ``(tenant_id, record_id, …)`` unique index.
-    """
-    clause = exists().where(Clock.tenant_id == Record.tenant_id, Clock.record_id == Record.id,
-                            Clock.state == "breached")
-    return clause if breached else ~clause
-
-
-def due_before_clause(instant: datetime):
-    """SQL condition on :class:`Record`: it has a clock still counting (running, or
-    breached and not stopped) whose due time is before ``instant``."""
-    return exists().where(Clock.tenant_id == Record.tenant_id, Clock.record_id == Record.id,
-                          Clock.state.in_(WATCHED), Clock.stop_at.is_(None),
-                          Clock.due_at < instant)

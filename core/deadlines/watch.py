@@ -35,6 +35,7 @@ from servq.core.db import utcnow
 from servq.core.db.session import new_session
 from servq.core.db.state import TRANSACTION, Slot
 from servq.core.deadlines import breaches, schedules, stalled
+from servq.core.kb import scan_reviews
 from servq.core.jobs import dispatch, enqueue, run_job, worker_function
 from servq.core.kpis.rollups import schedule_refresh
 from servq.core.models import Clock, Tenant
@@ -60,7 +61,8 @@ def scan_tenant(session, now: str | None = None) -> dict:
     """One tenant's share of a tick (a registered job): the clocks' breach watch
     (:func:`core.deadlines.breaches.scan`), the recurring obligations (:func:`core.deadlines.schedules.scan`),
     the webhook deliveries due for a retry (``core.notify.delivery.retry_due``) and the
-    stalled-record watch (:func:`core.deadlines.stalled.scan`). Commits.
+    stalled-record watch (:func:`core.deadlines.stalled.scan`) and the knowledge-base
+    articles whose review lapsed (:func:`core.kb.reviews.scan`). Commits.
 
     :param now: ISO 8601 instant to scan as of (default: now).
     :return: counts of what was done.
@@ -71,6 +73,7 @@ def scan_tenant(session, now: str | None = None) -> dict:
     result["missed_periods"] = schedules.scan(session, instant)
     result["retries"] = retry_due(session, instant)
     result.update(stalled.scan(session, instant))
+    result["kb_reviews_due"] = scan_reviews(session, instant)
     session.commit()
     return result
 

@@ -45,6 +45,7 @@ from servq.core.calendar.tenant import tenant_calendar
 from servq.core.evaluation.overrides import set_override
 from servq.core.evaluation.visibility import INSPECTION
 from servq.core.models import Dispute, Evaluation, Record, Staff
+from servq.core.ledger import hold_entries, release_entries
 from servq.core.notify.outbox import emit_many
 from servq.core.records.evaluate import evaluate_record
 
@@ -153,6 +154,7 @@ def file_dispute(session, record: Record, body: Mapping[str, Any], *, actor_id: 
     session.add(dispute)
     evaluation.disputed = True
     session.flush()
+    hold_entries(session, record.id, evaluation.standard_code, actor_id=actor_id)
     audit(session, ENTITY, dispute.id, "filed", actor_id, {
         "record_id": str(record.id), "standard_code": dispute.standard_code, "type": dispute.type,
         "items": [i["item"] for i in items], "on_behalf": not own})
@@ -248,6 +250,8 @@ def decide_dispute(session, dispute: Dispute, body: Mapping[str, Any], *, actor_
         evaluation.disputed = False
     dispute.updated_at = now
     session.flush()
+    release_entries(session, dispute.record_id, dispute.standard_code,
+                    evaluation.items if evaluation is not None else [], actor_id=actor_id)
     audit(session, ENTITY, dispute.id, "decided", actor_id, {
         "level": dispute.level, "result": body["result"],
         "accepted": [i["item"] for i in items if i["accepted"]],
@@ -276,6 +280,7 @@ def appeal_dispute(session, dispute: Dispute, body: Mapping[str, Any], *, actor_
     if evaluation is not None:
         evaluation.disputed = True
     session.flush()
+    hold_entries(session, dispute.record_id, dispute.standard_code, actor_id=actor_id)
     audit(session, ENTITY, dispute.id, "appealed", actor_id, {"reason": body["reason"]})
     _notify(session, "dispute.appealed", dispute, {"reason": body["reason"]})
     return dispute
@@ -307,5 +312,6 @@ def withdraw_dispute(session, dispute: Dispute, *, actor_id: uuid.UUID | None, r
         evaluation.disputed = False
     dispute.status, dispute.closed_at, dispute.updated_at = "withdrawn", now, now
     session.flush()
+    release_entries(session, dispute.record_id, dispute.standard_code, None, actor_id=actor_id)
     audit(session, ENTITY, dispute.id, "withdrawn", actor_id, {})
     return dispute

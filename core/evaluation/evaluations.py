@@ -373,7 +373,7 @@ def _insert_fresh(session, scored, writer: Writer) -> list[dict]:
              "grade": result.grade, "passed": result.passed, "complete": result.complete,
              "failed_critical": list(result.failed_critical),
              "items": JsonText(items_json(result)), "original_percent": result.original_percent,
-             "tenant_id": tenant_id}
+             "disputed": False, "tenant_id": tenant_id}
             for (record, _version, _compiled, _known, result), evaluation_id
             in zip(scored, new_ids(len(scored)))]
     writer.insert(session, _EVALUATIONS, rows)
@@ -412,7 +412,10 @@ def _store(session, scored, writer: Writer) -> tuple[list[dict], list[Evaluation
         old = existing.get(key)
         row["tenant_id"] = tenant_id
         if old is None:
+            # Every column with a client-side default is given, so the bulk INSERT stays
+            # one queued statement (core/db/fast/bulk.py); an UPDATE leaves ``disputed`` alone.
             row["id"] = uuid.uuid4()
+            row["disputed"] = False
             new_rows.append(row)
         elif objects:
             for name in COLUMNS:

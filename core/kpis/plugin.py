@@ -5,13 +5,13 @@ Registered in ``DEFAULT_PLUGINS``, so core's metrics are there for every tenant.
 
 from __future__ import annotations
 
-from servq.core.kpis import feedback, records, timing
+from servq.core.kpis import feedback, pauses, records, timing
 from servq.core.plugins import hookimpl
 
 
 @hookimpl
 def register_kpis():
-    return [*records.METRICS, *timing.METRICS, *feedback.METRICS]
+    return [*records.METRICS, *timing.METRICS, *pauses.METRICS, *feedback.METRICS]
 
 
 @hookimpl

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from sqlalchemy import (String, and_, case, cast, exists, false, func, literal, not_,
@@ -147,7 +147,7 @@ def quality_file(q: FileQuery) -> dict[str, Any]:
     summary.update(findings=findings["total"], complaints=complaints["total"],
                    praise=praise["total"], actions_open=actions["open"],
                    actions_overdue=actions["overdue"])
-    return {
+    out = {
         "summary": summary,
         "evaluations": evaluations,
         "findings": findings,
@@ -156,7 +156,26 @@ def quality_file(q: FileQuery) -> dict[str, Any]:
         "actions": actions,
         "trends": _trends(q),
         "rank": _ranks(q),
+        **({"ledger": _ledger(q)} if q.subject == "staff" else {}),
     }
+    # Disputes, a manager's team, SERVQUAL dimensions, repeat offences (imported here:
+    # that module reads this one's JSON helpers).
+    from servq.core.kpis.quality_people import grow
+    grow(q, out)
+    return out
+
+
+def _ledger(q: FileQuery) -> dict[str, Any]:
+    """A person's rewards and penalties over the months the period touches (tenant-local;
+    voided entries left out) and their open repeat-fault flags (:mod:`servq.core.ledger`)."""
+    from zoneinfo import ZoneInfo
+
+    from servq.core.ledger import person_totals
+
+    zone = ZoneInfo(q.timezone or "UTC")
+    last = max(q.since, q.until - timedelta(microseconds=1))
+    first = q.since.astimezone(zone).strftime("%Y-%m") if q.since.year > 1 else "0000-00"
+    return person_totals(q.session, q.subject_id, (first, last.astimezone(zone).strftime("%Y-%m")))
 
 
 # -- dialect helpers ------------------------------------------------------------------------

@@ -7,7 +7,9 @@ from servq.core.models.calibration import CalibrationReview, CalibrationSession
 from servq.core.models.clocks import Clock
 from servq.core.models.disputes import Dispute, EvaluationOverride
 from servq.core.models.exports import TenantExport
+from servq.core.models.kb import KbArticle, KbArticleVersion, KbLink
 from servq.core.models.kpis import KpiDay, KpiDirtyDay, KpiState
+from servq.core.models.ledger import LedgerEntry, LedgerFlag, LedgerRules
 from servq.core.models.notify import OutboxEvent, Webhook, WebhookDelivery
 from servq.core.models.quality import Action, Evaluation, StandardVersion
 from servq.core.models.records import Record
@@ -29,9 +31,15 @@ __all__ = [
     "StandardRescore",
     "StandardVersion",
     "AuditEvent",
+    "KbArticle",
+    "KbArticleVersion",
+    "KbLink",
     "KpiDay",
     "KpiDirtyDay",
     "KpiState",
+    "LedgerEntry",
+    "LedgerFlag",
+    "LedgerRules",
     "Membership",
     "OutboxEvent",
     "Record",

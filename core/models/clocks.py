@@ -55,7 +55,13 @@ class Clock(TenantOwned, Base):
     state: Mapped[str] = mapped_column(String(16), default="running")  # running|paused|met|breached
     paused_since: Mapped[datetime | None]
     pause_reason: Mapped[str | None] = mapped_column(String(300))
-    pauses: Mapped[list[Any]] = mapped_column(default=list)  # [{start, end, reason}]
+    pauses: Mapped[list[Any]] = mapped_column(default=list)  # [{start, end, reason, state, ...}]
+    #: The item's pause rules: ``{"in": [states] (absent: every waiting state),
+    #: "cap": {state or "total": limit text}}``; ``None``: every state, no cap.
+    pause_rules: Mapped[dict[str, Any] | None]
+    #: Real seconds of the closed pauses, and how many ended at a cap (KPIs sum them in SQL).
+    paused_seconds: Mapped[float] = mapped_column(default=0.0, server_default=text("0"))
+    cap_hits: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     warned: Mapped[list[Any]] = mapped_column(default=list)
     next_check_at: Mapped[datetime | None]
     warn50_at: Mapped[datetime | None]

@@ -35,8 +35,10 @@ class Staff(TenantOwned, Base):
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
         ForeignKeyConstraint(["tenant_id", "site_id"], ["sites.tenant_id", "sites.id"]),
+        ForeignKeyConstraint(["tenant_id", "reports_to"], ["staff.tenant_id", "staff.id"]),
         UniqueConstraint("tenant_id", "code"),
         Index(None, "tenant_id", "site_id"),
+        Index(None, "tenant_id", "reports_to"),
     )
 
     code: Mapped[str] = mapped_column(String(63))
@@ -44,6 +46,8 @@ class Staff(TenantOwned, Base):
     title: Mapped[str] = mapped_column(String(200), default="")
     site_id: Mapped[uuid.UUID | None]
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The member of staff they report to (their manager), of the same tenant; no cycles.
+    reports_to: Mapped[uuid.UUID | None]
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -37,6 +37,8 @@ EVENT_TYPES: dict[str, str] = {
     "clock.breached": "A deadline clock passed its due time before it was stopped.",
     "clock.breach_withdrawn": "An escalated breach was withdrawn: the record's history, entered "
                               "later, shows the deadline met (or paused, or not yet due).",
+    "clock.pause_capped": "A paused deadline clock reached its pause cap and resumed by itself "
+                          "(the record stays in its waiting state).",
     "schedule.missed": ("A period of a recurring obligation ended without enough matching records "
                         "(per-staff schedules: one event per person short of the quota)."),
     "action.opened": "A corrective action was opened.",
@@ -47,6 +49,11 @@ EVENT_TYPES: dict[str, str] = {
     "dispute.filed": "A staff member disputed an evaluation.",
     "dispute.decided": "A dispute was decided (accepted, partly accepted or rejected).",
     "dispute.appealed": "A dispute's first decision was appealed to a manager.",
+    "kb.review_due": ("A published knowledge-base article passed its review date unreviewed "
+                      "(once per lapse; the payload names its owner)."),
+    "ledger.flagged": ("A staff member reached the tenant's threshold of penalties in a calendar "
+                       "month (the same fault or the same person): for a manager to decide."),
+    "ledger.monthly": "A manager announced a month's rewards and penalties summary.",
 }
 
 #: The type of the test event of ``POST /webhooks/<id>/ping``; sent only to that webhook.

@@ -1,4 +1,12 @@
-"""The app's plugin manager: loading, contributions and per-tenant dispatch."""
+"""The app's plugin manager: loading, contributions and per-tenant dispatch.
+
+A plugin that fails is named in the error: one that cannot be imported, or whose hook
+raises at start-up, makes ``create_app`` raise :class:`PluginError` naming the plugin
+(and the hook); an event hook that raises later (``record_created`` …) keeps its
+exception's type and gets a note naming the plugin and the hook. :func:`inspect_plugins`
+loads each plugin alone, for ``servq plugins list``, so that one broken plugin is listed
+as broken, with its error, instead of hiding the others.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,8 @@ import dataclasses
 import functools
 import importlib
 import re
-from typing import Any, Iterable
+from importlib import metadata
+from typing import Any, Callable, Iterable
 
 import pluggy
 
@@ -54,13 +63,24 @@ class Plugins:
                  extra: Iterable[tuple[str, Any]] = ()):
         self.pm = pluggy.PluginManager(PROJECT)
         self.pm.add_hookspecs(hookspecs)
+        #: Plugin id → (distribution name, version) of the plugins loaded from entry points.
+        self.distributions: dict[str, tuple[str, str]] = {}
         for name in modules:
-            self.pm.register(importlib.import_module(name), name=plugin_id_for_module(name))
+            self.pm.register(_load(plugin_id_for_module(name), lambda name=name: importlib.import_module(name)),
+                             name=plugin_id_for_module(name))
         for name, plugin in extra:
             self.pm.register(plugin, name=name)
         if load_entry_points:
-            self.pm.load_setuptools_entrypoints(ENTRY_POINT_GROUP)
+            for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+                # pluggy's rule: a name already taken (a built-in plugin) is skipped.
+                if self.pm.get_plugin(entry_point.name) is not None or self.pm.is_blocked(entry_point.name):
+                    continue
+                self.pm.register(_load(entry_point.name, entry_point.load), name=entry_point.name)
+                if entry_point.dist is not None:
+                    self.distributions[entry_point.name] = (entry_point.dist.metadata["Name"],
+                                                            entry_point.dist.version)
         self.pm.check_pending()
+        _name_plugins_in_errors(self.pm)
         for plugin_id in self.ids():
             if not PLUGIN_ID_RE.match(plugin_id):
                 raise PluginError(f"plugin id {plugin_id!r} is not valid: lowercase letters, "
@@ -135,12 +155,12 @@ class Plugins:
         """Id, description (the module's docstring), version and where it comes from."""
         plugin = self.pm.get_plugin(plugin_id)
         doc = (getattr(plugin, "__doc__", None) or "").strip()
-        dist = dict(self.pm.list_plugin_distinfo()).get(plugin)
+        package, version = self.distributions.get(plugin_id, (None, None))
         return {
             "id": plugin_id,
             "description": doc.splitlines()[0] if doc else "",
-            "package": dist.project_name if dist else None,
-            "version": dist.version if dist else None,
+            "package": package,
+            "version": version,
             "kinds": sorted(k.name for k in self.kinds.values() if k.plugin == plugin_id),
         }
 
@@ -151,12 +171,20 @@ class Plugins:
         caller = getattr(self.pm.hook, hook_name)
         out = []
         for impl in reversed(caller.get_hookimpls()):  # registration order
-            result = impl.function(*(kwargs[arg] for arg in impl.argnames))
-            out.append((impl.plugin_name, list(result or [])))
+            try:
+                result = impl.function(*(kwargs[arg] for arg in impl.argnames))
+                items = list(result or [])
+            except PluginError:
+                raise
+            except Exception as exc:
+                raise PluginError(f"plugin {impl.plugin_name!r}: its hook {hook_name} raised "
+                                  f"{type(exc).__name__}: {exc}") from exc
+            out.append((impl.plugin_name, items))
         return out
 
     def call_one(self, plugin_id: str, hook_name: str, **kwargs) -> Any:
-        """Call ``hook_name`` on one plugin only; ``None`` when it does not implement it."""
+        """Call ``hook_name`` on one plugin only; ``None`` when it does not implement it.
+        What it raises carries a note naming the plugin (:func:`_named`)."""
         caller = getattr(self.pm.hook, hook_name)
         for impl in caller.get_hookimpls():
             if impl.plugin_name == plugin_id:
@@ -181,6 +209,83 @@ class Plugins:
             name: kind for name, kind in self.kinds.items()
             if kind.plugin.startswith(CORE_PREFIX) or kind.plugin in enabled
         }
+
+
+#: The contribution hooks called when an app starts (besides kinds and jobs, which the
+#: manager collects itself) and when the command line is assembled.
+STARTUP_HOOKS = ("register_blueprints", "register_rule_types", "register_standards", "register_kpis",
+                 "register_commands")
+
+
+def _load(plugin_id: str, load: Callable[[], Any]) -> Any:
+    """Import a plugin's module; a failure names the plugin."""
+    try:
+        return load()
+    except Exception as exc:
+        raise PluginError(f"plugin {plugin_id!r} cannot be loaded: {type(exc).__name__}: {exc}") from exc
+
+
+def _name_plugins_in_errors(pm: pluggy.PluginManager) -> None:
+    """Make every hook implementation name its plugin when it raises: the exception keeps
+    its type (callers may expect it, e.g. :class:`~servq.core.plugins.settings.PluginConfigError`)
+    and gets a note, shown under its traceback, naming the plugin and the hook."""
+    for hook_name in dir(pm.hook):
+        caller = getattr(pm.hook, hook_name)
+        if not isinstance(caller, pluggy.HookCaller):
+            continue
+        for impl in caller.get_hookimpls():
+            if getattr(impl.function, "_servq_named", False):
+                continue
+            impl.function = _named(impl.function, impl.plugin_name, hook_name)
+
+
+def _named(function: Callable, plugin_id: str, hook_name: str) -> Callable:
+    note = f"raised by plugin {plugin_id!r} in its hook {hook_name}"
+
+    @functools.wraps(function)  # keeps the attributes, such as ``wants``
+    def call(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except Exception as exc:
+            if note not in getattr(exc, "__notes__", ()):
+                exc.add_note(note)
+            raise
+
+    call._servq_named = True
+    return call
+
+
+def inspect_plugins(modules: Iterable[str] = (), load_entry_points: bool = True,
+                    extra: Iterable[tuple[str, Any]] = ()) -> list[dict]:
+    """Each plugin of ``modules``, ``extra`` and the entry points, loaded alone: ``{"id",
+    "description", "status": "ok" | "broken", "error"}``, by id. What ``servq plugins list``
+    shows when the app cannot start: which plugin is at fault and why."""
+    candidates: list[tuple[str, Callable[[], Any]]] = []
+    for name in modules:
+        if name.startswith((CORE_PREFIX, NAMESPACE + CORE_PREFIX)) or name in _CORE_PLUGIN_IDS:
+            continue
+        candidates.append((plugin_id_for_module(name), lambda name=name: importlib.import_module(name)))
+    candidates += [(name, lambda plugin=plugin: plugin) for name, plugin in extra]
+    if load_entry_points:
+        taken = {name for name, _ in candidates}
+        candidates += [(ep.name, ep.load) for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)
+                       if ep.name not in taken]
+    rows = []
+    for plugin_id, load in candidates:
+        row = {"id": plugin_id, "description": "", "status": "ok", "error": None}
+        try:
+            plugin = _load(plugin_id, load)
+            doc = (getattr(plugin, "__doc__", None) or "").strip()
+            row["description"] = doc.splitlines()[0] if doc else ""
+            alone = Plugins(load_entry_points=False, extra=[(plugin_id, plugin)])
+            for hook in STARTUP_HOOKS:  # what create_app and the command line call
+                alone.contributions(hook)
+            alone.call_one(plugin_id, "register_config_schema")
+        except Exception as exc:
+            row.update(status="broken", error=str(exc) if isinstance(exc, PluginError)
+                       else f"{type(exc).__name__}: {exc}")
+        rows.append(row)
+    return sorted(rows, key=lambda row: row["id"])
 
 
 class TenantHooks:

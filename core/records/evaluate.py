@@ -9,12 +9,15 @@ order of effects is this module's, the same for all of them:
 1. score against the standards in force (:func:`servq.core.evaluation.score_records`;
    a value a rule cannot judge refuses the whole call, nothing written);
 2. store the evaluations (:func:`servq.core.evaluation.store_evaluations`; a bulk
-   writer's are written last, queued with the chunk: step 6);
+   writer's are written last, queued with the chunk: step 7);
 3. open the corrective actions of failed critical and ``action_on_failure`` items;
 4. synchronise the deadline clocks of standards with deadline items;
-5. mark the KPI days of the scored records dirty (a bulk writer's records were marked
+5. post the rewards and penalties the tenant's ledger rules give (failed items,
+   complaints, suggestions: :func:`servq.core.ledger.post_records`; a request reads
+   the rules with its token, a job or an import once; runs for records no standard scores too);
+6. mark the KPI days of the scored records dirty (a bulk writer's records were marked
    in the statement that inserted them);
-6. fire ``record_evaluated`` per record, with its evaluations as ORM objects.
+7. fire ``record_evaluated`` per record, with its evaluations as ORM objects.
 
 Before these, the steps that write the record itself: :mod:`.pipeline` (one record:
 validate, write with its audit event, ``record_created`` or ``record_changed``) and
@@ -37,6 +40,7 @@ from servq.core.deadlines.clocks import sync_clocks_many
 from servq.core.evaluation import (calendar_for_actions, failures, insert_evaluations,
                                    open_failure_actions, score_records, store_evaluations, timed)
 from servq.core.kpis.rollups import mark_dirty
+from servq.core.ledger import post_records
 from servq.core.models import Evaluation, Record
 from servq.core.plugins.app import hooks_for_session
 
@@ -74,6 +78,7 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
         records = list(map(_readable, records))
     scored, calendar = score_records(session, records, now, overrides=not (new or writer.fresh))
     if not scored:
+        post_records(session, records, scored, writer=writer, actor_id=actor_id)
         return []
     if not writer.fresh:
         rows, stored = store_evaluations(session, scored, writer)
@@ -84,6 +89,7 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
     clocked = timed(scored)
     if clocked:
         sync_clocks_many(session, clocked, calendar or tenant_calendar(session), now)
+    post_records(session, records, scored, writer=writer, actor_id=actor_id)
     if not writer.fresh:
         # Fresh records were marked by whoever inserted them.
         mark_dirty(session, [record.occurred_at for record, *_ in scored])

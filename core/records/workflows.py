@@ -205,8 +205,9 @@ def transition(session, kinds: Mapping[str, RecordKind], record, action: str, *,
     record.stalled_at = None
     session.flush()
 
-    if entering:
-        deadline_clocks.pause_clocks(session, record, at, reason)
+    if entering or (step.target in workflow.waiting and old_status != step.target):
+        # Into a waiting state, or from one to another: the clocks decide what it pauses.
+        deadline_clocks.pause_clocks(session, record, at, reason, step.target)
     elif leaving:
         deadline_clocks.resume_clocks(session, record, at)
 

@@ -1,9 +1,12 @@
 """The weekly report as a PDF (reportlab): tables, a KPI trend chart and a Pareto chart.
 
-A4 landscape. Chinese text uses reportlab's built-in CID font ``STSong-Light`` (Adobe's
-Asian font pack, known to every PDF reader), so no font file is shipped or needed; a
-Chinese report is set in it throughout, an English one in Helvetica with any cell that
-holds other scripts (a tenant's Chinese item titles) switched to it.
+A4 landscape. Every text is set in one embedded font, WenQuanYi Micro Hei (Chinese and
+Latin in one face, "·" and "–" included), from the ``paperang-p2-fonts-cjk`` package (a
+dependency: the font file ships in a Python package, so no system font and no viewer's
+Asian font pack is needed). Only the glyphs used are embedded (a subset), so a report
+stays small. ``SERVQ_REPORT_FONT`` may name another TrueType file (``.ttf``, or ``.ttc``:
+its first face) to use instead; a missing font is an error that says which, never a
+PDF whose Chinese shows as empty boxes.
 
 The numbers are the report dict's, formatted for reading: percentages and scores with
 one decimal, durations in hours. Built in reportlab's *invariant* mode (fixed creation
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import io
 import math
+import os
+from importlib import resources
 from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
@@ -29,45 +34,55 @@ from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import (KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table,
                                 TableStyle)
 
 from servq.core.reports.tables import Section, sections
-from servq.core.reports.weekly import labels
+from servq.core.reports.weekly import labels, value_label
 
 CONTENT_TYPE = "application/pdf"
-CJK_FONT = "STSong-Light"
-LATIN_FONT = "Helvetica"
+#: The name the embedded font is registered under (one face for every script).
+FONT = "ServqSans"
+#: The environment variable that may name another TrueType font file.
+FONT_SETTING = "SERVQ_REPORT_FONT"
 PAGE = landscape(A4)
 MARGIN = 15 * mm
 WIDTH = PAGE[0] - 2 * MARGIN
 PALETTE = (colors.HexColor("#1f77b4"), colors.HexColor("#d62728"), colors.HexColor("#2ca02c"),
            colors.HexColor("#9467bd"), colors.HexColor("#ff7f0e"), colors.HexColor("#8c564b"))
-#: Longest text kept in a chart label.
-LABEL_CHARS = 18
+#: Longest text kept in a chart's axis label, and in a legend entry (which has room).
+LABEL_CHARS = 24
+LEGEND_CHARS = 44
+
+
+def font_file() -> str:
+    """The TrueType file the report is set in: ``SERVQ_REPORT_FONT``, else WenQuanYi Micro
+    Hei of the ``paperang-p2-fonts-cjk`` package."""
+    chosen = os.environ.get(FONT_SETTING)
+    if chosen:
+        if not os.path.isfile(chosen):
+            raise RuntimeError(f"{FONT_SETTING}={chosen!r}: no such font file")
+        return chosen
+    try:
+        package = resources.files("paperang_p2_fonts_cjk")
+    except ModuleNotFoundError:
+        raise RuntimeError("the PDF report's font is missing: install the package "
+                           "paperang-p2-fonts-cjk (a dependency of servq), or set "
+                           f"{FONT_SETTING} to a TrueType font with Chinese glyphs") from None
+    return str(package / "fonts" / "wqy-microhei.ttc")
 
 
 def _register_fonts() -> None:
-    if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
-
-
-def _latin(text: str) -> bool:
-    """Whether Helvetica can set ``text``: reportlab's standard fonts use WinAnsi
-    (cp1252: Latin-1 plus dashes, quotes, the ellipsis …)."""
-    try:
-        text.encode("cp1252")
-    except UnicodeEncodeError:
-        return False
-    return True
+    if FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(TTFont(FONT, font_file(), subfontIndex=0))
 
 
 class _Styles:
     """Paragraph styles of one report: the base font follows the report's language."""
 
     def __init__(self, language: str):
-        base = CJK_FONT if language == "zh" else LATIN_FONT
+        base = FONT
         self.base = base
         sample = getSampleStyleSheet()
         self.title = ParagraphStyle("title", parent=sample["Title"], fontName=base, fontSize=18, leading=22)
@@ -77,15 +92,12 @@ class _Styles:
         self.cell = ParagraphStyle("cell", parent=self.body, fontSize=7.5, leading=9)
         self.head = ParagraphStyle("head", parent=self.cell, textColor=colors.white)
         self.note = ParagraphStyle("note", parent=self.body, fontSize=8, textColor=colors.grey)
-
-    def font_for(self, text: str) -> str:
-        return self.base if _latin(text) else CJK_FONT
+        if language == "zh":  # Chinese has no spaces: a line may break between any two characters
+            for style in (self.body, self.cell, self.head, self.note):
+                style.wordWrap = "CJK"
 
     def para(self, text: Any, style: ParagraphStyle) -> Paragraph:
         text = "" if text is None else str(text)
-        font = self.font_for(text)
-        if font != style.fontName:
-            style = ParagraphStyle(f"{style.name}-cjk", parent=style, fontName=font)
         return Paragraph(escape(text), style)
 
 
@@ -194,28 +206,31 @@ def _section_table(section: Section, styles: _Styles, t: dict, tz: str) -> list:
         out = [styles.para(t["none"] if section.note is None else section.note, styles.note)]
         return out
     units = {"score": "score", "pass_rate": "percent", "share": "percent", "cumulative_share": "percent"}
-    header = [styles.para(column.label, styles.head) for column in section.columns]
+    printed = [index for index, column in enumerate(section.columns) if column.printed]
+    columns = [section.columns[index] for index in printed]
+    header = [styles.para(column.label, styles.head) for column in columns]
     body = []
     for row in section.rows:
         cells = []
-        for column, value in zip(section.columns, row):
-            if column.key == "position":
-                value = t.get(value, value)
+        for column, value in zip(columns, (row[index] for index in printed)):
+            if column.key in ("position", "status", "source"):
+                value = value_label(t, column.key, value)
             elif column.key in INSTANTS:
                 value = local_time(value, tz)
             cells.append(styles.para(formatted(value, units.get(column.key), t), styles.cell))
         body.append(cells)
-    out = [_grid([header, *body], styles, _widths(section))]
+    out = [_grid([header, *body], styles, _widths(columns))]
     if section.note:
         out.append(styles.para(section.note, styles.note))
     return out
 
 
-def _widths(section: Section) -> list[float]:
-    """Wide columns for ids and titles, narrow ones for numbers."""
-    wide = {"title": 3.0, "record": 2.4, "action": 2.4, "item": 2.0, "name": 2.0, "due_at": 1.8,
-            "stopped_at": 1.8, "created_at": 1.8, "site": 1.4, "kind": 1.2, "value": 4.0}
-    weights = [wide.get(column.key, 1.0) for column in section.columns]
+def _widths(columns: list) -> list[float]:
+    """Wide columns for references and titles, narrow ones for numbers."""
+    wide = {"title": 3.0, "record": 2.2, "action": 1.0, "item": 2.0, "name": 2.0, "due_at": 1.6,
+            "stopped_at": 1.6, "created_at": 1.6, "site": 1.6, "kind": 1.2, "value": 4.0,
+            "position": 0.7, "rank": 0.6}
+    weights = [wide.get(column.key, 1.0) for column in columns]
     return [WIDTH * w / sum(weights) for w in weights]
 
 
@@ -227,8 +242,8 @@ def _note(story: list, section: Section, styles: _Styles) -> None:
 # -- charts ---------------------------------------------------------------------------------
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= LABEL_CHARS else text[:LABEL_CHARS - 1] + "..."
+def _short(text: str, limit: int = LABEL_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _trend_chart(data: dict, styles: _Styles, t: dict) -> Drawing | None:
@@ -247,6 +262,7 @@ def _trend_chart(data: dict, styles: _Styles, t: dict) -> Drawing | None:
     chart.categoryAxis.labels.fontSize = 7
     chart.valueAxis.valueMin, chart.valueAxis.valueMax, chart.valueAxis.valueStep = 0, 100, 20
     chart.valueAxis.labels.fontSize = 7
+    chart.valueAxis.labels.fontName = styles.base
     chart.joinedLines = 1
     for index in range(len(rows)):
         chart.lines[index].strokeColor = PALETTE[index % len(PALETTE)]
@@ -259,10 +275,13 @@ def _trend_chart(data: dict, styles: _Styles, t: dict) -> Drawing | None:
     drawing.add(String(15 * mm, 57 * mm, t["trend"], fontName=styles.base, fontSize=10))
     legend = Legend()
     legend.x, legend.y = 15 * mm + WIDTH * 0.62 + 10 * mm, 50 * mm
-    legend.fontName = styles.base if all(_latin(r["title"]) for r in rows) else CJK_FONT
+    legend.fontName = styles.base
     legend.fontSize = 7
     legend.alignment = "right"
-    legend.colorNamePairs = [(PALETTE[i % len(PALETTE)], _short(row["title"])) for i, row in enumerate(rows)]
+    legend.dy = legend.dx = 3 * mm  # swatch size
+    legend.deltay = 5 * mm
+    legend.colorNamePairs = [(PALETTE[i % len(PALETTE)], _short(row["title"], LEGEND_CHARS))
+                             for i, row in enumerate(rows)]
     drawing.add(legend)
     return drawing
 
@@ -272,7 +291,7 @@ def _pareto_chart(data: dict, styles: _Styles, t: dict) -> Drawing:
     0-100 % scale (right axis)."""
     items = data["top_failures"]["items"]
     names = [_short(item["title"]) for item in items]
-    font = styles.base if all(_latin(n) for n in names) else CJK_FONT
+    font = styles.base
     drawing = Drawing(WIDTH, 75 * mm)
     x, y, width, height = 15 * mm, 22 * mm, WIDTH - 35 * mm, 45 * mm
     bars = VerticalBarChart()
@@ -303,12 +322,19 @@ def _pareto_chart(data: dict, styles: _Styles, t: dict) -> Drawing:
     line.valueAxis.joinAxisMode = "right"
     line.valueAxis.labels.fontSize = 7
     line.valueAxis.labelTextFormat = "%d%%"
+    # The right axis's labels go right of its line, clear of the last bar.
+    line.valueAxis.labels.boxAnchor = "w"
+    line.valueAxis.labels.dx = 3
+    line.valueAxis.labels.fontName = styles.base
+    bars.valueAxis.labels.fontName = styles.base
     drawing.add(line)
     drawing.add(String(x, y + height + 4 * mm, t["pareto"], fontName=styles.base, fontSize=10))
     legend = Legend()
     legend.x, legend.y = x + width - 80 * mm, y + height + 8 * mm
     legend.fontName = styles.base
     legend.fontSize = 7
+    legend.alignment = "right"  # the swatch, then its text
+    legend.dy = legend.dx = 3 * mm
     legend.columnMaximum = 1
     legend.deltax = 40 * mm
     legend.colorNamePairs = [(PALETTE[0], t["failures"]), (PALETTE[1], t["cumulative_share"])]

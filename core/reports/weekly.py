@@ -36,6 +36,7 @@ from servq.core.kpis import KpiQuery, Metric, available_metrics, compute_kpis
 from servq.core.kpis.pareto import item_titles, pareto
 from servq.core.models import Action, Clock, Record, Site, Staff, Tenant
 from servq.core.plugins.app import enabled_plugin_ids, get_plugins
+from servq.core.reports.pauses import pause_section
 from servq.core.evaluation.actions import CLOSED
 
 #: The KPIs of the report's trend table, in the order shown. A metric that is not
@@ -43,7 +44,7 @@ from servq.core.evaluation.actions import CLOSED
 REPORT_METRICS: tuple[str, ...] = (
     "records", "score", "pass_rate", "critical_failures", "deadline_attainment", "breaches",
     "complaints", "actions_open", "actions_overdue", "response_time", "resolution_time",
-    "nps", "csat",
+    "paused_time", "pause_cap_hits", "nps", "csat",
 )
 #: The metric the Pareto of failed items is built from (grouped by ``item``).
 FAILED_ITEMS = "failed_items"
@@ -154,7 +155,9 @@ LABELS: dict[str, dict[str, str]] = {
         "item": "Item", "standard": "Standard", "title": "Title", "failures": "Failures",
         "share": "Share (%)", "cumulative_share": "Cumulative share (%)",
         "pareto": "Pareto of failed items", "breaches": "Deadline breaches",
-        "record": "Record", "kind": "Kind", "site": "Site", "due_at": "Due", "stopped_at": "Stopped",
+        "record": "Record", "record_id": "Record id", "action_id": "Action id",
+        "all_equal": "All ranked alike this week: listed as equals, none worst.", "equal": "Equal",
+        "kind": "Kind", "site": "Site", "due_at": "Due", "stopped_at": "Stopped",
         "state": "State", "open_actions": "Open corrective actions", "action": "Action",
         "source": "Source", "status": "Status", "created_at": "Opened", "overdue": "Overdue",
         "age_days": "Age (days)", "sites": "Sites", "staff": "Staff", "best": "Best",
@@ -164,7 +167,13 @@ LABELS: dict[str, dict[str, str]] = {
         "section": "Section", "position": "Position", "field": "Field", "value": "Value",
         "summary": "Summary", "tenant": "Tenant", "language": "Language",
         "part_mean": "mean", "part_median": "median", "part_p90": "90th percentile",
-        "part_n": "measured",
+        "part_n": "measured", "pauses": "Paused clocks",
+        "reason": "Reason", "seconds": "Seconds", "cap_hits": "Cap hits",
+        # Values of the report's enumerations, as the Excel and PDF files print them.
+        "unit_count": "count", "unit_percent": "%", "unit_per_1000": "per 1,000", "unit_points": "points",
+        "unit_score": "score", "unit_seconds": "duration", "status_open": "open",
+        "status_in_progress": "in progress", "source_critical": "critical item", "source_item": "failed item",
+        "source_deadline": "missed deadline", "source_manual": "manual",
     },
     "zh": {
         "report": "每周质量报告", "week": "周", "period": "期间", "timezone": "时区",
@@ -173,7 +182,8 @@ LABELS: dict[str, dict[str, str]] = {
         "top_failures": "主要不合格项", "rank": "排名", "item": "条款", "standard": "标准",
         "title": "名称", "failures": "不合格次数", "share": "占比（%）",
         "cumulative_share": "累计占比（%）", "pareto": "不合格项帕累托图",
-        "breaches": "超时记录", "record": "记录", "kind": "类型", "site": "地点",
+        "breaches": "超时记录", "record": "记录", "record_id": "记录编号", "action_id": "措施编号",
+        "all_equal": "本周排名全部相同：并列，无最差。", "equal": "并列", "kind": "类型", "site": "地点",
         "due_at": "截止时间", "stopped_at": "完成时间", "state": "状态",
         "open_actions": "未关闭的纠正措施", "action": "措施", "source": "来源", "status": "状态",
         "created_at": "开立时间", "overdue": "逾期", "age_days": "天数", "sites": "地点",
@@ -183,12 +193,27 @@ LABELS: dict[str, dict[str, str]] = {
         "section": "部分", "position": "位置", "field": "字段", "value": "数值",
         "summary": "概要", "tenant": "租户", "language": "语言",
         "part_mean": "均值", "part_median": "中位数", "part_p90": "90分位", "part_n": "样本数",
+        "pauses": "时钟暂停", "reason": "原因", "seconds": "秒数", "cap_hits": "超限次数",
+        "unit_count": "次数", "unit_percent": "%", "unit_per_1000": "每千", "unit_points": "分",
+        "unit_score": "得分", "unit_seconds": "时长", "status_open": "未处理", "status_in_progress": "处理中",
+        "source_critical": "关键项", "source_item": "不合格项", "source_deadline": "超时",
+        "source_manual": "手工",
     },
 }
 
 
 def labels(language: str) -> dict[str, str]:
     return LABELS.get(language, LABELS["en"])
+
+
+def value_label(t: dict[str, str], kind: str, value: Any) -> Any:
+    """An enumeration's value (``kind`` ``unit``, ``status``, ``source``, ``position``) as
+    printed in the report's language; an unknown value as it is."""
+    if not isinstance(value, str):
+        return value
+    if kind == "position":
+        return t.get(value, value)
+    return t.get(f"{kind}_{value}", value)
 
 
 # -- the report -----------------------------------------------------------------------------
@@ -227,9 +252,25 @@ def build_weekly(session, week_key: str, language: str = "en", now: datetime | N
         "top_failures": _top_failures(session, metrics, week, tz, as_of, language),
         "breaches": _breaches(session, week, as_of, language),
         "open_actions": _open_actions(session, as_of),
+        "pauses": pause_section(session, week.since, week.until, DIGITS),
         "sites": _ranking(session, metrics, week, tz, as_of, "site"),
         "staff": _ranking(session, metrics, week, tz, as_of, "staff"),
+        "ledger": _ledger(session, week),
     }
+
+
+def _ledger(session, week: Week) -> dict:
+    """The rewards and penalties of the month the week starts in (docs/ledger.md): totals
+    and the people with the largest net penalties; JSON only (not rendered in CSV, Excel, PDF)."""
+    from servq.core.ledger import summary
+
+    month = week.monday.strftime("%Y-%m")
+    data = summary(session, month)
+    people = sorted(data["by_staff"], key=lambda line: line["net_points"])[:10]
+    return {"month": month, "reward_points": sum(line["reward_points"] for line in data["by_staff"]),
+            "penalty_points": sum(line["penalty_points"] for line in data["by_staff"]),
+            "entries": sum(line["entries"] for line in data["by_staff"]), "flags": data["flags"],
+            "staff": [{**line, "staff_id": str(line["staff_id"])} for line in people]}
 
 
 def _query(session, since, until, tz, as_of, group_by: tuple[str, ...]) -> KpiQuery:
@@ -328,7 +369,9 @@ def _breaches(session, week: Week, as_of: datetime, language: str) -> dict:
         .where(*where).order_by(Clock.due_at, Clock.record_id, Clock.item_code)
         .limit(LIST_LIMIT)).all()
     titles = item_titles(session, {f"{r.standard_code}/{r.item_code}" for r in rows}, language)
-    items = [{"record_id": str(r.record_id), "kind": r.kind, "site": r.site,
+    kinds = get_plugins().kinds
+    items = [{"record_id": str(r.record_id), "reference": short_reference(r.record_id),
+              "kind": r.kind, "kind_title": kind_title(kinds.get(r.kind), r.kind, language), "site": r.site,
               "standard": r.standard_code, "item": r.item_code,
               "title": titles.get(f"{r.standard_code}/{r.item_code}") or r.item_code,
               "due_at": _iso(r.due_at), "stopped_at": _iso(r.stop_at)} for r in rows]
@@ -346,7 +389,7 @@ def _open_actions(session, as_of: datetime) -> dict:
                              .select_from(Action).where(open_then)).one()
     rows = session.execute(select(Action).where(open_then)
                            .order_by(Action.created_at, Action.id).limit(LIST_LIMIT)).scalars().all()
-    items = [{"id": str(a.id), "title": a.title, "source": a.source, "status": a.status,
+    items = [{"id": str(a.id), "reference": short_reference(a.id), "title": a.title, "source": a.source, "status": a.status,
               "record_id": str(a.record_id) if a.record_id else None,
               "item": f"{a.standard_code}/{a.item_code}" if a.item_code else None,
               "created_at": _iso(a.created_at), "due_at": _iso(a.due_at),
@@ -362,7 +405,7 @@ def _ranking(session, metrics, week: Week, tz: str, as_of: datetime, grouping: s
     Only those with a score are ranked; records without a site/staff are left out."""
     names = [n for n in ("records", "score", "pass_rate") if n in metrics and grouping in metrics[n].groupings]
     if "score" not in names:
-        return {"available": False, "ranked": 0, "best": [], "worst": []}
+        return {"available": False, "ranked": 0, "all_equal": False, "best": [], "worst": []}
     result = compute_kpis(_query(session, week.since, week.until, tz, as_of, (grouping,)), metrics, names)
     scored = [(row["group"][grouping], row["values"]) for row in result["rows"]
               if row["group"][grouping] is not None and _number(row["values"].get("score")) is not None]
@@ -378,13 +421,33 @@ def _ranking(session, metrics, week: Week, tz: str, as_of: datetime, grouping: s
                         "records": int(values.get("records") or 0)})
     entries.sort(key=lambda e: (-e["score"], -(e["pass_rate"] if e["pass_rate"] is not None else -1),
                                 -e["records"], e["name"] or "", e["id"]))
+    if len({(e["score"], e["pass_rate"]) for e in entries}) == 1:
+        # All equal: nobody is worst; they are listed once, as equals.
+        return {"available": True, "ranked": len(entries), "all_equal": len(entries) > 1,
+                "best": entries[:RANK_SIZE], "worst": []}
     best_n = min(RANK_SIZE, math.ceil(len(entries) / 2))
     worst_n = min(RANK_SIZE, len(entries) - best_n)
     worst = list(reversed(entries[len(entries) - worst_n:])) if worst_n else []
-    return {"available": True, "ranked": len(entries), "best": entries[:best_n], "worst": worst}
+    return {"available": True, "ranked": len(entries), "all_equal": False, "best": entries[:best_n],
+            "worst": worst}
 
 
 # -- helpers --------------------------------------------------------------------------------
+
+
+#: Hex digits of an id shown as its short reference (``3f2a9c1b``): what a reader quotes;
+#: the full id stays in the report for machines.
+REFERENCE_DIGITS = 8
+
+
+def short_reference(identifier) -> str:
+    return str(identifier).replace("-", "")[:REFERENCE_DIGITS]
+
+
+def kind_title(kind, name: str, language: str) -> str:
+    """A record kind's title in ``language`` (its name when no plugin registers it)."""
+    title = getattr(kind, "title", None) or {}
+    return title.get(language) or title.get("en") or name
 
 
 def _number(value: Any) -> float | int | None:

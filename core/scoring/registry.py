@@ -182,6 +182,16 @@ def _same(value: Any, option: Any) -> bool:
     return value == option
 
 
+def _limit_text(value: Any) -> None:
+    """A pause cap: a limit as text (``"5 working days"``, ``"48h"``)."""
+    from servq.core.calendar import parse_limit
+
+    try:
+        parse_limit(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
 class DeadlineParams(Schema):
     """``deadline``: from timestamp ``start`` to timestamp ``stop`` within ``limit``.
 
@@ -212,6 +222,13 @@ class DeadlineParams(Schema):
     Instead of ``stop``, ``stop_any = ["timestamps.a", "timestamps.b"]``: the earliest of
     those set stops the clock (exactly one of ``stop`` and ``stop_any``). See
     :mod:`core.scoring.dated`.
+
+    ``pauses_in`` (optional) names the workflow waiting states that pause the clock:
+    ``["waiting_customer"]`` only that one, ``[]`` never (a response clock); absent, every
+    waiting state. ``pause_cap`` (optional) caps the time the clock may stay paused, per
+    waiting state and in all (``"total"``), each a limit as above:
+    ``{waiting_customer = "5 working days", total = "10 working days"}``; at its cap the
+    clock resumes by itself.
     """
 
     start = fields.String(required=True, validate=validate.Length(min=1, max=200))
@@ -228,6 +245,11 @@ class DeadlineParams(Schema):
     when = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=200)),
                        values=fields.List(fields.Raw(validate=_scalar), validate=validate.Length(min=1)),
                        validate=validate.Length(min=1, max=20))
+    pauses_in = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
+                            validate=validate.Length(max=50))
+    pause_cap = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=100)),
+                            values=fields.String(validate=_limit_text),
+                            validate=validate.Length(min=1, max=50))
 
     @validates_schema
     def _one_due(self, data, **kwargs):
@@ -262,6 +284,16 @@ class DeadlineParams(Schema):
         if limit is not None and limit.working and data.get("clock") == "wall":
             raise ValidationError(f"the limit {str(limit)!r} counts working time: "
                                   "drop clock = 'wall' or give a plain limit", "clock")
+
+    @validates_schema
+    def _caps(self, data, **kwargs):
+        listed = data.get("pauses_in")
+        if listed is None:
+            return
+        stray = sorted(set(data.get("pause_cap") or ()) - set(listed) - {"total"})
+        if stray:
+            raise ValidationError(f"caps {', '.join(stray)} name states that do not pause this "
+                                  "clock (pauses_in); cap those states or 'total'", "pause_cap")
 
     @post_load
     def _settle_clock(self, data, **kwargs):

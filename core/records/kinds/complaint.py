@@ -26,7 +26,7 @@ from marshmallow import Schema, fields, validate
 
 from servq.core.plugins import RecordKind, Transition, Workflow, hookimpl
 
-CHANNELS = ("phone", "hotline", "email", "web", "in_person", "social")
+CHANNELS = ("phone", "hotline", "email", "web", "in_person", "social", "internal")
 SEVERITIES = ("general", "serious")
 STATUSES = ("received", "acknowledged", "investigating", "waiting_for_customer", "resolved", "closed")
 PHONE = validate.Regexp(r"^\+?[0-9][0-9 ()\-]{2,38}$",

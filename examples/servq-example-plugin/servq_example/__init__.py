@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import random
+from datetime import timedelta
+
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from servq import Record, RecordKind, TenantPlugin, hookimpl, request_session, require
+from servq import (Record, RecordKind, TenantPlugin, create_record, enabled_plugin_ids, get_plugins,
+                   hookimpl, request_session, require, utcnow)
 
 PLUGIN_ID = "example"
 VISIT = "example.mystery_visit"
@@ -19,6 +23,7 @@ class MysteryVisitData(Schema):
     shopper = fields.String(required=True, validate=validate.Length(min=1, max=100))
     score = fields.Integer(required=True, validate=validate.Range(min=0, max=100))
     remarks = fields.String(load_default="", validate=validate.Length(max=2000))
+    greeted = fields.Boolean(load_default=None, allow_none=True)
 
 
 class ExampleConfig(Schema):
@@ -74,3 +79,31 @@ def register_blueprints():
 @hookimpl
 def register_config_schema():
     return ExampleConfig
+
+
+@hookimpl
+def register_standards():
+    # (package, folder): every *.toml there is a standard (ship the folder as package data).
+    return [("servq_example", "standards")]
+
+
+def load_demo(session, tenant) -> None:
+    """Demo data (``servq tenants onboard FILE --demo``): four weeks of visits, one a day,
+    each scored against the shipped standard as of the day it happened."""
+    if session.scalar(select(Record.id).where(Record.kind == VISIT).limit(1)):
+        return  # loaded already
+    kinds = get_plugins().kinds_for(enabled_plugin_ids(session))
+    rng = random.Random(2026)  # the same demo every time
+    start = utcnow().replace(hour=2, minute=0, second=0, microsecond=0) - timedelta(days=28)
+    for day in range(28):
+        at = start + timedelta(days=day)
+        create_record(session, kinds, {
+            "kind": VISIT, "occurred_at": at,
+            "data": {"shopper": f"S{day % 3 + 1}", "score": rng.randint(60, 100),
+                     "greeted": rng.random() > 0.2,
+                     "remarks": "问别人去" if rng.random() < 0.1 else "服务很好"}}, None, now=at)
+
+
+@hookimpl
+def register_demo_data():
+    return [load_demo]

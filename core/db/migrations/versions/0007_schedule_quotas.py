@@ -1,7 +1,7 @@
 """schedules: quotas per period and per staff member, working days only
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-04 21:00:00.000000
 """
 
@@ -11,7 +11,7 @@ from sqlalchemy import Text  # noqa: F401  (JSONB rendering)
 from sqlalchemy.dialects import postgresql
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
