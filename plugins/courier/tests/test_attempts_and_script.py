@@ -51,26 +51,31 @@ def _data(company, record):
     return data
 
 
-@time_machine.travel(NOW, tick=False)
 def test_a_reschedule_pauses_the_time_limit_and_not_the_appointment(company):
-    # Same city: 24 hours from shipped_at 2026-03-01 22:00 UTC, due 2026-03-02 22:00.
-    record = delivery(company, appointment=APPOINTMENT, failure_reason="rescheduled_by_recipient")
-    steps(company.api, record["id"], ("dispatch", "2026-03-02T01:30:00+00:00"),
-          ("fail", "2026-03-02T02:30:00+00:00"))
-    rescheduled = take(company.api, record["id"], "reschedule", at="2026-03-02T02:40:00+00:00",
-                       reason="Recipient asked for tomorrow")
-    assert rescheduled.status_code == 200, rescheduled.json
-    steps(company.api, record["id"], ("redeliver", "2026-03-03T00:40:00+00:00"))
-    clocks = company.api.get(f"{RECORDS}/{record['id']}/clocks").json
-    limit = next(c for c in clocks if c["item"] == "time_limit_same_city")
-    # Paused 22 hours (02:40 → 00:40): due 22 hours later than 2026-03-02T22:00.
-    assert limit["due"] == "2026-03-03T20:00:00+00:00", limit
-    # The appointment is no clock: the window stays the customer's, and the attempt that
-    # ended without arrival or notice (failed at 02:30, the window open till 04:00 but the
-    # attempt over) is judged as it was.
-    assert not [c for c in clocks if c["item"] == "appointment_kept_or_notified"]
-    window = item(evaluation(company.api, record["id"]), "appointment_kept_or_notified")
-    assert window["evidence"]["window_end"] == "2026-03-02T04:00:00+00:00"
+    # Same city: 24 hours from shipped_at 2026-03-01 22:00 UTC, due 2026-03-02 22:00. Each
+    # step is taken when it happens (time_machine at each instant).
+    def at(instant, action, **body):
+        with time_machine.travel(instant, tick=False):
+            response = take(company.api, record["id"], action, **body)
+            assert response.status_code == 200, response.json
+
+    with time_machine.travel("2026-03-02T01:00:00+00:00", tick=False):
+        record = delivery(company, appointment=APPOINTMENT, failure_reason="rescheduled_by_recipient")
+    at("2026-03-02T01:30:00+00:00", "dispatch")
+    at("2026-03-02T02:30:00+00:00", "fail")
+    at("2026-03-02T02:40:00+00:00", "reschedule", reason="Recipient asked for tomorrow")
+    at("2026-03-03T00:40:00+00:00", "redeliver")
+    with time_machine.travel(NOW, tick=False):
+        clocks = company.api.get(f"{RECORDS}/{record['id']}/clocks").json
+        limit = next(c for c in clocks if c["item"] == "time_limit_same_city")
+        # Paused 22 hours (02:40 → 00:40): due 22 hours later than 2026-03-02T22:00.
+        assert limit["due"] == "2026-03-03T20:00:00+00:00", limit["pauses"]
+        assert limit["pauses_in"] == ["waiting_for_recipient"]
+        # The appointment is no clock: the window stays the customer's (04:00), and the
+        # attempt that ended without arrival or notice is judged as it was.
+        assert not [c for c in clocks if c["item"] == "appointment_kept_or_notified"]
+        window = item(evaluation(company.api, record["id"]), "appointment_kept_or_notified")
+        assert window["evidence"]["window_end"] == "2026-03-02T04:00:00+00:00"
 
 
 SCRIPT = [

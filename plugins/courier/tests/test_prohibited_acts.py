@@ -159,3 +159,15 @@ def test_a_pickup_keeps_its_appointment_and_the_rush_fee_is_critical_there_too(c
     rushed = pickup(conduct={"rush_fee_charged": True})
     assert evaluation(company.api, rushed["id"], "courier.pickup")["failed_critical"] == ["no_private_rush_fee"]
     assert [a["item_code"] for a in actions(company.api, rushed["id"])] == ["no_private_rush_fee"]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_prohibited_act_posts_a_doubled_penalty_to_the_ledger(company):
+    rules = company.manager.put("/api/v1/ledger/rules", json={
+        "failed_item": {"points": 2, "critical_multiplier": 2}, "flag_threshold": 3})
+    assert rules.status_code in (200, 201), rules.json
+    record = delivered(company, conduct={"rush_fee_charged": True, "source": "complaint"})
+    entries = company.manager.get("/api/v1/ledger/entries", query_string={"staff_id": company.staff["C1"]}).json
+    mine = [e for e in entries if e["source"]["record_id"] == record["id"]]
+    assert [(e["kind"], e["points"], e["source"]["item_code"]) for e in mine] == [
+        ("penalty", 4, "no_private_rush_fee")]
