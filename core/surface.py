@@ -49,6 +49,8 @@ Models (SQLAlchemy, tenant-scoped by row-level security)
   standard versions, surveys and a tenant's plugin settings.
   ``Evaluation``: the latest evaluation of a record against a standard (one row per pair;
   ``percent``, ``passed``, ``standard_code`` for KPIs in SQL).
+  ``Action``: corrective actions (``record_id``, ``standard_code``, ``item_code``,
+  ``source``), e.g. to count how often an item failed for a person in a month.
 
 Records
   ``create_record(session, kinds, payload, actor_id, now=...)``: validate a payload and add
@@ -81,6 +83,10 @@ Standards
   or ``"@name.kind"``. ``placeholder_values(session)``: the values the ``<placeholders>`` of
   phrases take for the session's tenant (from plugin settings; ``company``: its name), e.g.
   to warn at onboarding that a standard's ``<hotline>`` has no value.
+  Rule types (``register_rule_types``): ``RuleType(name, schema, compile, description)``;
+  the evaluator ``compile`` returns answers ``RuleResult(outcome, evidence)`` with an
+  ``Outcome`` (``PASS``, ``FAIL``, ``NA``, ``PENDING``) and raises ``RuleInputError``
+  for a value it cannot judge (422 naming the item).
 
 Surveys
   ``INSTRUMENT_CODE_RE``: the pattern of an instrument code.
@@ -110,6 +116,9 @@ Audit, settings, plugins
   ``tenant_onboarded`` it fails the onboarding naming ``plugins.<id>.<field>``).
   ``get_plugins()``: the application's plugin registry (kinds, metrics, hooks);
   ``enabled_plugin_ids(session)``: the ids of the plugins the tenant has enabled.
+  ``emit(session, event_type, payload, roles=(...), dedupe_key=...)``: store a
+  notification in the outbox (``GET /notifications``, webhooks subscribed to ``*``), in
+  the caller's transaction; at most once per tenant and ``dedupe_key``.
 
 Command line (``register_commands``)
   ``cli_app()``: the app of the running ``servq`` command (made once, its database checked,
@@ -156,6 +165,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "Survey": ("servq.core.models", "Survey"),
     "TenantPlugin": ("servq.core.models", "TenantPlugin"),
     "Evaluation": ("servq.core.models", "Evaluation"),
+    "Action": ("servq.core.models", "Action"),
     # records
     "create_record": ("servq.core.records.pipeline", "create_record"),
     "update_record": ("servq.core.records.pipeline", "update_record"),
@@ -177,6 +187,10 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "merge_patch": ("servq.core.standards.overrides", "merge_patch"),
     "phrase_libraries": ("servq.core.scoring.phrases", "libraries"),
     "placeholder_values": ("servq.core.evaluation.placeholders", "placeholder_values"),
+    "RuleType": ("servq.core.scoring.registry", "RuleType"),
+    "RuleResult": ("servq.core.scoring.rules", "RuleResult"),
+    "Outcome": ("servq.core.scoring.rules", "Outcome"),
+    "RuleInputError": ("servq.core.scoring.rules", "RuleInputError"),
     # surveys
     "INSTRUMENT_CODE_RE": ("servq.core.surveys.instruments", "CODE_RE"),
     "find_instrument": ("servq.core.surveys.store", "find_instrument"),
@@ -200,6 +214,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "PluginConfigError": ("servq.core.plugins.settings", "PluginConfigError"),
     "get_plugins": ("servq.core.plugins.app", "get_plugins"),
     "enabled_plugin_ids": ("servq.core.plugins.app", "enabled_plugin_ids"),
+    "emit": ("servq.core.notify.outbox", "emit"),
     # command line
     "cli_app": ("servq.core.commands", "get_app"),
     "cli_tenant": ("servq.core.commands", "tenant_by_slug"),

@@ -93,7 +93,7 @@ class KpiMetricSchema(Schema):
     name = fields.String(metadata={"description": "What `metrics=` names it by; a plugin's "
                                                   "metrics are `<plugin id>.<name>`"})
     title = fields.String(metadata={"description": "In the request's Accept-Language (en, zh)"})
-    unit = fields.String(metadata={"description": "count, percent, seconds, score, per_1000 "
+    unit = fields.String(metadata={"description": "count, percent, seconds, score, per_1000, per_10000 "
                                                   "or points"})
     groupings = fields.List(fields.String(), metadata={"description": "The groupings it supports"})
     params = fields.Dict(keys=fields.String(), values=fields.String(), metadata={

@@ -29,7 +29,7 @@ from servq.core.kpis.sql import PERIODS, percentile, period
 #: standard and of the item: ``core.complaint/acknowledged_in_time``).
 GROUPINGS = ("day", "week", "month", "site", "staff", "kind", "standard", "item")
 #: Units a metric's value is expressed in.
-UNITS = ("count", "percent", "seconds", "score", "per_1000", "points")
+UNITS = ("count", "percent", "seconds", "score", "per_1000", "per_10000", "points")
 
 
 class KpiError(ValueError):

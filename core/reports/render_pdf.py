@@ -151,7 +151,7 @@ def formatted(value: Any, unit: str | None = None, t: dict | None = None) -> str
             return f"{value / 3600:.1f} h"
         if unit in ("count",) and value.is_integer():
             return f"{int(value)}"
-        return f"{value:.1f}" if unit in ("percent", "score", "per_1000", None) else f"{value:.2f}"
+        return f"{value:.1f}" if unit in ("percent", "score", "per_1000", "per_10000", None) else f"{value:.2f}"
     if isinstance(value, int) and unit == "seconds":
         return f"{value / 3600:.1f} h"
     return str(value)

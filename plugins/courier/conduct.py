@@ -1,0 +1,88 @@
+"""Enforcement and the repeat rule, run from the plugin's record hooks.
+
+* **Photo of a failed attempt** (CoopCycle #3813; rxtrax #48: enforce on the server): a
+  delivery entering ``attempt_failed`` for a reason the tenant's ``photo_required_on`` names
+  without a photo in ``failure_evidence`` is refused, whichever route moved it: 409 with
+  ``unmet`` naming ``data.failure_evidence`` and a message, nothing changed.
+* **The repeat rule** (S ``000 公司…范本 §六.4 同样事故或同一责任人当月连续出现三次``): when a
+  prohibited act (a critical item of :data:`PROHIBITED`) has failed for the same courier
+  ``repeat_threshold`` times (default 3) in a calendar month of the tenant's time zone, one
+  ``courier.repeat_offence`` notification goes to the managers (deduplicated per courier, act
+  and month: a fourth time sends nothing more). A flag for a person to decide on, never a
+  sanction. The count is of the corrective actions the critical failures opened (one per
+  record and item), so re-scoring a record never counts it twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+
+from servq import (Action, Record, TenantPlugin, TransitionBlocked, emit, schedule_zone)
+from servq.plugins.courier.config import CourierConfig
+
+PLUGIN = "courier"
+DELIVERY = "courier.delivery"
+STANDARDS = ("courier.delivery", "courier.pickup")
+#: The four prohibited acts of 第四条: the critical items counted by the repeat rule.
+PROHIBITED = ("appointment_kept_or_notified", "no_private_rush_fee", "no_gift_withheld", "waited_for_check")
+EVENT = "courier.repeat_offence"
+
+
+def configuration(session) -> dict:
+    """The tenant's stored configuration of the plugin, defaults filled in (read only when
+    a failed attempt or a prohibited act needs it: rare)."""
+    row = session.scalar(select(TenantPlugin).where(TenantPlugin.plugin_id == PLUGIN))
+    return CourierConfig().load(dict(row.configuration or {}) if row is not None else {})
+
+
+def check_failure_photo(session, record, changes) -> None:
+    """Refuse a failed attempt without the photo its reason needs (see the module)."""
+    if record.kind != DELIVERY or "status" not in changes or changes["status"][1] != "attempt_failed":
+        return
+    reason = (record.data or {}).get("failure_reason")
+    if not configuration(session)["photo_required_on"].get(reason):
+        return
+    if (record.data or {}).get("failure_evidence"):
+        return
+    message = (f"A failed attempt for the reason '{reason}' needs a photo: add it to data.failure_evidence "
+               f"first (this tenant's photo_required_on).")
+    raise TransitionBlocked(message, ["fail"], [{
+        "field": "data.failure_evidence", "requires": {"present": True}, "message": message}])
+
+
+def _month(session, when: datetime) -> tuple[str, datetime, datetime]:
+    local = when.astimezone(schedule_zone(session))
+    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    return f"{start.year:04d}-{start.month:02d}", start, end
+
+
+def repeat_rule(session, record, evaluations) -> None:
+    """Flag the courier's third (``repeat_threshold``) same prohibited act of the month."""
+    if record.staff_id is None:
+        return
+    acts = {code for evaluation in evaluations if evaluation.standard_code in STANDARDS
+            for code in (evaluation.failed_critical or ()) if code in PROHIBITED}
+    if not acts:
+        return
+    threshold = configuration(session)["repeat_threshold"]
+    label, start, end = _month(session, record.occurred_at)
+    rows = session.execute(
+        select(Action.item_code, Action.record_id)
+        .join(Record, Record.id == Action.record_id)
+        .where(Action.item_code.in_(sorted(acts)), Action.standard_code.in_(STANDARDS),
+               Action.source == "critical", Record.staff_id == record.staff_id,
+               Record.deleted_at.is_(None), Record.occurred_at >= start, Record.occurred_at < end))
+    found: dict[str, set] = {act: {record.id} for act in acts}
+    for item_code, record_id in rows:
+        found[item_code].add(record_id)
+    for act, records in sorted(found.items()):
+        if len(records) >= threshold:
+            emit(session, EVENT, {
+                "staff_id": record.staff_id, "site_id": record.site_id, "item": act, "month": label,
+                "count": len(records), "threshold": threshold,
+                "record_ids": sorted(str(r) for r in records),
+                "decision": "for the station manager: reassignment, a talk or nothing; no sanction is applied",
+            }, roles=("manager",), dedupe_key=f"{EVENT}:{record.staff_id}:{act}:{label}")
