@@ -28,7 +28,7 @@ CORE_PLUGINS: dict[str, str] = {
 DEFAULT_PLUGINS: tuple[str, ...] = tuple(CORE_PLUGINS.values())
 
 #: Built-in industry plugins shipped in the ``plugins`` package.
-BUILTIN_INDUSTRY_PLUGINS: tuple[str, ...] = ("servq.plugins.property",)
+BUILTIN_INDUSTRY_PLUGINS: tuple[str, ...] = ("servq.plugins.property", "servq.plugins.aftersales")
 
 
 def default_instance_path() -> Path:

@@ -1,0 +1,2 @@
+def load(session, tenant):
+    return None
