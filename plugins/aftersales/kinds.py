@@ -244,8 +244,6 @@ class VisitData(Strict):
 
     @post_load
     def _derive(self, data: dict[str, Any], **kwargs) -> dict[str, Any]:
-        appointment = data["appointment"]
-        appointment["from"] = appointment.pop("from_")
         rebookings = data.get("rebookings") or []
         data["rebook_explained"] = (all(r["at"] <= r["old_from"] for r in rebookings)
                                     if rebookings else None)
