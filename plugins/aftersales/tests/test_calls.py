@@ -106,3 +106,12 @@ def test_another_tenant_cannot_see_or_review_a_call(centre, globex):
     record = call(centre.agent)
     assert globex.api.get(f"{RECORDS}/{record['id']}").status_code == 404
     assert globex.api.get(f"{RECORDS}/{record['id']}/reviews").status_code == 404
+
+
+def test_a_bad_transcript_is_a_422_naming_the_turn_and_nothing_is_stored(centre):
+    refused = create(centre.agent, "aftersales.call", {"call_id": "C-bad", "transcript": [
+        {"speaker": "agent", "text": OPENING}, {"speaker": "robot", "text": "hi", "mood": "x"}]})
+    assert refused.status_code == 422
+    errors = refused.json["errors"]["json"]["data"]["transcript"]
+    assert set(errors["1"]) == {"speaker", "mood"}
+    assert centre.agent.get(RECORDS, query_string={"kind": "aftersales.call"}).json == []
