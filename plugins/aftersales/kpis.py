@@ -16,7 +16,9 @@ arrived), ``aftersales.sheet_signed_rate`` (signed ÷ completed). Installations:
 ``aftersales.backlog_age``: the tickets open at the end of the period, by age band
 (``0-1d``, ``1-3d``, ``3-7d``, ``7d+``). ``aftersales.pain_index`` (INDUSTRIES.md §6,
 [P]): 100 × Σ weights ÷ tickets received, weights re-diagnosis 2, repeat contact 1,
-complaint 3, breached clock 1.
+complaint 3, breached clock 1. ``aftersales.call_deductions``: the points call QA took off
+per item, largest first (``source=manual`` reviews, default, or ``auto``); group by staff
+for the Pareto per agent.
 
 Core's metrics give the rest: ``deadline_attainment`` (SLA by priority: group by item),
 ``response_time``/``resolution_time``, ``first_time_fix``, ``score`` (call QA mean:
@@ -30,9 +32,9 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, or_, select
+from sqlalchemy import Float, and_, case, cast, func, or_, select, true
 
-from servq import Clock, KpiError, KpiQuery, Metric, Record, utcnow
+from servq import Clock, Evaluation, KpiError, KpiQuery, Metric, Record, evaluation_items, utcnow
 
 TICKET = "aftersales.ticket"
 VISIT = "aftersales.visit"
@@ -153,6 +155,40 @@ def pain_index(q: KpiQuery) -> dict[tuple, Any]:
     return out if q.group_by else {(): out.get(())}
 
 
+CALL_QA = "aftersales.call_qa"
+
+
+def call_deductions(q: KpiQuery) -> dict[tuple, Any]:
+    """Points call QA took off, per item (a Pareto: largest first), of the automatic scores
+    (``source=auto``: the calls' own evaluations) or the manual reviews (``source=manual``,
+    default: inspections against ``aftersales.call_qa``)."""
+    source = q.params.get("source") or "manual"
+    if source not in ("auto", "manual"):
+        raise KpiError("The KPI request names something that does not exist.",
+                       {"source": ["Use auto or manual."]})
+    element = evaluation_items(q)
+    code = element.c.value["code"].as_string()
+    lost = element.c.value["max_points"].as_float() - element.c.value["points"].as_float()
+    keys = _keys(q)
+    stmt = (select(*keys, code.label("item"), func.sum(lost).label("lost"))
+            .select_from(Evaluation)
+            .join(Record, and_(Record.tenant_id == Evaluation.tenant_id, Record.id == Evaluation.record_id))
+            .join(element, true())
+            .where(Evaluation.standard_code == CALL_QA,
+                   Record.kind == ("aftersales.call" if source == "auto" else "inspection"),
+                   element.c.value["outcome"].as_string().in_(("fail", "pass")),
+                   q.in_period(Record.occurred_at), *q.record_filters())
+            .group_by(*keys, code))
+    width = len(q.group_by)
+    raw: dict[tuple, dict[str, float]] = {}
+    for row in q.session.execute(stmt):
+        key = tuple(None if v is None else str(v) for v in row[:width])
+        if row.lost:
+            raw.setdefault(key, {})[row.item] = round(float(row.lost), 2)
+    out = {key: dict(sorted(items.items(), key=lambda kv: (-kv[1], kv[0]))) for key, items in raw.items()}
+    return out if q.group_by else {(): out.get((), {})}
+
+
 def _m(name, en, zh, compute, unit="percent", better="higher", description="", params=None, groupings=GROUPINGS):
     return Metric(f"aftersales.{name}", _t(en, zh), unit, groupings, compute, description,
                   params or {}, better)
@@ -177,5 +213,8 @@ METRICS = [
     _m("acceptance_in_5_days", "Accepted within 5 days of commissioning", "五天内验收移交率", acceptance),
     _m("backlog_age", "Open tickets by age", "未结问题账龄", backlog_age, unit="count", better="lower",
        groupings=frozenset({"site", "staff"})),
+    _m("call_deductions", "Call QA points lost per item (Pareto)", "电话质检扣分分布", call_deductions,
+       unit="points", better="lower",
+       params={"source": "manual (default: reviews) or auto (scores of the transcripts)"}),
     _m("pain_index", "Customer pain index", "客户痛点指数", pain_index, unit="points", better="lower"),
 ]

@@ -115,3 +115,17 @@ def test_a_bad_transcript_is_a_422_naming_the_turn_and_nothing_is_stored(centre)
     errors = refused.json["errors"]["json"]["data"]["transcript"]
     assert set(errors["1"]) == {"speaker", "mood"}
     assert centre.agent.get(RECORDS, query_string={"kind": "aftersales.call"}).json == []
+
+
+def test_the_deduction_pareto_sums_points_lost_per_item(centre):
+    with time_machine.travel(datetime(2026, 3, 10, 10, tzinfo=SHANGHAI), tick=False):
+        call(centre.agent, closing="谢谢您打电话来，拜拜。", colloquialisms=3)
+        call(centre.agent, closing="谢谢，拜拜。")
+        call(centre.agent)
+        response = centre.manager.get("/api/v1/kpis", query_string={
+            "metrics": "aftersales.call_deductions", "source": "auto",
+            "since": "2026-03-01T00:00:00+08:00", "until": "2026-04-01T00:00:00+08:00"})
+    assert response.status_code == 200, response.json
+    pareto = response.json["rows"][0]["values"]["aftersales.call_deductions"]
+    assert pareto == {"closing_phrase": 4.0, "standard_wording": 3.0}
+    assert list(pareto) == ["closing_phrase", "standard_wording"]
