@@ -236,7 +236,10 @@ def test_serve_demo_onboards_prints_logins_then_serves(servq, app, client, monke
     out = result.stdout
     assert "tenant:   demo" in out and f"owner@demo.servq.test / {DEMO_PASSWORD}" in out
     assert "docs:     http://127.0.0.1:8123/api/v1/docs" in out
-    token = next(line.split()[-1] for line in out.splitlines() if line.startswith("token:"))
+    # Each example tenant prints its block (tenant, login, token), in file-name order.
+    lines = out.splitlines()
+    block = lines[next(i for i, line in enumerate(lines) if line.startswith("tenant:   demo")):]
+    token = next(line.split()[-1] for line in block if line.startswith("token:"))
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.status_code == 200 and me.json["tenant"]["slug"] == "demo"
     with new_session(app) as s:
