@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import re
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates_schema,
+)
 
 PRIORITY_KEYS = ("p1", "p2", "p3", "p4")
 #: Response limits per priority (受理): urgent 30 min echoes the property seed (急修30分钟).

@@ -33,9 +33,23 @@ from typing import Any
 
 from sqlalchemy import select
 
-from servq import (Record, Schedule, Site, Staff, TransitionBlocked, create_record, enabled_plugin_ids,
-                   evaluate_record, get_plugins, scan_schedules, schedule_zone, transition, update_record,
-                   update_schedule, utcnow)
+from servq import (
+    Record,
+    Schedule,
+    Site,
+    Staff,
+    TransitionBlocked,
+    create_record,
+    enabled_plugin_ids,
+    evaluate_record,
+    get_plugins,
+    scan_schedules,
+    schedule_zone,
+    transition,
+    update_record,
+    update_schedule,
+    utcnow,
+)
 from servq.plugins.aftersales.hooks import configuration
 
 SEED = 2026

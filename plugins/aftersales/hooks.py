@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, time, timedelta
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import select
@@ -92,7 +93,7 @@ def derive_ticket(record, config: dict[str, Any] | None, now: datetime, status_c
         else:
             points = sorted([received, resolved, *(a for a in (_at(e.get("at")) for e in log) if a)])
             points = [p for p in points if p <= resolved]
-            gap = max((b - a for a, b in zip(points, points[1:])), default=timedelta(0))
+            gap = max((b - a for a, b in pairwise(points)), default=timedelta(0))
             data["max_progress_gap_hours"] = round(gap.total_seconds() / 3600, 2)
     else:
         data["max_progress_gap_hours"] = None

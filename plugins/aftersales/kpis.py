@@ -34,7 +34,16 @@ from typing import Any
 
 from sqlalchemy import Float, and_, case, cast, func, or_, select, true
 
-from servq import Clock, Evaluation, KpiError, KpiQuery, Metric, Record, evaluation_items, utcnow
+from servq import (
+    Clock,
+    Evaluation,
+    KpiError,
+    KpiQuery,
+    Metric,
+    Record,
+    evaluation_items,
+    utcnow,
+)
 
 TICKET = "aftersales.ticket"
 VISIT = "aftersales.visit"

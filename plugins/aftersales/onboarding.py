@@ -14,13 +14,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import select
 
-from servq import (Site, StandardVersion, adopt_visible, change_standard, create_schedule, merge_patch,
-                   schedule_zone, update_schedule, utcnow)
+from servq import (
+    Site,
+    StandardVersion,
+    adopt_visible,
+    change_standard,
+    create_schedule,
+    merge_patch,
+    schedule_zone,
+    update_schedule,
+    utcnow,
+)
 from servq.plugins.aftersales.hooks import configuration
 
 TICKET_STANDARD = "aftersales.ticket"

@@ -16,8 +16,18 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import (acme, app, app_config, client, database, factory, globex, present,  # noqa: F401
-                            pytest_collection_modifyitems, runner)
+from tests.conftest import (  # noqa: F401
+    acme,
+    app,
+    app_config,
+    client,
+    database,
+    factory,
+    globex,
+    present,
+    pytest_collection_modifyitems,
+    runner,
+)
 from tests.factories import ApiClient, TenantHandle
 
 #: The business calendar of the test centres: Monday to Friday 09:00-12:00 and

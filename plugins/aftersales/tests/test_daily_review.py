@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 import time_machine
 
-from .helpers import RECORDS, SHANGHAI, TICKET, create, evaluation, items, take
+from .helpers import RECORDS, SHANGHAI, TICKET, create, evaluation, items
 
 
 def local(*args) -> datetime:
