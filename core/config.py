@@ -29,7 +29,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = tuple(CORE_PLUGINS.values())
 
 #: Built-in industry plugins shipped in the ``plugins`` package.
 BUILTIN_INDUSTRY_PLUGINS: tuple[str, ...] = ("servq.plugins.property", "servq.plugins.hotel",
-                                             "servq.plugins.courier")
+                                             "servq.plugins.courier", "servq.plugins.aftersales")
 
 
 def default_instance_path() -> Path:

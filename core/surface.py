@@ -103,6 +103,11 @@ KPIs
   ``Metric``: a KPI metric a plugin contributes (``register_kpi_metrics``); ``KpiQuery``: the
   parsed question (period, grouping, filters) a metric answers; ``KpiError``: refuse a question
   with a 422; ``key_text``: a group key as text.
+  ``Evaluation``: the stored evaluations (a record scored against a standard: ``total``,
+  ``percent``, ``passed``, ``items``); ``evaluation_items(q)``: ``Evaluation.items`` as a
+  table-valued function for the query's dialect (``.c.value`` is one item's JSON: ``code``,
+  ``outcome``, ``points``, ``max_points``), for a metric over item points, e.g. the points a
+  deduction standard takes off per item.
 
 Jobs (``register_jobs``)
   ``Job(name, fn)``: a background job a plugin registers; ``name`` (``<plugin id>.<name>``)
@@ -205,6 +210,8 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "KpiQuery": ("servq.core.kpis", "KpiQuery"),
     "KpiError": ("servq.core.kpis", "KpiError"),
     "key_text": ("servq.core.kpis", "key_text"),
+    "Evaluation": ("servq.core.models", "Evaluation"),
+    "evaluation_items": ("servq.core.kpis.timing", "item_elements"),
     # jobs
     "Job": ("servq.core.plugins", "Job"),
     "enqueue": ("servq.core.jobs", "enqueue"),

@@ -268,8 +268,9 @@ def test_demo_data_loaded_once_for_enabled_plugins(qa_plugin, app):
 def test_setup_demo_gives_working_logins(app, client):
     logins = setup_demo(app)
     # One demo tenant per example manifest (tenants/examples/*.toml).
-    assert [login.slug for login in logins] == ["courier-demo", "demo", "property-demo"]
-    login = logins[1]
+    assert [login.slug for login in logins] == ["aftersales-demo", "courier-demo", "demo", "hotel-demo",
+                                                "property-demo"]
+    login = next(login for login in logins if login.slug == "demo")
     assert login.password == DEMO_PASSWORD
     me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {login.token}"})
     assert me.status_code == 200 and me.json["tenant"]["slug"] == "demo" and me.json["role"] == "owner"

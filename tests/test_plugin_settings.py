@@ -45,14 +45,14 @@ def app_config(app_config):
 def test_list_and_get(acme):
     r = acme.api.get(P)
     assert r.status_code == 200
-    # The built-in industry plugins (courier, hotel, property) are listed with the test's own.
-    assert [p["id"] for p in r.json] == ["cfgdemo", "courier", "hotel", "plain", "property"]
-    assert r.json[0]["description"] == "Demo plugin with a configuration schema."
+    # The built-in industry plugins are listed with the test's own.
+    assert [p["id"] for p in r.json] == ["aftersales", "cfgdemo", "courier", "hotel", "plain", "property"]
+    assert r.json[1]["description"] == "Demo plugin with a configuration schema."
     assert all(p["enabled"] is False and p["configuration"] == {} for p in r.json)
-    assert json.loads(r.headers["X-Pagination"])["total"] == 5
-    r = acme.api.get(P, query_string={"page": 4, "page_size": 1})
+    assert json.loads(r.headers["X-Pagination"])["total"] == 6
+    r = acme.api.get(P, query_string={"page": 5, "page_size": 1})
     assert [p["id"] for p in r.json] == ["plain"]
-    assert json.loads(r.headers["X-Pagination"])["previous_page"] == 3
+    assert json.loads(r.headers["X-Pagination"])["previous_page"] == 4
     r = acme.api.get(f"{P}/cfgdemo")
     assert r.status_code == 200 and r.headers["ETag"] and r.json["enabled"] is False
     assert acme.api.get(f"{P}/nope").status_code == 404
