@@ -100,7 +100,7 @@ class MonthQuery(Schema):
     month = fields.String(required=True, validate=MONTH)
 
 
-class RulesSchema(Schema):
+class LedgerRulesSchema(Schema):
     document = fields.Dict(dump_only=True)
     version = fields.Integer(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
@@ -134,7 +134,7 @@ def _refused(refused: LedgerRefused):
 class Rules(MethodView):
     @require("read")
     @blp.etag
-    @blp.response(200, RulesSchema)
+    @blp.response(200, LedgerRulesSchema)
     def get(self):
         """The tenant's ledger rules (404 when it has none: nothing is posted automatically)."""
         rules = load_rules(request_session())
@@ -143,7 +143,7 @@ class Rules(MethodView):
         return rules
 
     @require("manage")
-    @blp.response(200, RulesSchema)
+    @blp.response(200, LedgerRulesSchema)
     @blp.alt_response(400, description="A malformed request")
     @blp.alt_response(422, description="The rules were refused; `errors.json` names the fields")
     @blp.alt_response(428, description="Rules exist and If-Match was not sent")
@@ -158,7 +158,7 @@ class Rules(MethodView):
             if not request.if_match:
                 abort(428, message="Send If-Match with the rules' ETag (GET them first).")
             lock_for_write(rules)
-            if blp._generate_etag(RulesSchema().dump(rules)) not in request.if_match:
+            if blp._generate_etag(LedgerRulesSchema().dump(rules)) not in request.if_match:
                 abort(412, message="The rules changed since you read them; GET them again.")
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
@@ -176,7 +176,7 @@ class Rules(MethodView):
         audit(session, "ledger_rules", rules.id, "changed", actor_id(), {"version": [None, rules.version]})
         forget_rules(session)
         session.commit()
-        return rules, 200, {"ETag": quote_etag(blp._generate_etag(RulesSchema().dump(rules)))}
+        return rules, 200, {"ETag": quote_etag(blp._generate_etag(LedgerRulesSchema().dump(rules)))}
 
 
 @blp.route("/entries")
