@@ -1,8 +1,8 @@
 """Demo data of the after-sales plugin (``servq serve --demo``, ``servq tenants onboard FILE
---demo``): four months of two service centres of Nanchang Huaxin Equipment (INDUSTRIES.md §3.5).
+--demo``): two months of two service centres of Nanchang Huaxin Equipment (INDUSTRIES.md §3.5).
 
 :func:`load` runs once, after :func:`plugins.aftersales.onboarding.onboard`, and writes the
-four months before the current one and the current month so far, for every active site:
+two months before the current one and the current month so far, for every active site:
 
 * **tickets** (about 3 a working day per centre; 40 % phone, 30 % web, 20 % e-mail, 10 %
   WeChat; water-treatment controllers with serial numbers), taken through acknowledge,
@@ -53,9 +53,9 @@ from servq import (
 from servq.plugins.aftersales.hooks import configuration
 
 SEED = 2026
-MONTHS = 4
-TICKETS_PER_DAY = 3
-CALLS_PER_DAY = 20
+MONTHS = 2
+TICKETS_PER_DAY = 1
+CALLS_PER_DAY = 6
 TRANSCRIPT_SHARE = 0.2
 REVIEWS_PER_AGENT_MONTH = 15
 PRODUCTS = (("WTC-200", "Water-treatment controller 水处理控制器"), ("WTC-350", "Dosing controller 加药控制器"),
