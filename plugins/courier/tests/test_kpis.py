@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time_machine
 
-from plugins.courier.tests.helpers import RECORDS, delivery, steps
+from servq.plugins.courier.tests.helpers import RECORDS, delivery, steps
 
 SINCE, UNTIL = "2026-03-01T00:00:00+08:00", "2026-04-01T00:00:00+08:00"
 APPOINTMENT = {"from": "2026-03-02T02:00:00+00:00", "to": "2026-03-02T04:00:00+00:00"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time_machine
 
-from plugins.courier.tests.helpers import RECORDS, evaluation, item
+from servq.plugins.courier.tests.helpers import RECORDS, evaluation, item
 
 NOW = "2026-03-05T12:00:00+00:00"
 SMART = {"manner": {"outcome": "pass"}, "clean_clothes": {"outcome": "pass"}, "plain_hair": {"outcome": "pass"},
@@ -54,7 +54,7 @@ def test_onboarding_makes_the_obligations_and_the_manager_survey_once(company, m
     assert len(surveys) == 1 and surveys[0]["title"]["zh"] == "管理人员服务评价(内部)"
     # Onboarding again changes nothing.
     from servq.tenants.onboarding import onboard
-    from plugins.courier.tests.conftest import manifest
+    from servq.plugins.courier.tests.conftest import manifest
     onboard(app, manifest("xunda"))
     assert len(company.manager.get("/api/v1/schedules").json) == 4
     assert len([s for s in company.manager.get("/api/v1/surveys").json

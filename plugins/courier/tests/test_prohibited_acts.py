@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time_machine
 
-from plugins.courier.tests.helpers import actions, delivery, evaluation, item, steps
+from servq.plugins.courier.tests.helpers import actions, delivery, evaluation, item, steps
 
 NOW = "2026-03-02T12:00:00+00:00"
 APPOINTMENT = {"from": "2026-03-02T02:00:00+00:00", "to": "2026-03-02T04:00:00+00:00"}
