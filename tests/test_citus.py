@@ -1,0 +1,69 @@
+"""On a Citus coordinator (TEST_DATABASE_URL with the ``citus`` extension, docs/citus.md):
+every tenant table distributed by tenant_id and colocated, the global tables reference
+tables, and the RLS context reaching the workers. Skipped elsewhere."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from servq.core.db import tenant_tables
+from servq.core.db.citus import distribution
+from tests.conftest import APP_ROLE, ON_CITUS
+
+pytestmark = pytest.mark.skipif(not ON_CITUS, reason="needs TEST_DATABASE_URL on a Citus coordinator")
+
+SITES = "/api/v1/sites"
+
+
+def test_every_tenant_table_is_distributed_by_tenant_id_and_colocated(database):
+    with database["engine"].connect() as conn:
+        held = distribution(conn)
+        columns = dict(conn.execute(text(
+            "SELECT logicalrelid::regclass::text, column_to_column_name(logicalrelid, partkey) "
+            "FROM pg_dist_partition WHERE partmethod = 'h'")).all())
+    tenant = set(tenant_tables())
+    assert tenant, "no tenant tables"
+    not_distributed = sorted(t for t in tenant if held.get(t, ("missing",))[0] != "distributed")
+    assert not not_distributed, f"tenant tables not distributed on Citus: {not_distributed}"
+    assert {columns[t] for t in tenant} == {"tenant_id"}
+    assert len({held[t][1] for t in tenant}) == 1, "tenant tables in more than one colocation group"
+    others = sorted(t for t, (kind, _) in held.items()
+                    if t not in tenant and t != "alembic_version" and kind != "reference")
+    assert not others, f"global tables that are not reference tables: {others}"
+
+
+def test_distribute_again_changes_nothing(runner):
+    result = runner.invoke(args=["db", "distribute"])
+    assert result.exit_code == 0, result.output
+    assert "nothing to do" in result.output
+
+
+def test_tenants_stay_apart_through_the_api_and_on_a_worker(database, acme, globex):
+    for tenant, code in ((acme, "A1"), (globex, "B1")):
+        r = tenant.api.post(SITES, json={"code": code, "name": code})
+        assert r.status_code == 201, r.get_json()
+    b_site = globex.api.get(SITES).get_json()
+    b_id = (b_site.get("items") or b_site.get("data") or b_site)[0]["id"]
+    assert acme.api.get(f"{SITES}/{b_id}").status_code == 404
+    assert [s["code"] for s in (lambda j: j.get("items") or j.get("data") or j)(
+        acme.api.get(SITES).get_json())] == ["A1"]
+
+    # A raw connection to a worker, as the app role, with acme's context.
+    url = make_url(database["url"])
+    with database["engine"].connect() as conn:
+        workers = conn.execute(text(
+            "SELECT nodename, nodeport FROM pg_dist_node WHERE noderole = 'primary' "
+            "AND nodeport <> :p AND shouldhaveshards ORDER BY nodeport"), {"p": url.port or 5432}).all()
+    assert workers, "no worker nodes"
+    seen = set()
+    for host, port in workers:
+        with psycopg.connect(host=host, port=port, dbname=url.database, user=APP_ROLE) as raw:
+            with raw.transaction():
+                raw.execute(f"SET LOCAL servq.tenant_id = '{acme.id}'")
+                seen |= {row[0] for row in raw.execute("SELECT code FROM sites")}
+                assert raw.execute("SELECT count(*) FROM sites WHERE tenant_id = %s",
+                                   (globex.id,)).fetchone()[0] == 0
+    assert seen == {"A1"}
