@@ -134,6 +134,9 @@ def grant_app_role(conn: Connection, role: str) -> None:
     if not exists:
         conn.execute(text(f'CREATE ROLE "{role}" NOLOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE'))
     if on_citus:
+        # One node after another: a GRANT on reference and distributed tables in one
+        # transaction is refused in parallel mode.
+        conn.execute(text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"))
         # Citus opens its connections to the workers as the current role: after the
         # owner's SET ROLE, the app role, which must therefore be able to log in (give
         # it a password, or trust/cert authentication between the nodes).
