@@ -52,6 +52,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("postgres") and not ON_POSTGRES:
             item.add_marker(pytest.mark.skip(reason="needs TEST_DATABASE_URL (PostgreSQL)"))
+        if item.get_closest_marker("plain_postgres") and ON_CITUS:
+            item.add_marker(pytest.mark.skip(reason="a plain-PostgreSQL fast path; Citus runs its own session mode"))
         if item.get_closest_marker("redis") and not TEST_REDIS_URL:
             item.add_marker(pytest.mark.skip(reason="needs TEST_REDIS_URL"))
 
