@@ -71,3 +71,26 @@ def test_tenants_stay_apart_through_the_api_and_on_a_worker(database, acme, glob
                 assert raw.execute("SELECT count(*) FROM sites WHERE tenant_id = %s",
                                    (globex.id,)).fetchone()[0] == 0
     assert seen == {"A1"}
+
+
+def test_db_distribute_converts_a_single_node_database(database, acme, tmp_path, monkeypatch):
+    """Every table made local again (as a single-node servq database moved onto the
+    coordinator), then ``servq db distribute``: distributed again, rows and keys kept."""
+    assert acme.api.post(SITES, json={"code": "K1", "name": "K1"}).status_code == 201
+    engine = database["engine"]
+    with engine.begin() as conn:
+        conn.execute(text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"))
+        conn.execute(text("SELECT undistribute_table('sites', cascade_via_foreign_keys => true)"))
+        keys = conn.execute(text("SELECT count(*) FROM pg_constraint WHERE contype = 'f'")).scalar()
+        assert {kind for kind, _ in distribution(conn).values()} == {"local"}
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", database["url"])
+    monkeypatch.delenv("SERVQ_INSTANCE_PATH", raising=False)
+    result = CliRunner().invoke(cli.make_cli(), ["db", "distribute"])
+    assert result.exit_code == 0, result.output
+    assert "tables distributed by tenant_id" in result.output
+    with engine.connect() as conn:
+        held = distribution(conn)
+        assert {held[t][0] for t in tenant_tables()} == {"distributed"}
+        assert conn.execute(text("SELECT count(*) FROM pg_constraint WHERE contype = 'f'")).scalar() == keys
+    assert [s["code"] for s in acme.api.get(SITES).get_json()] == ["K1"]

@@ -155,6 +155,9 @@ def distribute(connection: Connection) -> dict[str, str]:
         "ORDER BY conrelid::regclass::text, conname"), {"t": sorted(todo)}).all()
     for table, name, _ in fks:
         connection.execute(text(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"'))
+    # A table Citus converted itself (a local table with a foreign key to a reference
+    # table) may have gone back to local with its keys; one still held is undistributed.
+    held = distribution(connection)
     for table in sorted(todo):
         if held[table][0] == "citus local":
             connection.execute(text("SELECT undistribute_table(:t)"), {"t": table})
