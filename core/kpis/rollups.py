@@ -227,7 +227,7 @@ def refresh(session, now: datetime | None = None) -> RefreshReport:
     for batch in _batches(pending):
         report.days += sum((b - a).days for a, b in batch)
         report.rows += _roll(session, batch, tz)
-        report.statements += 1
+        report.statements += 2  # _roll: records, then evaluations
     state.timezone, state.rolled_until, state.refreshed_at = tz, rolled_until, now
     session.flush()
     report.rolled_until = rolled_until
