@@ -27,9 +27,24 @@ APP_ROLE = "servq_app"
 ON_POSTGRES = bool(TEST_DATABASE_URL and TEST_DATABASE_URL.startswith("postgresql"))
 
 
+def _on_citus() -> bool:
+    """Whether ``TEST_DATABASE_URL`` is a Citus coordinator's database (the extension)."""
+    engine = create_engine(TEST_DATABASE_URL)
+    try:
+        with engine.connect() as conn:
+            return bool(conn.execute(text(
+                "SELECT 1 FROM pg_extension WHERE extname = 'citus'")).scalar())
+    finally:
+        engine.dispose()
+
+
+#: The suite runs on a Citus coordinator (docs/citus.md).
+ON_CITUS = ON_POSTGRES and _on_citus()
+
+
 def pytest_report_header(config):
     days = config.getoption("--shift-clock")
-    return [f"servq database: {'PostgreSQL (app role, RLS on)' if ON_POSTGRES else 'SQLite'}; "
+    return [f"servq database: {('Citus' if ON_CITUS else 'PostgreSQL') + ' (app role, RLS on)' if ON_POSTGRES else 'SQLite'}; "
             f"jobs: {'rq on Redis' if TEST_REDIS_URL else 'inline'}; "
             f"clock: {f'shifted {days:+d} days, now {datetime.now(timezone.utc):%Y-%m-%d}' if days else 'real'}"]
 
@@ -38,6 +53,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("postgres") and not ON_POSTGRES:
             item.add_marker(pytest.mark.skip(reason="needs TEST_DATABASE_URL (PostgreSQL)"))
+        if item.get_closest_marker("plain_postgres") and ON_CITUS:
+            item.add_marker(pytest.mark.skip(reason="a plain-PostgreSQL fast path; Citus runs its own session mode"))
         if item.get_closest_marker("redis") and not TEST_REDIS_URL:
             item.add_marker(pytest.mark.skip(reason="needs TEST_REDIS_URL"))
 
@@ -45,7 +62,20 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def database(tmp_path_factory):
     """A migrated database for the session: ``{"url", "kind", "template"}``."""
-    if ON_POSTGRES:
+    if ON_CITUS:
+        # A Citus coordinator: a new database would need the extension and the workers
+        # added again, so the session uses the cluster's database, emptied first.
+        url = make_url(TEST_DATABASE_URL)
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            for (name,) in conn.execute(text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).all():
+                conn.execute(text(f'DROP TABLE IF EXISTS "{name}" CASCADE'))
+        upgrade(engine, app_role=APP_ROLE)
+        yield {"url": url.render_as_string(hide_password=False), "kind": "postgresql",
+               "engine": engine, "citus": True}
+        engine.dispose()
+    elif ON_POSTGRES:
         admin_url = make_url(TEST_DATABASE_URL)
         name = f"servq_test_{uuid.uuid4().hex[:12]}"
         admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
@@ -79,7 +109,13 @@ def _empty_all(engine) -> None:
     TRUNCATE's fixed cost per table (new files for the table and its indexes) made it
     the slowest step of most PostgreSQL tests."""
     with engine.begin() as conn:
-        conn.execute(text("SET LOCAL session_replication_role = replica"))
+        if ON_CITUS:
+            # Citus: one shard after another (a reference table may not be changed after
+            # parallel writes to the shards in one transaction), children before parents
+            # (the replication role does not reach the workers).
+            conn.execute(text("SET LOCAL citus.multi_shard_modify_mode TO 'sequential'"))
+        else:
+            conn.execute(text("SET LOCAL session_replication_role = replica"))
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(text(f'DELETE FROM "{table.name}"'))
 

@@ -371,6 +371,7 @@ def _record_rows(tenant, count, **values):
 
 
 @pytest.mark.postgres
+@pytest.mark.plain_postgres
 def test_an_insert_sent_without_waiting_fails_the_next_statement(acme):
     """core.quality.bulk: INSERTs queued with ``wait=False`` are sent as one statement,
     not waited for; its error is raised before the connection's next statement, and
@@ -400,6 +401,7 @@ def test_an_insert_sent_without_waiting_fails_the_next_statement(acme):
 
 
 @pytest.mark.postgres
+@pytest.mark.plain_postgres
 def test_queued_inserts_go_as_one_statement_and_rollback_drops_them(app, acme):
     """Several queued INSERTs (records, then their audit events) reach the server as one
     statement when the next one needs the connection; a rollback drops what is still
@@ -625,6 +627,7 @@ def test_binary_arrays_store_every_column_type_as_the_orm_does(acme):
 
 
 @pytest.mark.postgres
+@pytest.mark.plain_postgres
 def test_foreign_key_checks_are_planned_again_as_the_import_grows(app, servq, acme, tmp_path):
     """PostgreSQL keeps a foreign-key check's plan per connection; planned while the
     tenant had only the first small chunk, it read every record of the tenant per check

@@ -129,3 +129,36 @@ def db_downgrade(revision, yes):
         engine.dispose()
     click.echo(f"{database_label(app)}: downgraded from revision {before} to "
                f"{after or 'an empty database (base)'}; `servq db upgrade` migrates it forward again")
+
+
+@db.command("distribute")
+@click.option("--app-role", default=None,
+              help="PostgreSQL role the app runs as, granted afterwards (default: servq_app).")
+def db_distribute(app_role):
+    """Distribute a single-node database on Citus (docs/citus.md): reference tables for the
+    global tables, every tenant table by tenant_id, colocated, rows moved to the shards.
+    Run it on the coordinator after CREATE EXTENSION citus; running it again does nothing."""
+    from servq.core.commands import CliError, database_label
+    from servq.core.db.migrate import DEFAULT_APP_ROLE, distribute, grant_app_role
+
+    app = get_app()
+    engine = _existing_engine(app)
+    try:
+        if engine.dialect.name != "postgresql":
+            raise CliError(f"{database_label(app)} is not PostgreSQL: only a Citus coordinator "
+                           "can be distributed")
+        try:
+            done = distribute(engine)
+        except RuntimeError as exc:
+            raise CliError(f"{database_label(app)}: {exc}") from exc
+        role = app_role or app.config.get("DATABASE_APP_ROLE") or DEFAULT_APP_ROLE
+        with engine.begin() as conn:
+            grant_app_role(conn, role)
+    finally:
+        engine.dispose()
+    if not done:
+        click.echo(f"{database_label(app)}: every table is distributed already; nothing to do")
+        return
+    kinds = sorted(done.values())
+    click.echo(f"{database_label(app)}: {kinds.count('reference')} reference tables, "
+               f"{kinds.count('distributed')} tables distributed by tenant_id")

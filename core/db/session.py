@@ -9,6 +9,7 @@ from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import configure_mappers, sessionmaker
 
+from servq.core.db.citus import watch as watch_citus
 from servq.core.db.fast.driver import listen_for_deferred
 from servq.core.db.tenancy import ORM_FILTER, TenantSession
 
@@ -82,6 +83,9 @@ def make_engine(url: str, app_role: str | None = None) -> Engine:
 
     else:
         listen_for_deferred(engine)
+        # A Citus coordinator: SET LOCAL reaches the workers (servq.core.db.citus); it
+        # runs before the SET ROLE below, which Citus then propagates too.
+        watch_citus(engine)
 
     if engine.dialect.name != "sqlite" and app_role:
 

@@ -27,6 +27,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, with_loader_criteria
 from sqlalchemy.sql import visitors
 
 from servq.core.db import CrossTenantWrite, NoTenantContext, TenantOwned, tenant_tables
+from servq.core.db.citus import is_citus, set_local_sql
 from servq.core.db.state import SESSION, TENANT, TRANSACTION, SessionState, Slot
 from servq.core.db.fast.driver import Prepared, driver_begin, driver_begin_with, driver_execute
 from servq.core.db.fast.insert import insert_one
@@ -77,7 +78,10 @@ class TenantSession(Session):
 
         For the one query every request starts with: authentication.
         """
-        if self.in_transaction() or self.get_bind().dialect.name != "postgresql":
+        bind = self.get_bind()
+        if self.in_transaction() or bind.dialect.name != "postgresql" or is_citus(bind):
+            # Citus replays a SET LOCAL's whole message on the workers: no one-message
+            # BEGIN there (servq.core.db.citus).
             return None
         self.info.pop(_BEGUN_WITH, None)
         self.info[_BEGIN_WITH] = (statement, args)
@@ -132,6 +136,7 @@ class TenantSession(Session):
 
 
 
+RLS_SETTING = "servq.tenant_id"
 _SET_RLS = "SELECT set_config('servq.tenant_id', %s, true)"
 
 
@@ -147,6 +152,10 @@ def _set_rls_context(connection, tenant_id: uuid.UUID | None, *, begin: bool = F
     the statement as a literal. ``then`` (a prepared statement and its arguments, see
     :meth:`TenantSession.begin_with`) rides along too; its rows are returned.
     """
+    if is_citus(connection):
+        # Alone in its message, so that Citus can replay it on the workers.
+        driver_execute(connection, set_local_sql(RLS_SETTING, tenant_id), None)
+        return None
     if begin:
         value = str(uuid.UUID(str(tenant_id))) if tenant_id else ""
         sql = f"SELECT set_config('servq.tenant_id', '{value}', true)"

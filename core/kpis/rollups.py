@@ -40,8 +40,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import (Date, Float, Uuid, and_, case, cast, delete, false, func, insert,
-                        literal, literal_column, or_, select, union_all)
+from sqlalchemy import (Date, Float, String, Uuid, and_, case, cast, delete, false, func, insert,
+                        literal_column, or_, select)
 from sqlalchemy.sql import ColumnElement
 
 from servq.core.db import dialect_insert, utcnow
@@ -91,10 +91,14 @@ def _local_day_sql(column, tz: str, dialect: str) -> ColumnElement:
     return func.servq_period(column, "day", tz)
 
 
-def _new_id(dialect: str) -> ColumnElement:
-    """A new UUID per row, made by the database (as ``Uuid`` stores it on each)."""
+def _new_id(dialect: str, *key) -> ColumnElement:
+    """The id of a rollup row: on PostgreSQL derived from its grouping ``key`` (the same
+    row of the same day gets the same id; a deterministic function, so that Citus runs
+    the INSERT … SELECT on the tenant's shard), elsewhere a new random one (as ``Uuid``
+    stores it)."""
     if dialect == "postgresql":
-        return func.gen_random_uuid()
+        parts = [func.coalesce(cast(part, String), "") for part in key]  # NULL keeps its place
+        return cast(func.md5(func.concat_ws("|", *parts)), Uuid())
     return func.lower(func.hex(func.randomblob(16)))
 
 
@@ -223,7 +227,7 @@ def refresh(session, now: datetime | None = None) -> RefreshReport:
     for batch in _batches(pending):
         report.days += sum((b - a).days for a, b in batch)
         report.rows += _roll(session, batch, tz)
-        report.statements += 1
+        report.statements += 2  # _roll: records, then evaluations
     state.timezone, state.rolled_until, state.refreshed_at = tz, rolled_until, now
     session.flush()
     report.rolled_until = rolled_until
@@ -296,14 +300,17 @@ def _roll(session, batch: Sequence[tuple[date, date]], tz: str) -> int:
     instants = [(day_start(a, tz), day_start(b, tz)) for a, b in batch]
     day = _local_day_sql(r.occurred_at, tz, dialect)
     where = [r.tenant_id == tenant_id, r.deleted_at.is_(None), _ranges_clause(r.occurred_at, instants)]
-    tenant = literal(tenant_id, Uuid())
+    # The tenant from the rows (not a bound value) and ids from the grouping key: the
+    # INSERT … SELECT then runs where the tenant's rows are (one shard on Citus).
     zero = literal_column("0")
-    live = (select(tenant, _new_id(dialect), day, r.site_id, r.staff_id, r.kind, literal_column("''"),
+    live = (select(r.tenant_id, _new_id(dialect, day, r.site_id, r.staff_id, r.kind),
+                   day, r.site_id, r.staff_id, r.kind, literal_column("''"),
                    func.count(), zero, cast(zero, Float), zero, zero, zero)
             .where(*where)
-            .group_by(day, r.site_id, r.staff_id, r.kind))
+            .group_by(r.tenant_id, day, r.site_id, r.staff_id, r.kind))
     fails = case((_nonempty_json_array(e.failed_critical, dialect), 1), else_=0)
-    evaluated = (select(tenant, _new_id(dialect), day, r.site_id, r.staff_id, r.kind, e.standard_code,
+    evaluated = (select(r.tenant_id, _new_id(dialect, day, r.site_id, r.staff_id, r.kind, e.standard_code),
+                        day, r.site_id, r.staff_id, r.kind, e.standard_code,
                         func.count(), func.count(e.percent),
                         func.coalesce(func.sum(e.percent), cast(zero, Float)),
                         func.count(e.passed),
@@ -311,12 +318,17 @@ def _roll(session, batch: Sequence[tuple[date, date]], tz: str) -> int:
                         func.coalesce(func.sum(fails), 0))
                  .join(e, and_(e.tenant_id == r.tenant_id, e.record_id == r.id))
                  .where(*where)
-                 .group_by(day, r.site_id, r.staff_id, r.kind, e.standard_code))
+                 .group_by(r.tenant_id, day, r.site_id, r.staff_id, r.kind, e.standard_code))
     columns = ["tenant_id", "id", "day", "site_id", "staff_id", "kind", "standard_code", "records",
                "scored", "sum_percent", "judged", "passed", "failed_critical"]
-    result = session.execute(insert(KpiDay).from_select(columns, union_all(live, evaluated))
-                             .execution_options(preserve_rowcount=True))
-    return max(result.rowcount or 0, 0)
+    # Two statements, not one over a UNION ALL: Citus pushes an INSERT … SELECT with a set
+    # operation down to no shard (it would copy the rows in through the coordinator).
+    written = 0
+    for part in (live, evaluated):
+        result = session.execute(insert(KpiDay).from_select(columns, part)
+                                 .execution_options(preserve_rowcount=True))
+        written += max(result.rowcount or 0, 0)
+    return written
 
 
 # -- the job and its schedule -------------------------------------------------------------

@@ -11,6 +11,7 @@ from sqlalchemy import event
 
 
 @pytest.mark.postgres
+@pytest.mark.plain_postgres
 def test_creating_an_observation_is_two_round_trips(app, acme):
     from psycopg._connection_base import BaseConnection
 

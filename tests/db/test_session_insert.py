@@ -102,6 +102,7 @@ def statements(app):
 
 
 @pytest.mark.postgres
+@pytest.mark.plain_postgres
 def test_a_held_back_insert_writes_every_value_as_stored(app, acme, statements):
     """Right after TenantSession.begin_with (a request's authentication) the INSERT is
     held back and sent with the COMMIT, its values written as literals: they come back
@@ -130,6 +131,7 @@ def test_a_held_back_insert_writes_every_value_as_stored(app, acme, statements):
 
 
 @pytest.mark.postgres
+@pytest.mark.plain_postgres
 def test_a_held_back_insert_goes_before_what_was_queued_after_it(app, acme, statements):
     """A bulk INSERT queued after a held-back one (core.db.fast.bulk, wait=False) is sent
     after it, whichever statement comes next."""

@@ -20,7 +20,7 @@ from sqlalchemy.orm import aliased
 from servq.core.db import tenant_tables
 from servq.core.models import Membership, Site, Staff, Tenant, User
 from servq.core.db.tenancy import CrossTenantWrite, NoTenantContext
-from tests.conftest import APP_ROLE
+from tests.conftest import APP_ROLE, ON_CITUS
 
 
 # --------------------------------------------------------------------------- ORM layer
@@ -235,9 +235,16 @@ def test_rls_alone_hides_other_tenants_over_http(rls_only, factory, database):
 
 
 def _as_app_role(conn, tenant_id: uuid.UUID | None = None) -> None:
+    if ON_CITUS:
+        # As servq's Citus session mode does (servq.core.db.citus): SET LOCAL, alone in its
+        # message, reaches the workers; set_config stays on the coordinator.
+        conn.execute(text("SET LOCAL citus.propagate_set_commands TO 'local'"))
     conn.execute(text(f'SET LOCAL ROLE "{APP_ROLE}"'))
     if tenant_id is not None:
-        conn.execute(text("SELECT set_config('servq.tenant_id', :t, true)"), {"t": str(tenant_id)})
+        if ON_CITUS:
+            conn.execute(text(f"SET LOCAL servq.tenant_id = '{uuid.UUID(str(tenant_id))}'"))
+        else:
+            conn.execute(text("SELECT set_config('servq.tenant_id', :t, true)"), {"t": str(tenant_id)})
 
 
 @postgres

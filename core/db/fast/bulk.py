@@ -62,6 +62,7 @@ from sqlalchemy import JSON, Float, Table, event
 from sqlalchemy.types import TypeDecorator
 
 from servq.core.db.fast.arrays import JsonText, _Array, _base_type, _binary, _dump_json, _server_made
+from servq.core.db.citus import is_citus
 from servq.core.db.fast.driver import connection_used, driver_cursor
 
 _UTC = timezone.utc
@@ -356,6 +357,36 @@ def _plain(rows: Sequence[Mapping[str, Any]]) -> list:
     return out
 
 
+#: Parameters per multi-row INSERT on Citus (psycopg and the server take at most 65,535).
+_VALUES_PARAMETERS = 30_000
+
+
+def _insert_values(connection, table: Table, rows: Sequence[Mapping[str, Any]],
+                   on_conflict: str | None) -> None:
+    """Citus: ``rows`` as plain multi-row ``INSERT … VALUES`` statements, executed at once.
+
+    Citus routes such an INSERT to the shard of each row's ``tenant_id`` (one shard: the
+    rows of a session are its tenant's), where row-level security checks it; the unnest
+    ``INSERT … SELECT`` of plain PostgreSQL is not pushed down to a shard: Citus runs its
+    SELECT on the coordinator and copies the rows into the shards with COPY, which
+    row-level security refuses. Column defaults and types are SQLAlchemy's, as for
+    ``executemany``."""
+    from sqlalchemy import text
+    from sqlalchemy.dialects.postgresql import insert
+
+    groups: dict[tuple, list] = {}
+    for row in _plain(rows):
+        groups.setdefault(tuple(row), []).append(row)
+    for names, group in groups.items():
+        size = max(1, _VALUES_PARAMETERS // max(1, len(table.columns)))
+        for start in range(0, len(group), size):
+            stmt = insert(table).values(group[start:start + size])
+            if on_conflict is not None:
+                # The caller's clause as it is (what on_conflict_do_* would build).
+                stmt._post_values_clause = text(on_conflict)
+            connection.execute(stmt)
+
+
 def insert_rows(connection, table: Table, rows: Sequence[Mapping[str, Any]], *,
                 wait: bool = True, on_conflict: str | None = None) -> None:
     """Insert ``rows`` (dicts keyed by column name) into ``table`` on ``connection``.
@@ -380,6 +411,11 @@ def insert_tables(connection, batches: Sequence[tuple[Table, Sequence[Mapping[st
     postgresql = connection.dialect.name == "postgresql"
     if on_conflict is not None and not postgresql:
         raise ValueError("on_conflict is for PostgreSQL only")
+    if postgresql and is_citus(connection):
+        drain(connection)
+        for table, rows in batches:
+            _insert_values(connection, table, rows, on_conflict)
+        return
     for table, rows in batches:
         prepared = None
         # A lone row is as quick through executemany, unless it is to be queued.

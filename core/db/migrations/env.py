@@ -16,5 +16,11 @@ context.configure(
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
 )
+if config.attributes.get("citus"):
+    # Each op.create_table distributes its table (servq.core.db.citus): every migration,
+    # this one's successors included, lands on Citus without a line of its own.
+    from servq.core.db.citus import citus_migration_hook
+
+    citus_migration_hook(context.get_context())
 with context.begin_transaction():
     context.run_migrations()
