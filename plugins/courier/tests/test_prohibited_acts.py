@@ -105,7 +105,7 @@ def test_the_third_rush_fee_in_a_month_raises_exactly_one_flag(company):
                             handover=dict(IN_PERSON), conduct={"rush_fee_charged": True, "source": "complaint"})
 
     def flags():
-        return [e for e in company.api.get("/api/v1/notifications").json if e["type"] == "courier.repeat_offence"]
+        return [e for e in company.api.get("/api/v1/notifications?type=courier.repeat_offence").json]
 
     rush(1, "2026-03-02")
     rush(2, "2026-03-03", staff="C2")    # another courier: not counted for C1
