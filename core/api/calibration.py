@@ -71,13 +71,13 @@ class SessionSchema(Schema):
     closed_at = fields.AwareDateTime(allow_none=True)
 
 
-class ReviewInputSchema(Schema):
+class CalibrationReviewInputSchema(Schema):
     answers = fields.Dict(keys=fields.String(validate=CODE), values=fields.Dict(), required=True,
                           validate=validate.Length(max=500),
                           metadata={"description": "{item code: answer}, as an inspection's"})
 
 
-class ReviewSchema(Schema):
+class CalibrationReviewSchema(Schema):
     participant_id = fields.UUID(required=True)
     subject_record_id = fields.UUID(required=True)
     answers = fields.Dict(required=True)
@@ -93,7 +93,7 @@ class CloseSchema(Schema):
     notes = fields.String(allow_none=True, validate=validate.Length(max=10_000))
 
 
-class PreviewSchema(Schema):
+class CalibrationPreviewSchema(Schema):
     document = fields.Dict(required=True, metadata={"description": "The whole proposed standard document"})
 
 
@@ -178,7 +178,7 @@ class SessionById(MethodView):
 class SessionReviews(MethodView):
     @require("read")
     @blp.arguments(PageArgs(), location="query")
-    @blp.response(200, ReviewSchema(many=True), headers=PAGINATION_HEADER_DOC)
+    @blp.response(200, CalibrationReviewSchema(many=True), headers=PAGINATION_HEADER_DOC)
     def get(self, args, session_id):
         """The session's reviews: while a blind session is open, only the caller's own."""
         row = _get(session_id)
@@ -193,8 +193,8 @@ class SessionReviews(MethodView):
 @blp.route("/<uuid:session_id>/reviews/<uuid:record_id>")
 class SessionReview(MethodView):
     @require("write")
-    @blp.arguments(ReviewInputSchema())
-    @blp.response(200, ReviewSchema)
+    @blp.arguments(CalibrationReviewInputSchema())
+    @blp.response(200, CalibrationReviewSchema)
     def put(self, body, session_id, record_id):
         """Submit the caller's review of one subject, or change it while the session is open
         (a change needs If-Match with the review's ETag: 428 without, 412 when stale)."""
@@ -208,7 +208,7 @@ class SessionReview(MethodView):
             if not request.if_match:
                 abort(428, message="You reviewed this record already: send If-Match with your review's "
                                    "ETag to change it.")
-            if blp._generate_etag(ReviewSchema().dump(existing)) not in request.if_match:
+            if blp._generate_etag(CalibrationReviewSchema().dump(existing)) not in request.if_match:
                 abort(412, message="Your review changed since you read it; GET it again.")
         try:
             review = submit_review(session, row, record_id, body["answers"], actor_id=actor_id(), now=utcnow())
@@ -216,7 +216,7 @@ class SessionReview(MethodView):
             session.rollback()
             _refused(refused)
         session.commit()
-        return review, 200, {"ETag": f'"{blp._generate_etag(ReviewSchema().dump(review))}"'}
+        return review, 200, {"ETag": f'"{blp._generate_etag(CalibrationReviewSchema().dump(review))}"'}
 
 
 @blp.route("/<uuid:session_id>/results")
@@ -274,7 +274,7 @@ class SessionClose(MethodView):
 @blp.route("/<uuid:session_id>/preview")
 class SessionPreview(MethodView):
     @require("manage")
-    @blp.arguments(PreviewSchema())
+    @blp.arguments(CalibrationPreviewSchema())
     @blp.response(200, description="The last 30 days re-scored with the proposed document: "
                                    "mean percent and pass rate [now, proposed], the records that flip")
     def post(self, body, session_id):

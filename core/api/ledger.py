@@ -76,7 +76,7 @@ class EntryQuery(PageArgs):
     kind = fields.String(validate=validate.OneOf(("reward", "penalty")))
 
 
-class TransitionSchema(Schema):
+class LedgerTransitionSchema(Schema):
     action = fields.String(required=True, validate=validate.OneOf(tuple(TRANSITIONS)))
     note = fields.String(load_default=None, allow_none=True, validate=[validate.Length(max=2000), no_nul])
 
@@ -222,7 +222,7 @@ class EntryById(MethodView):
 class EntryTransitions(MethodView):
     @require("read")
     @blp.etag
-    @blp.arguments(TransitionSchema())
+    @blp.arguments(LedgerTransitionSchema())
     @blp.response(200, EntrySchema)
     def post(self, body, entry_id):
         """Approve, apply, void, or mark a suggestion's reward large (manager; If-Match)."""

@@ -73,9 +73,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('tenant_id', 'id', name=op.f('pk_evaluation_overrides')),
     sa.UniqueConstraint('tenant_id', 'record_id', 'standard_code', 'item_code', name='uq_evaluation_overrides_item')
     )
-    with op.batch_alter_table('evaluations', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('original_percent', sa.Double(), nullable=True))
-        batch_op.add_column(sa.Column('disputed', sa.Boolean(), server_default=sa.text('false'), nullable=False))
+    # Plain ADD COLUMN (SQLite takes it as it is): batch mode would copy the table after
+    # reflecting it with its references, whose expression index SQLite cannot reflect.
+    op.add_column('evaluations', sa.Column('original_percent', sa.Double(), nullable=True))
+    op.add_column('evaluations', sa.Column('disputed', sa.Boolean(), server_default=sa.text('false'),
+                                           nullable=False))
     for table in ('disputes', 'evaluation_overrides'):
         enable_rls(op, table)
 
