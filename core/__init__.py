@@ -61,6 +61,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     plugins_ext.init_app(app)
     from servq.core.deadlines import stalled  # the stall rules' limits and roles, checked once
     stalled.check_kinds(plugins_ext.get_plugins(app).kinds.values())
+    from servq.core.notify.outbox import event_types  # the plugins' event types, checked once
+    event_types(app)
     jobs.init_app(app)
     ratelimit.init_app(app)
     api.init_app(app)

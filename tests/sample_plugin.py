@@ -237,5 +237,18 @@ def record_evaluated(session, record, evaluations):
 
 
 @hookimpl
+def records_evaluated(session, evaluated):
+    CALLS.append(("records_evaluated", session.tenant_id,
+                  {"records": [(record.id, record.kind, [(e.standard_code, e.percent, len(e.items))
+                                                         for e in evaluations])
+                               for record, evaluations in evaluated]}))
+
+
+@hookimpl
+def register_event_types():
+    return {"sample.noted": "A sample note was written (the sample plugin's own event type)."}
+
+
+@hookimpl
 def register_kpis():
     return [EVEN_RECORDS]

@@ -3,12 +3,15 @@ version, refused input, the ``record_evaluated`` hook, tenancy and roles."""
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select
 
 import tests.sample_plugin as sample
+from servq.cli import make_cli
 from servq.core.models import Action, AuditEvent, Clock, Evaluation, Record
 from servq.core.records.evaluate import evaluate_records
 from servq.core.records.pipeline import RecordInvalid
@@ -209,6 +212,41 @@ def test_hook_record_evaluated(acme, globex):
     sample.CALLS.clear()
     assert globex.api.post(RECORDS, json={"kind": "observation", "data": {"title": "x"}}).status_code == 201
     assert sample.calls("record_evaluated") == []
+
+
+def test_hook_records_evaluated(app, acme, globex, tmp_path):
+    acme.enable("sample")
+    record = note(acme)
+    # One call per write: a record created over HTTP is a write of one.
+    [call] = sample.calls("records_evaluated")
+    assert call[1] == acme.id
+    assert call[2]["records"] == [(uuid.UUID(record["id"]), NOTE, [("sample.note_quality", 40.0, 3)])]
+    # A batch is one write: one call with every record, in the order given.
+    sample.CALLS.clear()
+    body = {"records": [{"kind": NOTE, "occurred_at": "2026-03-02T09:00:00+08:00",
+                         "data": {"text": f"note {n}", "priority": 2, "reviewed": n % 2 == 0}} for n in range(3)]}
+    r = acme.api.post(f"{RECORDS}/batch", json=body)
+    assert r.status_code == 201, r.json
+    [call] = sample.calls("records_evaluated")
+    assert [(str(rid), scores) for rid, _kind, scores in call[2]["records"]] == [
+        (item["id"], [("sample.note_quality", 100.0 if n % 2 == 0 else 40.0, 3)])
+        for n, item in enumerate(r.json["records"])]
+    # An import: one call per chunk (views of the rows, the evaluations' items decoded).
+    sample.CALLS.clear()
+    lines = [json.dumps({"kind": NOTE, "occurred_at": "2026-03-03T09:00:00+08:00",
+                         "data": {"text": f"imported {n}", "priority": 2}}) for n in range(5)]
+    path = tmp_path / "notes.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = CliRunner().invoke(make_cli(app_factory=lambda: app),
+                                ["records", "import", "--tenant", acme.slug, "--chunk", "2", str(path)])
+    assert result.exit_code == 0, result.output
+    calls = sample.calls("records_evaluated")
+    assert [len(c[2]["records"]) for c in calls] == [2, 2, 1]
+    assert all(scores == [("sample.note_quality", 40.0, 3)] for c in calls for _i, _k, scores in c[2]["records"])
+    # Not for a tenant that has not enabled the plugin.
+    sample.CALLS.clear()
+    assert globex.api.post(RECORDS, json={"kind": "observation", "data": {"title": "x"}}).status_code == 201
+    assert sample.calls("records_evaluated") == []
 
 
 @pytest.mark.cross_tenant("GET /api/v1/records/<uuid:record_id>/evaluation",

@@ -287,6 +287,28 @@ def test_hook_record_changed(acme, globex):
     assert list(changed[0][2]["changes"]["status"]) == ["open", "closed"]
 
 
+def test_hook_register_event_types(app, app_config, acme):
+    acme.enable("sample")
+    listed = {row["type"]: row["description"] for row in acme.api.get("/api/v1/webhooks/event-types").json}
+    assert listed["sample.noted"].startswith("A sample note was written")
+    assert "clock.breached" in listed  # core's stay
+    for patterns in (["sample.noted"], ["sample.*"], ["sample.noted", "clock.*"]):
+        r = acme.api.post("/api/v1/webhooks", json={"url": "https://hooks.example.com/x", "event_types": patterns})
+        assert r.status_code == 201, r.json
+    r = acme.api.post("/api/v1/webhooks", json={"url": "https://hooks.example.com/x", "event_types": ["sample.other"]})
+    assert r.status_code == 422 and "Unknown event type 'sample.other'" in str(r.json)
+    # A plugin's event types are named after it, once each, with a description.
+    bad = [({"other.thing": "x y z"}, "named 'bad.<name>'"), ({"bad.Thing": "x"}, "named 'bad.<name>'"),
+           ({"bad.thing": ""}, "without a description"), ({"clock.breached": "again"}, "named 'bad.<name>'")]
+    for registered, message in bad:
+        plugin = types.SimpleNamespace(register_event_types=hookimpl(lambda registered=registered: registered))
+        with pytest.raises(PluginError, match=re.escape(message)):
+            create_app({**app_config, "EXTRA_PLUGINS": [("bad", plugin)]})
+    twice = types.SimpleNamespace(register_event_types=hookimpl(lambda: [("sample2.x", "One."), ("sample2.x", "Two.")]))
+    with pytest.raises(PluginError, match="registered twice"):
+        create_app({**app_config, "EXTRA_PLUGINS": [("sample2", twice)]})
+
+
 def test_hook_register_kpis(app, acme, globex):
     acme.enable("sample")
     period = {"since": "2026-01-01T00:00:00+08:00", "until": "2026-03-01T00:00:00+08:00"}

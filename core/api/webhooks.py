@@ -23,7 +23,7 @@ from servq.core.db.session import request_session
 from servq.core.models import Webhook, WebhookDelivery
 from servq.core.notify import webhooks
 from servq.core.notify.delivery import STATUSES
-from servq.core.notify.outbox import EVENT_TYPES, check_pattern, events_statement, find_event
+from servq.core.notify.outbox import check_pattern, event_types, events_statement, find_event
 
 URL = ""
 blp = Blueprint("webhooks", __name__, description="Webhooks, the notification outbox and deliveries.")
@@ -178,7 +178,7 @@ class EventTypes(MethodView):
     @blp.response(200, EventTypeSchema(many=True))
     def get(self):
         """The event types webhooks may subscribe to (besides patterns such as 'clock.*' and '*')."""
-        return [{"type": name, "description": text} for name, text in EVENT_TYPES.items()]
+        return [{"type": name, "description": text} for name, text in event_types().items()]
 
 
 @blp.route("/webhooks/<uuid:webhook_id>")

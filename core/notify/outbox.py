@@ -15,7 +15,7 @@ import json
 import re
 import uuid
 from datetime import datetime, timedelta
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -66,25 +66,65 @@ EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 # -- event types ---------------------------------------------------------------------------
 
 
-def prefixes() -> set[str]:
-    """The prefixes that ``<prefix>.*`` patterns may name (``clock``, ``action``, …)."""
+#: ``app.extensions`` key: every event type of the app, core's and its plugins'.
+_TYPES_KEY = "servq.event_types"
+
+
+def event_types(app=None) -> dict[str, str]:
+    """Every event type of the app: core's (:data:`EVENT_TYPES`) and those its plugins
+    register (``register_event_types``), with their descriptions; built once per app.
+
+    :raises PluginError: a plugin's event type is not named ``<plugin id>.<name>`` (lowercase
+        dotted words), has no description, or is registered twice.
+    """
+    from flask import current_app
+
+    app = app if app is not None else current_app._get_current_object()
+    found = app.extensions.get(_TYPES_KEY)
+    if found is not None:
+        return found
+    from servq.core.plugins.manager import PluginError
+    from servq.core.plugins.app import get_plugins
+
+    found = dict(EVENT_TYPES)
+    for plugin_id, items in get_plugins(app).contributions("register_event_types"):
+        for item in items:
+            name, description = item if isinstance(item, tuple) and len(item) == 2 else (item, None)
+            if not isinstance(name, str) or not EVENT_TYPE_RE.match(name) or not name.startswith(f"{plugin_id}."):
+                raise PluginError(f"plugin {plugin_id!r} registered event type {name!r}: a plugin's event "
+                                  f"types are lowercase dotted words named '{plugin_id}.<name>'")
+            if not isinstance(description, str) or not description.strip():
+                raise PluginError(f"plugin {plugin_id!r} registered event type {name!r} without a "
+                                  "description: return {name: description}")
+            if name in found:
+                raise PluginError(f"event type {name!r} is registered twice (again by plugin {plugin_id!r})")
+            found[name] = description
+    app.extensions[_TYPES_KEY] = found
+    return found
+
+
+def prefixes(types: Iterable[str] | None = None) -> set[str]:
+    """The prefixes that ``<prefix>.*`` patterns may name (``clock``, ``action``, …) among
+    ``types`` (default: the current app's event types)."""
     found = set()
-    for name in EVENT_TYPES:
+    for name in (event_types() if types is None else types):
         parts = name.split(".")
         found.update(".".join(parts[:i]) for i in range(1, len(parts)))
     return found
 
 
-def check_pattern(pattern: str) -> str | None:
+def check_pattern(pattern: str, types: Mapping[str, str] | None = None) -> str | None:
     """Why ``pattern`` is not a valid subscription, or ``None`` when it is.
 
-    Valid: ``*``, a documented event type, or ``<prefix>.*`` for a documented prefix.
+    Valid: ``*``, an event type of ``types`` (default: the current app's, core's and its
+    plugins'), or ``<prefix>.*`` for a prefix of one.
     """
-    if pattern == "*" or pattern in EVENT_TYPES:
+    types = event_types() if types is None else types
+    if pattern == "*" or pattern in types:
         return None
-    if pattern.endswith(".*") and pattern[:-2] in prefixes():
+    if pattern.endswith(".*") and pattern[:-2] in prefixes(types):
         return None
-    return (f"Unknown event type {pattern!r}: use '*', one of {', '.join(sorted(EVENT_TYPES))}, "
+    return (f"Unknown event type {pattern!r}: use '*', one of {', '.join(sorted(types))}, "
             f"or a prefix pattern such as 'clock.*'.")
 
 

@@ -1,7 +1,7 @@
 """Every hook a servq plugin may implement, in two groups.
 
 **Contributions** (named ``register_*``) say what a plugin adds to servq: record kinds,
-routes, commands, jobs, rule types, standards, KPIs, demo data, a configuration schema.
+routes, commands, jobs, rule types, standards, event types, KPIs, demo data, a configuration schema.
 Each returns a list (or one value, or ``None`` for nothing) and is called once per app
 (``register_commands``: once per command line; ``register_config_schema`` and
 ``register_demo_data``: on demand, for one plugin). Contributions are global: every
@@ -9,7 +9,7 @@ loaded plugin's are collected; their *use* is per tenant (a tenant sees a plugin
 routes, standards and KPIs only while it has enabled the plugin).
 
 **Per-tenant events** (named after the event: ``tenant_onboarded``, ``record_created``,
-``record_changed``, ``record_evaluated``) tell a plugin what happened in one tenant. They
+``record_changed``, ``record_evaluated``, ``records_evaluated``) tell a plugin what happened in one tenant. They
 run inside the tenant's transaction, only for core's plugins and the plugins the tenant
 has enabled (:func:`core.plugins.app.hooks_for_session`), and return nothing.
 
@@ -135,6 +135,20 @@ def register_standards() -> list[tuple[str, str]] | None:
 
 
 @hookspec
+def register_event_types() -> dict[str, str] | None:
+    """Return the notification event types this plugin emits: ``{name: description}``.
+
+    Called once per app. A plugin's event type is named ``<plugin id>.<name>``
+    (``courier.repeat_offence``); core's are listed in :data:`core.notify.outbox.EVENT_TYPES`.
+    Registered types are listed by ``GET /api/v1/webhooks/event-types`` and webhooks may
+    subscribe to them, or to ``<plugin id>.*``. A plugin emits them with ``emit`` as core
+    does.
+
+    :return: a dict of event type to a one-sentence description, or ``None``.
+    """
+
+
+@hookspec
 def register_kpis() -> list[Any] | None:
     """Return the KPIs this plugin adds, a list of :class:`core.kpis.Metric`.
 
@@ -249,4 +263,27 @@ def record_evaluated(session: TenantSession, record: Record, evaluations: list[E
     :param session: the tenant-scoped session.
     :param record: the :class:`core.models.Record`.
     :param evaluations: the stored :class:`core.models.Evaluation` rows, one per standard.
+    """
+
+
+@hookspec
+def records_evaluated(session: TenantSession, evaluated: list[tuple[Any, list[Any]]]) -> None:
+    """Records have been scored (before the transaction commits): once per write, with
+    every record it scored.
+
+    The bulk form of ``record_evaluated``, for a plugin that reacts to a few of many
+    records (a failed critical item, a low score). It is called once for a record created,
+    changed, moved, re-evaluated over HTTP, once per chunk of ``servq records import`` and
+    of ``POST /records/batch``, once per re-scoring job, for the plugins the tenant has
+    enabled, after ``record_evaluated``. Unlike ``record_evaluated`` it costs the bulk
+    paths nothing per record: the records and evaluations are read-only views, not ORM
+    objects (a bulk import builds none for it).
+
+    :param session: the tenant-scoped session.
+    :param evaluated: ``[(record, evaluations)]``, one pair per scored record. A record
+        reads like a :class:`core.models.Record` (``id``, ``kind``, ``data``,
+        ``occurred_at``, ``site_id``, ``staff_id``, ``status``, …); each evaluation like a
+        :class:`core.models.Evaluation` (``standard_code``, ``standard_version``,
+        ``percent``, ``passed``, ``failed_critical``, ``items``, …), sorted by standard
+        code. Neither is to be changed.
     """

@@ -167,13 +167,14 @@ class Plugins:
     # -- contributions ----------------------------------------------------------------
 
     def contributions(self, hook_name: str, **kwargs) -> list[tuple[str, list]]:
-        """Call a ``register_*`` hook on every plugin: ``[(plugin id, [items...]), ...]``."""
+        """Call a ``register_*`` hook on every plugin: ``[(plugin id, [items...]), ...]`` (a
+        dict returned contributes its ``(key, value)`` pairs)."""
         caller = getattr(self.pm.hook, hook_name)
         out = []
         for impl in reversed(caller.get_hookimpls()):  # registration order
             try:
                 result = impl.function(*(kwargs[arg] for arg in impl.argnames))
-                items = list(result or [])
+                items = list(result.items()) if isinstance(result, dict) else list(result or [])
             except PluginError:
                 raise
             except Exception as exc:
@@ -214,7 +215,7 @@ class Plugins:
 #: The contribution hooks called when an app starts (besides kinds and jobs, which the
 #: manager collects itself) and when the command line is assembled.
 STARTUP_HOOKS = ("register_blueprints", "register_rule_types", "register_standards", "register_kpis",
-                 "register_commands")
+                 "register_event_types", "register_commands")
 
 
 def _load(plugin_id: str, load: Callable[[], Any]) -> Any:

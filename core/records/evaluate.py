@@ -17,7 +17,8 @@ order of effects is this module's, the same for all of them:
    the rules with its token, a job or an import once; runs for records no standard scores too);
 6. mark the KPI days of the scored records dirty (a bulk writer's records were marked
    in the statement that inserted them);
-7. fire ``record_evaluated`` per record, with its evaluations as ORM objects.
+7. fire ``record_evaluated`` per record, with its evaluations as ORM objects, then
+   ``records_evaluated`` once with every record and its evaluations as read-only views.
 
 Before these, the steps that write the record itself: :mod:`.pipeline` (one record:
 validate, write with its audit event, ``record_created`` or ``record_changed``) and
@@ -35,7 +36,7 @@ from typing import Sequence
 
 from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import utcnow
-from servq.core.db.fast import WRITER, RowView, Writer
+from servq.core.db.fast import WRITER, JsonText, RowView, Writer
 from servq.core.deadlines.clocks import sync_clocks_many
 from servq.core.evaluation import (calendar_for_actions, failures, insert_evaluations,
                                    open_failure_actions, score_records, store_evaluations, timed)
@@ -71,7 +72,8 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
         ``records`` (``{3: {"data": {...}}}``) and nothing has been written.
     """
     now = now or utcnow()
-    hook = hooks_for_session(session).record_evaluated
+    hooks = hooks_for_session(session)
+    hook, bulk = hooks.record_evaluated, hooks.records_evaluated
     hooked = bool(hook.get_hookimpls())
     if writer.fresh and not hooked:
         # Fresh records are only read (no plugin gets them here): through their columns.
@@ -100,7 +102,9 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
         else:
             rows, stored = insert_evaluations(session, scored, writer), []
     if hooked:
-        _fire(session, hook, scored, rows, stored)
+        stored = _fire(session, hook, scored, rows, stored)
+    if bulk.get_hookimpls():
+        _fire_bulk(session, bulk, scored, rows, stored)
     return stored if writer.objects else rows
 
 
@@ -134,8 +138,9 @@ def _readable(record):
     return record
 
 
-def _fire(session, hook, scored, rows, stored) -> None:
-    """Fire ``record_evaluated`` once per scored record with its evaluation rows."""
+def _fire(session, hook, scored, rows, stored) -> list[Evaluation]:
+    """Fire ``record_evaluated`` once per scored record with its evaluation rows; returns
+    the evaluations as ORM objects."""
     if not stored or len(stored) < len(rows):
         by_id = {(obj.record_id, obj.standard_code): obj for obj in stored}
         stored = [by_id.get((row["record_id"], row["standard_code"])) or Evaluation(**row)
@@ -150,3 +155,35 @@ def _fire(session, hook, scored, rows, stored) -> None:
         seen.add(record.id)
         hook(session=session, record=record,
              evaluations=sorted(per_record[record.id], key=lambda e: e.standard_code))
+    return stored
+
+
+class EvaluationView(RowView):
+    """A stored evaluation row read as attributes, like a :class:`core.models.Evaluation`
+    (what ``records_evaluated`` gets when no ORM object was built); ``items`` decoded on
+    first reading when the bulk path serialised them beforehand."""
+
+    __slots__ = ()
+
+    @property
+    def items(self) -> list:
+        value = self.__dict__["items"]
+        if value.__class__ is JsonText:
+            value = self.__dict__["items"] = value.value()
+        return value
+
+
+def _fire_bulk(session, hook, scored, rows, stored) -> None:
+    """Fire ``records_evaluated`` once with every scored record (in the order scored) and
+    its evaluations, sorted by standard code: the ORM objects when they exist (the
+    records' own), else views of the rows."""
+    evaluations = stored if stored and len(stored) >= len(rows) else list(map(EvaluationView, rows))
+    per_record: dict[uuid.UUID, list] = defaultdict(list)
+    for evaluation in evaluations:
+        per_record[evaluation.record_id].append(evaluation)
+    seen, evaluated = set(), []
+    for record, *_ in scored:
+        if record.id not in seen:
+            seen.add(record.id)
+            evaluated.append((record, sorted(per_record[record.id], key=lambda e: e.standard_code)))
+    hook(session=session, evaluated=evaluated)

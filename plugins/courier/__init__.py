@@ -47,8 +47,13 @@ def record_changed(session, record, changes, actor_id):
 
 
 @hookimpl
-def record_evaluated(session, record, evaluations):
-    conduct.repeat_rule(session, record, evaluations)
+def records_evaluated(session, evaluated):
+    conduct.repeat_rule(session, evaluated)
+
+
+@hookimpl
+def register_event_types():
+    return conduct.EVENT_TYPES
 
 
 @hookimpl

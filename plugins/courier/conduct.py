@@ -28,6 +28,9 @@ STANDARDS = ("courier.delivery", "courier.pickup")
 #: The four prohibited acts of 第四条: the critical items counted by the repeat rule.
 PROHIBITED = ("appointment_kept_or_notified", "no_private_rush_fee", "no_gift_withheld", "waited_for_check")
 EVENT = "courier.repeat_offence"
+#: The plugin's event types (``register_event_types``): webhooks may subscribe to them.
+EVENT_TYPES = {EVENT: ("A courier failed the same prohibited act the tenant's repeat_threshold times (3) in a "
+                       "calendar month: a flag for the station manager to decide on, never a sanction.")}
 
 
 def configuration(session) -> dict:
@@ -59,22 +62,37 @@ def _month(session, when: datetime) -> tuple[str, datetime, datetime]:
     return f"{start.year:04d}-{start.month:02d}", start, end
 
 
-def repeat_rule(session, record, evaluations) -> None:
-    """Flag the courier's third (``repeat_threshold``) same prohibited act of the month."""
-    if record.staff_id is None:
-        return
-    acts = {code for evaluation in evaluations if evaluation.standard_code in STANDARDS
-            for code in (evaluation.failed_critical or ()) if code in PROHIBITED}
-    if not acts:
+def repeat_rule(session, evaluated) -> None:
+    """Flag the courier's third (``repeat_threshold``) same prohibited act of the month,
+    for each record of ``evaluated`` (``records_evaluated``'s pairs) that failed one.
+    Nothing is read for a write without a prohibited act (nearly all of them)."""
+    failed = []
+    for record, evaluations in evaluated:
+        if record.staff_id is None:
+            continue
+        acts = {code for evaluation in evaluations if evaluation.standard_code in STANDARDS
+                for code in (evaluation.failed_critical or ()) if code in PROHIBITED}
+        if acts:
+            failed.append((record, acts))
+    if not failed:
         return
     threshold = configuration(session)["repeat_threshold"]
+    # In the order they happened: of a month imported at once, the third is flagged.
+    for record, acts in sorted(failed, key=lambda pair: pair[0].occurred_at):
+        _flag(session, record, acts, threshold)
+
+
+def _flag(session, record, acts: set[str], threshold: int) -> None:
+    """Flag ``record``'s acts that the courier failed ``threshold`` times in the month up
+    to it (not after it: a whole month imported at once flags the third, with three)."""
     label, start, end = _month(session, record.occurred_at)
     rows = session.execute(
         select(Action.item_code, Action.record_id)
         .join(Record, Record.id == Action.record_id)
         .where(Action.item_code.in_(sorted(acts)), Action.standard_code.in_(STANDARDS),
                Action.source == "critical", Record.staff_id == record.staff_id,
-               Record.deleted_at.is_(None), Record.occurred_at >= start, Record.occurred_at < end))
+               Record.deleted_at.is_(None), Record.occurred_at >= start, Record.occurred_at < end,
+               Record.occurred_at <= record.occurred_at))
     found: dict[str, set] = {act: {record.id} for act in acts}
     for item_code, record_id in rows:
         found[item_code].add(record_id)

@@ -171,3 +171,35 @@ def test_a_prohibited_act_posts_a_doubled_penalty_to_the_ledger(company):
     mine = [e for e in entries if e["source"]["record_id"] == record["id"]]
     assert [(e["kind"], e["points"], e["source"]["item_code"]) for e in mine] == [
         ("penalty", 4, "no_private_rush_fee")]
+
+
+def test_an_import_flags_the_third_rush_fee_once_and_webhooks_may_subscribe_to_it(app, company, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from servq.cli import make_cli
+
+    # The plugin's event type is listed, and a webhook may subscribe to it or to courier.*.
+    listed = {row["type"]: row["description"] for row in company.api.get("/api/v1/webhooks/event-types").json}
+    assert "flag for the station manager" in listed["courier.repeat_offence"]
+    for types in (["courier.repeat_offence"], ["courier.*"]):
+        r = company.api.post("/api/v1/webhooks", json={"url": "https://hooks.example.com/q", "event_types": types})
+        assert r.status_code == 201, r.json
+    r = company.api.post("/api/v1/webhooks", json={"url": "https://hooks.example.com/q", "event_types": ["courier.nope"]})
+    assert r.status_code == 422 and "courier.nope" in json.dumps(r.json)
+    # Four rush fees of one courier in March, three in one chunk of the import: one flag.
+    lines = [{"kind": "courier.delivery", "occurred_at": f"2026-03-{day:02d}T01:00:00+00:00", "site": "STN-XH",
+              "staff": "C1", "data": {"waybill_no": f"XD4{day:03d}", "service": "same_city",
+                                      "shipped_at": "2026-03-01T22:00:00+00:00", "handover": dict(IN_PERSON),
+                                      "conduct": {"rush_fee_charged": day != 4}}}
+             for day in (2, 3, 4, 5, 6)]
+    path = tmp_path / "deliveries.jsonl"
+    path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+    with time_machine.travel("2026-03-10T12:00:00+00:00", tick=False):
+        result = CliRunner().invoke(make_cli(app_factory=lambda: app),
+                                    ["records", "import", "--tenant", "xunda", "--chunk", "3", str(path)])
+    assert result.exit_code == 0, result.output
+    [flag] = company.api.get("/api/v1/notifications?type=courier.repeat_offence").json
+    assert flag["data"]["count"] == 3 and flag["data"]["item"] == "no_private_rush_fee"
+    assert flag["data"]["staff_id"] == company.staff["C1"]
