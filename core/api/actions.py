@@ -8,13 +8,13 @@ from __future__ import annotations
 import uuid
 from datetime import timezone
 
-from flask import g, request
+from flask import g
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
-from servq.core.api.blueprint import Blueprint, lock_for_write
+from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import actor_id, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.api.history import HistoryEntrySchema, audit_history
@@ -197,9 +197,7 @@ class ActionTransitions(MethodView):
         ``If-Match``, which is optional here)."""
         session = request_session()
         action = get_action(action_id)
-        lock_for_write(action)
-        if request.if_match and blp._generate_etag(ActionSchema().dump(action)) not in request.if_match:
-            abort(412, message="The action changed since you read it; GET it again.")
+        blp.check_if_match(action, ActionSchema, what="the action", required=False)
         if body["action"] == "verify" and g.membership.role not in VERIFIERS:
             abort(403, message=f"Your role ({g.membership.role}) may not verify actions: "
                                f"{', '.join(sorted(VERIFIERS))} may.")

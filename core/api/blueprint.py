@@ -81,6 +81,35 @@ class Blueprint(flask_smorest.Blueprint):
             lock_for_write(etag_data)
         super().check_etag(etag_data, etag_schema)
 
+    def check_if_match(self, obj, etag_data, *, what: str, required: bool = True,
+                       stale: str | None = None) -> None:
+        """``If-Match`` for a write flask-smorest does not check itself (a POST that moves
+        something on, a PUT that creates on first use): ``428`` without it when
+        ``required``, else the row of ``obj`` locked and reloaded (:func:`lock_for_write`)
+        and ``412`` when the ETag sent is not the current one. Without ``If-Match`` and not
+        ``required``, the row is still locked, so concurrent writers run one after the other.
+
+        :param etag_data: the schema (class or instance) that dumps ``obj`` as a GET does,
+            or a callable returning what the GET's ETag is computed from (called after the
+            lock, so it sees the row as it is now).
+        :param what: the object as the messages name it (``"the dispute"``).
+        :param stale: the 412's message (default: ``"<What> changed since you read it; GET it again."``).
+        """
+        if not request.if_match:
+            if required:
+                owner = f"{what}'" if what.endswith("s") else f"{what}'s"
+                abort(428, message=f"Send If-Match with {owner} ETag (GET it first).")
+            lock_for_write(obj)
+            return
+        lock_for_write(obj)
+        if callable(etag_data) and not isinstance(etag_data, type):
+            data = etag_data()
+        else:
+            schema = etag_data() if isinstance(etag_data, type) else etag_data
+            data = schema.dump(obj)
+        if self._generate_etag(data) not in request.if_match:
+            abort(412, message=stale or f"{what[0].upper()}{what[1:]} changed since you read it; GET it again.")
+
     def created(self, schema, *, etag_schema=None, key: str = "id", description: str | None = None):
         """Decorator of a POST that creates an object, in place of ``@blp.response(201,
         schema)``: the answer carries ``Location`` (the request's URL + ``/<key>`` of the

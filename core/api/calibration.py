@@ -130,11 +130,7 @@ def _facilitates(row) -> bool:
 
 
 def _if_match(row):
-    if not request.if_match:
-        abort(428, message="Send If-Match with the session's ETag (GET it first).")
-    lock_for_write(row)
-    if blp._generate_etag(SessionSchema().dump(row)) not in request.if_match:
-        abort(412, message="The session changed since you read it; GET it again.")
+    blp.check_if_match(row, SessionSchema, what="the session")
 
 
 @blp.route("")

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import g, request
+from flask import g
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate, validates_schema, ValidationError
 from sqlalchemy import or_, select
 
-from servq.core.api.blueprint import Blueprint, lock_for_write
+from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import actor_id, enabled_kinds, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.api.records import get_record
@@ -244,11 +244,7 @@ def _step(dispute_id, run, body=None):
     session = request_session()
     dispute = _get(dispute_id)
     # flask-smorest checks If-Match on PUT/PATCH/DELETE only: a step is a POST.
-    if not request.if_match:
-        abort(428, message="Send If-Match with the dispute's ETag (GET it first).")
-    lock_for_write(dispute)
-    if blp._generate_etag(DisputeSchema().dump(dispute)) not in request.if_match:
-        abort(412, message="The dispute changed since you read it; GET it again.")
+    blp.check_if_match(dispute, DisputeSchema, what="the dispute")
     try:
         if body is None:
             run(session, dispute, actor_id=actor_id(), role=_role(), now=utcnow())

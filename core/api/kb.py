@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import g, request
+from flask import g
 from flask.views import MethodView
 from flask_smorest import abort
 from marshmallow import Schema, fields, validate
@@ -263,11 +263,8 @@ class ArticleTransitions(MethodView):
         session = request_session()
         article = get_article(article_id)
         # flask-smorest checks If-Match on PUT/PATCH/DELETE only: a transition is a POST.
-        if not request.if_match:
-            abort(428, message="Send If-Match with the article's ETag (GET it first).")
-        lock_for_write(article)
-        if blp._generate_etag(ArticleSchema().dump(views(session, [article])[0])) not in request.if_match:
-            abort(412, message="The article changed since you read it; GET it again.")
+        blp.check_if_match(article, lambda: ArticleSchema().dump(views(session, [article])[0]),
+                           what="the article")
         try:
             transition(session, article, body["action"], actor_id=actor_id(), role=_role(), now=utcnow())
         except KbRefused as refused:

@@ -15,14 +15,13 @@ from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
-from servq.core.api.blueprint import Blueprint, lock_for_write
+from servq.core.api.blueprint import Blueprint
 from servq.core.api.context import actor_id, require
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
 from servq.core.auth.permissions import allowed
 from servq.core.db.session import request_session
-from servq.core.ledger import (TRANSITIONS, LedgerRefused, load_rules, manual_entry, month_of_now, summary,
+from servq.core.ledger import (TRANSITIONS, LedgerRefused, load_rules, manual_entry, summary,
                                transition, validate_rules)
-from servq.core.ledger.posting import flag_payload
 from servq.core.ledger.rules import RulesDocument, forget_rules
 from servq.core.models import LedgerEntry, LedgerFlag, LedgerRules, Staff
 from servq.core.notify.outbox import emit_many
@@ -155,11 +154,8 @@ class Rules(MethodView):
         rules = load_rules(session)
         if rules is not None:
             # flask-smorest's etag would demand If-Match of the first PUT too: checked here.
-            if not request.if_match:
-                abort(428, message="Send If-Match with the rules' ETag (GET them first).")
-            lock_for_write(rules)
-            if blp._generate_etag(LedgerRulesSchema().dump(rules)) not in request.if_match:
-                abort(412, message="The rules changed since you read them; GET them again.")
+            blp.check_if_match(rules, LedgerRulesSchema, what="the rules",
+                               stale="The rules changed since you read them; GET them again.")
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             abort(422, message="Send the rules as a JSON object.")
@@ -230,11 +226,7 @@ class EntryTransitions(MethodView):
         entry = _entry(entry_id)
         if not _manager():
             abort(403, message="Only a manager moves ledger entries on.")
-        if not request.if_match:
-            abort(428, message="Send If-Match with the entry's ETag (GET it first).")
-        lock_for_write(entry)
-        if blp._generate_etag(EntrySchema().dump(entry)) not in request.if_match:
-            abort(412, message="The entry changed since you read it; GET it again.")
+        blp.check_if_match(entry, EntrySchema, what="the entry")
         try:
             transition(session, entry, body["action"], note=body["note"], actor_id=actor_id())
         except LedgerRefused as refused:
