@@ -11,6 +11,11 @@ colloquialism deduction, the speech-rate band, the patience phrases and the red-
 library). 8 % change the closing phrase (98 points) and one in 1,000 says a red-line phrase
 (0 points and a corrective action). The import runs as the console script in a subprocess,
 as the application role with row-level security, in a fresh database after a checkpoint.
+
+The baseline, measured in the same run in a fresh database of its own: psycopg's
+``executemany`` of the same calls' record rows (parsed and resolved beforehand; numbers
+not masked) as the same role, one transaction: no validation, audit or scoring, one row
+per call where the import writes three (record, audit event, evaluation).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import checkpoint, report, scratch_database  # noqa: E402
-from bench.records_import import APP_ROLE, import_with_cli  # noqa: E402
+from bench.records_import import APP_ROLE, import_with_cli, plain_baseline  # noqa: E402
 
 TARGET = 5_000
 AGENTS = 40
@@ -99,17 +104,25 @@ def main(argv: list[str] | None = None) -> dict:
         with scratch_database() as (url, engine):
             setup(url)
             checkpoint()
+            plain_seconds = plain_baseline(url, engine, path, "bench", args.chunk, "recorded")
+        with scratch_database() as (url, engine):
+            setup(url)
+            checkpoint()
             seconds, cpu, mb = import_with_cli(url, path, args.chunk)
             rows = counts(engine)
     if rows["evaluations"] < args.count:
         raise RuntimeError(f"unexpected rows: {rows}")
-    rate = args.count / seconds
+    rate, plain_rate = args.count / seconds, args.count / plain_seconds
     load = os.getloadavg()[0]
     print(f"calls scored: {args.count:,} in {seconds:.1f} s = {rate:,.0f} calls/s (target {TARGET:,}); "
           f"CPU {cpu:.1f} s ({args.count / cpu:,.0f} per CPU second), peak {mb:,.0f} MB; "
           f"mean {rows['mean_total']:.2f} points, {rows['zero']} red-line calls, {rows['actions']} actions; "
           f"load average {load:.1f} on {os.cpu_count()} CPUs")
+    print(f"plain executemany of the same record rows: {plain_seconds:.1f} s = {plain_rate:,.0f} records/s; "
+          f"ratio {rate / plain_rate:.2f} (scored import / executemany)")
     result = {"count": args.count, "chunk": args.chunk, "rows": rows, "seconds": round(seconds, 2),
+              "executemany": {"seconds": round(plain_seconds, 2), "records_per_s": round(plain_rate)},
+              "ratio": round(rate / plain_rate, 3),
               "calls_per_s": round(rate), "cpu_seconds": round(cpu, 2), "calls_per_cpu_s": round(args.count / cpu),
               "peak_mb": round(mb), "target": f">= {TARGET} calls/s", "load_average": round(load, 1),
               "cpus": os.cpu_count()}

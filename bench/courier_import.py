@@ -15,6 +15,11 @@ its appointment, hand-over and conduct; one in five has a transcript of six turn
 a hundred a rush fee (a critical failure, an action and, the third time in a month for a
 courier, a flag). The import runs as the console script in a subprocess, as the
 application role with row-level security.
+
+The baseline, measured in the same run in a fresh database of its own: psycopg's
+``executemany`` of the same deliveries' record rows (parsed and resolved beforehand) as
+the same role, one transaction: no validation, audit, scoring, clock, action; one row
+per delivery where the import writes four (record, audit event, evaluation, clock).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import ROOT, checkpoint, python, report, scratch_database
+from bench.records_import import plain_baseline
 
 APP_ROLE = "servq_app"
 TARGET = 10_000
@@ -126,15 +132,23 @@ def main(argv: list[str] | None = None) -> dict:
         with scratch_database() as (url, engine):
             setup(url)
             checkpoint()
+            plain_seconds = plain_baseline(url, engine, path, "bench", args.chunk, "received")
+        with scratch_database() as (url, engine):
+            setup(url)
+            checkpoint()
             seconds, cpu, mb, output = import_with_cli(url, path, args.chunk)
             rows = counts(engine)
     print(output)
-    rate = args.count / seconds
+    rate, plain_rate = args.count / seconds, args.count / plain_seconds
     load = os.getloadavg()[0]
     print(f"servq records import: {args.count:,} deliveries in {seconds:.1f} s = {rate:,.0f} records/s "
           f"(target {TARGET:,}/s); CPU {cpu:.1f} s ({args.count / cpu:,.0f} per CPU second), peak {mb:,.0f} MB; "
           f"load average {load:.1f} on {os.cpu_count()} CPUs; rows {rows}")
+    print(f"plain executemany of the same record rows: {plain_seconds:.1f} s = {plain_rate:,.0f} records/s; "
+          f"ratio {rate / plain_rate:.2f} (import / executemany)")
     result = {"count": args.count, "chunk": args.chunk, "rows": rows, "seconds": round(seconds, 2),
+              "executemany": {"seconds": round(plain_seconds, 2), "records_per_s": round(plain_rate)},
+              "ratio": round(rate / plain_rate, 3),
               "records_per_s": round(rate), "cpu_seconds": round(cpu, 2), "records_per_cpu_s": round(args.count / cpu),
               "peak_mb": round(mb), "target": f">= {TARGET} records/s", "load_average": round(load, 1),
               "cpus": os.cpu_count()}

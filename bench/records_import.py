@@ -111,8 +111,9 @@ def setup(url: str) -> tuple[uuid.UUID, uuid.UUID, dict, dict]:
     return tenants[0], tenants[1], codes[tenants[1]][0], codes[tenants[1]][1]
 
 
-def baseline_chunks(path: Path, tenant_id, sites: dict, staff: dict, chunk: int):
-    """The record rows of the file, parsed and resolved, ``chunk`` at a time."""
+def baseline_chunks(path: Path, tenant_id, sites: dict, staff: dict, chunk: int, status: str = "open"):
+    """The record rows of the file, parsed and resolved, ``chunk`` at a time (a record
+    without a status gets ``status``, its kind's initial one)."""
     from psycopg.types.json import Jsonb
 
     now = datetime.now(timezone.utc)
@@ -120,8 +121,8 @@ def baseline_chunks(path: Path, tenant_id, sites: dict, staff: dict, chunk: int)
     with path.open(encoding="utf-8") as lines:
         for line in lines:
             r = json.loads(line)
-            rows.append((tenant_id, uuid.uuid4(), r["kind"], sites[r["site"]], staff[r["staff"]],
-                         datetime.fromisoformat(r["occurred_at"]), r["status"], Jsonb(r["data"]),
+            rows.append((tenant_id, uuid.uuid4(), r["kind"], sites.get(r.get("site")), staff.get(r.get("staff")),
+                         datetime.fromisoformat(r["occurred_at"]), r.get("status", status), Jsonb(r["data"]),
                          Jsonb({}), 0, now, now))
             if len(rows) == chunk:
                 yield rows
@@ -153,6 +154,18 @@ def executemany(url: str, tenant_id, chunks) -> float:
         t0 = time.perf_counter()
         conn.commit()
         return seconds + time.perf_counter() - t0
+
+
+def plain_baseline(url: str, engine, path: Path, slug: str, chunk: int, status: str) -> float:
+    """:func:`executemany` of the file's record rows into the tenant ``slug`` (its sites
+    and staff resolved by code, read as the owner): the seconds it took."""
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        tenant_id = conn.execute(text("SELECT id FROM tenants WHERE slug = :s"), {"s": slug}).scalar()
+        sites = dict(conn.execute(text("SELECT code, id FROM sites WHERE tenant_id = :t"), {"t": tenant_id}).all())
+        staff = dict(conn.execute(text("SELECT code, id FROM staff WHERE tenant_id = :t"), {"t": tenant_id}).all())
+    return executemany(url, tenant_id, baseline_chunks(path, tenant_id, sites, staff, chunk, status))
 
 
 def import_with_cli(url: str, path: Path, chunk: int) -> tuple[float, float, float]:
