@@ -177,6 +177,8 @@ class FanOut:
 
 
 _LAST_JOB_KEY = "servq:fanout:{queue}:{name}"
+#: Seconds the hash of last jobs outlives its last round (a day: past any job's retries).
+_LAST_JOB_TTL = 24 * 3600
 #: rq statuses of a job that has not ended: a tenant's next job waits for it to end.
 _NOT_ENDED = frozenset({"queued", "scheduled", "deferred", "started"})
 
@@ -229,7 +231,10 @@ def fan_out(app: Flask, name: str, tenants: Iterable[tuple[Any, str]], args: lis
         started[str(tenant_id)] = this
         report.enqueued += 1
     if started:
-        queue.connection.hset(key, mapping=started)
+        pipe = queue.connection.pipeline()
+        pipe.hset(key, mapping=started)
+        pipe.expire(key, _LAST_JOB_TTL)  # a tenant deleted meanwhile is not kept for ever
+        pipe.execute()
     return report
 
 
