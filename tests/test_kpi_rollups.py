@@ -292,8 +292,9 @@ def test_the_job_is_registered_and_idempotent(app, acme, now):
 @pytest.mark.redis
 def test_the_worker_tick_refreshes_every_tenant_once_an_hour(app, acme, globex, now):
     queue = app.extensions["servq.queue"]
-    assert rollups.schedule_refresh(app, now) is True
-    assert rollups.schedule_refresh(app, now + timedelta(seconds=30)) is False
+    first = rollups.schedule_refresh(app, now)
+    assert first is not None and first.enqueued == 2
+    assert rollups.schedule_refresh(app, now + timedelta(seconds=30)) is None
     jobs = [job for job in queue.jobs if job.id.startswith("kpi-rollups-")]
     assert {job.args[0] for job in jobs} == {str(acme.id), str(globex.id)}
     assert all(job.func_name == "kpis.refresh" and len(job.args) == 1 for job in jobs)
@@ -302,7 +303,7 @@ def test_the_worker_tick_refreshes_every_tenant_once_an_hour(app, acme, globex, 
 def test_without_redis_the_schedule_does_nothing(app, acme, now):
     if app.extensions["servq.queue"] is not None:
         pytest.skip("runs without Redis")
-    assert rollups.schedule_refresh(app, now) is False
+    assert rollups.schedule_refresh(app, now) is None
 
 
 def test_refresh_without_records_sets_the_state(app, acme, now):

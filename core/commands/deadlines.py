@@ -6,7 +6,8 @@ import json
 
 import click
 
-from servq.core.commands import get_app, tenant_by_slug
+from servq.core.commands import CliError, get_app, tenant_by_slug
+from servq.core.commands.kpis import _fail_on
 
 
 @click.group()
@@ -16,22 +17,36 @@ def deadlines():
 
 @deadlines.command("scan")
 @click.option("--tenant", "slug", default=None, help="Only this tenant (default: every tenant).")
+@click.option("--enqueue", is_flag=True,
+              help="Hand each tenant's scan to the rq workers (one job per tenant) instead of "
+                   "running them here; needs REDIS_URL.")
 @click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
-def deadlines_scan(slug, as_json):
-    """Run one tick now, in this process (for cron, or a deployment without a worker)."""
-    from servq.core.deadlines.watch import SCAN_JOB, run_tick
-    from servq.core.jobs import run_job
+def deadlines_scan(slug, enqueue, as_json):
+    """Run one tick now, in this process (for cron, or a deployment without a worker).
+
+    One tenant after another, each in its own transaction: a tenant whose scan fails is
+    rolled back and named on stderr, the others are scanned, and the exit status is 1
+    (the next scan retries it)."""
+    from servq.core.deadlines.watch import run_tick
 
     app = get_app()
-    if slug:
-        tenant = tenant_by_slug(app, slug)
-        results = {slug: run_job(SCAN_JOB, str(tenant.id))}
-    else:
-        results = run_tick(app)
+    if enqueue and app.extensions.get("servq.queue") is None:
+        raise CliError("--enqueue needs REDIS_URL (without Redis, jobs run here)")
+    tenants = [(tenant_by_slug(app, slug).id, slug)] if slug else None
+    done = run_tick(app, fan_out=enqueue, tenants=tenants)
+    if enqueue:
+        if as_json:
+            click.echo(json.dumps(done.as_dict(), indent=2, sort_keys=True))
+        else:
+            click.echo(f"{done.enqueued} tenant scan(s) enqueued, {done.pending} still pending "
+                       f"from an earlier tick")
+        return
+    results = done.results
     if as_json:
         click.echo(json.dumps(results, indent=2, sort_keys=True))
-        return
-    for name, counts in results.items():
-        click.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
-    if not results:
-        click.echo("no tenants", err=True)
+    else:
+        for name, counts in results.items():
+            click.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        if not done.tenants:
+            click.echo("no tenants", err=True)
+    _fail_on(done, "scan")

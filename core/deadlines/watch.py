@@ -8,10 +8,15 @@ works. A Redis key per minute (``SET NX``) makes sure each minute is scheduled o
 however many workers run, and a Redis lock keeps two ticks from overlapping. If every
 worker stops, the chain resumes when one starts again.
 
-A tick lists the tenants (a global table) and runs :func:`scan_tenant` for each as a job
-of its own (with Redis: in parallel on the workers; without: inline, one after the other),
-each with a session scoped to its tenant. ``servq deadlines scan`` runs one tick now, in
-the calling process, for crontab-minded operators and for deployments without a worker.
+A tick is the enqueuing job: it lists the tenants (a global table) and hands
+:func:`scan_tenant` of each to :func:`core.jobs.fan_out`: with Redis one rq job per tenant
+(in parallel on the workers: more workers, shorter rounds; a tenant whose previous scan
+is still queued or running is skipped this minute), without it inline, one tenant after
+the other; each with a session scoped to its tenant, a failing tenant never stopping the
+others. The tick also enqueues the hourly KPI refresh the same way
+(:func:`core.kpis.rollups.schedule_refresh`). ``servq deadlines scan`` runs one tick now,
+in the calling process (``--enqueue``: on the workers), for crontab-minded operators and
+for deployments without a worker.
 
 This module is one of core's plugins (``CORE_PLUGINS``): it registers :func:`scan_tenant`
 as the job ``deadlines.scan`` and stops the clocks of a deleted record. The tick itself is
@@ -36,7 +41,8 @@ from servq.core.db.session import new_session
 from servq.core.db.state import TRANSACTION, Slot
 from servq.core.deadlines import breaches, schedules, stalled
 from servq.core.kb import scan_reviews
-from servq.core.jobs import dispatch, enqueue, run_job, worker_function
+from servq.core.jobs import FanOut, enqueue, worker_function
+from servq.core.jobs import fan_out as fan_out_jobs
 from servq.core.kpis.rollups import schedule_refresh
 from servq.core.models import Clock, Tenant
 from servq.core.notify.delivery import retry_due
@@ -78,30 +84,27 @@ def scan_tenant(session, now: str | None = None) -> dict:
     return result
 
 
-def run_tick(app: Flask, now: datetime | None = None, *, fan_out: bool = False) -> dict[str, dict]:
-    """Run :func:`scan_tenant` for every tenant.
+def run_tick(app: Flask, now: datetime | None = None, *, fan_out: bool = False,
+             tenants: list[tuple[uuid.UUID, str]] | None = None) -> FanOut:
+    """Run :func:`scan_tenant` for every tenant (or those of ``tenants``, ``(id, slug)``
+    pairs), as of ``now``: :func:`core.jobs.fan_out`.
 
-    ``fan_out`` (the worker's tick): each tenant's scan becomes a job (rq with Redis).
-    Otherwise each runs here, in turn; a tenant whose scan fails is logged and the others
-    still run. Returns ``{tenant slug: counts}`` for the scans run here.
+    ``fan_out`` (the worker's tick, with Redis): each tenant's scan is an rq job of its own
+    (id ``deadlines-<tenant>-<minute>``), so more workers scan more tenants at once; a
+    tenant whose previous scan has not ended yet is left to it. Otherwise (``servq
+    deadlines scan``, or no Redis) each runs here, in turn; a tenant whose scan fails is
+    rolled back, logged and counted (:attr:`~core.jobs.FanOut.failed`), the others still
+    run, and the next tick scans it again (every scan is idempotent).
     """
     now = now or utcnow()
-    with new_session(app) as session:
-        tenants = session.execute(select(Tenant.id, Tenant.slug).order_by(Tenant.slug)).all()
-    results: dict[str, dict] = {}
+    if tenants is None:
+        with new_session(app) as session:
+            tenants = [tuple(row) for row in
+                       session.execute(select(Tenant.id, Tenant.slug).order_by(Tenant.slug)).all()]
     stamp = now.astimezone(timezone.utc).isoformat()
-    for tenant_id, slug in tenants:
-        if fan_out:
-            dispatch(app, SCAN_JOB, str(tenant_id), [stamp],
-                     f"deadlines-{tenant_id}-{int(now.timestamp()) // INTERVAL}-{uuid.uuid4().hex[:6]}")
-            continue
-        try:
-            with app.app_context():
-                results[slug] = run_job(SCAN_JOB, str(tenant_id), stamp)
-        except Exception:
-            log.exception("deadline scan of tenant %s failed", slug)
-            results[slug] = {"error": True}
-    return results
+    minute = int(now.timestamp()) // INTERVAL
+    return fan_out_jobs(app, SCAN_JOB, tenants, [stamp], job_id=lambda tenant_id: f"deadlines-{tenant_id}-{minute}",
+                        inline=not fan_out)
 
 
 # -- the every-minute chain on rq -------------------------------------------------------------
@@ -151,15 +154,16 @@ def tick() -> dict:
         return {"skipped": True}
     started = time.monotonic()
     try:
-        run_tick(app, now, fan_out=queue is not None)
-        schedule_refresh(app, now)  # the KPI rollups of every tenant, once an hour
+        scans = run_tick(app, now, fan_out=queue is not None)
+        refreshes = schedule_refresh(app, now)  # the KPI rollups of every tenant, once an hour
     finally:
         if lock is not None:
             try:
                 lock.release()
             except Exception:  # expired meanwhile: nothing to release
                 pass
-    return {"tenants_scanned_at": now.isoformat(), "seconds": round(time.monotonic() - started, 3)}
+    return {"tenants_scanned_at": now.isoformat(), "seconds": round(time.monotonic() - started, 3),
+            "scans": scans.as_dict(), "kpi_refreshes": refreshes.as_dict() if refreshes else None}
 
 
 # -- plugin hooks ---------------------------------------------------------------------------

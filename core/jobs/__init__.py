@@ -16,7 +16,8 @@ import logging
 import os
 import threading
 import uuid
-from typing import Any, Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
 
 from flask import Flask, current_app
 from redis import Redis
@@ -154,6 +155,87 @@ def run_job(name: str, tenant_id: str, *args: Any) -> Any:
         session.close()
     metrics.JOBS_FINISHED.labels(stable).inc()
     return result
+
+
+@dataclass
+class FanOut:
+    """What :func:`fan_out` did with one job over many tenants."""
+
+    tenants: int = 0
+    #: handed to rq (one job per tenant)
+    enqueued: int = 0
+    #: not handed to rq: the tenant's previous job of this name is still queued or running
+    pending: int = 0
+    #: ``{tenant slug: result}`` of the jobs run here (no Redis, or ``inline``)
+    results: dict[str, Any] = field(default_factory=dict)
+    #: ``{tenant slug: "Error: message"}`` of the jobs run here that raised
+    failed: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"tenants": self.tenants, "enqueued": self.enqueued, "pending": self.pending,
+                "ran": len(self.results), "failed": sorted(self.failed)}
+
+
+_LAST_JOB_KEY = "servq:fanout:{queue}:{name}"
+#: Seconds the hash of last jobs outlives its last round (a day: past any job's retries).
+_LAST_JOB_TTL = 24 * 3600
+#: rq statuses of a job that has not ended: a tenant's next job waits for it to end.
+_NOT_ENDED = frozenset({"queued", "scheduled", "deferred", "started"})
+
+
+def fan_out(app: Flask, name: str, tenants: Iterable[tuple[Any, str]], args: list, *,
+            job_id: Callable[[Any], str], inline: bool = False) -> FanOut:
+    """Run the registered job ``name`` once per tenant (``(tenant id, slug)`` pairs), each
+    with its own tenant-scoped session and transaction.
+
+    With Redis (and not ``inline``) each tenant's run is an rq job of its own (id
+    ``job_id(tenant id)``), so that more workers finish the round sooner. A tenant whose
+    previous job of this name (a Redis hash remembers it) is still queued or running gets
+    none: workers that fall behind are not buried under a growing queue, and the tenant
+    is served again by the first round after that job ends. rq retries a failed job
+    (:func:`dispatch`), and the next round enqueues it again anyway.
+
+    Without Redis, or ``inline`` (a command run by an operator): the jobs run here, one
+    tenant after another. A tenant's job that raises is logged and counted
+    (``servq_jobs_failed_total``, and :attr:`FanOut.failed`; what it had not committed is
+    rolled back); the other tenants still run, and the next round runs it again. Every job run this way must be idempotent.
+    """
+    tenants = list(tenants)
+    report = FanOut(tenants=len(tenants))
+    queue = app.extensions["servq.queue"]
+    if queue is None or inline:
+        for tenant_id, slug in tenants:
+            try:
+                with app.app_context():
+                    report.results[slug] = run_job(name, str(tenant_id), *args)
+            except Exception as exc:  # one tenant's failure is not the others'
+                log.exception("job %s of tenant %s failed; the other tenants go on", name, slug)
+                report.failed[slug] = f"{type(exc).__name__}: {exc}"[:MAX_ERROR]
+        return report
+    key = _LAST_JOB_KEY.format(queue=queue.name, name=name)
+    last = dict(zip((str(t) for t, _ in tenants),
+                    queue.connection.hmget(key, [str(t) for t, _ in tenants]) if tenants else []))
+    previous = [v.decode() for v in last.values() if v is not None]
+    ended = set(previous)
+    for job in RqJob.fetch_many(previous, connection=queue.connection, serializer=JSONSerializer):
+        if job is not None and job.get_status(refresh=False) in _NOT_ENDED:
+            ended.discard(job.id)
+    started: dict[str, str] = {}
+    for tenant_id, _slug in tenants:
+        held = last.get(str(tenant_id))
+        if held is not None and held.decode() not in ended:
+            report.pending += 1
+            continue
+        this = job_id(tenant_id)
+        dispatch(app, name, str(tenant_id), list(args), this)
+        started[str(tenant_id)] = this
+        report.enqueued += 1
+    if started:
+        pipe = queue.connection.pipeline()
+        pipe.hset(key, mapping=started)
+        pipe.expire(key, _LAST_JOB_TTL)  # a tenant deleted meanwhile is not kept for ever
+        pipe.execute()
+    return report
 
 
 #: rq function names that are not a tenant job's name: app-wide functions registered by

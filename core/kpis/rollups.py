@@ -352,28 +352,52 @@ REFRESH_JOB = "kpis.refresh"
 _REFRESH_KEY = "servq:kpis:refresh:{queue}:{slot}"
 
 
-def schedule_refresh(app, now: datetime) -> bool:
+def _tenants(app) -> list[tuple[uuid.UUID, str]]:
+    from servq.core.db.session import new_session
+    from servq.core.models import Tenant
+
+    with new_session(app) as session:
+        return [tuple(row) for row in
+                session.execute(select(Tenant.id, Tenant.slug).order_by(Tenant.slug)).all()]
+
+
+def refresh_all(app, now: datetime | None = None, *, tenants: list[tuple[uuid.UUID, str]] | None = None,
+                enqueue: bool = False):
+    """Refresh the rollups of every tenant (or of ``tenants``, ``(id, slug)`` pairs) with
+    :func:`core.jobs.fan_out`: here, one tenant after another (``servq kpis refresh``),
+    or with ``enqueue`` (and Redis) one rq job per tenant, for the workers. A tenant whose
+    refresh fails is rolled back, logged and counted; the others are refreshed; the next
+    run (a refresh is idempotent) does it again. Returns the :class:`~core.jobs.FanOut`."""
+    from servq.core.jobs import fan_out
+
+    if tenants is None:
+        tenants = _tenants(app)
+    args = [now.astimezone(timezone.utc).isoformat()] if now is not None else []
+    slot = int((now or utcnow()).timestamp()) // REFRESH_INTERVAL
+    return fan_out(app, REFRESH_JOB, tenants, args, inline=not enqueue,
+                   job_id=lambda tenant_id: f"kpi-rollups-{tenant_id}-{slot}")
+
+
+def schedule_refresh(app, now: datetime):
     """From the worker's every-minute tick: once per :data:`REFRESH_INTERVAL` (a Redis
     ``SET NX`` per interval, however many workers tick), enqueue
-    :func:`refresh_kpi_rollups` for every tenant. Costs one Redis command otherwise.
-    Returns whether this call enqueued them."""
-    from servq.core.db.session import new_session
-    from servq.core.jobs import dispatch
-    from servq.core.models import Tenant
+    :func:`refresh_kpi_rollups` for every tenant, one rq job each (:func:`refresh_all`:
+    the workers refresh the tenants in parallel; a tenant whose refresh of the previous
+    hour has not ended is skipped). Costs one Redis command otherwise. Returns the
+    :class:`~core.jobs.FanOut` when this call enqueued them, else ``None``."""
+    from servq.core.jobs import fan_out
 
     queue = app.extensions.get("servq.queue")
     if queue is None:
-        return False
+        return None
     slot = int(now.timestamp()) // REFRESH_INTERVAL
     key = _REFRESH_KEY.format(queue=queue.name, slot=slot)
     if not queue.connection.set(key, b"1", nx=True, ex=2 * REFRESH_INTERVAL):
-        return False
-    with new_session(app) as session:
-        tenant_ids = session.scalars(select(Tenant.id).order_by(Tenant.slug)).all()
-    for tenant_id in tenant_ids:
-        dispatch(app, REFRESH_JOB, str(tenant_id), [], f"kpi-rollups-{tenant_id}-{slot}")
-    return True
+        return None
+    # No instant in the job: each tenant is refreshed as of when its job runs.
+    return fan_out(app, REFRESH_JOB, _tenants(app), [],
+                   job_id=lambda tenant_id: f"kpi-rollups-{tenant_id}-{slot}")
 
 
 __all__ = ["HORIZON", "LAG_DAYS", "REFRESH_JOB", "RefreshReport", "day_start", "local_day", "mark_dirty",
-           "refresh", "refresh_kpi_rollups", "schedule_refresh"]
+           "refresh", "refresh_all", "refresh_kpi_rollups", "schedule_refresh"]
