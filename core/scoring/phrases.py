@@ -457,12 +457,15 @@ def _view(value: Any, selection: tuple, cache: dict) -> _View | None:
                                  "not a list of turns")
         kept = [(None, value)]
     else:
-        key = (path,)  # (value, [(number, speaker, text)]): validated once per record
-        entries = cache.get(key)
-        if entries is None or entries[0] is not value:
-            entries = cache[key] = (value, _entries(value))
-        kept = [(number, text) for number, speaker, text in entries[1]
-                if speakers is None or speaker in speakers]
+        key = (path, speakers)  # (value, [(number, text)] of those speakers)
+        hit = cache.get(key)
+        if hit is None or hit[0] is not value:
+            whole = cache.get((path,))  # (value, [(number, speaker, text)]): validated once
+            if whole is None or whole[0] is not value:
+                whole = cache[(path,)] = (value, _entries(value))
+            hit = cache[key] = (value, [(number, text) for number, speaker, text in whole[1]
+                                        if speakers is None or speaker in speakers])
+        kept = hit[1]
         if turn == "first":
             kept = kept[:1]
         elif turn == "last":
@@ -474,13 +477,32 @@ def _view(value: Any, selection: tuple, cache: dict) -> _View | None:
         for number, text in kept:
             key = path if number is None else f"{path}[{number}]"
             ix = cache.get(key)
-            if ix is None or ix.original is not text:
-                ix = cache[key] = index(text)
+            if ix is None or (ix.original is not text and ix.original != text):
+                ix = cache[key] = _indexed(text)
             indexed.append(ix)
         view = _View(tuple(number for number, _ in kept), tuple(text for _, text in kept),
                      tuple(indexed))
     cache[selection] = (value, view)
     return view
+
+
+#: Texts indexed lately, by content: the scripted lines of calls (greetings, closings)
+#: come again and again. Bounded: short texts only, emptied when full.
+_INDEXED: dict[str, IndexedText] = {}
+_INDEXED_MAX, _INDEXED_LENGTH = 2048, 200
+
+
+def _indexed(text: str) -> IndexedText:
+    """:func:`index` of ``text``, kept by content (an :class:`IndexedText` depends on the
+    characters only; its ``original`` may be another string of them)."""
+    ix = _INDEXED.get(text)
+    if ix is None:
+        ix = index(text)
+        if len(text) <= _INDEXED_LENGTH:
+            if len(_INDEXED) >= _INDEXED_MAX:
+                _INDEXED.clear()
+            _INDEXED[text] = ix
+    return ix
 
 
 def _entries(value: Any) -> list[tuple[int, Any, str]]:
@@ -490,10 +512,14 @@ def _entries(value: Any) -> list[tuple[int, Any, str]]:
         raise RuleInputError(f"phrases are looked for in a text or a list of turns, not {value!r}")
     entries = []
     for number, entry in enumerate(value):
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("text", ""), (str, type(None))):
-            raise RuleInputError(f"turn {number}: a turn is {{\"speaker\": ..., \"text\": \"...\"}}, "
-                                 f"not {entry!r}")
-        entries.append((number, entry.get("speaker"), entry.get("text") or ""))
+        # Exact class checks first: the ABC checks cost most of this loop.
+        if entry.__class__ is dict or isinstance(entry, Mapping):
+            text = entry.get("text")
+            if text.__class__ is str or text is None or isinstance(text, str):
+                entries.append((number, entry.get("speaker"), text or ""))
+                continue
+        raise RuleInputError(f"turn {number}: a turn is {{\"speaker\": ..., \"text\": \"...\"}}, "
+                             f"not {entry!r}")
     return entries
 
 
