@@ -311,7 +311,9 @@ def compile_phrases(params: Mapping[str, Any], code: str):
                 plan = _Plan.unfinished(unfilled)
             else:
                 plan = _Plan(required, written, absent, forbidden, absent_forbidden, filled)
-            if key is not None and len(plans) < 64:
+            if key is not None:
+                if len(plans) >= 64:  # many tenants' values: start again
+                    plans.clear()
                 plans[key] = plan
         return plan
 
@@ -480,8 +482,8 @@ def _view(value: Any, selection: tuple, cache: dict) -> _View | None:
             if ix is None or (ix.original is not text and ix.original != text):
                 ix = cache[key] = _indexed(text)
             indexed.append(ix)
-        view = _View(tuple(number for number, _ in kept), tuple(text for _, text in kept),
-                     tuple(indexed))
+        numbers, texts = zip(*kept)
+        view = _View(numbers, texts, tuple(indexed))
     cache[selection] = (value, view)
     return view
 
