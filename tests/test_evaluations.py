@@ -392,6 +392,32 @@ def test_items_serialised_by_orjson_are_what_json_writes():
     assert b"NaN" in items_json(cases[-1])
 
 
+def test_non_finite_numbers_are_found_wherever_items_json_skips_looking():
+    """``items_json`` skips the phrases rule's evidence (``TextEvidence``: no float) and
+    looks through shared read-only evidence once: a NaN anywhere else is still written as
+    ``json`` writes it, however many times the same shared evidence comes."""
+    import json
+    from datetime import datetime, timezone
+
+    from servq.core.evaluation.evaluations import items_json, json_items
+    from servq.core.scoring import ItemOutcome, Outcome
+    from servq.core.scoring.engine import Evaluation as Scored
+    from servq.core.scoring.rules import FrozenEvidence, TextEvidence
+
+    def scored(*evidences, share=None):
+        return Scored("x", 1, "deduction", datetime(2026, 1, 2, tzinfo=timezone.utc),
+                      tuple(ItemOutcome(f"i{n}", Outcome.PASS, 1.0, 1.0, share, evidence)
+                            for n, evidence in enumerate(evidences)), 1.0, 1.0, 100.0, None, True, (), True)
+
+    shared = FrozenEvidence({"limit": [1.0, float("nan")]})
+    text = TextEvidence(phrases=[{"phrase": "您好", "found": False, "at": (), "matched": ()}])
+    for result in (scored(text, shared), scored(shared), scored(text, {"v": float("inf")}),
+                   scored(text, share=float("nan"))):
+        assert items_json(result).decode() == json.dumps(json_items(result), separators=(",", ":"))
+    plain = scored(text, FrozenEvidence({"value": None}))
+    assert json.loads(items_json(plain)) == json_items(plain) == plain.as_dict()["items"]
+
+
 @pytest.mark.usefixtures("present")  # its rows are dated in 2026 and must be past
 def test_deadline_items_start_clocks_and_a_breach_opens_a_deadline_action(app, acme):
     acme.enable("sample")

@@ -206,3 +206,33 @@ def test_a_blank_stands_for_the_words_of_a_form(tenant):
     assert items["company"]["outcome"] == "fail"
     items, _ = call(tenant, ("agent", "您好，我是。迅达快递公司的"))  # not across a sentence end
     assert items["company"]["outcome"] == "fail"
+
+
+def test_placeholder_values_are_read_once_per_transaction_until_the_settings_change(tenant, monkeypatch):
+    """A bulk import scores chunk after chunk in one transaction: the values are read once,
+    and again after a change of the plugin's settings or the tenant's name, flushed or not."""
+    from sqlalchemy import select
+
+    from servq.core.evaluation import placeholders
+    from servq.core.models import TenantPlugin
+
+    reads = []
+    read = placeholders._read
+    monkeypatch.setattr(placeholders, "_read", lambda session: reads.append(1) or read(session))
+    with tenant.session() as s:
+        assert placeholders.placeholder_values(s)["hotline"] == "400-800-1234"
+        placeholders.placeholder_values(s)["hotline"] = "changed by a caller"
+        assert placeholders.placeholder_values(s)["hotline"] == "400-800-1234"
+        assert len(reads) == 1
+        row = s.scalar(select(TenantPlugin).where(TenantPlugin.plugin_id == "calls"))
+        row.configuration = {"hotline": "400-800-9999"}              # pending
+        assert placeholders.placeholder_values(s)["hotline"] == "400-800-9999"
+        row.configuration = {"hotline": "400-800-0000"}
+        s.flush()                                                      # flushed
+        assert placeholders.placeholder_values(s)["hotline"] == "400-800-0000"
+        s.get(Tenant, tenant.id).name = "新名字"
+        assert placeholders.placeholder_values(s)["company"] == "新名字"
+        assert len(reads) == 4
+        s.rollback()
+        assert placeholders.placeholder_values(s)["hotline"] == "400-800-1234"   # a new transaction
+        assert len(reads) == 5

@@ -45,7 +45,7 @@ from servq.core.scoring import CompiledStandard, Outcome, RuleInputError, evalua
 from servq.core.scoring.engine import _json_safe
 from servq.core.scoring.phrases import placeholder_names
 from servq.core.scoring.registry import CORE_RULE_TYPES
-from servq.core.scoring.rules import FrozenEvidence
+from servq.core.scoring.rules import FrozenEvidence, TextEvidence
 from servq.core.standards import rule_registry, standards_for_kind
 
 _EVALUATIONS = Evaluation.__table__
@@ -247,7 +247,7 @@ def calendar_for_actions(session, failures) -> Any:
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
-_MAPPINGS = frozenset({dict, FrozenEvidence, MappingProxyType})
+_MAPPINGS = frozenset({dict, FrozenEvidence, TextEvidence, MappingProxyType})
 
 
 def _safe(value: Any) -> Any:
@@ -256,7 +256,7 @@ def _safe(value: Any) -> Any:
     cls = value.__class__
     if cls in _PLAIN:
         return value
-    if cls is dict or cls is FrozenEvidence or cls is MappingProxyType:
+    if cls is dict or cls is FrozenEvidence or cls is TextEvidence or cls is MappingProxyType:
         return _safe_mapping(value)
     if cls is list or cls is tuple:
         return [item if item.__class__ in _PLAIN else _safe(item) for item in value]
@@ -315,7 +315,8 @@ def items_json(result) -> bytes:
     that is not a string, an integer beyond 64 bits, a type neither it nor
     :func:`_json_safe` converts, which ``json`` refuses as before) and a number that is
     not finite, which orjson writes as ``null`` and ``json`` as ``NaN`` (which PostgreSQL
-    then refuses, as before).
+    then refuses, as before). Such a number is looked for only where one can be
+    (:func:`_non_finite_items`): not in a phrases rule's evidence, which holds none.
     """
     items = result.items
     try:
@@ -324,9 +325,44 @@ def items_json(result) -> bytes:
     except orjson.JSONEncodeError:
         pass
     else:
-        if b"null" not in text or not _non_finite(items):
+        if b"null" not in text or not _non_finite_items(items):
             return text
     return json.dumps(json_items(result), separators=(",", ":")).encode()
+
+
+#: The classes of an item's fields that are never a float nor hold one.
+_NO_FLOAT = frozenset({str, int, bool, type(None), Outcome})
+#: Shared evidence already looked through: id -> (the evidence, whether it holds a non-finite number).
+_FROZEN_CHECKED: dict[int, tuple[FrozenEvidence, bool]] = {}
+
+
+def _non_finite_items(items) -> bool:
+    """:func:`_non_finite` of an evaluation's items, without walking what cannot hold a
+    float: a phrases rule's :class:`~core.scoring.rules.TextEvidence` (most of the evidence
+    of a transcript) is skipped, and shared read-only evidence is walked once."""
+    for item in items:
+        for value in item[:5]:  # code, outcome, points, max_points, share
+            cls = value.__class__
+            if cls is float:
+                if value - value != 0.0:
+                    return True
+            elif cls not in _NO_FLOAT and _non_finite(value):
+                return True
+        evidence = item[5]
+        cls = evidence.__class__
+        if cls is TextEvidence:
+            continue
+        if cls is FrozenEvidence:
+            hit = _FROZEN_CHECKED.get(id(evidence))
+            if hit is None or hit[0] is not evidence:
+                if len(_FROZEN_CHECKED) >= 4096:
+                    _FROZEN_CHECKED.clear()
+                hit = _FROZEN_CHECKED[id(evidence)] = (evidence, _non_finite(evidence))
+            if hit[1]:
+                return True
+        elif _non_finite(evidence):
+            return True
+    return False
 
 
 def _non_finite(value: Any) -> bool:

@@ -12,15 +12,26 @@ at scoring time each ``<name>`` is filled from the tenant's settings:
 
 Only active plugins count. A placeholder with no value makes the item n.a. (its
 evidence names it).
+
+The values are read once per transaction and tenant (a bulk import scores chunk after
+chunk in one transaction: two queries each, and a wait for the queued writes before
+them, were per chunk); a change of a plugin's settings or of the tenant in the session,
+flushed or not, makes them read again.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import object_session
 
+from servq.core.db.state import TRANSACTION, Slot
 from servq.core.models import Tenant, TenantPlugin
+
+#: (transaction, tenant id, values) of the last :func:`placeholder_values` of the session.
+_VALUES: Slot[tuple] = Slot("servq.placeholders", TRANSACTION, __name__)
+_SETTINGS = (TenantPlugin, Tenant)
 
 
 def _text(value: Any) -> str | None:
@@ -31,7 +42,38 @@ def _text(value: Any) -> str | None:
 
 def placeholder_values(session) -> dict[str, str]:
     """The placeholder values of the session's tenant (see the module docstring): two
-    queries, made only when a standard in use has a placeholder."""
+    queries, made only when a standard in use has a placeholder, once per transaction."""
+    transaction = session.get_transaction()
+    cached = session.state.get(_VALUES)
+    if (cached is not None and transaction is not None and cached[0] is transaction
+            and cached[1] == session.tenant_id and not _settings_pending(session)):
+        return dict(cached[2])
+    values = _read(session)
+    session.state.set(_VALUES, (session.get_transaction(), session.tenant_id, values))
+    return dict(values)
+
+
+def _settings_pending(session) -> bool:
+    """Whether the session holds a change of a plugin's settings or of a tenant not yet
+    flushed (reading the values flushes it)."""
+    return any(isinstance(obj, _SETTINGS) for objects in (session.new, session.dirty, session.deleted)
+               for obj in objects)
+
+
+def _forget(mapper, connection, target) -> None:
+    """A plugin's settings or a tenant written: the session reads the values again."""
+    session = object_session(target)
+    state = getattr(session, "state", None)
+    if state is not None:
+        state.pop(_VALUES)
+
+
+for _model in _SETTINGS:
+    for _name in ("after_insert", "after_update", "after_delete"):
+        event.listen(_model, _name, _forget)
+
+
+def _read(session) -> dict[str, str]:
     rows = session.execute(select(TenantPlugin.plugin_id, TenantPlugin.configuration)
                            .where(TenantPlugin.active.is_(True))
                            .order_by(TenantPlugin.plugin_id)).all()

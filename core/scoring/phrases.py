@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from bisect import bisect_right
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Mapping
@@ -43,7 +44,7 @@ from typing import Any, Mapping
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from servq.core.scoring import rules
-from servq.core.scoring.rules import FrozenEvidence, RuleInputError, RuleResult
+from servq.core.scoring.rules import FrozenEvidence, RuleInputError, RuleResult, TextEvidence
 from servq.core.scoring.text import (BREAK, IndexedText, index, normalise, normalise_part,
                                      phrase_pattern)
 
@@ -54,6 +55,10 @@ _TOKEN = re.compile(rf"<(?P<name>{_NAME})>|(?P<blank>[_＿]{{2,}})")
 _FIELD = re.compile(r"^(?P<path>[^\[\]\s]+?)(?:\[speaker=(?P<speakers>[^\[\]=]+)\])?$")
 _LIBRARY_REF = re.compile(r"^@(?P<library>[a-z][a-z0-9_]*)(?:\.(?P<kind>[a-z][a-z0-9_]*))?$")
 TURNS = ("first", "last", "any")
+#: What separates the turns of a view in its joined normal form: a control character, so
+#: in no normal form (of a text or of a phrase), and no blank (``[^...]``) crosses it.
+_SEPARATOR = "\x00"
+_SEPARATOR_CLASS = "\\x00"
 
 
 # -- libraries ------------------------------------------------------------------------
@@ -125,11 +130,27 @@ class Phrase:
         pieces = []
         for kind, value in self.parts:
             if kind == "blank":
-                pieces.append(f"[^{BREAK}]{{1,{BLANK_GAP}}}?")
+                # Not across a sentence end, nor (in a view's joined text) into another turn.
+                pieces.append(f"[^{BREAK}{_SEPARATOR_CLASS}]{{1,{BLANK_GAP}}}?")
                 continue
             text = value if kind == "text" else normalise(values[value])
             pieces.append((BREAK + "+").join(map(re.escape, text.split(BREAK))))
         return re.compile("".join(pieces))
+
+    def search(self, values: Mapping[str, str]) -> tuple[str | None, re.Pattern | None]:
+        """How to look for this phrase in a normal form with these placeholder values:
+        ``(literal, None)`` (``str.find``) or ``(None, pattern)``."""
+        if self.form is not None and self.pattern is None:
+            return self.form, None
+        if not self.names:
+            return None, self.pattern
+        key = tuple(values.get(name) for name in self.names)
+        pattern = self._cache.get(key)
+        if pattern is None:
+            pattern = self._regex(values)
+            if len(self._cache) < 64:
+                self._cache[key] = pattern
+        return None, pattern
 
     def unfilled(self, values: Mapping[str, str]) -> list[str]:
         """The placeholders of this phrase with no value (or a value of no words)."""
@@ -241,7 +262,14 @@ def _reader(name: str):
 
 
 def compile_phrases(params: Mapping[str, Any], code: str):
-    """The evaluator of a ``phrases`` rule (see the module docstring)."""
+    """The evaluator of a ``phrases`` rule (see the module docstring).
+
+    Everything that does not depend on the record is worked out here or once per set of
+    placeholder values (:class:`_Plan`); per record, the turns at ``field`` are validated
+    once and each selection of them (speakers, turn) normalised and joined once, shared by
+    every item of the record that reads it (:func:`_view`). A forbidden list is one search
+    of one combined pattern over the joined turns: phrase by phrase only when it finds one.
+    """
     field = params.get("field", code)
     path, speakers = parse_field(field)
     turn = params.get("turn", "any")
@@ -265,95 +293,242 @@ def compile_phrases(params: Mapping[str, Any], code: str):
                               "matched": ()}) for entry in written]
     absent_forbidden = [FrozenEvidence({"phrase": p.written, "kind": "forbidden", "found": False,
                                         "at": (), "matched": ()}) for p in forbidden]
+    # Nothing forbidden found: the evidence lists the phrases written out, as absent.
+    none_forbidden = [missing for p, missing in zip(forbidden, absent_forbidden) if p.library is None]
+    plans: dict[tuple, _Plan] = {}
+    fixed = _Plan(required, written, absent, forbidden, absent_forbidden, {}) if not names else None
+    selection = (path, speakers, turn)
+
+    def plan_for(filled: Mapping[str, Any]) -> _Plan:
+        try:
+            key = tuple(filled.get(name) for name in names)
+            plan = plans.get(key)
+        except TypeError:  # an unhashable value: worked out each time
+            key = plan = None
+        if plan is None:
+            unfilled = [name for name in names if not normalise(str(filled.get(name) or ""))]
+            if unfilled:
+                plan = _Plan.unfinished(unfilled)
+            else:
+                plan = _Plan(required, written, absent, forbidden, absent_forbidden, filled)
+            if key is not None:
+                if len(plans) >= 64:  # many tenants' values: start again
+                    plans.clear()
+                plans[key] = plan
+        return plan
 
     def evaluate(values, context):
         value = read(values)
         if value is None:
-            return RuleResult(rules.NA, {"text": None})
+            return RuleResult(rules.NA, TextEvidence(text=None))
         if simple and value.__class__ is str:
             indexed = context.texts.get(path)
             if indexed is None or indexed.original is not value:
                 indexed = context.texts[path] = index(value)
             return matcher.judge(value, indexed)
-        turns = _turns(value, speakers, turn)
-        if not turns:
-            return RuleResult(rules.NA, {"turns": [], "speakers": list(speakers or ()), "turn": turn})
-        filled = context.placeholders
-        unfilled = [name for name in names if not normalise(str(filled.get(name) or ""))]
-        if unfilled:
-            return RuleResult(rules.NA, {
-                "unfilled": unfilled,
-                "note": "no value for " + ", ".join(f"<{n}>" for n in unfilled)
-                        + ": set it in the tenant's or the plugin's settings"})
-        texts = []
-        for number, text in turns:
-            key = path if number is None else f"{path}[{number}]"
-            indexed = context.texts.get(key)
-            if indexed is None or indexed.original is not text:
-                indexed = context.texts[key] = index(text)
-            texts.append((number, text, indexed))
+        view = _view(value, selection, context.texts)
+        if view is None:
+            return RuleResult(rules.NA, TextEvidence(turns=[], speakers=list(speakers or ()), turn=turn))
+        plan = fixed or plan_for(context.placeholders)
+        if plan.unfilled is not None:
+            return RuleResult(rules.NA, TextEvidence(unfilled=list(plan.unfilled), note=plan.note))
         ok, found = True, []
-        for group, entry, missing in zip(required, written, absent):
-            for phrase in group:
-                matches = _matches(phrase, texts, filled)
+        for group, missing in plan.required:
+            for entry, phrase, literal, pattern in group:
+                matches = view.matches(phrase, literal, pattern)
                 if matches:
                     found.append(_found(entry, "required", matches))
                     break
             else:
                 ok = False
                 found.append(missing)
-        for phrase, missing in zip(forbidden, absent_forbidden):
-            matches = _matches(phrase, texts, filled)
-            if matches:
-                ok = False
-                hit = _found(phrase.written, "forbidden", matches)
-                if phrase.library:
-                    hit["library"], hit["library_kind"] = phrase.library, phrase.library_kind
-                found.append(hit)
-            elif phrase.library is None:
-                found.append(missing)
-        evidence = {"phrases": found}
-        if not (len(turns) == 1 and turns[0][0] is None):
-            evidence["turns"] = [number for number, _ in turns]
+        if plan.forbidden:
+            if plan.any_forbidden.search(view.joined) is None:
+                found += none_forbidden
+            else:
+                for phrase, literal, pattern, missing in plan.forbidden:
+                    matches = view.matches(phrase.written, literal, pattern)
+                    if matches:
+                        ok = False
+                        hit = _found(phrase.written, "forbidden", matches)
+                        if phrase.library:
+                            hit["library"], hit["library_kind"] = phrase.library, phrase.library_kind
+                        found.append(hit)
+                    elif phrase.library is None:
+                        found.append(missing)
+        evidence = TextEvidence(phrases=found)  # texts and offsets: no float
+        if view.numbers[0] is not None:
+            evidence["turns"] = list(view.numbers)
         return rules.new_result((rules.PASS if ok else rules.FAIL, evidence, None))
 
     return evaluate
+
+
+class _Plan:
+    """An item's phrases ready to look for with one set of placeholder values (or, in
+    ``unfilled``, the placeholders that have none)."""
+
+    __slots__ = ("required", "forbidden", "any_forbidden", "unfilled", "note")
+
+    def __init__(self, required, written, absent, forbidden, absent_forbidden, filled):
+        self.unfilled = self.note = None
+        # ((entry as written, phrase as written, literal, pattern) per alternative, absent evidence)
+        self.required = [(tuple((entry, phrase.written, *phrase.search(filled)) for phrase in group), missing)
+                         for group, entry, missing in zip(required, written, absent)]
+        self.forbidden = [(phrase, *phrase.search(filled), missing)
+                          for phrase, missing in zip(forbidden, absent_forbidden)]
+        # One pattern that finds any forbidden phrase: found where one of them is found,
+        # since no phrase spans the separator of two turns.
+        self.any_forbidden = re.compile("|".join(
+            f"(?:{re.escape(literal) if pattern is None else pattern.pattern})"
+            for _, literal, pattern, _ in self.forbidden)) if self.forbidden else None
+
+    @classmethod
+    def unfinished(cls, unfilled: list[str]) -> "_Plan":
+        plan = cls.__new__(cls)
+        plan.required = plan.forbidden = plan.any_forbidden = None
+        plan.unfilled = tuple(unfilled)
+        plan.note = ("no value for " + ", ".join(f"<{n}>" for n in unfilled)
+                     + ": set it in the tenant's or the plugin's settings")
+        return plan
+
+
+class _View:
+    """The turns an item judges (``numbers``: their index in the transcript, ``None`` for
+    a plain text), normalised and joined by :data:`_SEPARATOR` into ``joined``; matches
+    are mapped back to offsets in each turn's original text."""
+
+    __slots__ = ("numbers", "texts", "indexed", "joined", "bases")
+
+    def __init__(self, numbers: tuple, texts: tuple, indexed: tuple):
+        self.numbers, self.texts, self.indexed = numbers, texts, indexed
+        if len(indexed) == 1:
+            self.joined, self.bases = indexed[0].normal, None
+        else:
+            self.joined = _SEPARATOR.join([ix.normal for ix in indexed])
+            bases, base = [], 0
+            for ix in indexed:
+                bases.append(base)
+                base += len(ix.normal) + 1
+            self.bases = bases
+
+    def matches(self, phrase: Any, literal: str | None, pattern: re.Pattern | None) -> list[dict]:
+        """The matches of a phrase (``literal`` or ``pattern``, see :meth:`Phrase.search`)
+        turn by turn, each ``{"phrase", "text", "start", "end", "turn"}``: the
+        non-overlapping occurrences in each turn, as :meth:`Phrase.spans` finds them."""
+        joined = self.joined
+        if literal is not None:
+            position = joined.find(literal)
+            if position == -1:
+                return []
+            size = len(literal)
+            spans = []
+            while position != -1:
+                spans.append((position, position + size))
+                position = joined.find(literal, position + size)
+        else:
+            spans = [(m.start(), m.end()) for m in pattern.finditer(joined) if m.end() != m.start()]
+            if not spans:
+                return []
+        found = []
+        bases = self.bases
+        for begin, finish in spans:
+            k = 0 if bases is None else bisect_right(bases, begin) - 1
+            base = 0 if bases is None else bases[k]
+            starts, ends = self.indexed[k]._offsets()
+            last = finish - 1 - base
+            start = starts[begin - base]
+            end = starts[last] + 1 if ends is None else ends[last]
+            found.append({"phrase": phrase, "text": self.texts[k][start:end], "start": start,
+                          "end": end, "turn": self.numbers[k]})
+        return found
+
+
+def _view(value: Any, selection: tuple, cache: dict) -> _View | None:
+    """The :class:`_View` of ``selection`` (``(path, speakers, turn)``) of the value at
+    ``path``, ``None`` when no turn is kept; made once per evaluation (``cache``: the
+    context's ``texts``, where each turn's :class:`IndexedText` is kept by
+    ``"path[number]"`` as before and the views and validated turns by tuples)."""
+    hit = cache.get(selection)
+    if hit is not None and hit[0] is value:
+        return hit[1]
+    path, speakers, turn = selection
+    if value.__class__ is str or isinstance(value, str):
+        if speakers is not None:
+            raise RuleInputError("a speaker is selected but the field holds a plain text, "
+                                 "not a list of turns")
+        kept = [(None, value)]
+    else:
+        key = (path, speakers)  # (value, [(number, text)] of those speakers)
+        hit = cache.get(key)
+        if hit is None or hit[0] is not value:
+            whole = cache.get((path,))  # (value, [(number, speaker, text)]): validated once
+            if whole is None or whole[0] is not value:
+                whole = cache[(path,)] = (value, _entries(value))
+            hit = cache[key] = (value, [(number, text) for number, speaker, text in whole[1]
+                                        if speakers is None or speaker in speakers])
+        kept = hit[1]
+        if turn == "first":
+            kept = kept[:1]
+        elif turn == "last":
+            kept = kept[-1:]
+    if not kept:
+        view = None
+    else:
+        indexed = []
+        for number, text in kept:
+            key = path if number is None else f"{path}[{number}]"
+            ix = cache.get(key)
+            if ix is None or (ix.original is not text and ix.original != text):
+                ix = cache[key] = _indexed(text)
+            indexed.append(ix)
+        numbers, texts = zip(*kept)
+        view = _View(numbers, texts, tuple(indexed))
+    cache[selection] = (value, view)
+    return view
+
+
+#: Texts indexed lately, by content: the scripted lines of calls (greetings, closings)
+#: come again and again. Bounded: short texts only, emptied when full.
+_INDEXED: dict[str, IndexedText] = {}
+_INDEXED_MAX, _INDEXED_LENGTH = 2048, 200
+
+
+def _indexed(text: str) -> IndexedText:
+    """:func:`index` of ``text``, kept by content (an :class:`IndexedText` depends on the
+    characters only; its ``original`` may be another string of them)."""
+    ix = _INDEXED.get(text)
+    if ix is None:
+        ix = index(text)
+        if len(text) <= _INDEXED_LENGTH:
+            if len(_INDEXED) >= _INDEXED_MAX:
+                _INDEXED.clear()
+            _INDEXED[text] = ix
+    return ix
+
+
+def _entries(value: Any) -> list[tuple[int, Any, str]]:
+    """``(index, speaker, text)`` of every turn of a transcript (a text of ``None`` is
+    ``""``). :raises RuleInputError: when ``value`` is no list of turns."""
+    if not isinstance(value, list):
+        raise RuleInputError(f"phrases are looked for in a text or a list of turns, not {value!r}")
+    entries = []
+    for number, entry in enumerate(value):
+        # Exact class checks first: the ABC checks cost most of this loop.
+        if entry.__class__ is dict or isinstance(entry, Mapping):
+            text = entry.get("text")
+            if text.__class__ is str or text is None or isinstance(text, str):
+                entries.append((number, entry.get("speaker"), text or ""))
+                continue
+        raise RuleInputError(f"turn {number}: a turn is {{\"speaker\": ..., \"text\": \"...\"}}, "
+                             f"not {entry!r}")
+    return entries
 
 
 def _found(phrase: Any, kind: str, matches: list[dict]) -> dict:
     return {"phrase": phrase, "kind": kind, "found": True,
             "at": [m["start"] for m in matches], "matched": [m["text"] for m in matches],
             "matches": matches}
-
-
-def _matches(phrase: Phrase, texts, values) -> list[dict]:
-    return [{"phrase": phrase.written, "text": text[start:end], "start": start, "end": end,
-             "turn": number}
-            for number, text, indexed in texts for start, end in phrase.spans(indexed, values)]
-
-
-def _turns(value: Any, speakers: tuple[str, ...] | None, turn: str) -> list[tuple[int | None, str]]:
-    """``(index in the transcript or None, text)`` of the turns judged."""
-    if isinstance(value, str):
-        if speakers is not None:
-            raise RuleInputError("a speaker is selected but the field holds a plain text, "
-                                 "not a list of turns")
-        return [(None, value)]
-    if not isinstance(value, list):
-        raise RuleInputError(f"phrases are looked for in a text or a list of turns, not {value!r}")
-    kept = []
-    for number, entry in enumerate(value):
-        if not isinstance(entry, Mapping) or not isinstance(entry.get("text", ""), (str, type(None))):
-            raise RuleInputError(f"turn {number}: a turn is {{\"speaker\": ..., \"text\": \"...\"}}, "
-                                 f"not {entry!r}")
-        if speakers is not None and entry.get("speaker") not in speakers:
-            continue
-        kept.append((number, entry.get("text") or ""))
-    if turn == "first":
-        return kept[:1]
-    if turn == "last":
-        return kept[-1:]
-    return kept
 
 
 def placeholder_names(params: Mapping[str, Any]) -> tuple[str, ...]:

@@ -32,7 +32,6 @@ from servq.core.calendar.moments import parse_time_of_day
 from servq.core.scoring import dated, rules
 from servq.core.scoring.phrases import PhrasesParams, compile_phrases
 from servq.core.scoring.rules import RuleResult
-from servq.core.scoring.text import IndexedText
 
 
 class Context(NamedTuple):
@@ -42,7 +41,10 @@ class Context(NamedTuple):
 
     now: datetime
     calendar: Calendar
-    texts: dict[str, IndexedText]  # texts indexed so far in this evaluation, by field
+    # What this evaluation has worked out of the record's texts, shared by its items:
+    # texts indexed so far by field ("path", "path[turn]"), and the phrases rule's
+    # validated turns and views of them by tuple keys (core.scoring.phrases._view).
+    texts: dict[Any, Any]
     placeholders: Mapping[str, str] = {}  # placeholder name -> value
 
 

@@ -86,6 +86,16 @@ class FrozenEvidence(dict):
         return self
 
 
+class TextEvidence(dict):
+    """Evidence with no ``float`` anywhere in it (texts, offsets, flags, ``None``), as the
+    rule that builds it guarantees: the ``phrases`` rule's. A ``dict`` like any other
+    evidence; a serialiser that must refuse numbers that are not finite
+    (:func:`core.evaluation.evaluations.items_json`) need not look into it, which on a
+    transcript is most of an evaluation's evidence."""
+
+    __slots__ = ()
+
+
 class RuleInputError(ValueError):
     """A value the rule cannot judge (wrong type, naive datetime, …)."""
 
@@ -348,7 +358,7 @@ class PhraseMatcher:
     def __call__(self, text: Any, indexed: IndexedText | None = None) -> RuleResult:
         """Judge ``text``; ``indexed`` is its :func:`~core.scoring.text.index` if known."""
         if text is None:
-            return RuleResult(NA, {"text": None})
+            return RuleResult(NA, TextEvidence(text=None))
         if not isinstance(text, str):
             raise RuleInputError(f"phrases are looked for in a text, not {text!r}")
         return self.judge(text, index(text) if indexed is None else indexed)
@@ -372,7 +382,7 @@ class PhraseMatcher:
                 found.append(absent)
                 if wanted:
                     ok = False
-        return new_result((PASS if ok else FAIL, {"phrases": found}, None))
+        return new_result((PASS if ok else FAIL, TextEvidence(phrases=found), None))
 
 
 def phrases(text: Any, *, required: Iterable[str] = (), forbidden: Iterable[str] = ()) -> RuleResult:
