@@ -54,6 +54,7 @@ from servq.core.calendar.arithmetic import merge_pauses
 from servq.core.audit import audit
 from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import utcnow
+from servq.core.db.state import TRANSACTION, Slot
 from servq.core.deadlines.pauses import (close_pause as _close_pause, open_pause_cap, open_state as _open_state,
                                          pause_cap, pause_rules, pauses_in)
 from servq.core.models import Clock, OutboxEvent, Record, StandardVersion
@@ -320,10 +321,10 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
     return out
 
 
-#: ``session.info`` key of the clocks this transaction knows: ``(root transaction,
-#: {record id: {standard code: {item code: Clock}}}, whether records inserted in the
-#: transaction can be taken to have no clock)``.
-_KNOWN = "servq.deadlines.clocks"
+#: The clocks this transaction knows: ``(root transaction, {record id: {standard code:
+#: {item code: Clock}}}, whether records inserted in the transaction can be taken to have
+#: no clock)``.
+_KNOWN: Slot[tuple] = Slot("servq.deadlines.clocks", TRANSACTION, __name__)
 
 
 def _clocks_of(session, records: Sequence, new: bool = False) -> dict:
