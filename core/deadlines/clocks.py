@@ -321,43 +321,65 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
     return out
 
 
-#: The clocks this transaction knows: ``(root transaction, {record id: {standard code:
+#: The clocks this transaction knows: ``[root transaction, {record id: {standard code:
 #: {item code: Clock}}}, whether records inserted in the transaction can be taken to have
-#: no clock)``.
-_KNOWN: Slot[tuple] = Slot("servq.deadlines.clocks", TRANSACTION, __name__)
+#: no clock]``.
+_KNOWN: Slot[list] = Slot("servq.deadlines.clocks", TRANSACTION, __name__)
+#: Calls with more records than this (an import's chunk, a re-score) keep nothing: their
+#: clocks are not needed again, and a big transaction would hold every one in memory.
+KEEP_BATCH = 50
+#: At most this many records' clocks are kept per transaction (then it starts afresh).
+KEEP_RECORDS = 20_000
 
 
 def _clocks_of(session, records: Sequence, new: bool = False) -> dict:
     """Every clock of each of ``records``: ``{record id: {standard code: {item code: Clock}}}``.
 
-    The clocks are read once per transaction (one SELECT per 500 records not read yet;
-    none when the records are ``new``, inserted in this transaction, so without a clock
-    unless this function gave them one) and kept on the session for the rest of it:
-    :func:`sync_clocks_many` is the only writer of clock rows (created with
+    One SELECT per 500 records; none when the records are ``new`` (inserted in this
+    transaction and not yet evaluated, so without a clock). The clocks of a call with
+    few records (a request, a step of a history replayed one transition at a time) are
+    kept on the session for the rest of the transaction, so the record's next step
+    reads none: :func:`sync_clocks_many` is the only writer of clock rows (created with
     ``session.add``, removed with ``session.delete``, both through the dicts returned
     here), so within the transaction the dicts stay what the table holds. The breach
     watch's set-based UPDATEs change columns of rows, not which rows exist, and leave
     loaded objects as they are, whether or not they are selected again. A rollback (of a
-    savepoint too: it may bring back a removed clock) forgets them, and the transaction
-    reads them again (``new`` records included); a commit starts afresh.
+    savepoint too: it may bring back a removed clock) forgets them and reads them again,
+    ``new`` records included; a commit starts afresh.
     """
     transaction = session.get_transaction()
     held = session.info.get(_KNOWN)
     if held is None or held[0] is not transaction:
-        held = (transaction, {}, True)
+        held = [transaction, {}, True]
         if transaction is not None:
             session.info[_KNOWN] = held
-    _, known, trusted = held
-    missing = list(dict.fromkeys(record.id for record in records if record.id not in known))
-    for record_id in missing:
-        known[record_id] = {}
-    if not (new and trusted):
+    known: dict = held[1]
+    keep = transaction is not None and len(records) <= KEEP_BATCH
+    if keep and len(known) >= KEEP_RECORDS:
+        known.clear()
+        held[2] = False
+    out = known if keep else {}
+    missing = []
+    for record in records:
+        record_id = record.id
+        if record_id in out:
+            continue
+        mine = known.get(record_id)
+        if mine is None:
+            mine = {}
+            missing.append(record_id)
+        out[record_id] = mine
+    if not (new and held[2]):
         for start in range(0, len(missing), 500):
             for clock in session.scalars(select(Clock).where(Clock.record_id.in_(missing[start:start + 500]))):
-                known[clock.record_id].setdefault(clock.standard_code, {})[clock.item_code] = clock
+                out[clock.record_id].setdefault(clock.standard_code, {})[clock.item_code] = clock
+    if not keep and not new and missing:
+        # Clocks made for these now are not kept: a later call for a record inserted in
+        # this transaction must read them.
+        held[2] = False
     if transaction is None:  # the SELECT began one: the cache starts with it next time
         session.info.pop(_KNOWN, None)
-    return known
+    return out
 
 
 @event.listens_for(Session, "after_soft_rollback")
@@ -365,7 +387,8 @@ def _forget_clocks(session, previous_transaction) -> None:
     """A rollback undid clock rows this transaction wrote or removed: read them again."""
     held = session.info.get(_KNOWN)
     if held is not None:
-        session.info[_KNOWN] = (held[0], {}, False)
+        held[1].clear()
+        held[2] = False
 
 
 def _watch_soon(session, clocks: Iterable[Clock], now: datetime) -> None:
