@@ -120,7 +120,9 @@ Audit, settings, plugins
   ``PluginConfigError(plugin_id, messages)``: a plugin's configuration is invalid (raised from
   ``tenant_onboarded`` it fails the onboarding naming ``plugins.<id>.<field>``).
   ``get_plugins()``: the application's plugin registry (kinds, metrics, hooks);
-  ``enabled_plugin_ids(session)``: the ids of the plugins the tenant has enabled.
+  ``enabled_plugin_ids(session)``: the ids of the plugins the tenant has enabled;
+  ``plugin_settings(session, plugin_id)``: the configuration the tenant stored for a plugin
+  (``{}`` when none; read once per transaction, so a hook may call it for every record).
   ``emit(session, event_type, payload, roles=(...), dedupe_key=...)``: store a
   notification in the outbox (``GET /notifications``, webhooks subscribed to ``*``), in
   the caller's transaction; at most once per tenant and ``dedupe_key``.
@@ -221,6 +223,7 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "PluginConfigError": ("servq.core.plugins.settings", "PluginConfigError"),
     "get_plugins": ("servq.core.plugins.app", "get_plugins"),
     "enabled_plugin_ids": ("servq.core.plugins.app", "enabled_plugin_ids"),
+    "plugin_settings": ("servq.core.plugins.settings", "plugin_settings"),
     "emit": ("servq.core.notify.outbox", "emit"),
     # command line
     "cli_app": ("servq.core.commands", "get_app"),

@@ -304,3 +304,50 @@ def test_the_clock_changes_with_the_records_timestamps(acme, app):
     assert clock["state"] == "running" and clock["stop"] is None
     # 5 working days from Monday 09:00 (the opening of a day): Friday 6 Nov at 18:00.
     assert instant(clock["due"]) == local(2026, 11, 6, 18, 0)
+
+
+def test_a_history_replayed_in_one_transaction_reads_its_clocks_once(acme, app):
+    """A demo loader writes a record's history step by step in one transaction: the clocks
+    come out as through the API, without a SELECT of clocks at every step; a savepoint
+    rolled back in between (which may bring back a removed clock) makes it read them again."""
+    from sqlalchemy import event
+
+    from servq.core.plugins.app import enabled_plugin_ids, get_plugins
+    from servq.core.records.pipeline import create_record
+    from servq.core.records.workflows import transition
+
+    set_calendar(acme)
+    engine = app.extensions["servq.engine"]
+    selects = []
+
+    def count(conn, cursor, statement, *args):
+        if statement.lstrip().startswith("SELECT") and "FROM clocks" in statement:
+            selects.append(statement)
+
+    with app.app_context(), acme.factory.session(acme.id) as s:
+        kinds = get_plugins(app).kinds_for(enabled_plugin_ids(s))
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            opened = local(2026, 11, 2, 9, 0)
+            record = create_record(s, kinds, {"kind": "complaint", "occurred_at": opened, "data": {
+                "channel": "hotline", "severity": "general", "description": "Water leak not fixed"}},
+                None, now=opened)
+            transition(s, kinds, record, "acknowledge", at=local(2026, 11, 2, 9, 30), now=local(2026, 11, 2, 9, 30))
+            transition(s, kinds, record, "resolve", at=local(2026, 11, 2, 9, 40), now=local(2026, 11, 2, 9, 40))
+            assert selects == []
+            savepoint = s.begin_nested()
+            transition(s, kinds, record, "reopen", at=local(2026, 11, 2, 9, 50), now=local(2026, 11, 2, 9, 50))
+            savepoint.rollback()
+            s.refresh(record)
+            transition(s, kinds, record, "reopen", at=local(2026, 11, 2, 10, 0), now=local(2026, 11, 2, 10, 0))
+            assert len(selects) == 1  # read again after the rollback, once
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        s.commit()
+    with at(local(2026, 11, 2, 10, 0)):
+        clocks = clocks_of(acme, record.id)
+    clock = clocks["general_resolved_in_time"]
+    assert clock["state"] == "running" and clock["stop"] is None
+    assert instant(clock["due"]) == local(2026, 11, 6, 18, 0)
+    response = acme.api.get(f"/api/v1/records/{record.id}/clocks")
+    assert len(response.json) == len(clocks)  # one clock per item: none made twice

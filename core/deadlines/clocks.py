@@ -46,13 +46,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
 
 from servq.core.calendar import WALL, Limit, WallClock, due as calendar_due, parse_limit
 from servq.core.calendar.arithmetic import merge_pauses
 from servq.core.audit import audit
 from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import utcnow
+from servq.core.db.state import TRANSACTION, Slot
 from servq.core.deadlines.pauses import (close_pause as _close_pause, open_pause_cap, open_state as _open_state,
                                          pause_cap, pause_rules, pauses_in)
 from servq.core.models import Clock, OutboxEvent, Record, StandardVersion
@@ -175,35 +177,44 @@ def refresh(clock: Clock, keeper, now: datetime, calendar: Any = None) -> None:
     closed = [(a, b) for a, b in pause_spans(clock) if b is not None]
     measure(clock, closed, calendar)
     times = clock_times(keeper, clock.start_at, limit, closed)
-    clock.due_at, clock.warn50_at, clock.warn75_at = times.due_at, times.warn50_at, times.warn75_at
+    _put(clock, due_at=times.due_at, warn50_at=times.warn50_at, warn75_at=times.warn75_at)
     _judge(clock, stop, now)
     if clock.state == "paused":  # the watch resumes it at its pause cap, if it has one
-        clock.next_check_at = open_pause_cap(clock, calendar)[0]
+        _put(clock, next_check_at=open_pause_cap(clock, calendar)[0])
     if clock.breached_at is not None and clock.state == "breached":
         # Escalated already: the breach stands (at the due time the history gives now).
-        clock.breached_at, clock.next_check_at = clock.due_at, None
+        _put(clock, breached_at=clock.due_at, next_check_at=None)
     # Escalated but no longer breached: the caller withdraws it (withdraw_breaches).
+
+
+def _put(clock: Clock, **values) -> None:
+    """Set the attributes of ``clock`` whose value differs: an attribute set to the value
+    it has would still mark the clock changed for the next flush (a record's clocks are
+    recomputed at every step of its history, and mostly come out as they were)."""
+    loaded = clock.__dict__
+    for key, value in values.items():
+        if key not in loaded or loaded[key] != value:
+            setattr(clock, key, value)
 
 
 def _judge(clock: Clock, stop: datetime | None, now: datetime) -> None:
     """The state and ``next_check_at`` that the clock's history gives as of ``now``."""
     if stop is not None:
         if stop <= clock.due_at:
-            clock.state, clock.next_check_at = "met", None
+            _put(clock, state="met", next_check_at=None)
         else:  # stopped late: the watch escalates it at its next pass
-            clock.state, clock.next_check_at = "breached", clock.due_at
+            _put(clock, state="breached", next_check_at=clock.due_at)
         return
     if clock.paused_since is not None:
-        clock.state, clock.next_check_at = "paused", None
+        _put(clock, state="paused", next_check_at=None)
         return
     if now >= clock.due_at:
-        clock.state, clock.next_check_at = "breached", clock.due_at
+        _put(clock, state="breached", next_check_at=clock.due_at)
         return
-    clock.state = "running"
     warned = set(clock.warned or ())
     pending = [at for level, at in ((50, clock.warn50_at), (75, clock.warn75_at), (100, clock.due_at))
                if level not in warned]
-    clock.next_check_at = min(pending) if pending else clock.due_at
+    _put(clock, state="running", next_check_at=min(pending) if pending else clock.due_at)
 
 
 def measure(clock: Clock, pauses: Sequence[tuple[datetime, datetime]], calendar: Any) -> None:
@@ -213,12 +224,11 @@ def measure(clock: Clock, pauses: Sequence[tuple[datetime, datetime]], calendar:
     so the response and resolution KPIs aggregate plain columns in SQL. A clock stopped
     late (breached) is measured too."""
     if clock.stop_at is None:
-        clock.elapsed_seconds = clock.working_seconds = None
+        _put(clock, elapsed_seconds=None, working_seconds=None)
         return
     end = max(clock.stop_at, clock.start_at)
-    clock.elapsed_seconds = WALL.elapsed_excluding(clock.start_at, end, pauses).total_seconds()
-    clock.working_seconds = timekeeper(True, calendar).elapsed_excluding(
-        clock.start_at, end, pauses).total_seconds()
+    _put(clock, elapsed_seconds=WALL.elapsed_excluding(clock.start_at, end, pauses).total_seconds(),
+         working_seconds=timekeeper(True, calendar).elapsed_excluding(clock.start_at, end, pauses).total_seconds())
 
 
 # -- keeping clocks in step with records -------------------------------------------------------
@@ -242,9 +252,12 @@ def sync_clocks(session, record: Record, version: StandardVersion | None, compil
 
 
 def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | None, Any]],
-                     calendar, now: datetime | None = None) -> list[Clock]:
+                     calendar, now: datetime | None = None, *, new: bool = False) -> list[Clock]:
     """:func:`sync_clocks` for many ``(record, version, compiled)`` at once: one SELECT of
-    the existing clocks per 500 records, whatever their number (bulk imports)."""
+    the existing clocks per 500 records, whatever their number (bulk imports), and none
+    for records whose clocks this transaction has read or written already (a record's
+    history replayed step by step: :func:`_clocks_of`) or that were inserted in it
+    (``new``: they have no clock yet)."""
     from servq.core.evaluation import record_values  # evaluation imports clocks (up-edge)
 
     now = now or utcnow()
@@ -255,13 +268,7 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
             work.append((record, version, compiled, items))
     if not work:
         return []
-    existing: dict[tuple, dict[str, Clock]] = {}
-    record_ids = list({record.id for record, *_ in work})
-    codes = sorted({compiled.standard.code for _, _, compiled, _ in work})
-    for start in range(0, len(record_ids), 500):
-        for clock in session.scalars(select(Clock).where(
-                Clock.record_id.in_(record_ids[start:start + 500]), Clock.standard_code.in_(codes))):
-            existing.setdefault((clock.record_id, clock.standard_code), {})[clock.item_code] = clock
+    existing = _clocks_of(session, [record for record, *_ in work], new)
     out = []
     records = {}
     plans: dict[int, tuple] = {}  # id(rule params) -> (due_of, stop_of, target, working)
@@ -269,7 +276,7 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
         values = record_values(record)
         code = compiled.standard.code
         number = version.version if version is not None else compiled.standard.version
-        mine = existing.setdefault((record.id, code), {})
+        mine = existing[record.id].setdefault(code, {})
         wanted = set()
         for item in items:
             params = item.rule.params
@@ -297,13 +304,9 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
                               item_code=item.code, pauses=[], warned=[], state="running")
                 session.add(clock)
                 mine[item.code] = clock
-            clock.standard_version = number
-            clock.target = target
-            clock.business = working
-            clock.anchor_at = anchor
-            clock.pause_rules = pause_rules(params)
-            clock.start_at = start.astimezone(timezone.utc)
-            clock.stop_at = None if stop is None else stop.astimezone(timezone.utc)
+            _put(clock, standard_version=number, target=target, business=working, anchor_at=anchor,
+                 pause_rules=pause_rules(params), start_at=start.astimezone(timezone.utc),
+                 stop_at=None if stop is None else stop.astimezone(timezone.utc))
             refresh(clock, timekeeper(working, calendar), now, calendar)
             out.append(clock)
             records[clock.record_id] = record
@@ -316,6 +319,76 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
     withdraw_breaches(session, [(records[c.record_id], c) for c in out], now)
     _watch_soon(session, out, now)
     return out
+
+
+#: The clocks this transaction knows: ``[root transaction, {record id: {standard code:
+#: {item code: Clock}}}, whether records inserted in the transaction can be taken to have
+#: no clock]``.
+_KNOWN: Slot[list] = Slot("servq.deadlines.clocks", TRANSACTION, __name__)
+#: Calls with more records than this (an import's chunk, a re-score) keep nothing: their
+#: clocks are not needed again, and a big transaction would hold every one in memory.
+KEEP_BATCH = 50
+#: At most this many records' clocks are kept per transaction (then it starts afresh).
+KEEP_RECORDS = 20_000
+
+
+def _clocks_of(session, records: Sequence, new: bool = False) -> dict:
+    """Every clock of each of ``records``: ``{record id: {standard code: {item code: Clock}}}``.
+
+    One SELECT per 500 records; none when the records are ``new`` (inserted in this
+    transaction and not yet evaluated, so without a clock). The clocks of a call with
+    few records (a request, a step of a history replayed one transition at a time) are
+    kept on the session for the rest of the transaction, so the record's next step
+    reads none: :func:`sync_clocks_many` is the only writer of clock rows (created with
+    ``session.add``, removed with ``session.delete``, both through the dicts returned
+    here), so within the transaction the dicts stay what the table holds. The breach
+    watch's set-based UPDATEs change columns of rows, not which rows exist, and leave
+    loaded objects as they are, whether or not they are selected again. A rollback (of a
+    savepoint too: it may bring back a removed clock) forgets them and reads them again,
+    ``new`` records included; a commit starts afresh.
+    """
+    transaction = session.get_transaction()
+    held = session.info.get(_KNOWN)
+    if held is None or held[0] is not transaction:
+        held = [transaction, {}, True]
+        if transaction is not None:
+            session.info[_KNOWN] = held
+    known: dict = held[1]
+    keep = transaction is not None and len(records) <= KEEP_BATCH
+    if keep and len(known) >= KEEP_RECORDS:
+        known.clear()
+        held[2] = False
+    out = known if keep else {}
+    missing = []
+    for record in records:
+        record_id = record.id
+        if record_id in out:
+            continue
+        mine = known.get(record_id)
+        if mine is None:
+            mine = {}
+            missing.append(record_id)
+        out[record_id] = mine
+    if not (new and held[2]):
+        for start in range(0, len(missing), 500):
+            for clock in session.scalars(select(Clock).where(Clock.record_id.in_(missing[start:start + 500]))):
+                out[clock.record_id].setdefault(clock.standard_code, {})[clock.item_code] = clock
+    if not keep and not new and missing:
+        # Clocks made for these now are not kept: a later call for a record inserted in
+        # this transaction must read them.
+        held[2] = False
+    if transaction is None:  # the SELECT began one: the cache starts with it next time
+        session.info.pop(_KNOWN, None)
+    return out
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_clocks(session, previous_transaction) -> None:
+    """A rollback undid clock rows this transaction wrote or removed: read them again."""
+    held = session.info.get(_KNOWN)
+    if held is not None:
+        held[1].clear()
+        held[2] = False
 
 
 def _watch_soon(session, clocks: Iterable[Clock], now: datetime) -> None:

@@ -7,8 +7,14 @@ import uuid
 from sqlalchemy import or_, select
 
 from servq.core.audit import apply_changes, audit
+from servq.core.db.state import TRANSACTION, Slot
 from servq.core.models import Site
 from servq.core.org.errors import OrgConflict
+
+#: ``(tenant id, model name, id)`` of the sites and staff this transaction has found to
+#: exist (the record pipeline checks a record's site and staff once per transaction, not
+#: at every record); deleting a site or a member of staff drops it.
+FOUND: Slot[set] = Slot("servq.org.found", TRANSACTION, __name__)
 
 
 def text_search(text: str, *columns):
@@ -69,3 +75,4 @@ def delete_site(session, site: Site, actor_id: uuid.UUID | None) -> None:
     """Delete a site, audited (the database refuses it while anything refers to it)."""
     audit(session, "sites", site.id, "deleted", actor_id)
     session.delete(site)
+    session.state.pop(FOUND)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from servq.core.audit import apply_changes, audit, jsonable
 from servq.core.models import Membership, Record, Site, Staff
 from servq.core.org.errors import OrgConflict, OrgInvalid
-from servq.core.org.sites import text_search
+from servq.core.org.sites import FOUND, text_search
 
 
 def staff_statement(site_id: uuid.UUID | None = None, q: str | None = None, active: bool | None = None,
@@ -124,3 +124,4 @@ def delete_staff(session, staff: Staff, actor_id: uuid.UUID | None) -> None:
         raise OrgConflict("Staff report to this member of staff; change their reports_to first.")
     audit(session, "staff", staff.id, "deleted", actor_id)
     session.delete(staff)
+    session.state.pop(FOUND)

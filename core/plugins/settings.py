@@ -17,6 +17,7 @@ from marshmallow import Schema, ValidationError
 from sqlalchemy import select
 
 from servq.core.audit import apply_changes, audit
+from servq.core.db.state import TRANSACTION, Slot
 from servq.core.models import TenantPlugin
 from servq.core.plugins.manager import Plugins
 from servq.core.plugins.app import forget_enabled_plugins
@@ -92,6 +93,26 @@ def validate_configuration(plugins: Plugins, plugin_id: str, configuration: dict
         raise PluginConfigError(plugin_id, {"_schema": [str(exc)]}) from exc
 
 
+#: ``{(tenant id, plugin id): stored configuration}`` read in this transaction.
+_SETTINGS: Slot[dict] = Slot("servq.plugin_settings", TRANSACTION, __name__)
+
+
+def plugin_settings(session, plugin_id: str) -> dict[str, Any]:
+    """The stored configuration of ``plugin_id`` for the session's tenant (``{}`` when it
+    has none), as :func:`configure_plugin` validated it: read once per transaction, not
+    at each of the hooks that read it for every record (:func:`configure_plugin` drops
+    it). A copy: the caller may change it."""
+    known = session.state.get(_SETTINGS)
+    if known is None:
+        known = session.state.setdefault(_SETTINGS, {})
+    key = (session.tenant_id, plugin_id)
+    stored = known.get(key)
+    if stored is None:
+        row = tenant_plugin(session, plugin_id)
+        stored = known[key] = json.loads(json.dumps(row.configuration or {})) if row is not None else {}
+    return json.loads(json.dumps(stored)) if stored else {}
+
+
 def tenant_plugin(session, plugin_id: str) -> TenantPlugin | None:
     """The session tenant's settings row for ``plugin_id``, if it has one."""
     return session.scalar(select(TenantPlugin).where(TenantPlugin.plugin_id == plugin_id))
@@ -107,6 +128,7 @@ def configure_plugin(session, plugins: Plugins, plugin_id: str, active: bool,
     """
     stored = validate_configuration(plugins, plugin_id, configuration)
     forget_enabled_plugins(session)
+    session.state.pop(_SETTINGS)
     row = tenant_plugin(session, plugin_id)
     if row is None:
         row = TenantPlugin(plugin_id=plugin_id, active=bool(active), configuration=stored)

@@ -90,7 +90,8 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
                              actor_id, writer=writer)
     clocked = timed(scored)
     if clocked:
-        sync_clocks_many(session, clocked, calendar or tenant_calendar(session), now)
+        sync_clocks_many(session, clocked, calendar or tenant_calendar(session), now,
+                         new=new or writer.fresh)
     post_records(session, records, scored, writer=writer, actor_id=actor_id)
     if not writer.fresh:
         # Fresh records were marked by whoever inserted them.

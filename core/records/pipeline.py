@@ -25,6 +25,7 @@ from servq.core.audit import apply_changes, audit, audit_row, json_default, json
 from servq.core.db import contains_nul, utcnow
 from servq.core.kpis.rollups import mark_dirty
 from servq.core.models import AuditEvent, Record, Site, Staff
+from servq.core.org.sites import FOUND
 from servq.core.plugins import RecordKind
 from servq.core.plugins.app import hooks_for_session
 from servq.core.records.workflows import StatusNeedsTransition, initial_stamps
@@ -266,10 +267,10 @@ def _validated(session, kind: RecordKind, values: Mapping[str, Any],
     out: dict[str, Any] = {}
     site_id, staff_id = values.get("site_id"), values.get("staff_id")
     if site_id is not None and (site_id not in references.sites if references is not None else
-                                session.scalar(select(Site.id).where(Site.id == site_id)) is None):
+                                not _exists(session, Site, site_id)):
         errors["site_id"] = ["No such site in this tenant."]
     if staff_id is not None and (staff_id not in references.staff if references is not None else
-                                 session.scalar(select(Staff.id).where(Staff.id == staff_id)) is None):
+                                 not _exists(session, Staff, staff_id)):
         errors["staff_id"] = ["No such staff member in this tenant."]
     if values.get("occurred_at") is not None:
         # Stored in UTC; normalised here so the caller's object reads back as stored.
@@ -288,6 +289,20 @@ def _validated(session, kind: RecordKind, values: Mapping[str, Any],
     if errors:
         raise RecordInvalid(errors)
     return out
+
+
+def _exists(session, model, ident) -> bool:
+    """Whether the tenant has the site or member of staff ``ident``: one query the first
+    time in a transaction, none after (a history of records written in one transaction,
+    as a demo loader does, names the same few again and again)."""
+    key = (session.tenant_id, model.__name__, ident)
+    found = session.state.get(FOUND)
+    if found is not None and key in found:
+        return True
+    if session.scalar(select(model.id).where(model.id == ident)) is None:
+        return False
+    session.state.setdefault(FOUND, set()).add(key)
+    return True
 
 
 def _unknown_links(session, kind: RecordKind, data: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from servq import Record, TenantPlugin, schedule_zone, utcnow
+from servq import Record, plugin_settings, schedule_zone, utcnow
 from servq.plugins.aftersales.config import AftersalesConfig
 from servq.plugins.aftersales.kinds import OPEN_TICKET_STATUSES
 
@@ -34,8 +34,7 @@ _KINDS = frozenset({TICKET, REVIEW})
 
 
 def configuration(session) -> dict[str, Any]:
-    row = session.scalar(select(TenantPlugin).where(TenantPlugin.plugin_id == PLUGIN))
-    return AftersalesConfig().load(dict(row.configuration or {}) if row is not None else {})
+    return AftersalesConfig().load(plugin_settings(session, PLUGIN))
 
 
 def _at(value: Any) -> datetime | None:

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from servq import (Action, Record, TenantPlugin, TransitionBlocked, emit, schedule_zone)
+from servq import Action, Record, TransitionBlocked, emit, plugin_settings, schedule_zone
 from servq.plugins.courier.config import CourierConfig
 
 PLUGIN = "courier"
@@ -36,8 +36,7 @@ EVENT_TYPES = {EVENT: ("A courier failed the same prohibited act the tenant's re
 def configuration(session) -> dict:
     """The tenant's stored configuration of the plugin, defaults filled in (read only when
     a failed attempt or a prohibited act needs it: rare)."""
-    row = session.scalar(select(TenantPlugin).where(TenantPlugin.plugin_id == PLUGIN))
-    return CourierConfig().load(dict(row.configuration or {}) if row is not None else {})
+    return CourierConfig().load(plugin_settings(session, PLUGIN))
 
 
 def check_failure_photo(session, record, changes) -> None:

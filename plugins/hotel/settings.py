@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
-from servq import TenantPlugin
+from servq import plugin_settings
 from servq.plugins.hotel.config import HotelConfig
 
 PLUGIN = "hotel"
 
 
 def plugin_configuration(session) -> dict[str, Any]:
-    row = session.scalar(select(TenantPlugin).where(TenantPlugin.plugin_id == PLUGIN))
-    return HotelConfig().load(dict(row.configuration or {}) if row is not None else {})
+    return HotelConfig().load(plugin_settings(session, PLUGIN))

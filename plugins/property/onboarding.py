@@ -33,9 +33,9 @@ from typing import Any, Mapping
 
 from sqlalchemy import select
 
-from servq import (PluginConfigError, Site, StandardVersion, Survey, TenantPlugin, adopt_visible,
-                          change_standard, create_schedule, create_survey, find_instrument, merge_patch,
-                          schedule_zone, update_schedule, utcnow)
+from servq import (PluginConfigError, Site, StandardVersion, Survey, adopt_visible,
+                   change_standard, create_schedule, create_survey, find_instrument, merge_patch,
+                   plugin_settings, schedule_zone, update_schedule, utcnow)
 from servq.plugins.property.config import PropertyConfig
 
 PLUGIN = "property"
@@ -99,8 +99,7 @@ def onboard(session, tenant, manifest: Mapping[str, Any] | None = None) -> None:
 
 def plugin_configuration(session) -> dict[str, Any]:
     """The tenant's stored configuration of the plugin, defaults filled in."""
-    row = session.scalar(select(TenantPlugin).where(TenantPlugin.plugin_id == PLUGIN))
-    return PropertyConfig().load(dict(row.configuration or {}) if row is not None else {})
+    return PropertyConfig().load(plugin_settings(session, PLUGIN))
 
 
 def survey_rrule(months: list[int]) -> str:
