@@ -214,7 +214,8 @@ def timed(scored: Sequence[tuple]) -> list[tuple]:
             if known.deadlines]
 
 
-def store_evaluations(session, scored: Sequence[tuple], writer: Writer) -> tuple[list[dict], list[Evaluation]]:
+def store_evaluations(session, scored: Sequence[tuple], writer: Writer, *,
+                      new: bool = False) -> tuple[list[dict], list[Evaluation]]:
     """Store the evaluations of ``scored``: each record gets one row per standard,
     replacing the one it had; rows of standards that no longer apply to a re-scored
     record are removed. Nothing is committed.
@@ -222,9 +223,11 @@ def store_evaluations(session, scored: Sequence[tuple], writer: Writer) -> tuple
     :param writer: ``writer.objects``: build :class:`~servq.core.models.Evaluation`
         objects (only on request: a bulk import does without them); a bulk writer's
         records have no rows yet, so nothing is read first.
+    :param new: the records were inserted in this transaction and not scored yet: they
+        have no rows, so none is read.
     :return: ``(rows as dicts, ORM objects if asked)``.
     """
-    return _store(session, scored, writer)
+    return _store(session, scored, writer, new)
 
 
 def insert_evaluations(session, scored: Sequence[tuple], writer: Writer) -> list[dict]:
@@ -416,7 +419,7 @@ def _insert_fresh(session, scored, writer: Writer) -> list[dict]:
     return rows
 
 
-def _store(session, scored, writer: Writer) -> tuple[list[dict], list[Evaluation]]:
+def _store(session, scored, writer: Writer, new: bool = False) -> tuple[list[dict], list[Evaluation]]:
     """Upsert the evaluation rows of ``scored``: ``(rows as dicts, ORM objects if asked)``.
 
     With ``objects`` (a few records) the rows go through the ORM; without, the existing
@@ -424,7 +427,7 @@ def _store(session, scored, writer: Writer) -> tuple[list[dict], list[Evaluation
     by primary key / DELETE statements (new rows with :func:`core.db.fast.bulk.insert_rows`).
     A bulk writer's records have no rows yet: nothing is read.
     """
-    objects, fresh = writer.objects, writer.fresh
+    objects, fresh = writer.objects, writer.fresh or new
     tenant_id = session.tenant_id
     ids = list(dict.fromkeys(record.id for record, *_ in scored))
     # (record id, standard code) → the existing ORM row (objects) or its id (bulk)

@@ -15,13 +15,17 @@ from __future__ import annotations
 import uuid
 from typing import Any, Iterable, Mapping
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from servq.core.db import dialect_insert, utcnow
+from servq.core.db.state import TRANSACTION, Slot
 from servq.core.models import EvaluationOverride
 from servq.core.scoring import Outcome, Override
 
 CHUNK = 1000
+#: The tenant whose overrides this transaction found to be none (most tenants have
+#: none, most of the time): its later scorings read nothing. Writing one forgets it.
+_NONE: Slot[object] = Slot("servq.evaluation.no_overrides", TRANSACTION, __name__)
 #: The outcomes a person may decide for an item.
 OUTCOMES = ("pass", "fail", "na")
 
@@ -33,9 +37,22 @@ def _override(row: EvaluationOverride) -> Override:
 
 
 def overrides_for(session, record_ids: Iterable[uuid.UUID]) -> dict[tuple[uuid.UUID, str], dict[str, Override]]:
-    """``{(record id, standard code): {item code: Override}}`` of the given records."""
+    """``{(record id, standard code): {item code: Override}}`` of the given records.
+
+    When the tenant has no override at all (one ``EXISTS`` per transaction finds out),
+    nothing more is read for the rest of the transaction, until :func:`set_override`
+    writes one: a history replayed step by step (a demo, an import of transitions) read
+    them at every step."""
     ids = list(dict.fromkeys(record_ids))
     found: dict[tuple[uuid.UUID, str], dict[str, Override]] = {}
+    if not ids:
+        return found
+    tenant_id = session.tenant_id
+    if session.state.get(_NONE) == tenant_id and tenant_id is not None:
+        return found
+    if session.get_transaction() is not None and not session.scalar(select(exists().select_from(EvaluationOverride))):
+        session.state.set(_NONE, tenant_id)
+        return found
     for start in range(0, len(ids), CHUNK):
         for row in session.scalars(select(EvaluationOverride).where(
                 EvaluationOverride.record_id.in_(ids[start:start + CHUNK]))):
@@ -47,6 +64,7 @@ def set_override(session, record_id: uuid.UUID, standard_code: str, item_code: s
                  outcome: str, points: float | None, original: Mapping[str, Any],
                  reason: str | None, dispute_id: uuid.UUID | None, actor_id: uuid.UUID | None) -> None:
     """Keep (or replace) the override of one item; the caller re-scores and commits."""
+    session.state.pop(_NONE)
     values = {"outcome": outcome, "points": points, "original": dict(original), "reason": reason,
               "dispute_id": dispute_id, "created_by": actor_id, "created_at": utcnow()}
     stmt = dialect_insert(session)(EvaluationOverride).values(

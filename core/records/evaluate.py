@@ -83,7 +83,7 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
         post_records(session, records, scored, writer=writer, actor_id=actor_id)
         return []
     if not writer.fresh:
-        rows, stored = store_evaluations(session, scored, writer)
+        rows, stored = store_evaluations(session, scored, writer, new=new)
     failed = failures(scored)
     if failed:
         open_failure_actions(session, failed, calendar or calendar_for_actions(session, failed),
