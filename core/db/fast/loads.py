@@ -30,7 +30,11 @@ functions is left to its ``deserialize``.
 Measured (``load_data`` per record, one CPU, best of five): a courier delivery with a
 six-turn call transcript (``bench/courier_import.py``) 250 → 42 µs; an after-sales call
 with a five-turn transcript (``bench/aftersales_calls.py``) 110 → 40 µs, of which about
-half is the plugin's own transcript field (masking numbers, counting speech).
+half is the plugin's own transcript field (masking numbers, counting speech). End to end
+on PostgreSQL (``servq records import``, 2 shared CPUs): 20,000 courier deliveries took
+13.2 → 10.5 s of the importer's CPU (31.0 → 28.3 s wall), 10,000 after-sales calls
+4.6 → 4.3 s (5.9 → 5.7 s); validation is no longer what bounds either import (scoring,
+clocks and the plugins' ``record_evaluated`` are).
 """
 
 from __future__ import annotations
