@@ -272,9 +272,8 @@ def _schema_loader(schema: Schema, unknown: str | None = None) -> Callable[[Any]
                 out[key] = load_value(value)
         try:
             for validator, key, data_key in field_validators:
-                if key in out:
-                    if validator(out[key], data_key=data_key) is _MISSING:
-                        out.pop(key, None)
+                if key in out and validator(out[key], data_key=data_key) is _MISSING:
+                    out.pop(key, None)
             for validator, pass_original in schema_validators:
                 if pass_original:
                     validator(out, payload, partial=partial, many=False, unknown=unknown)
