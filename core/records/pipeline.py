@@ -346,20 +346,27 @@ def _fast_data_loader(schema_cls: type[Schema]):
     """:func:`load_data`'s fast path for ``schema_cls`` (``None`` when it does not qualify)."""
     from servq.core.db.fast import fast_loader
 
-    return fast_loader(_schema_instance(schema_cls), dump=True)
+    return fast_loader(_schema_instance(schema_cls), dump=True, json_default=_data_default)
 
 
 def load_data(kind: RecordKind, raw: Mapping[str, Any]) -> dict[str, Any]:
     """Validate ``raw`` with the kind's schema and return it as stored: the schema's
     dump of the loaded value, made JSON-safe (dates as ISO strings, decimals as numbers),
     so defaults are filled in and the JSON column never sees a Python-only type.
-    Plain valid input of a plain schema takes :mod:`core.db.fast.loads`'s path (same result)."""
+    Plainly valid input takes :mod:`core.db.fast.loads`'s path (same result, nested
+    schemas and hooks included); anything else goes through marshmallow here."""
     fast = _fast_data_loader(kind.schema)
     if fast is not None:
         stored = fast(raw)
         if stored is not None:
             return stored
-    schema = _schema_instance(kind.schema)
+    return marshmallow_data(kind.schema, raw)
+
+
+def marshmallow_data(schema_cls: type[Schema], raw: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`load_data` through marshmallow alone: what the fast path must equal, and
+    what answers (errors included) whenever it does not apply."""
+    schema = _schema_instance(schema_cls)
     dumped = schema.dump(schema.load(raw))
     try:
         stored = json.loads(json.dumps(dumped, default=_data_default, allow_nan=False))

@@ -72,9 +72,13 @@ per record, ``bench/records_import.py``):
 
 Bodies (``core.api``, the import's validation):
 
-- :func:`fast_loader`: a plain, valid payload loaded in a few microseconds with exactly
-  ``schema.load``'s result (part of the import's 4× of ``513222d``). Fallback: ``None``
-  for anything else, which then goes through marshmallow, errors unchanged.
+- :func:`fast_loader`: a plainly valid payload loaded with exactly ``schema.load``'s
+  result (and, for ``load_data``, the JSON form of its dump): flat schemas in a few
+  microseconds (part of the import's 4× of ``513222d``); nested schemas, hooks and custom
+  fields too (the hooks and custom fields' own code run as in marshmallow). Gain:
+  ``load_data`` of a courier delivery with a six-turn transcript 250 → 42 µs, of an
+  after-sales call 110 → 40 µs (``core.db.fast.loads``). Fallback: ``None`` for anything
+  else, which then goes through marshmallow, errors unchanged.
 - :class:`FastDumpSchema`: plain fields dumped by calling each conversion directly.
   Fallback: marshmallow's own dump for every other field.
 """
