@@ -61,6 +61,27 @@ Records
   ``evaluate_record(session, record, now=..., actor_id=...)``: score a record against the
   standards in force that apply to it.
 
+Knowledge base (docs/knowledge-base.md)
+  ``KbArticle``, ``KbLink``: the mapped tables of articles and of records' links to them.
+  ``kb_suggest(session, record, kind=None, limit=3)``: the best published articles for a
+  record, ``[{id, code, title, product, category, score}]`` best first, as ``GET
+  /records/<id>/kb-suggestions`` ranks them; ``kind`` (the record's ``RecordKind``) says
+  through ``kb_text``, ``kb_product`` and ``kb_category`` which fields of ``data`` count.
+  ``kb_find_articles(session, refs)``: ``{ref: KbArticle}`` for the refs (an article's id
+  or ``code``) naming an article of the tenant. ``kb_link(session, record, article,
+  actor_id=..., now=...)``: link a record to a published article (pins its version, counts
+  and audits the link) as ``POST /records/<id>/kb-links`` does, without firing
+  ``record_changed`` (the caller is usually in it); ``KbRefused`` (``status``, ``message``):
+  it refused (not published, linked already). ``kb_create_article(session, body,
+  actor_id=..., now=...)``: a new draft article (``body``: ``code``, ``title {en, zh}``,
+  ``problem``, ``symptoms``, ``cause``, ``solution_steps``, ``product``, ``category``,
+  ``applies_to``, ``review_every_days``, ``source_record_id``) as ``POST /kb/articles``
+  writes it; ``kb_transition(session, article, action, actor_id=..., role=..., now=...)``:
+  move it on (``submit``, ``publish``, ``review``, ``retire``; ``role`` is checked).
+  ``RecordInvalid(errors, message)``: raised from ``record_created`` or ``record_changed``
+  (or anything a write calls) it refuses the write: 422 with ``errors`` (marshmallow-shaped,
+  ``{"data": {"field": ["..."]}}``) and nothing is changed.
+
 Schedules
   ``create_schedule(session, key=..., ...)``: an idempotent recurring obligation;
   ``update_schedule(session, schedule, changes)``: change one; ``scan_schedules(session, now)``:
@@ -178,6 +199,16 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "update_record": ("servq.core.records.pipeline", "update_record"),
     "transition": ("servq.core.records.workflows", "transition"),
     "evaluate_record": ("servq.core.records.evaluate", "evaluate_record"),
+    # knowledge base
+    "KbArticle": ("servq.core.models", "KbArticle"),
+    "KbLink": ("servq.core.models", "KbLink"),
+    "kb_suggest": ("servq.core.kb.suggest", "suggest"),
+    "kb_find_articles": ("servq.core.kb.store", "find_articles"),
+    "kb_link": ("servq.core.kb.store", "link"),
+    "kb_create_article": ("servq.core.kb.store", "create_article"),
+    "kb_transition": ("servq.core.kb.store", "transition"),
+    "KbRefused": ("servq.core.kb.store", "KbRefused"),
+    "RecordInvalid": ("servq.core.evaluation.errors", "RecordInvalid"),
     # schedules
     "create_schedule": ("servq.core.deadlines.schedules", "create_schedule"),
     "update_schedule": ("servq.core.deadlines.schedules", "update_schedule"),

@@ -176,6 +176,27 @@ def test_suggestions_for_a_record_are_ranked(acme):
     assert leak["id"] and other["id"]
 
 
+def test_a_records_personal_data_never_feeds_its_suggestions(acme):
+    published(acme, {**LEAK, "code": "KB-ZHANG", "title": {"en": "Zhangwei 13800000000"}, "product": None,
+                     "category": None, "problem": "zhangwei", "symptoms": "", "cause": "", "solution_steps": []})
+    record = complaint(acme, "lift stuck", customer={"name": "Zhangwei", "phone": "13800000000"})
+    r = acme.api.get(f"{RECORDS}/{record['id']}/kb-suggestions")
+    assert r.status_code == 200 and r.json == []
+
+
+def test_a_kind_names_the_fields_that_feed_suggestions_as_dotted_paths():
+    from marshmallow import Schema
+
+    from servq.core.plugins import RecordKind
+
+    kind = RecordKind(name="x.ticket", schema=Schema, kb_text=("description", "product.name"),
+                      kb_product=("product.code",), kb_category=("category",))
+    assert kind.kb_text == ("description", "product.name")
+    for field in ("kb_text", "kb_product", "kb_category"):
+        with pytest.raises(ValueError, match=field):
+            RecordKind(name="x.ticket", schema=Schema, **{field: ("product name",)})
+
+
 def test_links_pin_the_version_used(acme):
     with time_machine.travel(T0, tick=False):
         article = published(acme, LEAK)

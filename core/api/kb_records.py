@@ -4,8 +4,10 @@
 Suggestions are the published articles that fit the record (its kind, product, category
 and text: :mod:`servq.core.kb.suggest`), best first. A link (``POST …/kb-links
 {article_id}``) pins the article's published version; ``DELETE
-…/kb-links/<article_id>`` (If-Match) unlinks; each writes an audit event of the record.
-See docs/knowledge-base.md.
+…/kb-links/<article_id>`` (If-Match) unlinks; each writes an audit event of the record,
+tells the plugins (``record_changed`` with ``changes = {"kb_links": [article ids before,
+after]}``: a plugin may derive a value from the record's links) and scores the record
+again. See docs/knowledge-base.md.
 """
 
 from __future__ import annotations
@@ -15,15 +17,17 @@ from flask_smorest import abort
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-from servq.core.api.blueprint import Blueprint
+from servq.core.api.blueprint import Blueprint, lock_for_write
 from servq.core.api.context import actor_id, enabled_kinds, require
 from servq.core.api.kb import ArticleSchema, get_article, views
 from servq.core.api.pagination import PAGINATION_HEADER_DOC, PageArgs, paginate
-from servq.core.api.records import get_record
+from servq.core.api.records import get_record, invalid_as_422
 from servq.core.db import utcnow
 from servq.core.db.session import request_session
 from servq.core.kb import KbRefused, link, suggestions, unlink
 from servq.core.models import KbArticle, KbArticleVersion, KbLink
+from servq.core.plugins.app import hooks_for_session
+from servq.core.records.evaluate import evaluate_record
 
 URL = ""
 blp = Blueprint("kb_records", __name__, description="A record's knowledge-base suggestions and links.")
@@ -63,6 +67,20 @@ def _link_views(session, rows: list[KbLink]) -> list[dict]:
              "created_by": r.created_by, "created_at": r.created_at} for r in rows]
 
 
+def _linked_ids(session, record) -> list[str]:
+    return [str(i) for i in session.scalars(select(KbLink.article_id).where(KbLink.record_id == record.id)
+                                            .order_by(KbLink.created_at, KbLink.id))]
+
+
+def _links_changed(session, record, before: list[str]) -> None:
+    """Tell the plugins the record's links changed, then score it again (a plugin may
+    derive a scored value from the links, as the after-sales ticket's ``kb_linked``)."""
+    hooks_for_session(session).record_changed(
+        session=session, record=record, changes={"kb_links": [before, _linked_ids(session, record)]},
+        actor_id=actor_id())
+    evaluate_record(session, record, now=utcnow())
+
+
 @blp.route("/records/<uuid:record_id>/kb-suggestions")
 class RecordSuggestions(MethodView):
     @require("read")
@@ -71,8 +89,9 @@ class RecordSuggestions(MethodView):
     def get(self, args, record_id):
         """Published articles for this record, best first (see the score)."""
         session = request_session()
-        record = get_record(record_id, enabled_kinds())
-        score, stmt = suggestions(record)
+        kinds = enabled_kinds()
+        record = get_record(record_id, kinds)
+        score, stmt = suggestions(record, kinds.get(record.kind))
         headers: dict = {}
         articles = paginate(session, stmt, args, headers)
         if not articles:
@@ -115,12 +134,16 @@ class RecordLinks(MethodView):
         session = request_session()
         record = get_record(record_id, enabled_kinds())
         article = get_article(body["article_id"])
+        lock_for_write(record)
+        before = _linked_ids(session, record)
         try:
             row = link(session, record, article, actor_id=actor_id(), now=utcnow())
         except KbRefused as refused:
             session.rollback()
             abort(refused.status, message=refused.message)
         result = _link_views(session, [row])[0]
+        with invalid_as_422():
+            _links_changed(session, record, before)
         session.commit()
         return result
 
@@ -144,5 +167,9 @@ class RecordLink(MethodView):
         record = get_record(record_id, enabled_kinds())
         row = _get_link(record, article_id)
         blp.check_etag(_link_views(session, [row])[0], KbLinkSchema)
+        lock_for_write(record)
+        before = _linked_ids(session, record)
         unlink(session, record, row, actor_id=actor_id())
+        with invalid_as_422():
+            _links_changed(session, record, before)
         session.commit()

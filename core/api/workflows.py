@@ -24,7 +24,7 @@ from servq.core.api.blueprint import Blueprint, lock_for_write
 from servq.core.api.context import actor_id, enabled_kinds, require
 from servq.core.api.records import RecordSchema, audit_personal_reads, get_record
 from servq.core.db.session import request_session
-from servq.core.records.pipeline import utc_instant
+from servq.core.records.pipeline import RecordInvalid, utc_instant
 from servq.core.records.workflows import (NOTE_MAX, REASON_MAX, TransitionBlocked, TransitionInvalid,
                                          TransitionRefused, allowed_transitions, transition)
 
@@ -134,6 +134,10 @@ class Transitions(MethodView):
             transition(session, kinds, record, body["action"], note=body.get("note"),
                        at=body.get("at"), reason=body.get("reason"), actor_id=actor_id())
         except TransitionInvalid as exc:
+            session.rollback()
+            abort(422, message=exc.message, errors={"json": exc.errors})
+        except RecordInvalid as exc:
+            # A plugin's record_changed (or the scoring) refused the record as it now is.
             session.rollback()
             abort(422, message=exc.message, errors={"json": exc.errors})
         audit_personal_reads([record], kinds, "transition")

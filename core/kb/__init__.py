@@ -16,9 +16,10 @@ See docs/knowledge-base.md.
 from servq.core.kb.reviews import scan as scan_reviews
 from servq.core.kb.stats import stats
 from servq.core.kb.store import (CONTENT, STATUSES, TRANSITIONS, KbRefused, content_of, create_article,
-                                 current_version, edit_article, link, transition, unlink)
-from servq.core.kb.suggest import suggestions
+                                 current_version, edit_article, find_articles, link, transition, unlink)
+from servq.core.kb.suggest import suggest, suggestions
 
 __all__ = ["CONTENT", "STATUSES", "TRANSITIONS", "KbRefused", "content_of", "create_article",
-           "current_version", "edit_article", "link", "scan_reviews", "stats", "suggestions",
+           "current_version", "edit_article", "find_articles", "link", "scan_reviews", "stats", "suggest",
+           "suggestions",
            "transition", "unlink"]

@@ -156,6 +156,33 @@ def transition(session, article: KbArticle, action: str, *, actor_id, role: str,
     return article
 
 
+def find_articles(session, refs) -> dict[str, KbArticle]:
+    """The tenant's articles named by ``refs``, each an article's id (a UUID, or its text)
+    or its ``code``: ``{ref: article}`` for those found (one query); a ref of neither is
+    left out."""
+    refs = [str(ref) for ref in refs]
+    if not refs:
+        return {}
+    ids = {}
+    for ref in refs:
+        try:
+            ids[ref] = uuid.UUID(ref)
+        except ValueError:
+            pass
+    condition = KbArticle.code.in_(sorted(set(refs)))
+    if ids:
+        condition = condition | KbArticle.id.in_(sorted(set(ids.values())))
+    rows = session.scalars(select(KbArticle).where(condition)).all()
+    by_code = {a.code: a for a in rows}
+    by_id = {a.id: a for a in rows}
+    found = {}
+    for ref in refs:
+        article = by_code.get(ref) or (by_id.get(ids[ref]) if ref in ids else None)
+        if article is not None:
+            found[ref] = article
+    return found
+
+
 def link(session, record, article: KbArticle, *, actor_id, now: datetime) -> KbLink:
     """Link ``record`` to ``article``, pinned to its published version. 409 when the
     article is not published or the record is linked to it already."""

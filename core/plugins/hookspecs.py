@@ -248,8 +248,13 @@ def record_changed(session: TenantSession, record: Record, changes: dict[str, li
 
     :param session: the tenant-scoped session.
     :param record: the changed :class:`core.models.Record`.
-    :param changes: ``{field: [old, new]}`` for every field that changed.
+    :param changes: ``{field: [old, new]}`` for every field that changed; a link or
+        unlink of a knowledge-base article through ``/records/<id>/kb-links`` is
+        ``{"kb_links": [article ids before, after]}`` (the record is scored again after).
     :param actor_id: the id of the user who changed it, or ``None`` for system work.
+
+    Raising :class:`~servq.core.evaluation.errors.RecordInvalid` (the surface's
+    ``RecordInvalid``) refuses the change: the API answers 422 and rolls back.
     """
 
 

@@ -207,6 +207,15 @@ class RecordKind:
         whether the job was fixed the first time (``"fixed_first_time"``), or ``None``.
         The ``first_time_fix`` KPI is the share of ``true`` among the records of every kind
         that names one, counting only records whose field is ``true`` or ``false``.
+    :param kb_text: paths in ``data`` whose text feeds the knowledge base's suggestions for
+        a record (``("description", "product.name")``; a path to an object or list gives
+        every string in it), in order of importance (the suggestion uses the first 50
+        search tokens). Empty: every string of ``data`` except the ``personal`` paths.
+    :param kb_product: paths in ``data`` whose values are the record's product (an article
+        whose ``product`` equals one of them, ignoring case, scores 3). Empty:
+        ``data.product`` and ``data.tags``.
+    :param kb_category: likewise for the article's ``category`` (2 points). Empty:
+        ``data.category`` and ``data.tags``.
     """
 
     name: str
@@ -219,13 +228,17 @@ class RecordKind:
     personal: tuple[str, ...] = ()
     links: tuple[str, ...] = ()
     first_time_fix: str | None = None
+    kb_text: tuple[str, ...] = ()
+    kb_product: tuple[str, ...] = ()
+    kb_category: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         ftf = self.first_time_fix
         if ftf is not None and not (isinstance(ftf, str) and _PATH_RE.match(ftf) and "." not in ftf):
             raise ValueError(f"record kind {self.name!r}: first_time_fix {ftf!r} is not the name "
                              f"of a top-level field of data")
-        for what, paths in (("personal", self.personal), ("links", self.links)):
+        for what, paths in (("personal", self.personal), ("links", self.links), ("kb_text", self.kb_text),
+                            ("kb_product", self.kb_product), ("kb_category", self.kb_category)):
             bad = [p for p in paths if not isinstance(p, str) or not _PATH_RE.match(p)]
             if bad:
                 raise ValueError(f"record kind {self.name!r}: {what} paths {bad!r} are not dotted names")

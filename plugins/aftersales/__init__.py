@@ -34,16 +34,16 @@ def tenant_onboarded(session, tenant, manifest):
 
 
 @hookimpl
-def record_created(session, record):
-    hooks.on_created(session, record)
+def record_created(session, record, actor_id):
+    hooks.on_created(session, record, actor_id)
 
 
 record_created.wants = hooks.wants
 
 
 @hookimpl
-def record_changed(session, record, changes):
-    hooks.on_changed(session, record, changes)
+def record_changed(session, record, changes, actor_id):
+    hooks.on_changed(session, record, changes, actor_id)
 
 
 @hookimpl

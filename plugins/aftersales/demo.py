@@ -15,6 +15,8 @@ two months before the current one and the current month so far, for every active
 * **installations**, two a month, one accepted and handed over on day 6 (a breach);
 * **daily reviews** every working day at each centre listing the open tickets; one day
   missed, one review leaving out two open tickets;
+* **knowledge-base articles**, one published per kind of fault (``knowledge.py``); half
+  the tickets name theirs, linked when resolved;
 * **calls**, 20 a working day per centre, a fifth with transcripts scored automatically;
   8 % of those change the closing phrase, one says the red-line ``我就这态度``; manual
   reviews (inspections of ``aftersales.call_qa`` naming the call) by the QA reviewer.
@@ -51,6 +53,7 @@ from servq import (
     utcnow,
 )
 from servq.plugins.aftersales.hooks import configuration
+from servq.plugins.aftersales.knowledge import seed_articles
 
 SEED = 2026
 MONTHS = 2
@@ -122,6 +125,7 @@ def load(session, tenant) -> None:
     for schedule in session.scalars(select(Schedule).where(Schedule.key.like("aftersales.%")).order_by(Schedule.key)):
         if schedule.dtstart > start:
             update_schedule(session, schedule, {"dtstart": start}, now=start)
+    seed_articles(session, start)  # the KB-<fault> articles the tickets name
     days = list(ctx.working_days())
     missed_day = days[len(days) // 3] if days else None
     partial_day = days[len(days) // 2] if days else None

@@ -7,6 +7,18 @@ re-diagnosed, true when closed without), ``diagnosis_recorded``, ``plan_recorded
 ``max_progress_gap_hours``. A new ticket about a serial number the same customer reported
 within ``repeat_contact_days`` marks the earlier ticket ``repeat_contact``.
 
+Knowledge base (core's, through the plugin surface): ``kb_articles`` names articles by
+code or id; each newly named one must be a published article of the tenant, else the
+write is a 422 naming ``data.kb_articles.<n>`` and nothing is changed; names are stored
+as codes. When the ticket is resolved (and on any later write while it is resolved or
+closed) each named article not linked yet becomes a link of the record (core's
+``kb-links``: pinned version, counted, audited), so core's KB stats count it.
+``kb_linked`` is derived from the record's links (true when it has one, n.a. otherwise),
+whoever made them: a link or unlink through ``/records/<id>/kb-links`` fires
+``record_changed`` and the ticket is scored again. A new ticket whose product and fault
+description fit published articles emits ``aftersales.kb_suggested`` to the agents with
+the best three (``GET /records/<id>/kb-suggestions`` gives them all).
+
 Visits: ``completed`` without a signed sheet can only come from a client that bypassed the
 guard; the visit's critical item fails it all the same.
 
@@ -23,7 +35,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from servq import Record, plugin_settings, schedule_zone, utcnow
+from servq import (KbArticle, KbLink, KbRefused, Record, RecordInvalid, emit, get_plugins,
+                   kb_find_articles, kb_link, kb_suggest, plugin_settings, schedule_zone, utcnow)
 from servq.plugins.aftersales.config import AftersalesConfig
 from servq.plugins.aftersales.kinds import OPEN_TICKET_STATUSES
 
@@ -31,6 +44,10 @@ TICKET = "aftersales.ticket"
 REVIEW = "aftersales.daily_review"
 PLUGIN = "aftersales"
 _KINDS = frozenset({TICKET, REVIEW})
+#: Statuses in which the named articles are linked to the ticket.
+LINKING = ("resolved", "closed")
+SUGGESTED = "aftersales.kb_suggested"
+SUGGESTIONS = 3
 
 
 def configuration(session) -> dict[str, Any]:
@@ -144,19 +161,99 @@ def derive_review(session, record) -> None:
         record.data = data
 
 
-def on_created(session, record) -> None:
+def _refuse(problems: dict[int, str]) -> None:
+    raise RecordInvalid({"data": {"kb_articles": {i: [m] for i, m in sorted(problems.items())}}},
+                        "data.kb_articles: " + "; ".join(m for _, m in sorted(problems.items())))
+
+
+def sync_kb(session, record, changes: dict | None, actor_id, now: datetime) -> None:
+    """Check the newly named articles of ``kb_articles``, store them as codes, link them
+    once the ticket is resolved, derive ``kb_linked`` from the links (see the module
+    docstring). ``changes`` is ``None`` for a new ticket. The links are read (one query)
+    only when they may have changed: a link or unlink through core, a resolved or closed
+    ticket, articles newly named; one more query when a name is not linked yet."""
+    data = dict(record.data or {})
+    names = [str(n) for n in data.get("kb_articles") or []]
+    old = ((changes or {}).get("data") or [None, None])[0]
+    renamed = changes is None or ("data" in changes and (old or {}).get("kb_articles") != data.get("kb_articles"))
+    linking = record.status in LINKING and record.deleted_at is None
+    if changes is not None and "kb_links" not in changes and not linking and not (names and renamed):
+        # Nothing can have linked or unlinked: kb_linked keeps its value (a client's
+        # replacement of data does not change it).
+        previous = (old if "data" in changes else data) or {}
+        if data.get("kb_linked") != previous.get("kb_linked"):
+            record.data = {**data, "kb_linked": previous.get("kb_linked")}
+        return
+    linked: dict[str, str] = {}
+    if changes is not None:
+        linked = {str(a): c for a, c in session.execute(
+            select(KbLink.article_id, KbArticle.code).join(KbArticle, KbArticle.id == KbLink.article_id)
+            .where(KbLink.record_id == record.id))}
+    codes = set(linked.values())
+    pending = [(i, n) for i, n in enumerate(names) if n not in codes and n not in linked]
+    stored = list(dict.fromkeys(linked.get(n, n) for n in names))
+    if pending and (renamed or linking):
+        found = kb_find_articles(session, [n for _, n in pending])
+        problems = {}
+        for i, name in pending:
+            article = found.get(name)
+            if article is None:
+                problems[i] = f"No knowledge-base article with code or id {name!r} in this tenant."
+            elif article.status != "published":
+                problems[i] = (f"Article {article.code!r} is {article.status}: only a published article "
+                               "is linked to a ticket.")
+        if problems:
+            _refuse(problems)
+        by_id = {str(a.id): a.code for a in found.values()}
+        stored = list(dict.fromkeys(by_id.get(n, n) for n in names))
+        if linking:
+            for i, name in pending:
+                article = found[name]
+                if str(article.id) in linked:
+                    continue
+                try:
+                    kb_link(session, record, article, actor_id=actor_id, now=now)
+                except KbRefused as refused:
+                    _refuse({i: refused.message})
+                linked[str(article.id)] = article.code
+    data["kb_articles"] = stored
+    data["kb_linked"] = True if linked else None
+    if data != record.data:
+        record.data = data
+
+
+def suggest_articles(session, record) -> None:
+    """Tell the agents the best published articles for a new ticket (none: no event)."""
+    kind = get_plugins().kinds.get(TICKET)
+    found = kb_suggest(session, record, kind, limit=SUGGESTIONS)
+    if found:
+        emit(session, SUGGESTED, {"record_id": record.id, "articles": found,
+                                  "suggestions": f"/api/v1/records/{record.id}/kb-suggestions"},
+             roles=("agent",), dedupe_key=f"{SUGGESTED}:{record.id}")
+
+
+def on_created(session, record, actor_id=None) -> None:
     if record.kind == TICKET:
         config = configuration(session)
         derive_ticket(record, config, record.occurred_at)
+        sync_kb(session, record, None, actor_id, record.occurred_at)
         mark_repeat(session, record, config)
+        suggest_articles(session, record)
     elif record.kind == REVIEW:
         derive_review(session, record)
 
 
-def on_changed(session, record, changes) -> None:
+def on_changed(session, record, changes, actor_id=None) -> None:
     if record.kind == TICKET:
         progress = "progress" if "timestamps.progress_at" in changes else None
-        derive_ticket(record, configuration(session), utcnow(), progress)
+        now = utcnow()
+        derive_ticket(record, configuration(session), now, progress)
+        # Links made by a transition carry its instant (a demo replaying history passes
+        # the past one); links made by a later edit, the present.
+        stamps = record.timestamps or {}
+        moved = {"resolved": "resolved_at", "closed": "closed_at"}.get(record.status)
+        at = _at(stamps.get(moved)) if moved and "status" in changes else None
+        sync_kb(session, record, changes, actor_id, at or now)
     elif record.kind == REVIEW:
         derive_review(session, record)
 

@@ -139,8 +139,9 @@ class ConfirmationSchema(Strict):
 
 
 class TicketData(Strict):
-    """``data`` of an ``aftersales.ticket``. ``priority``, ``recorded_fully`` and
-    ``kb_linked`` are derived on every write; ``fixed_first_time``, ``progress_log``,
+    """``data`` of an ``aftersales.ticket``. ``priority`` and ``recorded_fully`` are derived
+    on every write; ``kb_linked`` (from the record's knowledge-base links),
+    ``fixed_first_time``, ``progress_log``,
     ``max_progress_gap_hours`` and ``escalated_when_stuck`` are kept by the plugin's
     workflow hook (a value sent back is accepted as it is)."""
 
@@ -158,8 +159,10 @@ class TicketData(Strict):
     escalation = fields.Nested(EscalationSchema, load_default=None, allow_none=True)
     confirmation = fields.Nested(ConfirmationSchema, load_default=None, allow_none=True)
     kb_articles = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
-                              load_default=list, validate=validate.Length(max=50),
-                              metadata={"description": "Knowledge base articles used or written"})
+                              load_default=list, validate=validate.Length(max=50), metadata={
+                                  "description": "Knowledge-base articles used, by code or id (stored as "
+                                                 "codes): each must be published; linked to the ticket "
+                                                 "when it is resolved"})
     root_cause_category = fields.String(load_default=None, allow_none=True, validate=NAME)
     repeat_contact = fields.Boolean(load_default=None, allow_none=True, metadata={
         "description": "The customer came back about the same product within the repeat window"})
@@ -171,7 +174,8 @@ class TicketData(Strict):
     priority = fields.Raw(load_default=None, metadata={"description": "Derived: p1..p4"})
     recorded_fully = fields.Raw(load_default=None, metadata={
         "description": "Derived: problem, method and time taken recorded (n.a. before resolution)"})
-    kb_linked = fields.Raw(load_default=None, metadata={"description": "Derived: an article is linked"})
+    kb_linked = fields.Raw(load_default=None, metadata={
+        "description": "Kept by the plugin: true when the ticket has a knowledge-base link (n.a. otherwise)"})
     max_progress_gap_hours = fields.Raw(load_default=None, metadata={
         "description": "Kept by the workflow: longest silence (h) between receipt, progress reports "
                        "and resolution; n.a. when resolved within 24 h"})
@@ -190,7 +194,6 @@ class TicketData(Strict):
         data["recorded_fully"] = None if not resolution else bool(
             resolution.get("summary") and resolution.get("steps")
             and resolution.get("duration_minutes") is not None)
-        data["kb_linked"] = True if data.get("kb_articles") else None
         return data
 
 
@@ -406,7 +409,11 @@ def record_kinds() -> list[RecordKind]:
                    description="A customer's request, from receipt to the customer's confirmation; "
                                "a customer not satisfied sends it back to diagnosis.",
                    statuses=TICKET_STATUSES, workflow=TICKET_WORKFLOW, personal=("customer",),
-                   first_time_fix="fixed_first_time"),
+                   first_time_fix="fixed_first_time",
+                   # Knowledge-base suggestions: the fault as described and diagnosed, the product.
+                   kb_text=("description", "product.name", "product.item_code", "diagnosis.nature",
+                            "diagnosis.cause"),
+                   kb_product=("product.item_code", "product.name"), kb_category=("root_cause_category",)),
         RecordKind(name="aftersales.visit", schema=VisitData, title=_t("On-site visit", "上门服务"),
                    description="A visit to the customer: confirmed by phone before leaving, completed "
                                "only with the customer's signed service sheet.",

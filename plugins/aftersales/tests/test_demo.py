@@ -9,7 +9,7 @@ import time_machine
 from sqlalchemy import func, select
 
 from servq.core.db.session import new_session
-from servq.core.models import Action, Evaluation, Record, Tenant
+from servq.core.models import Action, Evaluation, KbArticle, KbLink, Record, Tenant
 from servq.tenants.onboarding import example_manifests, onboard
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -36,4 +36,15 @@ def test_the_demo_tenant_has_scored_history(app):
         late = session.scalar(select(func.count()).select_from(Action)
                               .where(Action.item_code == "accepted_within_5_days"))
         assert late == 1
+        # the knowledge base: one published article per fault, the names of resolved tickets linked
+        articles = dict(session.execute(select(KbArticle.code, KbArticle.status)).all())
+        assert articles == {code: "published" for code in ("KB-hardware", "KB-sensor", "KB-software",
+                                                            "KB-usage", "KB-wiring")}
+        resolved = [t for t in tickets if t.status in ("resolved", "closed")]
+        linked = set(session.scalars(select(KbLink.record_id)))
+        assert all((t.id in linked) == bool(t.data["kb_articles"]) for t in resolved)
+        assert all(t.data.get("kb_linked") is (True if t.id in linked else None) for t in tickets)
+        assert 0.3 < len(linked) / len(resolved) < 0.7
+        assert sum(session.scalars(select(KbArticle.links))) == session.scalar(
+            select(func.count()).select_from(KbLink))
         assert session.scalar(select(Tenant.slug).where(Tenant.id == report.tenant_id)) == "aftersales-demo"
