@@ -252,12 +252,20 @@ def sync_clocks(session, record: Record, version: StandardVersion | None, compil
 
 
 def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | None, Any]],
-                     calendar, now: datetime | None = None, *, new: bool = False) -> list[Clock]:
+                     calendar, now: datetime | None = None, *, new: bool = False,
+                     writer: Any = None) -> list[Clock]:
     """:func:`sync_clocks` for many ``(record, version, compiled)`` at once: one SELECT of
     the existing clocks per 500 records, whatever their number (bulk imports), and none
     for records whose clocks this transaction has read or written already (a record's
     history replayed step by step: :func:`_clocks_of`) or that were inserted in it
-    (``new``: they have no clock yet)."""
+    (``new``: they have no clock yet).
+
+    :param writer: a bulk writer (``writer.fresh``: the records were just inserted by a
+        bulk import): their clocks are computed as usual but written as rows by the
+        writer, with the chunk's other rows, instead of through the session's unit of
+        work (which cost an import more than the clocks' computation); the returned
+        clocks are then not in the session.
+    """
     from servq.core.evaluation import record_values  # evaluation imports clocks (up-edge)
 
     now = now or utcnow()
@@ -268,8 +276,10 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
             work.append((record, version, compiled, items))
     if not work:
         return []
-    existing = _clocks_of(session, [record for record, *_ in work], new)
+    rows_only = writer is not None and writer.fresh
+    existing = _clocks_of(session, [record for record, *_ in work], new or rows_only)
     out = []
+    made = []
     records = {}
     plans: dict[int, tuple] = {}  # id(rule params) -> (due_of, stop_of, target, working)
     for record, version, compiled, items in work:
@@ -302,7 +312,10 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
             if clock is None:
                 clock = Clock(id=uuid.uuid4(), record_id=record.id, standard_code=code,
                               item_code=item.code, pauses=[], warned=[], state="running")
-                session.add(clock)
+                if rows_only:
+                    made.append(clock)
+                else:
+                    session.add(clock)
                 mine[item.code] = clock
             _put(clock, standard_version=number, target=target, business=working, anchor_at=anchor,
                  pause_rules=pause_rules(params), start_at=start.astimezone(timezone.utc),
@@ -316,9 +329,38 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
             clock = mine.pop(item_code)
             if clock.breached_at is None:
                 session.delete(clock)
+    if made:
+        _write_rows(session, writer, made, now)
     withdraw_breaches(session, [(records[c.record_id], c) for c in out], now)
     _watch_soon(session, out, now)
     return out
+
+
+_CLOCK_COLUMNS = tuple(column.key for column in Clock.__table__.columns)
+#: What a new clock row holds where its computation set nothing (the columns' defaults).
+_CLOCK_DEFAULTS = {"paused_since": None, "pause_reason": None, "paused_seconds": 0.0, "cap_hits": 0,
+                   "withdrawals": [], "breached_at": None, "elapsed_seconds": None, "working_seconds": None,
+                   "next_check_at": None, "warn50_at": None, "warn75_at": None, "anchor_at": None,
+                   "stop_at": None, "pause_rules": None, "business": False}
+
+
+def _write_rows(session, writer, clocks: Sequence[Clock], now: datetime) -> None:
+    """Write new ``clocks`` (not in the session) as rows with ``writer``, every column
+    given; the transaction's kept clocks forget their records (they are not the session's
+    objects), so a later call reads the rows."""
+    tenant_id = session.tenant_id
+    rows = []
+    for clock in clocks:
+        values = clock.__dict__
+        row = {key: values[key] if key in values else _CLOCK_DEFAULTS.get(key) for key in _CLOCK_COLUMNS}
+        row["tenant_id"], row["updated_at"] = tenant_id, now
+        rows.append(row)
+    writer.insert(session, Clock.__table__, rows)
+    held = session.info.get(_KNOWN)
+    if held is not None:
+        for clock in clocks:
+            held[1].pop(clock.record_id, None)
+        held[2] = False
 
 
 #: The clocks this transaction knows: ``[root transaction, {record id: {standard code:

@@ -91,7 +91,7 @@ def evaluate_records(session, records: Sequence[Record], *, now: datetime | None
     clocked = timed(scored)
     if clocked:
         sync_clocks_many(session, clocked, calendar or tenant_calendar(session), now,
-                         new=new or writer.fresh)
+                         new=new or writer.fresh, writer=writer)
     post_records(session, records, scored, writer=writer, actor_id=actor_id)
     if not writer.fresh:
         # Fresh records were marked by whoever inserted them.
