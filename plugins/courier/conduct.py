@@ -76,25 +76,44 @@ def repeat_rule(session, evaluated) -> None:
     if not failed:
         return
     threshold = configuration(session)["repeat_threshold"]
+    history = _failures(session, {act for _, acts in failed for act in acts})
     # In the order they happened: of a month imported at once, the third is flagged.
     for record, acts in sorted(failed, key=lambda pair: pair[0].occurred_at):
-        _flag(session, record, acts, threshold)
+        _flag(session, record, acts, threshold, history)
 
 
-def _flag(session, record, acts: set[str], threshold: int) -> None:
+def _failures(session, acts: set[str]) -> dict[str, list[tuple]]:
+    """``{act: [(staff id, occurred at, record id)]}``: every live record whose prohibited
+    act opened a corrective action, read once per write with two plain statements (the
+    actions of those items, few; then their records by key), not one join per flagged
+    record: a join's plan, made before a large import's rows are analysed, scanned the
+    records for each of them."""
+    pairs = session.execute(select(Action.item_code, Action.record_id).where(
+        Action.item_code.in_(sorted(acts)), Action.standard_code.in_(STANDARDS),
+        Action.source == "critical")).all()
+    ids = list({record_id for _, record_id in pairs})
+    records = {}
+    for start in range(0, len(ids), 1000):
+        records.update((row.id, (row.staff_id, row.occurred_at)) for row in session.execute(
+            select(Record.id, Record.staff_id, Record.occurred_at).where(
+                Record.id.in_(ids[start:start + 1000]), Record.deleted_at.is_(None))))
+    found: dict[str, list[tuple]] = {}
+    for act, record_id in pairs:
+        if record_id in records:
+            staff_id, occurred_at = records[record_id]
+            found.setdefault(act, []).append((staff_id, occurred_at, record_id))
+    return found
+
+
+def _flag(session, record, acts: set[str], threshold: int, history: dict[str, list[tuple]]) -> None:
     """Flag ``record``'s acts that the courier failed ``threshold`` times in the month up
     to it (not after it: a whole month imported at once flags the third, with three)."""
     label, start, end = _month(session, record.occurred_at)
-    rows = session.execute(
-        select(Action.item_code, Action.record_id)
-        .join(Record, Record.id == Action.record_id)
-        .where(Action.item_code.in_(sorted(acts)), Action.standard_code.in_(STANDARDS),
-               Action.source == "critical", Record.staff_id == record.staff_id,
-               Record.deleted_at.is_(None), Record.occurred_at >= start, Record.occurred_at < end,
-               Record.occurred_at <= record.occurred_at))
     found: dict[str, set] = {act: {record.id} for act in acts}
-    for item_code, record_id in rows:
-        found[item_code].add(record_id)
+    for act in acts:
+        found[act].update(record_id for staff_id, occurred_at, record_id in history.get(act, ())
+                          if staff_id == record.staff_id and start <= occurred_at < end
+                          and occurred_at <= record.occurred_at)
     for act, records in sorted(found.items()):
         if len(records) >= threshold:
             emit(session, EVENT, {
