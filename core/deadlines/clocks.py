@@ -277,7 +277,10 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
     if not work:
         return []
     rows_only = writer is not None and writer.fresh
-    existing = _clocks_of(session, [record for record, *_ in work], new or rows_only)
+    if rows_only:  # just inserted by the caller: no clock yet, none kept
+        existing = {record.id: {} for record, *_ in work}
+    else:
+        existing = _clocks_of(session, [record for record, *_ in work], new)
     out = []
     made = []
     records = {}
@@ -346,8 +349,8 @@ _CLOCK_DEFAULTS = {"paused_since": None, "pause_reason": None, "paused_seconds":
 
 def _write_rows(session, writer, clocks: Sequence[Clock], now: datetime) -> None:
     """Write new ``clocks`` (not in the session) as rows with ``writer``, every column
-    given; the transaction's kept clocks forget their records (they are not the session's
-    objects), so a later call reads the rows."""
+    given; records inserted in the transaction can no longer be taken to have no clock,
+    so a later call for one reads the rows."""
     tenant_id = session.tenant_id
     rows = []
     for clock in clocks:
@@ -356,11 +359,11 @@ def _write_rows(session, writer, clocks: Sequence[Clock], now: datetime) -> None
         row["tenant_id"], row["updated_at"] = tenant_id, now
         rows.append(row)
     writer.insert(session, Clock.__table__, rows)
-    held = session.info.get(_KNOWN)
-    if held is not None:
-        for clock in clocks:
-            held[1].pop(clock.record_id, None)
+    held, transaction = session.info.get(_KNOWN), session.get_transaction()
+    if held is not None and held[0] is transaction:
         held[2] = False
+    elif transaction is not None:
+        session.info[_KNOWN] = [transaction, {}, False]
 
 
 #: The clocks this transaction knows: ``[root transaction, {record id: {standard code:
