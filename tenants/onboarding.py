@@ -19,6 +19,7 @@ from sqlalchemy import select
 from servq.core.audit import apply_changes, audit, jsonable
 from servq.core.auth.passwords import hash_password, verify_password
 from servq.core.auth.tokens import issue_token, revoke_tokens_of
+from servq.core.db.fast import bulk_gc
 from servq.core.db.session import new_session
 from servq.core.models import Membership, Site, Staff, Tenant, TenantPlugin, User
 from servq.core.plugins.settings import PluginConfigError, UnknownPlugin, configure_plugin, tenant_plugin
@@ -313,7 +314,8 @@ def setup_demo(app: Flask, token_ttl: timedelta = timedelta(days=1)) -> list[Dem
     # anyway (a hash this call made needs no verifying either).
     demo_hash = None
     for _name, manifest in example_manifests():
-        report = onboard(app, manifest, demo=True)
+        with bulk_gc():  # months of history per tenant: the collector rescanned the app's objects
+            report = onboard(app, manifest, demo=True)
         owner = next((a for a in manifest["admins"] if a["role"] == "owner"), None)
         if owner is None:
             continue

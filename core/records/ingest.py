@@ -35,10 +35,8 @@ otherwise, so a file or a batch with one bad record writes nothing. The user gui
 
 from __future__ import annotations
 
-import gc
 import uuid
 from collections import abc
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, Callable, Iterable, Mapping, Sequence
@@ -54,7 +52,7 @@ from servq.core.db.fast import fast_loader
 from servq.core.kpis.rollups import mark_dirty
 from servq.core.plugins.manager import wanted
 from servq.core.plugins.app import hooks_for_session
-from servq.core.db.fast import BulkWriter, RowView, new_ids
+from servq.core.db.fast import BulkWriter, RowView, bulk_gc, new_ids
 from servq.core.records.evaluate import evaluate_records
 from servq.core.records.pipeline import (ENTITY, RecordInputSchema, RecordInvalid, References, creation_changes,
                           prepare_record)
@@ -414,7 +412,7 @@ def import_file(app, tenant_id: uuid.UUID, stream: BinaryIO, fmt: str, *, chunk:
     from servq.core.db.session import new_session
     from servq.core.plugins.app import enabled_plugin_ids, get_plugins
 
-    with new_session(app, tenant_id) as session, _bulk_gc():
+    with new_session(app, tenant_id) as session, bulk_gc():
         try:
             kinds = get_plugins(app).kinds_for(enabled_plugin_ids(session))
             report = import_records(session, kinds, read_file(stream, fmt, kinds), actor_id=actor_id,
@@ -428,23 +426,3 @@ def import_file(app, tenant_id: uuid.UUID, stream: BinaryIO, fmt: str, *, chunk:
             session.commit()
             metrics.RECORDS_IMPORTED.inc(report.records)
     return report
-
-
-@contextmanager
-def _bulk_gc():
-    """Fewer garbage collections while a file is imported.
-
-    An import allocates millions of short-lived objects; with the default thresholds the
-    collector runs full passes over the app's own few hundred thousand long-lived objects
-    again and again, which cost about 30 % of an import's CPU time. The objects that exist
-    before the import are frozen (never scanned) and the thresholds raised; both are
-    restored afterwards. Meant for a one-command process (the CLI), not a web worker.
-    """
-    previous = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(previous[0], 50_000), max(previous[1], 20), max(previous[2], 100))
-    try:
-        yield
-    finally:
-        gc.set_threshold(*previous)
-        gc.unfreeze()

@@ -89,7 +89,7 @@ from servq.core.db.fast.driver import (Prepared, connection_used, driver_begin, 
                                        driver_cursor, driver_defer, driver_execute,
                                        prepare_on_begin, prepared)
 from servq.core.db.fast.insert import insert_one
-from servq.core.db.fast.bulk import (JsonText, RowView, drain, insert_rows, insert_tables, new_ids,
+from servq.core.db.fast.bulk import (JsonText, RowView, bulk_gc, drain, insert_rows, insert_tables, new_ids,
                                      send_queued)
 from servq.core.db.fast.loads import FastDumpSchema, fast_loader
 from servq.core.db.fast.writer import WRITER, BulkWriter, Writer
@@ -102,7 +102,7 @@ def begin_with(session, statement: Prepared, args) -> list[tuple] | None:
 
 
 __all__ = [
-    "WRITER", "BulkWriter", "Writer", "FastDumpSchema", "JsonText", "Prepared", "RowView", "begin_with", "connection_used", "drain",
+    "WRITER", "BulkWriter", "Writer", "bulk_gc", "FastDumpSchema", "JsonText", "Prepared", "RowView", "begin_with", "connection_used", "drain",
     "driver_begin", "driver_begin_with", "driver_cursor", "driver_defer", "driver_execute",
     "fast_loader", "insert_one", "insert_rows", "insert_tables", "new_ids", "prepare_on_begin",
     "prepared", "send_queued",

@@ -49,6 +49,9 @@ faster than :func:`uuid.uuid4`.
 
 from __future__ import annotations
 
+import gc
+from contextlib import contextmanager
+
 import os
 import re
 import struct
@@ -445,3 +448,24 @@ def insert_tables(connection, batches: Sequence[tuple[Table, Sequence[Mapping[st
         return
     drain(connection)
     _execute(connection, *_combined(statements))
+
+
+@contextmanager
+def bulk_gc():
+    """Fewer garbage collections while a command writes a great deal at once (a file
+    imported, the demo tenants loaded).
+
+    Such work allocates millions of short-lived objects; with the default thresholds the
+    collector runs full passes over the app's own few hundred thousand long-lived objects
+    again and again, which cost about 30 % of an import's CPU time. The objects that exist
+    before are frozen (never scanned) and the thresholds raised; both are restored
+    afterwards. Meant for a one-command process (the CLI), not a web worker.
+    """
+    previous = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(previous[0], 50_000), max(previous[1], 20), max(previous[2], 100))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
