@@ -142,15 +142,20 @@ class Phrase:
         ``(literal, None)`` (``str.find``) or ``(None, pattern)``."""
         if self.form is not None and self.pattern is None:
             return self.form, None
+        return None, self._filled(values)
+
+    def _filled(self, values: Mapping[str, str]) -> re.Pattern:
+        """This phrase's pattern with these placeholder values (compiled once per set of
+        values, up to 64 kept)."""
         if not self.names:
-            return None, self.pattern
+            return self.pattern
         key = tuple(values.get(name) for name in self.names)
         pattern = self._cache.get(key)
         if pattern is None:
             pattern = self._regex(values)
             if len(self._cache) < 64:
                 self._cache[key] = pattern
-        return None, pattern
+        return pattern
 
     def unfilled(self, values: Mapping[str, str]) -> list[str]:
         """The placeholders of this phrase with no value (or a value of no words)."""
@@ -163,15 +168,7 @@ class Phrase:
             if (self.form in normal) if self.pattern is None else self.pattern.search(normal):
                 return indexed.find_all(self.form, self.pattern)
             return []
-        pattern = self.pattern
-        if self.names:
-            key = tuple(values.get(name) for name in self.names)
-            pattern = self._cache.get(key)
-            if pattern is None:
-                pattern = self._regex(values)
-                if len(self._cache) < 64:
-                    self._cache[key] = pattern
-        return indexed.find_pattern(pattern)
+        return indexed.find_pattern(self._filled(values))
 
 
 def parse_field(field: str) -> tuple[str, tuple[str, ...] | None]:
