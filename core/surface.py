@@ -143,10 +143,14 @@ Audit, settings, plugins
   ``get_plugins()``: the application's plugin registry (kinds, metrics, hooks);
   ``enabled_plugin_ids(session)``: the ids of the plugins the tenant has enabled;
   ``plugin_settings(session, plugin_id)``: the configuration the tenant stored for a plugin
-  (``{}`` when none; read once per transaction, so a hook may call it for every record).
+  (``{}`` when none; read once per transaction, so a hook may call it for every record);
+  ``transaction_memo(session, plugin_id)``: a dictionary the plugin keeps things in for the
+  rest of the transaction (what a bulk hook read once rather than at every chunk).
   ``emit(session, event_type, payload, roles=(...), dedupe_key=...)``: store a
   notification in the outbox (``GET /notifications``, webhooks subscribed to ``*``), in
-  the caller's transaction; at most once per tenant and ``dedupe_key``.
+  the caller's transaction; at most once per tenant and ``dedupe_key``;
+  ``emit_many(session, [(event_type, payload, roles, dedupe_key), ...])``: as ``emit`` for
+  each, in a few statements whatever their number.
 
 Command line (``register_commands``)
   ``cli_app()``: the app of the running ``servq`` command (made once, its database checked,
@@ -255,7 +259,9 @@ _SOURCES: dict[str, tuple[str, str]] = {
     "get_plugins": ("servq.core.plugins.app", "get_plugins"),
     "enabled_plugin_ids": ("servq.core.plugins.app", "enabled_plugin_ids"),
     "plugin_settings": ("servq.core.plugins.settings", "plugin_settings"),
+    "transaction_memo": ("servq.core.plugins.settings", "transaction_memo"),
     "emit": ("servq.core.notify.outbox", "emit"),
+    "emit_many": ("servq.core.notify.outbox", "emit_many"),
     # command line
     "cli_app": ("servq.core.commands", "get_app"),
     "cli_tenant": ("servq.core.commands", "tenant_by_slug"),

@@ -113,6 +113,24 @@ def plugin_settings(session, plugin_id: str) -> dict[str, Any]:
     return json.loads(json.dumps(stored)) if stored else {}
 
 
+#: ``{(tenant id, plugin id): memo}`` kept for plugins in this transaction.
+_MEMOS: Slot[dict] = Slot("servq.plugin_memos", TRANSACTION, __name__)
+
+
+def transaction_memo(session, plugin_id: str) -> dict[str, Any]:
+    """A dictionary ``plugin_id`` may keep what it read or worked out in, for the rest of
+    the session's transaction: the same one at every call in the transaction, dropped when
+    the outermost transaction ends (commit, rollback or close) or the session switches
+    tenant. A hook that would read the same rows at every write of a bulk import (one
+    call per chunk) reads them once and keeps its own additions here instead; what the
+    plugin keeps must stay true for the transaction (rows it may see change, through
+    writes of its own, it updates itself)."""
+    memos = session.state.get(_MEMOS)
+    if memos is None:
+        memos = session.state.setdefault(_MEMOS, {})
+    return memos.setdefault((session.tenant_id, plugin_id), {})
+
+
 def tenant_plugin(session, plugin_id: str) -> TenantPlugin | None:
     """The session tenant's settings row for ``plugin_id``, if it has one."""
     return session.scalar(select(TenantPlugin).where(TenantPlugin.plugin_id == plugin_id))

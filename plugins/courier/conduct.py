@@ -19,7 +19,8 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from servq import Action, Record, TransitionBlocked, emit, plugin_settings, schedule_zone
+from servq import (Action, Record, TransitionBlocked, emit_many, plugin_settings, schedule_zone,
+                   transaction_memo)
 from servq.plugins.courier.config import CourierConfig
 
 PLUGIN = "courier"
@@ -64,7 +65,13 @@ def _month(session, when: datetime) -> tuple[str, datetime, datetime]:
 def repeat_rule(session, evaluated) -> None:
     """Flag the courier's third (``repeat_threshold``) same prohibited act of the month,
     for each record of ``evaluated`` (``records_evaluated``'s pairs) that failed one.
-    Nothing is read for a write without a prohibited act (nearly all of them)."""
+    Nothing is read for a write without a prohibited act (nearly all of them).
+
+    The failures are read once per act and transaction (:func:`_history`), not at every
+    write: a bulk import calls this once per chunk, and a read there would wait for the
+    server to finish writing the chunk before (its writes are sent without waiting). The
+    flags of one write are stored together, and a flag already stored in the transaction
+    is not stored again (the outbox would skip it by its key anyway)."""
     failed = []
     for record, evaluations in evaluated:
         if record.staff_id is None:
@@ -76,18 +83,41 @@ def repeat_rule(session, evaluated) -> None:
     if not failed:
         return
     threshold = configuration(session)["repeat_threshold"]
-    history = _failures(session, {act for _, acts in failed for act in acts})
+    memo = transaction_memo(session, PLUGIN)
+    history = _history(session, memo, {act for _, acts in failed for act in acts})
+    for record, acts in failed:  # each opened a corrective action (source "critical")
+        for act in acts:
+            history[act][record.id] = (record.staff_id, record.occurred_at)
+    flagged = memo.setdefault("flagged", set())
+    events = []
     # In the order they happened: of a month imported at once, the third is flagged.
     for record, acts in sorted(failed, key=lambda pair: pair[0].occurred_at):
-        _flag(session, record, acts, threshold, history)
+        events.extend(_flags(session, record, acts, threshold, history, flagged))
+    if events:
+        emit_many(session, events)
+
+
+def _history(session, memo: dict, acts: set[str]) -> dict[str, dict]:
+    """``{act: {record id: (staff id, occurred at)}}`` for ``acts`` and more: every live
+    record whose prohibited act opened a corrective action, read from the database the
+    first time the transaction needs an act (:func:`_failures`) and kept in ``memo``,
+    where :func:`repeat_rule` adds the failures of each later write."""
+    history = memo.setdefault("history", {})
+    missing = acts - history.keys()
+    if missing:
+        found = _failures(session, missing)
+        for act in missing:
+            history[act] = {record_id: (staff_id, occurred_at)
+                            for staff_id, occurred_at, record_id in found.get(act, ())}
+    return history
 
 
 def _failures(session, acts: set[str]) -> dict[str, list[tuple]]:
     """``{act: [(staff id, occurred at, record id)]}``: every live record whose prohibited
-    act opened a corrective action, read once per write with two plain statements (the
-    actions of those items, few; then their records by key), not one join per flagged
-    record: a join's plan, made before a large import's rows are analysed, scanned the
-    records for each of them."""
+    act opened a corrective action, read with two plain statements (the actions of those
+    items, few; then their records by key), not one join per flagged record: a join's
+    plan, made before a large import's rows are analysed, scanned the records for each of
+    them."""
     pairs = session.execute(select(Action.item_code, Action.record_id).where(
         Action.item_code.in_(sorted(acts)), Action.standard_code.in_(STANDARDS),
         Action.source == "critical")).all()
@@ -105,20 +135,28 @@ def _failures(session, acts: set[str]) -> dict[str, list[tuple]]:
     return found
 
 
-def _flag(session, record, acts: set[str], threshold: int, history: dict[str, list[tuple]]) -> None:
-    """Flag ``record``'s acts that the courier failed ``threshold`` times in the month up
-    to it (not after it: a whole month imported at once flags the third, with three)."""
+def _flags(session, record, acts: set[str], threshold: int, history: dict[str, dict],
+           flagged: set[str]) -> list[tuple]:
+    """The flags (``emit_many`` tuples) of ``record``'s acts that the courier failed
+    ``threshold`` times in the month up to it (not after it: a whole month imported at
+    once flags the third, with three), but for those ``flagged`` already (a key of the
+    transaction's flags, which this adds to)."""
     label, start, end = _month(session, record.occurred_at)
-    found: dict[str, set] = {act: {record.id} for act in acts}
-    for act in acts:
-        found[act].update(record_id for staff_id, occurred_at, record_id in history.get(act, ())
-                          if staff_id == record.staff_id and start <= occurred_at < end
-                          and occurred_at <= record.occurred_at)
-    for act, records in sorted(found.items()):
+    out = []
+    for act in sorted(acts):
+        key = f"{EVENT}:{record.staff_id}:{act}:{label}"
+        if key in flagged:
+            continue
+        records = {record_id for record_id, (staff_id, occurred_at) in history[act].items()
+                   if staff_id == record.staff_id and start <= occurred_at < end
+                   and occurred_at <= record.occurred_at}
+        records.add(record.id)
         if len(records) >= threshold:
-            emit(session, EVENT, {
+            flagged.add(key)
+            out.append((EVENT, {
                 "staff_id": record.staff_id, "site_id": record.site_id, "item": act, "month": label,
                 "count": len(records), "threshold": threshold,
                 "record_ids": sorted(str(r) for r in records),
                 "decision": "for the station manager: reassignment, a talk or nothing; no sanction is applied",
-            }, roles=("manager",), dedupe_key=f"{EVENT}:{record.staff_id}:{act}:{label}")
+            }, ("manager",), key))
+    return out
