@@ -14,6 +14,7 @@ Accepted forms (case and spaces do not matter)::
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 
@@ -81,6 +82,13 @@ def parse_limit(text: str | Limit) -> Limit:
         return text
     if not isinstance(text, str):
         raise LimitError(f"A limit is text such as '4h' or '5 working days', not {text!r}.")
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse(text: str) -> Limit:
+    """:func:`parse_limit` of text, kept: a tenant has a few dozen limits, read again for
+    every clock (a :class:`Limit` is immutable)."""
     cleaned = " ".join(text.strip().lower().split())
     m = _EN_RE.match(cleaned)
     if m and m.group("unit") in _EN_UNITS:

@@ -54,6 +54,7 @@ from servq.core.calendar.arithmetic import merge_pauses
 from servq.core.audit import audit
 from servq.core.calendar.tenant import tenant_calendar
 from servq.core.db import utcnow
+from servq.core.db.fast import RowView, new_ids
 from servq.core.db.state import TRANSACTION, Slot
 from servq.core.deadlines.pauses import (close_pause as _close_pause, open_pause_cap, open_state as _open_state,
                                          pause_cap, pause_rules, pauses_in)
@@ -264,7 +265,8 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
         bulk import): their clocks are computed as usual but written as rows by the
         writer, with the chunk's other rows, instead of through the session's unit of
         work (which cost an import more than the clocks' computation); the returned
-        clocks are then not in the session.
+        clocks are then rows read as attributes (:class:`~servq.core.db.fast.RowView`),
+        not objects of the session.
     """
     from servq.core.evaluation import record_values  # evaluation imports clocks (up-edge)
 
@@ -283,6 +285,7 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
         existing = _clocks_of(session, [record for record, *_ in work], new)
     out = []
     made = []
+    ids: list = []  # ids of new clock rows (rows_only), made a batch at a time
     records = {}
     plans: dict[int, tuple] = {}  # id(rule params) -> (due_of, stop_of, target, working)
     for record, version, compiled, items in work:
@@ -313,11 +316,16 @@ def sync_clocks_many(session, entries: Iterable[tuple[Record, StandardVersion | 
             stop = stop_of(values)
             clock = mine.get(item.code)
             if clock is None:
-                clock = Clock(id=uuid.uuid4(), record_id=record.id, standard_code=code,
-                              item_code=item.code, pauses=[], warned=[], state="running")
-                if rows_only:
+                if rows_only:  # a row read as attributes: no ORM object to build and track
+                    if not ids:
+                        ids = new_ids(len(work))
+                    clock = RowView({**_CLOCK_DEFAULTS, "id": ids.pop(), "record_id": record.id,
+                                     "standard_code": code, "item_code": item.code, "pauses": [],
+                                     "warned": [], "withdrawals": [], "state": "running"})
                     made.append(clock)
                 else:
+                    clock = Clock(id=uuid.uuid4(), record_id=record.id, standard_code=code,
+                                  item_code=item.code, pauses=[], warned=[], state="running")
                     session.add(clock)
                 mine[item.code] = clock
             _put(clock, standard_version=number, target=target, business=working, anchor_at=anchor,
@@ -347,8 +355,8 @@ _CLOCK_DEFAULTS = {"paused_since": None, "pause_reason": None, "paused_seconds":
                    "stop_at": None, "pause_rules": None, "business": False}
 
 
-def _write_rows(session, writer, clocks: Sequence[Clock], now: datetime) -> None:
-    """Write new ``clocks`` (not in the session) as rows with ``writer``, every column
+def _write_rows(session, writer, clocks: Sequence[RowView], now: datetime) -> None:
+    """Write new ``clocks`` (rows read as attributes) with ``writer``, every column
     given; records inserted in the transaction can no longer be taken to have no clock,
     so a later call for one reads the rows."""
     tenant_id = session.tenant_id
