@@ -351,3 +351,23 @@ def test_a_history_replayed_in_one_transaction_reads_its_clocks_once(acme, app):
     assert instant(clock["due"]) == local(2026, 11, 6, 18, 0)
     response = acme.api.get(f"/api/v1/records/{record.id}/clocks")
     assert len(response.json) == len(clocks)  # one clock per item: none made twice
+
+
+@pytest.mark.parametrize("limit", ["30m", "4h", "3 days", "5 working days", "7天"])
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Shanghai", "Europe/Berlin"])
+def test_unpaused_wall_clock_times_match_the_general_path(limit, zone):
+    """A clock counting real time with no pause takes a short cut in clock_times; a pause
+    that begins after the due time changes nothing but sends it the general way: the
+    same instants (across a DST change too)."""
+    from datetime import timedelta
+
+    from servq.core.calendar import WALL, parse_limit
+    from servq.core.deadlines.clocks import clock_times
+
+    start = datetime(2026, 3, 28, 22, 17, 5, 123457, tzinfo=ZoneInfo(zone))
+    parsed = parse_limit(limit)
+    late = start + parsed.timedelta + timedelta(days=1)
+    quick = clock_times(WALL, start, parsed, [])
+    general = clock_times(WALL, start, parsed, [(late, late + timedelta(hours=1))])
+    assert quick == general
+    assert quick.due_at.tzinfo == timezone.utc and quick.total == parsed.timedelta

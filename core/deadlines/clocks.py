@@ -140,6 +140,12 @@ def clock_times(keeper, start: datetime, limit: Limit | datetime,
     time it held, counted by ``keeper``. A clock due at or before its start is due there,
     warnings and all.
     """
+    if keeper is WALL and not pauses and limit.__class__ is Limit:
+        # Real time, never paused (nearly every new clock): what the general path gives.
+        begin = start.astimezone(timezone.utc)
+        total = limit.timedelta
+        if total > timedelta(0):
+            return Times(begin + total, begin + total / 2, begin + total * 3 / 4, total)
     if isinstance(limit, datetime):
         due_at = _anchored_due(keeper, start, limit, pauses)
         if due_at <= start:
