@@ -287,7 +287,12 @@ def test_hook_record_changed(acme, globex):
     assert list(changed[0][2]["changes"]["status"]) == ["open", "closed"]
 
 
-def test_hook_register_event_types(app, app_config, acme):
+def test_hook_register_event_types(app, app_config, acme, globex):
+    # A tenant that has not enabled the plugin neither sees nor subscribes to its types.
+    listed = {row["type"] for row in globex.api.get("/api/v1/webhooks/event-types").json}
+    assert "clock.breached" in listed and not any(name.startswith("sample.") for name in listed)
+    r = globex.api.post("/api/v1/webhooks", json={"url": "https://hooks.example.com/x", "event_types": ["sample.*"]})
+    assert r.status_code == 422 and "Unknown event type 'sample.*'" in str(r.json)
     acme.enable("sample")
     listed = {row["type"]: row["description"] for row in acme.api.get("/api/v1/webhooks/event-types").json}
     assert listed["sample.noted"].startswith("A sample note was written")

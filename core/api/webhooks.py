@@ -23,7 +23,7 @@ from servq.core.db.session import request_session
 from servq.core.models import Webhook, WebhookDelivery
 from servq.core.notify import webhooks
 from servq.core.notify.delivery import STATUSES
-from servq.core.notify.outbox import check_pattern, event_types, events_statement, find_event
+from servq.core.notify.outbox import check_pattern, events_statement, find_event, tenant_event_types
 
 URL = ""
 blp = Blueprint("webhooks", __name__, description="Webhooks, the notification outbox and deliveries.")
@@ -62,8 +62,9 @@ class WebhookSchema(Schema):
 
     @validates("event_types")
     def _known_types(self, value, **kwargs):
+        types = tenant_event_types(request_session())
         errors = {i: [reason] for i, pattern in enumerate(value)
-                  if (reason := check_pattern(pattern)) is not None}
+                  if (reason := check_pattern(pattern, types)) is not None}
         if errors:
             raise ValidationError(errors)
 
@@ -177,8 +178,10 @@ class EventTypes(MethodView):
     @require("read")
     @blp.response(200, EventTypeSchema(many=True))
     def get(self):
-        """The event types webhooks may subscribe to (besides patterns such as 'clock.*' and '*')."""
-        return [{"type": name, "description": text} for name, text in event_types().items()]
+        """The event types webhooks of this tenant may subscribe to (besides patterns such as
+        'clock.*' and '*'): core's and those of the plugins the tenant has enabled."""
+        return [{"type": name, "description": text}
+                for name, text in tenant_event_types(request_session()).items()]
 
 
 @blp.route("/webhooks/<uuid:webhook_id>")

@@ -68,6 +68,8 @@ EVENT_TYPE_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
 #: ``app.extensions`` key: every event type of the app, core's and its plugins'.
 _TYPES_KEY = "servq.event_types"
+#: ``app.extensions`` key: the plugin that registered each plugin event type.
+_OWNERS_KEY = "servq.event_type_owners"
 
 
 def event_types(app=None) -> dict[str, str]:
@@ -87,6 +89,7 @@ def event_types(app=None) -> dict[str, str]:
     from servq.core.plugins.app import get_plugins
 
     found = dict(EVENT_TYPES)
+    owners: dict[str, str] = {}
     for plugin_id, items in get_plugins(app).contributions("register_event_types"):
         for item in items:
             name, description = item if isinstance(item, tuple) and len(item) == 2 else (item, None)
@@ -99,8 +102,25 @@ def event_types(app=None) -> dict[str, str]:
             if name in found:
                 raise PluginError(f"event type {name!r} is registered twice (again by plugin {plugin_id!r})")
             found[name] = description
+            owners[name] = plugin_id
+    app.extensions[_OWNERS_KEY] = owners
     app.extensions[_TYPES_KEY] = found
     return found
+
+
+def tenant_event_types(session) -> dict[str, str]:
+    """The event types the session's tenant can receive (:func:`event_types`): core's, and
+    those of the plugins it has enabled (or that every tenant has), not those of an
+    industry plugin it has not enabled."""
+    from flask import current_app
+
+    from servq.core.plugins.app import enabled_plugin_ids, get_plugins
+
+    types = event_types()
+    owners = current_app.extensions[_OWNERS_KEY]
+    optional, enabled = get_plugins().enableable, enabled_plugin_ids(session)
+    return {name: text for name, text in types.items()
+            if (owner := owners.get(name)) is None or owner not in optional or owner in enabled}
 
 
 def prefixes(types: Iterable[str] | None = None) -> set[str]:
