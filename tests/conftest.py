@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import shutil
 import uuid
@@ -207,15 +206,4 @@ def globex(factory):
 __all__ = ["tenant_tables"]
 
 
-@pytest.fixture(autouse=True)
-def _logging_as_it_was():
-    """``servq serve`` installs servq's log handler on the root logger (on stdout) for the
-    rest of its process; a test that runs it must not leave it to the next test, whose
-    command output would then carry log lines."""
-    root, servq = logging.getLogger(), logging.getLogger("servq")
-    handlers, level = list(root.handlers), servq.level
-    yield
-    for handler in [h for h in root.handlers if h not in handlers]:
-        root.removeHandler(handler)
-    servq.setLevel(level)
 

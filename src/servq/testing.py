@@ -27,6 +27,10 @@ project that has servq installed gets these fixtures in its tests without a conf
 - ``other_tenant``: ``globex``, to prove ``tenant``'s data is invisible (a 404) to it;
 - ``token``: the bearer token of ``tenant``'s owner, for a client of your own.
 
+One fixture is used by every test (autouse): a test that runs ``servq serve`` (which
+installs servq's log handler on stdout for the rest of its process) leaves no handler to
+the next test, whose command output would otherwise carry log lines.
+
 Everything is imported on first use: having servq installed costs a pytest run that does
 not use these fixtures nothing. servq's own suite (``tests/conftest.py``) defines fixtures
 of the same names, which take precedence there. See docs/plugins.md, "Testing a plugin".
@@ -214,6 +218,21 @@ def empty_all(engine) -> None:
         conn.execute(text("SET LOCAL session_replication_role = replica"))
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(text(f'DELETE FROM "{table.name}"'))
+
+
+@pytest.fixture(autouse=True)
+def _servq_logging_as_it_was():
+    """``servq serve`` installs servq's log handler on the root logger (on stdout) for the
+    rest of its process; a test that runs it must not leave it to the next test, whose
+    command output would then carry log lines."""
+    import logging
+
+    root, servq = logging.getLogger(), logging.getLogger("servq")
+    handlers, level = list(root.handlers), servq.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    servq.setLevel(level)
 
 
 @pytest.fixture(scope="session")
