@@ -71,6 +71,20 @@ TESTS = '''\
         assert tenant.api.get("/api/v1/greet/count").json == {"greetings": 1}
         assert other_tenant.api.get("/api/v1/greet/count").status_code == 404
         assert tenant.as_role("viewer").get("/api/v1/greet/count").status_code == 200
+
+
+    def test_a_tenant_onboarded_from_a_manifest(onboard_manifest, other_tenant):
+        hello = onboard_manifest({
+            "slug": "hello", "name": "Hello Ltd", "timezone": "Asia/Shanghai", "plugins": {"greet": {}},
+            "admins": [{"email": "owner@hello.test", "role": "owner"}, {"email": "boss@hello.test", "role": "manager"}],
+            "sites": [{"code": "HQ", "name": "Head office"}], "staff": [{"code": "E1", "name": "Ann", "site": "HQ"}]})
+        assert hello.emails == {"manager": "boss@hello.test"}
+        r = hello.manager.post("/api/v1/records", json={
+            "kind": "greet.hello", "occurred_at": "2026-01-05T09:00:00+08:00", "site_id": hello.site_id,
+            "staff_id": hello.staff["E1"], "data": {"text": "hi"}})
+        assert r.status_code == 201, r.json
+        assert hello.api.get("/api/v1/greet/count").json == {"greetings": 1}
+        assert other_tenant.api.get(f"/api/v1/records/{r.json['id']}").status_code == 404
 '''
 
 
@@ -91,4 +105,4 @@ def test_out_of_tree_plugin_tests_with_the_shipped_fixtures(tmp_path):
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"],
                             cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    assert "3 passed" in result.stdout

@@ -25,7 +25,11 @@ project that has servq installed gets these fixtures in its tests without a conf
   for it, ``tenant.as_role("viewer")`` is another member's client, ``tenant.session()``
   a database session bound to it;
 - ``other_tenant``: ``globex``, to prove ``tenant``'s data is invisible (a 404) to it;
-- ``token``: the bearer token of ``tenant``'s owner, for a client of your own.
+- ``token``: the bearer token of ``tenant``'s owner, for a client of your own;
+- ``onboard_manifest``: ``onboard_manifest(manifest)`` onboards a tenant from a manifest
+  (a dict: plugins, sites, staff, admins, calendar) as ``servq tenants onboard`` does and
+  returns an :class:`Onboarded`: its owner's client (``.api``), a client per admin role
+  (``.manager``, ``.inspector``, …), its sites' and staff's ids by code.
 
 One fixture is used by every test (autouse): a test that runs ``servq serve`` (which
 installs servq's log handler on stdout for the rest of its process) leaves no handler to
@@ -326,5 +330,83 @@ def token(tenant) -> str:
     return tenant.api.token
 
 
-__all__ = ["ApiClient", "Factory", "TenantHandle", "PASSWORD", "TEST_TOKEN_TTL", "app", "app_config",
-           "client", "factory", "other_tenant", "servq_database", "tenant", "token"]
+@dataclass
+class Onboarded:
+    """A tenant onboarded from a manifest for a test (:func:`onboard_manifest`).
+
+    ``api`` is its owner's client; ``clients[role]`` (also ``.manager``, ``.inspector``, …
+    for every role the manifest's admins have) a client of the first admin with that role,
+    whose email is ``emails[role]``; ``sites`` and ``staff`` map the manifest's codes to
+    ids (text); ``site_id`` is the id of its only site.
+    """
+
+    handle: TenantHandle
+    sites: dict[str, str]
+    staff: dict[str, str]
+    clients: dict[str, ApiClient] = field(default_factory=dict)
+    emails: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.handle.id
+
+    @property
+    def slug(self) -> str:
+        return self.handle.slug
+
+    @property
+    def api(self) -> ApiClient:
+        """The owner's client."""
+        return self.handle.api
+
+    @property
+    def site_id(self) -> str:
+        """The id of the tenant's only site."""
+        if len(self.sites) != 1:
+            raise AttributeError(f"the tenant has {len(self.sites)} sites: use sites[code]")
+        return next(iter(self.sites.values()))
+
+    def session(self):
+        """A database session bound to the tenant."""
+        return self.handle.session()
+
+    def __getattr__(self, name: str) -> ApiClient:
+        clients = self.__dict__.get("clients") or {}
+        if name in clients:
+            return clients[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute or role client {name!r}")
+
+
+@pytest.fixture
+def onboard_manifest(app, factory):
+    """``onboard_manifest(manifest)`` onboards a tenant from a manifest (a dict, as
+    ``servq tenants onboard`` reads it from TOML: its plugins, sites, staff, admins,
+    calendar…) the way a real one is, and returns an :class:`Onboarded` with a client per
+    admin role. A plugin's tests make their tenant this way from the plugin's own
+    manifest."""
+    from sqlalchemy import select
+
+    from servq.core.models import Site, Staff
+    from servq.tenants.onboarding import onboard
+
+    def make(manifest: dict) -> Onboarded:
+        report = onboard(app, manifest)
+        admins = list(manifest.get("admins") or ())
+        owner = next((admin["email"] for admin in admins if admin.get("role") == "owner"), None)
+        handle = TenantHandle(factory, report.tenant_id, manifest["slug"], owner)
+        with factory.session(report.tenant_id) as session:
+            sites = {code: str(i) for code, i in session.execute(select(Site.code, Site.id))}
+            staff = {code: str(i) for code, i in session.execute(select(Staff.code, Staff.id))}
+        onboarded = Onboarded(handle, sites, staff)
+        for admin in admins:
+            role = admin.get("role")
+            if role != "owner" and role not in onboarded.clients:
+                onboarded.emails[role] = admin["email"]
+                onboarded.clients[role] = ApiClient(factory.client, factory.token(report.tenant_id, admin["email"]))
+        return onboarded
+
+    return make
+
+
+__all__ = ["ApiClient", "Factory", "Onboarded", "TenantHandle", "PASSWORD", "TEST_TOKEN_TTL", "app", "app_config",
+           "client", "factory", "onboard_manifest", "other_tenant", "servq_database", "tenant", "token"]

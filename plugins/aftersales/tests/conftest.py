@@ -11,11 +11,11 @@ core's fixtures) is a tenant without the plugin.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
+from servq.testing import Onboarded
 from tests.conftest import (  # noqa: F401
     acme,
     app,
@@ -28,7 +28,6 @@ from tests.conftest import (  # noqa: F401
     pytest_collection_modifyitems,
     runner,
 )
-from tests.factories import ApiClient, TenantHandle
 
 #: The business calendar of the test centres: Monday to Friday 09:00-12:00 and
 #: 13:00-18:00 in Shanghai with China's public holidays .
@@ -44,46 +43,8 @@ SITES = (
 ROLES = ("manager", "viewer", "inspector", "agent")
 
 
-@dataclass
-class Centre:
-    """A property-management tenant onboarded for a test."""
-
-    handle: TenantHandle
-    sites: dict[str, str]
-    clients: dict[str, ApiClient] = field(default_factory=dict)
-    emails: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def id(self):
-        return self.handle.id
-
-    @property
-    def slug(self) -> str:
-        return self.handle.slug
-
-    @property
-    def api(self) -> ApiClient:
-        """The owner's client."""
-        return self.handle.api
-
-    @property
-    def manager(self) -> ApiClient:
-        return self.clients["manager"]
-
-    @property
-    def viewer(self) -> ApiClient:
-        return self.clients["viewer"]
-
-    @property
-    def inspector(self) -> ApiClient:
-        return self.clients["inspector"]
-
-    @property
-    def agent(self) -> ApiClient:
-        return self.clients["agent"]
-
-    def session(self):
-        return self.handle.session()
+#: An after-sales service company onboarded for a test (servq.testing's Onboarded).
+Centre = Onboarded
 
 
 def centre_manifest(slug: str, configuration: dict[str, Any] | None = None,
@@ -108,27 +69,13 @@ def centre_manifest(slug: str, configuration: dict[str, Any] | None = None,
 
 
 @pytest.fixture
-def make_centre(app, factory):
-    """``make_centre(slug, configuration=None, calendar=None)`` onboards a after-sales service company
-    from its manifest (``tenants.onboarding.onboard``) and returns an :class:`Centre`."""
-    from sqlalchemy import select
-
-    from servq.core.models import Site
-    from servq.tenants.onboarding import onboard
+def make_centre(onboard_manifest):
+    """``make_centre(slug, configuration=None, calendar=None)`` onboards an after-sales service
+    company from its manifest (``tenants.onboarding.onboard``) and returns a :class:`Centre`."""
 
     def make(slug: str = "huaxin", configuration: dict[str, Any] | None = None,
              calendar: dict[str, Any] | None = None) -> Centre:
-        manifest = centre_manifest(slug, configuration, calendar)
-        report = onboard(app, manifest)
-        handle = TenantHandle(factory, report.tenant_id, slug, f"owner@{slug}.test")
-        with factory.session(report.tenant_id) as session:
-            sites = {code: str(site_id) for code, site_id in session.execute(select(Site.code, Site.id))}
-        centre = Centre(handle, sites)
-        for role in ROLES:
-            email = f"{role}@{slug}.test"
-            centre.emails[role] = email
-            centre.clients[role] = ApiClient(factory.client, factory.token(report.tenant_id, email))
-        return centre
+        return onboard_manifest(centre_manifest(slug, configuration, calendar))
 
     return make
 

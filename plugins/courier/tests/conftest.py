@@ -9,14 +9,23 @@ a tenant without the plugin.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from tests.conftest import (acme, app, app_config, client, database, factory, globex, present,  # noqa: F401
-                            pytest_collection_modifyitems, runner)
-from tests.factories import ApiClient, TenantHandle
+from servq.testing import Onboarded
+from tests.conftest import (  # noqa: F401
+    acme,
+    app,
+    app_config,
+    client,
+    database,
+    factory,
+    globex,
+    present,
+    pytest_collection_modifyitems,
+    runner,
+)
 
 CALENDAR = {
     "timezone": "Asia/Shanghai",
@@ -27,27 +36,8 @@ CONFIG = {"company_name": "迅达", "hotline": "400-820-8888"}
 ROLES = ("manager", "inspector", "agent")
 
 
-@dataclass
-class Company:
-    handle: TenantHandle
-    sites: dict[str, str]
-    staff: dict[str, str]
-    clients: dict[str, ApiClient] = field(default_factory=dict)
-
-    @property
-    def id(self):
-        return self.handle.id
-
-    @property
-    def api(self) -> ApiClient:
-        return self.handle.api
-
-    @property
-    def manager(self) -> ApiClient:
-        return self.clients["manager"]
-
-    def session(self):
-        return self.handle.session()
+#: A courier company onboarded for a test (servq.testing's Onboarded).
+Company = Onboarded
 
 
 def manifest(slug: str, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -68,22 +58,11 @@ def manifest(slug: str, configuration: dict[str, Any] | None = None) -> dict[str
 
 
 @pytest.fixture
-def make_company(app, factory):
-    from sqlalchemy import select
-
-    from servq.core.models import Site, Staff
-    from servq.tenants.onboarding import onboard
+def make_company(onboard_manifest):
+    """``make_company(slug, configuration=None)`` onboards a courier company from its manifest."""
 
     def make(slug: str = "xunda", configuration: dict[str, Any] | None = None) -> Company:
-        report = onboard(app, manifest(slug, configuration))
-        handle = TenantHandle(factory, report.tenant_id, slug, f"owner@{slug}.test")
-        with factory.session(report.tenant_id) as session:
-            sites = {code: str(i) for code, i in session.execute(select(Site.code, Site.id))}
-            staff = {code: str(i) for code, i in session.execute(select(Staff.code, Staff.id))}
-        company = Company(handle, sites, staff)
-        for role in ROLES:
-            company.clients[role] = ApiClient(factory.client, factory.token(report.tenant_id, f"{role}@{slug}.test"))
-        return company
+        return onboard_manifest(manifest(slug, configuration))
 
     return make
 

@@ -4,40 +4,31 @@ or PostgreSQL) and a hotel onboarded from a manifest (``hotel``), with a client 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from tests.conftest import (acme, app, app_config, client, database, factory, globex, present,  # noqa: F401
-                            pytest_collection_modifyitems, runner)
-from tests.factories import ApiClient, TenantHandle
+from servq.testing import Onboarded
+from tests.conftest import (  # noqa: F401
+    acme,
+    app,
+    app_config,
+    client,
+    database,
+    factory,
+    globex,
+    present,
+    pytest_collection_modifyitems,
+    runner,
+)
 
 CALENDAR = {"timezone": "Asia/Shanghai", "country": "CN",
             "working_hours": {d: ["09:00-12:00", "13:00-18:00"] for d in ("mon", "tue", "wed", "thu", "fri")}}
 ROLES = ("manager", "viewer", "inspector", "agent")
 
 
-@dataclass
-class Hotel:
-    handle: TenantHandle
-    site_id: str
-    clients: dict[str, ApiClient] = field(default_factory=dict)
-
-    @property
-    def api(self) -> ApiClient:
-        return self.handle.api
-
-    @property
-    def manager(self) -> ApiClient:
-        return self.clients["manager"]
-
-    @property
-    def inspector(self) -> ApiClient:
-        return self.clients["inspector"]
-
-    def session(self):
-        return self.handle.session()
+#: A hotel onboarded for a test (servq.testing's Onboarded; ``site_id``: its one site).
+Hotel = Onboarded
 
 
 def hotel_manifest(slug: str, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -54,21 +45,11 @@ def hotel_manifest(slug: str, configuration: dict[str, Any] | None = None) -> di
 
 
 @pytest.fixture
-def make_hotel(app, factory):
-    from sqlalchemy import select
-
-    from servq.core.models import Site
-    from servq.tenants.onboarding import onboard
+def make_hotel(onboard_manifest):
+    """``make_hotel(slug, configuration=None)`` onboards a hotel from its manifest."""
 
     def make(slug: str = "hotel", configuration: dict[str, Any] | None = None) -> Hotel:
-        report = onboard(app, hotel_manifest(slug, configuration))
-        handle = TenantHandle(factory, report.tenant_id, slug, f"owner@{slug}.test")
-        with factory.session(report.tenant_id) as session:
-            site_id = str(session.scalar(select(Site.id)))
-        hotel = Hotel(handle, site_id)
-        for role in ROLES:
-            hotel.clients[role] = ApiClient(factory.client, factory.token(report.tenant_id, f"{role}@{slug}.test"))
-        return hotel
+        return onboard_manifest(hotel_manifest(slug, configuration))
 
     return make
 

@@ -11,14 +11,23 @@ core's fixtures) is a tenant without the plugin.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from tests.conftest import (acme, app, app_config, client, database, factory, globex, present,  # noqa: F401
-                            pytest_collection_modifyitems, runner)
-from tests.factories import ApiClient, TenantHandle
+from servq.testing import Onboarded
+from tests.conftest import (  # noqa: F401
+    acme,
+    app,
+    app_config,
+    client,
+    database,
+    factory,
+    globex,
+    present,
+    pytest_collection_modifyitems,
+    runner,
+)
 
 #: The business calendar of the test estates: Monday to Friday 09:00-12:00 and
 #: 13:00-18:00 in Shanghai with China's public holidays (the repairs hotline itself runs
@@ -35,46 +44,9 @@ SITES = (
 ROLES = ("manager", "viewer", "inspector", "agent")
 
 
-@dataclass
-class Estate:
-    """A property-management tenant onboarded for a test."""
-
-    handle: TenantHandle
-    sites: dict[str, str]
-    clients: dict[str, ApiClient] = field(default_factory=dict)
-    emails: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def id(self):
-        return self.handle.id
-
-    @property
-    def slug(self) -> str:
-        return self.handle.slug
-
-    @property
-    def api(self) -> ApiClient:
-        """The owner's client."""
-        return self.handle.api
-
-    @property
-    def manager(self) -> ApiClient:
-        return self.clients["manager"]
-
-    @property
-    def viewer(self) -> ApiClient:
-        return self.clients["viewer"]
-
-    @property
-    def inspector(self) -> ApiClient:
-        return self.clients["inspector"]
-
-    @property
-    def agent(self) -> ApiClient:
-        return self.clients["agent"]
-
-    def session(self):
-        return self.handle.session()
+#: A property manager onboarded for a test (servq.testing's Onboarded: ``api``, a client
+#: per role, ``sites`` by code, ``emails`` by role).
+Estate = Onboarded
 
 
 def estate_manifest(slug: str, configuration: dict[str, Any] | None = None,
@@ -99,27 +71,13 @@ def estate_manifest(slug: str, configuration: dict[str, Any] | None = None,
 
 
 @pytest.fixture
-def make_estate(app, factory):
+def make_estate(onboard_manifest):
     """``make_estate(slug, configuration=None, calendar=None)`` onboards a property manager
     from its manifest (``tenants.onboarding.onboard``) and returns an :class:`Estate`."""
-    from sqlalchemy import select
-
-    from servq.core.models import Site
-    from servq.tenants.onboarding import onboard
 
     def make(slug: str = "estate", configuration: dict[str, Any] | None = None,
              calendar: dict[str, Any] | None = None) -> Estate:
-        manifest = estate_manifest(slug, configuration, calendar)
-        report = onboard(app, manifest)
-        handle = TenantHandle(factory, report.tenant_id, slug, f"owner@{slug}.test")
-        with factory.session(report.tenant_id) as session:
-            sites = {code: str(site_id) for code, site_id in session.execute(select(Site.code, Site.id))}
-        estate = Estate(handle, sites)
-        for role in ROLES:
-            email = f"{role}@{slug}.test"
-            estate.emails[role] = email
-            estate.clients[role] = ApiClient(factory.client, factory.token(report.tenant_id, email))
-        return estate
+        return onboard_manifest(estate_manifest(slug, configuration, calendar))
 
     return make
 
