@@ -394,6 +394,30 @@ def test_db_current_history_and_downgrade(scratch_database):
     assert servq("tenants", "list").exit_code == 0
 
 
+@pytest.mark.skipif(not ON_POSTGRES, reason="column compression is PostgreSQL's")
+def test_large_json_columns_are_compressed_with_lz4(scratch_database):
+    """Migration 0015: the JSON columns a bulk import writes most of compress with lz4 (where
+    the server has it); downgrading before 0015 gives them back the default."""
+    engine = create_engine(scratch_database)
+    query = text("SELECT c.relname, a.attname, a.attcompression FROM pg_attribute a "
+                 "JOIN pg_class c ON c.oid = a.attrelid WHERE (c.relname, a.attname) IN "
+                 "(('records', 'data'), ('audit_events', 'changes'), ('evaluations', 'items'))")
+    try:
+        with engine.connect() as conn:
+            has_lz4 = conn.execute(text("SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+                                        "WHERE name = 'default_toast_compression'")).scalar()
+        assert servq("db", "upgrade").exit_code == 0
+        with engine.connect() as conn:
+            methods = {(table, column): method for table, column, method in conn.execute(query)}
+        assert len(methods) == 3
+        assert set(methods.values()) == ({"l"} if has_lz4 else {""})
+        assert servq("db", "downgrade", "0014", "--yes").exit_code == 0
+        with engine.connect() as conn:
+            assert {method for _, _, method in conn.execute(query)} == {""}
+    finally:
+        engine.dispose()
+
+
 def test_db_current_refuses_a_missing_sqlite_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SERVQ_INSTANCE_PATH", raising=False)
