@@ -69,3 +69,19 @@ def test_openapi_documents_kinds_and_records(client):
     paths = client.get("/api/v1/openapi.json").json["paths"]
     assert {"/api/v1/kinds", "/api/v1/kinds/{name}", "/api/v1/records",
             "/api/v1/records/{record_id}", "/api/v1/records/{record_id}/history"} <= set(paths)
+
+
+def test_a_kind_reference_names_a_top_level_field_of_its_schema():
+    from marshmallow import Schema, fields
+
+    from servq.core.plugins import RecordKind
+
+    class Data(Schema):
+        order_no = fields.String()
+        customer = fields.Dict()
+
+    assert RecordKind(name="x.order", schema=Data, reference="order_no").reference == "order_no"
+    with pytest.raises(ValueError, match="reference 'ticket' is not a field of its schema"):
+        RecordKind(name="x.order", schema=Data, reference="ticket")
+    with pytest.raises(ValueError, match="is not the name of a top-level field"):
+        RecordKind(name="x.order", schema=Data, reference="customer.id")

@@ -49,6 +49,9 @@ class RecordSchema(FastDumpSchema):
         "description": "Instants its workflow stamped (received_at, acknowledged_at, …)"})
     escalation_level = fields.Integer(dump_only=True, metadata={
         "description": "Raised by one for each breached deadline (and by hand)"})
+    reference = fields.String(dump_only=True, allow_none=True, metadata={
+        "description": "The value of its kind's reference field in data (a waybill number), which "
+                       "no other live record of the kind has; null for kinds without one"})
 
     @post_dump(pass_original=True)
     def _mask_personal(self, out, original, **kwargs):
@@ -76,6 +79,8 @@ class RecordQuery(PageArgs):
     status = fields.String(validate=validate.Length(min=1, max=40))
     site_id = fields.UUID()
     staff_id = fields.UUID()
+    reference = fields.String(validate=validate.Length(min=1, max=200), metadata={
+        "description": "The record whose kind's reference field (a waybill number) has this value"})
     since = fields.AwareDateTime(validate=utc_instant, metadata={"description": "occurred_at at or after"})
     until = fields.AwareDateTime(validate=utc_instant, metadata={"description": "occurred_at before"})
     breached = fields.Boolean(metadata={"description": "true: records with a breached deadline "
@@ -129,7 +134,7 @@ class Records(MethodView):
     def get(self, args):
         """List records, newest first."""
         stmt = visible_records(enabled_kinds()).order_by(Record.occurred_at.desc(), Record.id.desc())
-        for name in ("kind", "status", "site_id", "staff_id"):
+        for name in ("kind", "status", "site_id", "staff_id", "reference"):
             if name in args:
                 stmt = stmt.where(getattr(Record, name) == args[name])
         if "since" in args:

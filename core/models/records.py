@@ -31,6 +31,11 @@ class Record(TenantOwned, Base):
         Index(None, "tenant_id", "status", "occurred_at"),
         # The stalled-record watch (core.deadlines.stalled): records not moved since a cutoff.
         Index(None, "tenant_id", "kind", "status", "status_since"),
+        # A kind's reference (RecordKind.reference: a waybill number) names one live record
+        # of the kind in the tenant; found by reference alone too (GET /records?reference=).
+        Index("uq_records_tenant_id_reference_kind", "tenant_id", "reference", "kind", unique=True,
+              postgresql_where=text("reference IS NOT NULL AND deleted_at IS NULL"),
+              sqlite_where=text("reference IS NOT NULL AND deleted_at IS NULL")),
     )
 
     kind: Mapped[str] = mapped_column(String(100))
@@ -50,6 +55,8 @@ class Record(TenantOwned, Base):
     status_since: Mapped[datetime | None]
     # When the stalled-record watch found it stalled in that status; cleared when it moves.
     stalled_at: Mapped[datetime | None]
+    # The value of its kind's reference field in ``data`` (RecordKind.reference), if any.
+    reference: Mapped[str | None] = mapped_column(String(200))
 
 
 # The reviews of a record (inspections naming it as their ``subject_record_id``), found by

@@ -216,6 +216,11 @@ class RecordKind:
         ``data.product`` and ``data.tags``.
     :param kb_category: likewise for the article's ``category`` (2 points). Empty:
         ``data.category`` and ``data.tags``.
+    :param reference: the name of a top-level text field of ``data`` that identifies a
+        record of this kind in the tenant (``"waybill_no"``, a ticket or order number), or
+        ``None``. No two live records of the kind share a value: a second one is refused
+        (422 naming the field; an import names the lines), a deleted record's value may be
+        used again. ``GET /api/v1/records?reference=`` finds a record by it.
     """
 
     name: str
@@ -231,12 +236,18 @@ class RecordKind:
     kb_text: tuple[str, ...] = ()
     kb_product: tuple[str, ...] = ()
     kb_category: tuple[str, ...] = ()
+    reference: str | None = None
 
     def __post_init__(self) -> None:
-        ftf = self.first_time_fix
-        if ftf is not None and not (isinstance(ftf, str) and _PATH_RE.match(ftf) and "." not in ftf):
-            raise ValueError(f"record kind {self.name!r}: first_time_fix {ftf!r} is not the name "
-                             f"of a top-level field of data")
+        for what, name in (("first_time_fix", self.first_time_fix), ("reference", self.reference)):
+            if name is not None and not (isinstance(name, str) and _PATH_RE.match(name) and "." not in name):
+                raise ValueError(f"record kind {self.name!r}: {what} {name!r} is not the name "
+                                 f"of a top-level field of data")
+        if self.reference is not None:
+            names = {f.data_key or name for name, f in self.schema().fields.items()}
+            if self.reference not in names:
+                raise ValueError(f"record kind {self.name!r}: reference {self.reference!r} is not a field "
+                                 f"of its schema")
         for what, paths in (("personal", self.personal), ("links", self.links), ("kb_text", self.kb_text),
                             ("kb_product", self.kb_product), ("kb_category", self.kb_category)):
             bad = [p for p in paths if not isinstance(p, str) or not _PATH_RE.match(p)]

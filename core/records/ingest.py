@@ -55,7 +55,7 @@ from servq.core.plugins.app import hooks_for_session
 from servq.core.db.fast import BulkWriter, RowView, bulk_gc, new_ids
 from servq.core.records.evaluate import evaluate_records
 from servq.core.records.pipeline import (ENTITY, RecordInputSchema, RecordInvalid, References, creation_changes,
-                          prepare_record)
+                          duplicate_message, prepare_record)
 from servq.core.db.tenancy import NoTenantContext
 from servq.core.records.formats import ImportRefused, Line, LineError, read_file
 
@@ -263,7 +263,8 @@ def write_chunk(session, prepared: Sequence[tuple[RecordKind, dict[str, Any]]],
 def import_records(session, kinds: Mapping[str, RecordKind], lines: Iterable[Line], *,
                    actor_id: uuid.UUID | None = None, chunk: int = CHUNK, dry_run: bool = False,
                    max_errors: int = MAX_ERRORS,
-                   progress: Callable[[int], None] | None = None) -> ImportReport:
+                   progress: Callable[[int], None] | None = None,
+                   seen: dict[tuple[str, str], int] | None = None) -> ImportReport:
     """Validate, write and score the records of ``lines`` in the session's tenant.
 
     Records are written ``chunk`` at a time as soon as they are valid. After the first
@@ -275,11 +276,15 @@ def import_records(session, kinds: Mapping[str, RecordKind], lines: Iterable[Lin
 
     :param progress: called with the number of records read so far, every ``chunk`` records
         and at the end.
+    :param seen: filled with the line of each ``(kind, reference)`` read (``RecordKind.reference``):
+        a reference given twice in the file is a bad record; one a live record has already
+        is refused by the database (see :func:`import_file`).
     :raises ImportRefused: listing each bad record by line number and field.
     """
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
     references = References(session)
+    seen = {} if seen is None else seen
     writer = BulkWriter()  # an import needs no records back
     report = ImportReport(dry_run=dry_run)
     replan = _Replanner(session)
@@ -318,6 +323,7 @@ def import_records(session, kinds: Mapping[str, RecordKind], lines: Iterable[Lin
         else:
             try:
                 prepared = validate_one(session, kinds, line.raw, actor_id, references)
+                _first_use(prepared, line.number, seen)
             except RecordInvalid as error:
                 errors.append(LineError(line.number, error.errors))
             else:
@@ -335,6 +341,71 @@ def import_records(session, kinds: Mapping[str, RecordKind], lines: Iterable[Lin
     if errors:
         raise ImportRefused(errors[:max_errors], truncated=truncated or len(errors) > max_errors)
     return report
+
+
+def _first_use(prepared: tuple[RecordKind, dict[str, Any]], number: int, seen: dict) -> None:
+    """Note the line of the prepared record's reference, or refuse its second use."""
+    kind, values = prepared
+    reference = values.get("reference")
+    if reference is None:
+        return
+    key = (kind.name, reference)
+    first = seen.setdefault(key, number)
+    if first != number:
+        raise RecordInvalid({"data": {kind.reference: [
+            f"{kind.reference} {reference!r} is given twice: on line {first} too; it names one record."]}})
+
+
+#: The unique index of records' references (core.models.Record).
+_REFERENCE_INDEX = "uq_records_tenant_id_reference_kind"
+
+
+def _reference_conflict(error: Exception) -> bool:
+    """Whether ``error`` is the database refusing a reference that a live record has
+    already: SQLAlchemy's IntegrityError, or the driver's own for queued writes (whose
+    result :mod:`core.db.fast.bulk` collects itself)."""
+    from sqlalchemy.exc import IntegrityError
+
+    if not isinstance(error, IntegrityError):
+        try:
+            from psycopg.errors import IntegrityError as DriverIntegrityError
+        except ImportError:  # pragma: no cover - psycopg is a dependency
+            return False
+        if not isinstance(error, DriverIntegrityError):
+            return False
+    text = str(getattr(error, "orig", error))
+    return _REFERENCE_INDEX in text or "records.reference" in text
+
+
+def existing_references(session, wanted: Iterable[tuple[str, str]]) -> dict[tuple[str, str], uuid.UUID]:
+    """``{(kind, reference): record id}`` of the live records holding any of ``wanted``:
+    one SELECT per 1,000 references."""
+    from sqlalchemy import select
+
+    wanted = set(wanted)
+    found: dict[tuple[str, str], uuid.UUID] = {}
+    values = sorted({reference for _, reference in wanted})
+    for start in range(0, len(values), 1000):
+        for kind, reference, record_id in session.execute(
+                select(Record.kind, Record.reference, Record.id).where(
+                    Record.reference.in_(values[start:start + 1000]), Record.deleted_at.is_(None))):
+            if (kind, reference) in wanted:
+                found[(kind, reference)] = record_id
+    return found
+
+
+def _duplicates_refused(session, kinds: Mapping[str, RecordKind], seen: dict[tuple[str, str], int],
+                        max_errors: int = MAX_ERRORS) -> ImportRefused | None:
+    """After the database refused a reference a live record has (the import rolled back):
+    each such line of the file, as an :class:`ImportRefused`; ``None`` when none is found
+    (the record that had it was deleted meanwhile)."""
+    found = existing_references(session, seen)
+    errors = sorted((LineError(seen[key], {"data": {kinds[key[0]].reference: [
+        duplicate_message(kinds[key[0]], key[1], record_id)]}})
+        for key, record_id in found.items() if key[0] in kinds), key=lambda error: error.line)
+    if not errors:
+        return None
+    return ImportRefused(errors[:max_errors], truncated=len(errors) > max_errors)
 
 
 class _Replanner:
@@ -385,14 +456,21 @@ def create_batch(session, kinds: Mapping[str, RecordKind], items: Sequence[Any],
     """
     references = References(session)
     errors: dict[int, dict[str, Any]] = {}
-    prepared = []
+    prepared, seen, positions = [], {}, {}
     for index, raw in enumerate(items):
         try:
-            prepared.append(validate_one(session, kinds, raw, actor_id, references))
+            one = validate_one(session, kinds, raw, actor_id, references)
+            _first_use(one, index, seen)
         except RecordInvalid as error:
             errors[index] = error.errors
+        else:
+            prepared.append(one)
+    for (kind_name, reference), record_id in existing_references(session, seen).items():
+        kind = kinds[kind_name]
+        errors[seen[(kind_name, reference)]] = {"data": {kind.reference: [
+            duplicate_message(kind, reference, record_id)]}}
     if errors:
-        raise BatchInvalid(errors)
+        raise BatchInvalid(dict(sorted(errors.items())))
     try:
         records, _ = write_chunk(session, prepared, actor_id, writer=BulkWriter(objects=True))
     except RecordInvalid as error:
@@ -412,17 +490,31 @@ def import_file(app, tenant_id: uuid.UUID, stream: BinaryIO, fmt: str, *, chunk:
     from servq.core.db.session import new_session
     from servq.core.plugins.app import enabled_plugin_ids, get_plugins
 
+    from servq.core.db.fast import drain
+
+    seen: dict[tuple[str, str], int] = {}
     with new_session(app, tenant_id) as session, bulk_gc():
+        kinds: Mapping[str, RecordKind] = {}
         try:
             kinds = get_plugins(app).kinds_for(enabled_plugin_ids(session))
             report = import_records(session, kinds, read_file(stream, fmt, kinds), actor_id=actor_id,
-                                    chunk=chunk, dry_run=dry_run, progress=progress)
-        except BaseException:
+                                    chunk=chunk, dry_run=dry_run, progress=progress, seen=seen)
+            if dry_run:
+                drain(session.connection())  # what the database refuses, a dry run reports too
+                session.rollback()
+            else:
+                session.commit()
+        except BaseException as error:
             session.rollback()
-            raise
-        if dry_run:
+            if not _reference_conflict(error):
+                raise
+            # A reference a live record has already (the unique index refused it, on
+            # PostgreSQL when the chunk's writes came back): name the lines.
+            refused = _duplicates_refused(session, kinds, seen)
             session.rollback()
-        else:
-            session.commit()
+            if refused is None:
+                raise
+            raise refused from None
+        if not dry_run:
             metrics.RECORDS_IMPORTED.inc(report.records)
     return report

@@ -88,6 +88,7 @@ def create_record(session, kinds: Mapping[str, RecordKind], payload: Mapping[str
         staff member not in the tenant, a status the kind does not have. Nothing is added.
     """
     kind, values = prepare_record(session, kinds, payload, actor_id)
+    check_reference(session, kind, values["reference"])
     # Built without the per-attribute events of Record(**values): session.insert reads
     # the values from the object's __dict__ and makes it persistent.
     record_id = uuid.uuid4()
@@ -128,6 +129,7 @@ def prepare_record(session, kinds: Mapping[str, RecordKind], payload: Mapping[st
         "data": payload.get("data") or {},
     }
     values.update(_validated(session, kind, values, references))
+    values["reference"] = reference_of(kind, values["data"])
     if kind.workflow is not None:
         # A workflow kind starts in its initial status, stamped with occurred_at.
         if values["status"] != kind.initial_status:
@@ -205,6 +207,10 @@ def update_record(session, kinds: Mapping[str, RecordKind], record: Record,
             kind.workflow.allowed(record.status))
     values = dict(payload)
     values.update(_validated(session, kind, values))
+    if "data" in values:
+        values["reference"] = reference_of(kind, values["data"])
+        if values["reference"] != record.reference:
+            check_reference(session, kind, values["reference"], record.id)
     if kind.workflow is not None and ("occurred_at" in values or "data" in values):
         values.update(_restamped(kind, record, values))
     values.update(check_record(session, kind.name, values, actor_id=actor_id, record=record))
@@ -256,6 +262,55 @@ def _restamped(kind: RecordKind, record: Record, values: Mapping[str, Any]) -> d
         if later.utcoffset() is not None and later < occurred_at:
             raise RecordInvalid({"occurred_at": [f"Cannot be after the record's {key} ({value})."]})
     return {} if timestamps == old else {"timestamps": timestamps}
+
+
+#: The longest reference kept (records.reference).
+REFERENCE_LENGTH = 200
+
+
+def reference_of(kind: RecordKind, data: Mapping[str, Any]) -> str | None:
+    """The value of ``kind``'s reference field in ``data`` (see ``RecordKind.reference``),
+    as text; ``None`` when the kind has none or the record leaves it empty.
+
+    :raises RecordInvalid: a value longer than :data:`REFERENCE_LENGTH` or not text or a number.
+    """
+    name = kind.reference
+    if name is None:
+        return None
+    value = data.get(name)
+    if value is None or value == "":
+        return None
+    if value.__class__ is not str:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise RecordInvalid({"data": {name: ["A reference is text or a whole number."]}})
+        value = str(value)
+    if len(value) > REFERENCE_LENGTH:
+        raise RecordInvalid({"data": {name: [f"A reference has at most {REFERENCE_LENGTH} characters."]}})
+    return value
+
+
+def check_reference(session, kind: RecordKind, reference: str | None,
+                    record_id: uuid.UUID | None = None) -> None:
+    """Refuse ``reference`` when a live record of ``kind`` other than ``record_id`` has it.
+
+    :raises RecordInvalid: naming the field and the record that has it.
+    """
+    if reference is None:
+        return
+    query = select(Record.id).where(Record.kind == kind.name, Record.reference == reference,
+                                    Record.deleted_at.is_(None))
+    if record_id is not None:
+        query = query.where(Record.id != record_id)
+    found = session.scalar(query.limit(1))
+    if found is not None:
+        raise RecordInvalid({"data": {kind.reference: [duplicate_message(kind, reference, found)]}})
+
+
+def duplicate_message(kind: RecordKind, reference: str, record_id: Any = None) -> str:
+    """What a refused duplicate reference says."""
+    held = f" (record {record_id})" if record_id is not None else ""
+    return (f"A {kind.name} record with {kind.reference} {reference!r} exists already{held}; "
+            f"a {kind.reference} names one record.")
 
 
 def _validated(session, kind: RecordKind, values: Mapping[str, Any],

@@ -260,7 +260,7 @@ def record_kinds() -> list[RecordKind]:
                    description="One parcel's delivery by a courier of a station, attempt after attempt: "
                                "appointment, call, hand-over or failed attempt, conduct.",
                    statuses=DELIVERY_STATUSES, workflow=DELIVERY_WORKFLOW, personal=("recipient",),
-                   first_time_fix="delivered_first_attempt"),
+                   first_time_fix="delivered_first_attempt", reference="waybill_no"),
         RecordKind(name="courier.pickup", schema=PickupData, title=_t("Pickup", "揽收"),
                    description="A parcel picked up from a sender at an agreed time.",
                    statuses=PICKUP_STATUSES, workflow=PICKUP_WORKFLOW, personal=("sender",)),
