@@ -14,18 +14,8 @@ from typing import Any
 import pytest
 
 from servq.testing import Onboarded
-from tests.conftest import (  # noqa: F401
-    acme,
-    app,
-    app_config,
-    client,
-    database,
-    factory,
-    globex,
-    present,
-    pytest_collection_modifyitems,
-    runner,
-)
+from tests.conftest import (acme, app, app_config, client, database, factory, globex, present,  # noqa: F401
+                            pytest_collection_modifyitems, runner)
 
 CALENDAR = {
     "timezone": "Asia/Shanghai",

@@ -16,18 +16,8 @@ from typing import Any
 import pytest
 
 from servq.testing import Onboarded
-from tests.conftest import (  # noqa: F401
-    acme,
-    app,
-    app_config,
-    client,
-    database,
-    factory,
-    globex,
-    present,
-    pytest_collection_modifyitems,
-    runner,
-)
+from tests.conftest import (acme, app, app_config, client, database, factory, globex, present,  # noqa: F401
+                            pytest_collection_modifyitems, runner)
 
 #: The business calendar of the test estates: Monday to Friday 09:00-12:00 and
 #: 13:00-18:00 in Shanghai with China's public holidays (the repairs hotline itself runs
