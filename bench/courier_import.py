@@ -16,6 +16,11 @@ a hundred a rush fee (a critical failure, an action and, the third time in a mon
 courier, a flag). The import runs as the console script in a subprocess, as the
 application role with row-level security.
 
+It also reports the CPU time PostgreSQL's backends spent for the import (read from
+``/proc`` when the server is on this machine) beside the importing process's, and the
+rate the two together allow on this machine's CPUs: the ceiling of one import here,
+however it overlaps its work with the server's.
+
 The baseline, measured in the same run in a fresh database of its own: psycopg's
 ``executemany`` of the same deliveries' record rows (parsed and resolved beforehand) as
 the same role, one transaction: no validation, audit, scoring, clock, action; one row
@@ -38,7 +43,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ROOT, checkpoint, python, report, scratch_database
+from bench.harness import ROOT, BackendCpu, checkpoint, python, report, scratch_database
 from bench.records_import import plain_baseline
 
 APP_ROLE = "servq_app"
@@ -136,7 +141,8 @@ def main(argv: list[str] | None = None) -> dict:
         with scratch_database() as (url, engine):
             setup(url)
             checkpoint()
-            seconds, cpu, mb, output = import_with_cli(url, path, args.chunk)
+            with BackendCpu(url) as server:
+                seconds, cpu, mb, output = import_with_cli(url, path, args.chunk)
             rows = counts(engine)
     print(output)
     rate, plain_rate = args.count / seconds, args.count / plain_seconds
@@ -144,13 +150,18 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"servq records import: {args.count:,} deliveries in {seconds:.1f} s = {rate:,.0f} records/s "
           f"(target {TARGET:,}/s); CPU {cpu:.1f} s ({args.count / cpu:,.0f} per CPU second), peak {mb:,.0f} MB; "
           f"load average {load:.1f} on {os.cpu_count()} CPUs; rows {rows}")
+    if server.seconds is not None:
+        print(f"PostgreSQL's backends for the import: {server.seconds:.1f} CPU s "
+              f"({server.seconds * 1e6 / args.count:,.0f} microseconds per delivery; the importing process "
+              f"{cpu * 1e6 / args.count:,.0f}): on {os.cpu_count()} CPUs the two together allow at most "
+              f"{os.cpu_count() * args.count / (server.seconds + cpu):,.0f} records/s")
     print(f"plain executemany of the same record rows: {plain_seconds:.1f} s = {plain_rate:,.0f} records/s; "
           f"ratio {rate / plain_rate:.2f} (import / executemany)")
     result = {"count": args.count, "chunk": args.chunk, "rows": rows, "seconds": round(seconds, 2),
               "executemany": {"seconds": round(plain_seconds, 2), "records_per_s": round(plain_rate)},
               "ratio": round(rate / plain_rate, 3),
               "records_per_s": round(rate), "cpu_seconds": round(cpu, 2), "records_per_cpu_s": round(args.count / cpu),
-              "peak_mb": round(mb), "target": f">= {TARGET} records/s", "load_average": round(load, 1),
+              "server_cpu_seconds": server.seconds, "peak_mb": round(mb), "target": f">= {TARGET} records/s", "load_average": round(load, 1),
               "cpus": os.cpu_count()}
     report("courier_import", result)
     return result

@@ -58,6 +58,50 @@ def checkpoint() -> None:
         admin.dispose()
 
 
+class BackendCpu:
+    """The CPU seconds PostgreSQL's backends spent for the database ``url`` while the
+    context ran (a thread polls ``pg_stat_activity`` for their pids and reads each one's
+    ``/proc/<pid>/stat``): what the server did for a benchmark's client. ``None`` when the
+    server is not on this machine (no ``/proc`` entry for its backends)."""
+
+    def __init__(self, url: str, every: float = 0.1):
+        self.url, self.every = url, every
+        self.seconds: float | None = None
+
+    def __enter__(self):
+        self._stop = threading.Event()
+        self._cpu: dict[int, float] = {}
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(10)
+        self.seconds = round(sum(self._cpu.values()), 2) if self._cpu else None
+
+    def _watch(self) -> None:
+        engine = create_engine(self.url)
+        tick = os.sysconf("SC_CLK_TCK")
+        try:
+            with engine.connect() as conn:
+                own = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+                database = conn.execute(text("SELECT current_database()")).scalar()
+                while not self._stop.is_set():
+                    pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> :o"),
+                                        {"d": database, "o": own}).scalars().all()
+                    conn.rollback()
+                    for pid in pids:
+                        try:
+                            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                        except OSError:
+                            continue
+                        self._cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+                    self._stop.wait(self.every)
+        finally:
+            engine.dispose()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
