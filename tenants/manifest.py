@@ -2,7 +2,9 @@
 
 A manifest declares the tenant (slug, name, industry, time zone, locale), the plugins it
 enables (a list of ids, or ``[plugins.<id>]`` tables holding each plugin's
-configuration), its admins, sites and staff. Unknown keys are errors, and every error
+configuration), its admins, sites and staff, and optionally its business calendar, its
+standards and its settings (``[settings]``: its own values of core's defaults,
+docs/settings.md). Unknown keys are errors, and every error
 names the offending field path, e.g. ``sites[1].code: Missing data for required field.``
 
 New sections (``[calendar]``, ``[standards."<code>"]``, …) are added as fields of
@@ -190,6 +192,9 @@ class ManifestSchema(_Section):
     calendar = CalendarDocumentField(load_default=None)
     # Overrides of shipped standards and standards of the tenant's own (docs/standards.md).
     standards = StandardsField(load_default=dict)
+    # The tenant's own values of core's defaults (docs/settings.md), checked at onboarding
+    # against the kinds of its plugins. Absent: the stored settings stay as they are.
+    settings = fields.Dict(load_default=None)
 
     @pre_load
     def _calendar_timezone(self, data, **kwargs):

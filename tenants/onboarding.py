@@ -27,7 +27,7 @@ from servq.core.plugins.app import get_plugins
 from servq.tenants.manifest import ManifestError, error_lines, parse_manifest, validate_manifest
 
 #: Kinds of objects a report counts, in the order they are created.
-KINDS = ("tenant", "users", "memberships", "sites", "staff", "plugins", "calendar", "standards")
+KINDS = ("tenant", "users", "memberships", "sites", "staff", "plugins", "calendar", "standards", "settings")
 
 #: Password given to demo admins that have none, so ``serve --demo`` can print a login.
 DEMO_PASSWORD = "servq-demo"
@@ -143,6 +143,7 @@ def _write(session, plugins, manifest: dict, demo: bool) -> OnboardingReport:
     _plugins(session, report, plugins, manifest["plugins"])
     _calendar(session, report, manifest.get("calendar"))
     _standards(session, report, manifest.get("standards") or {})
+    _settings(session, report, plugins, manifest.get("settings"))
 
     enabled = {pid for pid in session.scalars(
         select(TenantPlugin.plugin_id).where(TenantPlugin.active.is_(True))) if pid in plugins.ids()}
@@ -271,6 +272,35 @@ def _calendar(session, report, calendar: dict | None) -> None:
     _upsert(session, report, "calendar", row or TenantCalendar(id=uuid.uuid4()),
             {"document": dict(calendar)}, "calendars")
     forget_calendar(session)
+
+
+def _settings(session, report, plugins, settings: dict | None) -> None:
+    """Store the manifest's ``[settings]`` as the tenant's settings document (the whole of
+    it: what the section leaves out goes back to its default), checked against the kinds
+    of the plugins the tenant now has; no section leaves the stored settings as they are."""
+    if settings is None:
+        return
+    from marshmallow import ValidationError
+
+    from servq.core.models import TenantSettings
+    from servq.core.settings import forget_settings, validate_settings
+
+    enabled = {pid for pid in session.scalars(
+        select(TenantPlugin.plugin_id).where(TenantPlugin.active.is_(True))) if pid in plugins.ids()}
+    try:
+        document = validate_settings(settings, plugins.kinds_for(enabled))
+    except ValidationError as exc:
+        raise ManifestError(error_lines(exc.messages, "settings")) from None
+    row = session.scalar(select(TenantSettings))
+    if row is None:
+        _upsert(session, report, "settings", TenantSettings(id=uuid.uuid4()),
+                {"document": document, "version": 1}, "tenant_settings")
+    elif row.document != document:
+        _upsert(session, report, "settings", row, {"document": document, "version": row.version + 1},
+                "tenant_settings")
+    else:
+        report.count("settings", "unchanged")
+    forget_settings(session)
 
 
 # -- the demo of ``servq serve --demo`` ------------------------------------------------

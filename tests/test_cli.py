@@ -86,7 +86,7 @@ def test_onboard_list_show(servq, manifest_file):
      "admins[0].role: Must be one of: owner, admin, manager, inspector, agent, viewer."),
     (('locale = "zh-CN"', 'locale = "zh-CN"\nfoo = 1'),
      "foo: Unknown field. Allowed: slug, name, industry, timezone, locale, plugins, admins, sites, "
-     "staff, calendar, standards."),
+     "staff, calendar, standards, settings."),
     (('code = "L1"', 'code = "L1"\nfloor = 3'), "sites[1].floor: Unknown field. Allowed: code, name, address."),
     (('code = "L1"', 'code = "L 1"'),
      "sites[1].code: Not a valid code (letters, digits, '_', '.' and '-', starting with a letter or digit; "

@@ -73,14 +73,14 @@ def init_app(app: Flask) -> None:
 
     from servq.core.api import (actions, auth, batch, calendar, calibration, clocks, disputes,
                                 evaluations, exports, kb, kb_records, kinds, kpis, ledger, members, phrase_libraries, plugins,
-                                public, quality_files, records, reports, reviews, schedules, sites,
+                                public, quality_files, records, reports, reviews, schedules, settings, sites,
                                 staff, standards, surveys, webhooks, workflows)
 
     # batch before records: /records/batch must not be read as a record id.
     for module in (auth, members, sites, staff, batch, records, evaluations, reviews, workflows,
                    clocks, kinds, plugins, standards, actions, calendar, schedules, webhooks, surveys,
                    public, exports, kpis, quality_files, reports, disputes, calibration,
-                   phrase_libraries, kb, kb_records, ledger):
+                   phrase_libraries, kb, kb_records, ledger, settings):
         api.register_blueprint(module.blp, url_prefix=f"{API_PREFIX}{module.URL}")
 
     for plugin_id, blueprints in get_plugins(app).contributions("register_blueprints"):

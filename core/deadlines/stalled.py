@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from sqlalchemy import and_, or_, select, update
 
@@ -38,6 +38,7 @@ from servq.core.notify.outbox import emit_many
 from servq.core.plugins import RecordKind
 from servq.core.plugins.app import enabled_plugin_ids, get_plugins
 from servq.core.plugins.manager import PluginError
+from servq.core.settings import stall_limits, stalled_overrides
 
 EVENT = "record.stalled"
 #: Records marked per scan at most (the rest wait for the next minute's scan).
@@ -103,13 +104,14 @@ def cutoff(limit, now: datetime, calendar) -> datetime | None:
     return lo
 
 
-def rules(kinds: Mapping[str, RecordKind]) -> dict[tuple[str, str], list[str]]:
-    """``{(kind, limit text): [states]}`` of the kinds with a stall rule."""
+def rules(kinds: Mapping[str, RecordKind], overrides: Mapping[str, Any] | None = None
+          ) -> dict[tuple[str, str], list[str]]:
+    """``{(kind, limit text): [states]}`` of the kinds with a stall rule: the kind's own,
+    with the tenant's ``stalled_after`` settings (``overrides``, by kind) over it."""
     out: dict[tuple[str, str], list[str]] = {}
+    overrides = overrides or {}
     for name, kind in kinds.items():
-        if kind.workflow is None:
-            continue
-        for state, text in kind.workflow.stall_limits(tuple(kind.statuses)).items():
+        for state, text in stall_limits(kind, overrides.get(name)).items():
             out.setdefault((name, text), []).append(state)
     return out
 
@@ -122,7 +124,7 @@ def scan(session, now: datetime | None = None, kinds: Mapping[str, RecordKind] |
     result = {"stalled": 0, "stall_actions": 0}
     if kinds is None:
         kinds = get_plugins().kinds_for(enabled_plugin_ids(session))
-    declared = rules(kinds)
+    declared = rules(kinds, stalled_overrides(session))
     if not declared:
         return result
     limits = {key: parse_limit(key[1]) for key in declared}

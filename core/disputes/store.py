@@ -13,8 +13,9 @@ Rules, each a refusal with a clear message (:class:`DisputeRefused`) and nothing
   evaluation to see;
 - a mystery inspection can be disputed only once a manager has revealed it
   (``data.visibility`` changed to ``open``): 409 before;
-- within :data:`WINDOWS` ``file`` of the record's entry (3 working days of the tenant's
-  calendar); one open dispute per evaluation (409);
+- within the ``file`` window of the record's entry (by default :data:`WINDOWS`: 3 working
+  days of the tenant's calendar; the tenant's settings may change each window, see
+  :mod:`servq.core.settings`); one open dispute per evaluation (409);
 - ``score`` disputes name items of the evaluation, each with a proposed outcome
   (``pass``, ``fail``, ``na``; points for deduction items) and a reason; the dispute's
   own reason is mandatory; ``wrong_subject`` and ``not_applicable`` contest the whole
@@ -22,7 +23,7 @@ Rules, each a refusal with a clear message (:class:`DisputeRefused`) and nothing
 - the arbitrator is the one named at filing, by default the reviewer (the inspection's
   inspector); the arbitrator or a manager decides level 1, a manager other than the
   level-1 decider decides the appeal (403 otherwise);
-- one appeal, by the filer or a manager, within :data:`WINDOWS` ``appeal`` of the decision,
+- one appeal, by the filer or a manager, within the ``appeal`` window of the decision,
   of a decision that did not accept everything.
 
 Accepted items become overrides (:func:`servq.core.evaluation.overrides.set_override`) and
@@ -48,13 +49,14 @@ from servq.core.models import Dispute, Evaluation, Record, Staff
 from servq.core.ledger import hold_entries, release_entries
 from servq.core.notify.outbox import emit_many
 from servq.core.records.evaluate import evaluate_record
+from servq.core.settings import DISPUTE_WINDOWS, dispute_window
 
 ENTITY = "disputes"
 TYPES = ("score", "wrong_subject", "not_applicable")
 RESULTS = ("accepted", "partially_accepted", "rejected")
-#: [P] defaults of each step's window (INDUSTRIES.md §4.1), working time of the tenant's calendar.
-WINDOWS = {"file": "3 working days", "decide": "3 working days", "appeal": "2 working days",
-           "decide_appeal": "3 working days"}
+#: [P] defaults of each step's window (INDUSTRIES.md §4.1), working time of the tenant's
+#: calendar; a tenant sets its own in its settings (core.settings, PATCH /settings).
+WINDOWS = DISPUTE_WINDOWS
 OPEN = ("open", "appealed")
 
 
@@ -132,10 +134,11 @@ def file_dispute(session, record: Record, body: Mapping[str, Any], *, actor_id: 
         raise DisputeRefused(409, "A mystery inspection can be disputed once a manager has revealed "
                                   "it (its visibility changed to 'open').")
     calendar = tenant_calendar(session)
-    deadline = due(record.created_at, WINDOWS["file"], calendar)
+    window = dispute_window(session, "file")
+    deadline = due(record.created_at, window, calendar)
     if now > deadline:
         raise DisputeRefused(422, f"The window to dispute closed at {deadline.isoformat()} "
-                                  f"({WINDOWS['file']} after the record was entered).",
+                                  f"({window} after the record was entered).",
                              {"standard_code": ["The window to dispute this evaluation has closed."]})
     if evaluation.disputed or session.scalar(select(Dispute.id).where(
             Dispute.record_id == record.id, Dispute.standard_code == evaluation.standard_code,
@@ -150,7 +153,7 @@ def file_dispute(session, record: Record, body: Mapping[str, Any], *, actor_id: 
         type=body["type"], reason=body["reason"], evidence=list(body.get("evidence") or ()),
         items=items, status="open", level=1, arbitrator_id=body.get("arbitrator_id") or reviewer,
         decisions=[], original_percent=evaluation.percent, filed_by=actor_id, filed_at=now,
-        decide_by=due(now, WINDOWS["decide"], calendar), updated_at=now)
+        decide_by=due(now, dispute_window(session, "decide"), calendar), updated_at=now)
     session.add(dispute)
     evaluation.disputed = True
     session.flush()
@@ -240,7 +243,7 @@ def decide_dispute(session, dispute: Dispute, body: Mapping[str, Any], *, actor_
     dispute.decided_at = now
     if dispute.level == 1 and body["result"] != "accepted":
         dispute.status = "decided"
-        dispute.appeal_by = due(now, WINDOWS["appeal"], tenant_calendar(session))
+        dispute.appeal_by = due(now, dispute_window(session, "appeal"), tenant_calendar(session))
     else:
         dispute.status = "closed" if dispute.level == 2 or accepted else "decided"
         dispute.appeal_by = None
@@ -274,7 +277,7 @@ def appeal_dispute(session, dispute: Dispute, body: Mapping[str, Any], *, actor_
     evaluation = session.scalar(select(Evaluation).where(
         Evaluation.record_id == dispute.record_id, Evaluation.standard_code == dispute.standard_code))
     dispute.status, dispute.level = "appealed", 2
-    dispute.decide_by = due(now, WINDOWS["decide_appeal"], tenant_calendar(session))
+    dispute.decide_by = due(now, dispute_window(session, "decide_appeal"), tenant_calendar(session))
     dispute.appeal_by = None
     dispute.updated_at = now
     if evaluation is not None:

@@ -17,10 +17,12 @@ from servq.core.models.reports import ReportRun
 from servq.core.models.reference import Site, Staff
 from servq.core.models.rescores import StandardRescore
 from servq.core.models.schedules import Schedule
+from servq.core.models.settings import TenantSettings
 from servq.core.models.surveys import (Survey, SurveyAnswer, SurveyDimensionScore, SurveyInstrument,
                                  SurveyInvitation, SurveyResponse, SurveyRollup, SurveyTrigger)
 
 __all__ = [
+    "TenantSettings",
     "Action",
     "CalibrationReview",
     "CalibrationSession",
