@@ -66,11 +66,11 @@ class Settings(MethodView):
     @blp.alt_response(422, description="A value was refused; `errors.json` names the field")
     @blp.alt_response(428, description="The tenant has settings and If-Match was not sent")
     @blp.alt_response(412, description="The settings changed since they were read")
-    @blp.doc(requestBody={"content": {"application/merge-patch+json": {"schema": _DOCUMENT},
-                                      "application/json": {"schema": _DOCUMENT}}})
+    @blp.doc(requestBody={"content": {"application/json": {"schema": _DOCUMENT}}})
     def patch(self):
-        """Change settings with a JSON merge patch (``null`` restores a default); once the
-        tenant has settings, If-Match with the ETag of ``GET /settings`` is required."""
+        """Change settings with a JSON merge patch (``null`` restores a default; sent as
+        ``application/json`` or ``application/merge-patch+json``); once the tenant has
+        settings, If-Match with the ETag of ``GET /settings`` is required."""
         session = request_session()
         row = load_settings(session)
         if row is not None:

@@ -30,5 +30,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index('uq_records_tenant_id_reference_kind', table_name='records')
-    with op.batch_alter_table('records', schema=None) as batch_op:
-        batch_op.drop_column('reference')
+    # A plain ALTER (SQLite has one since 3.35): a batch copy of the table would lose the
+    # expression index ix_records_tenant_id_subject, which SQLAlchemy cannot reflect.
+    op.drop_column('records', 'reference')
