@@ -14,9 +14,10 @@ from __future__ import annotations
 import functools
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import select

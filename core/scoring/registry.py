@@ -20,10 +20,11 @@ key ``x`` (a record's data keys are at the top of its values). A missing key rea
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from operator import methodcaller
 from datetime import datetime
-from typing import Any, Callable, Mapping, NamedTuple
+from operator import methodcaller
+from typing import Any, NamedTuple
 
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
