@@ -21,7 +21,7 @@ def pytest_addoption(parser):
         default=int(os.environ.get("SERVQ_TEST_SHIFT_CLOCK") or 0),
         help="run the whole suite with this process's clock moved DAYS days ahead (negative: "
              "back), still ticking, to catch a test that decides what it asserts from today's "
-             "date (also SERVQ_TEST_SHIFT_CLOCK; CI runs 365 and -365)")
+             "date (also SERVQ_TEST_SHIFT_CLOCK; CI runs 400)")
 
 
 def pytest_configure(config):
