@@ -10,7 +10,7 @@ import json
 import random
 from collections import defaultdict
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import event, func, select
@@ -292,9 +292,14 @@ def test_the_job_is_registered_and_idempotent(app, acme, now):
 @pytest.mark.redis
 def test_the_worker_tick_refreshes_every_tenant_once_an_hour(app, acme, globex, now):
     queue = app.extensions["servq.queue"]
-    first = rollups.schedule_refresh(app, now)
+    # The start of the current interval: ``now`` itself may be its last seconds, and
+    # thirty seconds later already the next one.
+    interval = rollups.REFRESH_INTERVAL
+    start = datetime.fromtimestamp(int(now.timestamp()) // interval * interval, tz=timezone.utc)
+    first = rollups.schedule_refresh(app, start)
     assert first is not None and first.enqueued == 2
-    assert rollups.schedule_refresh(app, now + timedelta(seconds=30)) is None
+    assert rollups.schedule_refresh(app, start + timedelta(seconds=30)) is None
+    assert rollups.schedule_refresh(app, start + timedelta(seconds=interval - 1)) is None
     jobs = [job for job in queue.jobs if job.id.startswith("kpi-rollups-")]
     assert {job.args[0] for job in jobs} == {str(acme.id), str(globex.id)}
     assert all(job.func_name == "kpis.refresh" and len(job.args) == 1 for job in jobs)
