@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import FunctionType
 
 from flask import Flask
+from sqlalchemy.exc import OperationalError
 
 from servq import __version__  # noqa: F401  (one version: the distribution's)
 
@@ -14,7 +15,9 @@ class ServqFlask(Flask):
 
     Flask asks ``inspect.iscoroutinefunction`` of the view and of every request hook on
     every request (``ensure_sync``, eight times for creating a record); the answer for a
-    function never changes, so it is kept. Coroutine functions are still wrapped.
+    function never changes, so it is kept. Coroutine functions are still wrapped. A read
+    that lost SQLite's write lock while writing on the way runs once more, as a writer
+    (:meth:`dispatch_request`).
     """
 
     def ensure_sync(self, func):
@@ -30,6 +33,18 @@ class ServqFlask(Flask):
         if wrapped is func:
             plain.add(code)
         return wrapped
+
+    def dispatch_request(self):
+        # A read that had to write on the way and lost SQLite's write lock runs once more,
+        # as a writer (core.api.context.rerun_read_as_writer); any other error stands.
+        try:
+            return super().dispatch_request()
+        except OperationalError as exc:
+            from servq.core.api.context import rerun_read_as_writer
+
+            if not rerun_read_as_writer(exc):
+                raise
+        return super().dispatch_request()
 
 
 def create_app(test_config: dict | None = None) -> Flask:

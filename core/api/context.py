@@ -3,6 +3,7 @@ what the caller's tenant and role may use (its record kinds, personal data in cl
 
 from __future__ import annotations
 
+import logging
 from functools import wraps
 
 from flask import g, has_request_context, request
@@ -12,12 +13,14 @@ from werkzeug.local import LocalProxy
 from servq.core.api.blueprint import Blueprint
 from servq.core.auth.permissions import allowed
 from servq.core.auth.tokens import authenticate, touch_token
-from servq.core.db.session import request_session
+from servq.core.db.session import request_session, rerun_as_writer
 from servq.core.db import utcnow
 from servq.core.models import Token
 from servq.core.plugins.app import get_plugins, tenant_enabled_plugins
 
 BEARER = [{"bearerAuth": []}]
+
+log = logging.getLogger(__name__)
 
 
 def bearer_token() -> str | None:
@@ -54,6 +57,22 @@ def authenticate_request() -> None:
     if used is None or (now - used).total_seconds() > 60:
         touch_token(session, found.token, now)
         session.commit()
+
+
+#: What a request's authentication and flask-smorest (ETag, dumped result) keep on ``g``.
+_REQUEST_STATE = ("tenant", "membership", "user", "token_use", "token", "_token_row", "_flask_smorest")
+
+
+def rerun_read_as_writer(exc: BaseException) -> bool:
+    """Whether a safe request that lost SQLite's write lock runs again
+    (:func:`core.db.session.rerun_as_writer`); then what it learnt is forgotten too: it
+    authenticates again, in its new session."""
+    if not rerun_as_writer(exc):
+        return False
+    for name in _REQUEST_STATE:
+        g.pop(name, None)
+    log.info("a read lost SQLite's write lock while writing on the way; running it again as a writer")
+    return True
 
 
 def _token_row() -> Token:

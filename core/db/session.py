@@ -140,12 +140,16 @@ def new_session(app: Flask | None = None, tenant_id=None) -> TenantSession:
     return session
 
 
+#: ``g``'s mark of a safe request running again as a writer (:func:`rerun_as_writer`).
+_RERUN_AS_WRITER = "servq_rerun_as_writer"
+
+
 def request_session() -> TenantSession:
     """The session of the current request (or CLI command), created on first use."""
     session = g.get("db")
     if session is None:
         session = g.db = new_session()
-        if has_request_context() and request.method not in SAFE_METHODS:
+        if has_request_context() and (request.method not in SAFE_METHODS or g.get(_RERUN_AS_WRITER)):
             # A write request may compare an ETag and then write: on SQLite its
             # transaction holds the write lock from BEGIN, so write requests run one at
             # a time (PostgreSQL locks the row instead: servq.core.api.blueprint.lock_for_write).
@@ -153,6 +157,35 @@ def request_session() -> TenantSession:
             if write_engine is not None:
                 session.bind = write_engine
     return session
+
+
+def lost_write_lock(exc: BaseException) -> bool:
+    """Whether ``exc`` (a SQLAlchemy error) is SQLite's ``SQLITE_BUSY``, any of its
+    extended codes (``SQLITE_BUSY_SNAPSHOT`` …): the database's write lock was not had."""
+    code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == 5
+
+
+def rerun_as_writer(exc: BaseException) -> bool:
+    """Whether the current request may run again, as a writer, after ``exc``.
+
+    On SQLite a safe request (GET) reads in a plain ``BEGIN``, alongside writers (WAL).
+    Some reads write on the way: a token's use (once a minute), the audit event of a
+    read of personal data. SQLite never lets such a transaction wait for the write lock:
+    if a writer holds it, or committed since the read began, the write fails at once
+    with ``SQLITE_BUSY``, whatever the busy timeout, and the caller would get a 503
+    whenever anyone else writes. Such a request runs once more: its session is closed
+    (what it had not committed is rolled back) and the next one begins ``IMMEDIATE``,
+    waiting its turn like a write request. A safe request reads and writes nothing of the client's, so
+    running it again answers what the client asked. Elsewhere (PostgreSQL, a write
+    request, a second failure, another error) the error stands: ``False``.
+    """
+    if (not has_request_context() or request.method not in SAFE_METHODS or g.get(_RERUN_AS_WRITER)
+            or current_app.extensions.get("servq.write_engine") is None or not lost_write_lock(exc)):
+        return False
+    _close_session(None)
+    g.setdefault(_RERUN_AS_WRITER, True)
+    return True
 
 
 def _close_session(_exc) -> None:
