@@ -219,15 +219,18 @@ def test_a_warning_overtaken_is_skipped_and_a_late_stop_is_a_breach(acme, app):
     assert record_row.escalation_level == 1
 
 
+#: Observations called back within two hours of wall time.
+CALLBACKS = {
+    "code": "acme.callbacks", "version": 1, "title": {"en": "Callbacks", "zh": "回访"},
+    "applies_to": ["observation"], "method": "weighted", "pass_mark": 100,
+    "items": [{"code": "called_back", "title": {"en": "Called back within 2h", "zh": "2小时内回访"},
+               "dimension": "responsiveness",
+               "rule": {"type": "deadline", "start": "occurred_at",
+                        "stop": "timestamps.called_back_at", "limit": "2h"}}]}
+
+
 def test_wall_clock_limits_count_every_minute(acme, app):
-    standard = {
-        "code": "acme.callbacks", "version": 1, "title": {"en": "Callbacks", "zh": "回访"},
-        "applies_to": ["observation"], "method": "weighted", "pass_mark": 100,
-        "items": [{"code": "called_back", "title": {"en": "Called back within 2h", "zh": "2小时内回访"},
-                   "dimension": "responsiveness",
-                   "rule": {"type": "deadline", "start": "occurred_at",
-                            "stop": "timestamps.called_back_at", "limit": "2h"}}]}
-    response = acme.api.put("/api/v1/standards/acme.callbacks", json={"document": standard})
+    response = acme.api.put("/api/v1/standards/acme.callbacks", json={"document": CALLBACKS})
     assert response.status_code in (200, 201), response.json
     with at(local(2026, 11, 7, 22, 0)):  # a Saturday night: wall time ignores the calendar
         record = acme.api.post("/api/v1/records", json={

@@ -1,21 +1,29 @@
-"""Reads that write on the way (a token's first use in a minute, the audit event of a read
-of personal data) answer while another transaction writes: they wait their turn, never a
-503 (``core.db.session.rerun_as_writer``).
+"""Work that reads, then writes, while another transaction writes: reads that write on the
+way (a token's first use in a minute, the audit event of a read of personal data, standards
+adopted on first read) answer, never a 503 (``core.db.session.rerun_as_writer``); jobs (the
+deadline scan of ``servq deadlines scan``) do their work, never fail for it
+(``core.jobs.run_job``). Both wait their turn.
 
 On SQLite a GET reads in a plain ``BEGIN``; SQLite never lets such a transaction wait for
 the write lock, so before the rerun a writer holding it for a moment turned the read into
-"The database is busy or unavailable; retry." On PostgreSQL the same test shows the read
-answering beside an open writing transaction.
+"The database is busy or unavailable; retry.", and a job's first write failed. On
+PostgreSQL the same tests show the work done beside an open writing transaction.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
+from datetime import datetime, timedelta, timezone
 
+import time_machine
+from click.testing import CliRunner
 from sqlalchemy import func, select, text
 
+from servq.cli import make_cli
 from servq.core.models import AuditEvent, Token
+from tests.test_clocks import CALLBACKS
 
 RECORDS = "/api/v1/records"
 CUSTOMER = {"name": "张三", "phone": "13812345678", "email": "zhang@example.com"}
@@ -105,3 +113,21 @@ def test_a_first_read_of_standards_adopts_them_while_a_writer_writes(app, acme):
     assert listed.status_code == 200, listed.json
     assert listed.json  # the defaults adopted on this first read
     assert acme.api.get("/api/v1/standards").json == listed.json
+
+
+T0 = datetime(2026, 11, 9, 2, 0, tzinfo=timezone.utc)
+
+
+def test_the_deadline_scan_records_a_breach_while_a_writer_writes(app, acme):
+    assert acme.api.put("/api/v1/standards/acme.callbacks", json={"document": CALLBACKS}).status_code == 201
+    with time_machine.travel(T0, tick=False):
+        record = acme.api.post(RECORDS, json={"kind": "observation", "data": {"title": "Call me"}}).json
+    with time_machine.travel(T0 + timedelta(hours=2, minutes=1), tick=False):
+        with Writer(app):
+            result = CliRunner().invoke(make_cli(app_factory=lambda: app),
+                                        ["deadlines", "scan", "--json", "--tenant", acme.slug])
+        assert result.exit_code == 0, result.output  # 1, naming the tenant, when its scan failed
+        assert json.loads(result.output)[acme.slug]["breaches"] == 1
+        [clock] = acme.api.get(f"{RECORDS}/{record['id']}/clocks").json
+    assert clock["state"] == "breached"
+    assert datetime.fromisoformat(clock["breached_at"]) == T0 + timedelta(hours=2)

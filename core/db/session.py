@@ -126,17 +126,23 @@ def init_app(app: Flask) -> None:
     app.teardown_appcontext(_close_session)
 
 
-def new_session(app: Flask | None = None, tenant_id=None) -> TenantSession:
+def new_session(app: Flask | None = None, tenant_id=None, *, writer: bool = False) -> TenantSession:
     """A new session of ``app`` (default: the current app), scoped to ``tenant_id``.
 
     With no tenant the session is a *system* session: it may read the global tables
-    (tenants, users) and fails on any tenant-owned table.
+    (tenants, users) and fails on any tenant-owned table. ``writer``: on SQLite its
+    transactions begin ``IMMEDIATE``, holding the write lock from the start (waiting
+    for it up to the busy timeout); elsewhere it changes nothing.
     """
     app = app or current_app
     session = app.extensions["servq.sessionmaker"]()
     session.state.set(ORM_FILTER, app.config.get("ORM_TENANT_FILTER", True))
     if tenant_id is not None:
         session.set_tenant(tenant_id)
+    if writer:
+        write_engine = app.extensions.get("servq.write_engine")
+        if write_engine is not None:
+            session.bind = write_engine
     return session
 
 
@@ -148,22 +154,28 @@ def request_session() -> TenantSession:
     """The session of the current request (or CLI command), created on first use."""
     session = g.get("db")
     if session is None:
-        session = g.db = new_session()
-        if has_request_context() and (request.method not in SAFE_METHODS or g.get(_RERUN_AS_WRITER)):
-            # A write request may compare an ETag and then write: on SQLite its
-            # transaction holds the write lock from BEGIN, so write requests run one at
-            # a time (PostgreSQL locks the row instead: servq.core.api.blueprint.lock_for_write).
-            write_engine = current_app.extensions.get("servq.write_engine")
-            if write_engine is not None:
-                session.bind = write_engine
+        # A write request may compare an ETag and then write: on SQLite its transaction
+        # holds the write lock from BEGIN, so write requests run one at a time
+        # (PostgreSQL locks the row instead: servq.core.api.blueprint.lock_for_write).
+        session = g.db = new_session(writer=has_request_context() and (
+            request.method not in SAFE_METHODS or bool(g.get(_RERUN_AS_WRITER))))
     return session
 
 
-def lost_write_lock(exc: BaseException) -> bool:
+def lost_write_lock(exc: BaseException, app: Flask | None = None) -> bool:
     """Whether ``exc`` (a SQLAlchemy error) is SQLite's ``SQLITE_BUSY``, any of its
-    extended codes (``SQLITE_BUSY_SNAPSHOT`` …): the database's write lock was not had."""
+    extended codes (``SQLITE_BUSY_SNAPSHOT`` …), on an app (default: the current one)
+    whose writers can wait for the lock instead (:func:`new_session`'s ``writer``).
+
+    A transaction that began with a plain ``BEGIN`` and read is never let wait for the
+    write lock: if a writer holds it, or committed since the read began, its first write
+    fails at once, whatever the busy timeout. The work is then to be done again as a
+    writer: a request that reads (:func:`rerun_as_writer`), a job
+    (``core.jobs.run_job``).
+    """
     code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
-    return code is not None and code & 0xFF == 5
+    return (code is not None and code & 0xFF == 5
+            and (app or current_app).extensions.get("servq.write_engine") is not None)
 
 
 def rerun_as_writer(exc: BaseException) -> bool:
@@ -171,17 +183,17 @@ def rerun_as_writer(exc: BaseException) -> bool:
 
     On SQLite a safe request (GET) reads in a plain ``BEGIN``, alongside writers (WAL).
     Some reads write on the way: a token's use (once a minute), the audit event of a
-    read of personal data. SQLite never lets such a transaction wait for the write lock:
-    if a writer holds it, or committed since the read began, the write fails at once
-    with ``SQLITE_BUSY``, whatever the busy timeout, and the caller would get a 503
-    whenever anyone else writes. Such a request runs once more: its session is closed
-    (what it had not committed is rolled back) and the next one begins ``IMMEDIATE``,
-    waiting its turn like a write request. A safe request reads and writes nothing of the client's, so
-    running it again answers what the client asked. Elsewhere (PostgreSQL, a write
-    request, a second failure, another error) the error stands: ``False``.
+    read of personal data, standards adopted on first read. Such a write fails at once
+    when another writer is about (:func:`lost_write_lock`), and the caller would get a
+    503 whenever anyone else writes. Such a request runs once more: its session is
+    closed (what it had not committed is rolled back) and the next one begins
+    ``IMMEDIATE``, waiting its turn like a write request. A safe request changes nothing
+    the client asked for, so running it again answers the same question. Elsewhere
+    (PostgreSQL, a write request, a second failure, another error) the error stands:
+    ``False``.
     """
     if (not has_request_context() or request.method not in SAFE_METHODS or g.get(_RERUN_AS_WRITER)
-            or current_app.extensions.get("servq.write_engine") is None or not lost_write_lock(exc)):
+            or not lost_write_lock(exc)):
         return False
     _close_session(None)
     g.setdefault(_RERUN_AS_WRITER, True)

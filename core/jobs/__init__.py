@@ -27,6 +27,7 @@ from rq.scheduler import RQScheduler
 from rq.defaults import DEFAULT_LOGGING_DATE_FORMAT, DEFAULT_LOGGING_FORMAT
 from rq.serializers import JSONSerializer
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from servq.core import metrics
 
@@ -137,7 +138,7 @@ def dispatch(app: Flask, name: str, tenant_id: str, args: list, job_id: str) -> 
 def run_job(name: str, tenant_id: str, *args: Any) -> Any:
     """Run a registered job (by its name, or its old ``module:qualname`` alias) for one
     tenant with its own tenant-scoped session."""
-    from servq.core.db.session import new_session
+    from servq.core.db.session import lost_write_lock, new_session
     from servq.core.plugins.app import get_plugins
 
     plugins = get_plugins()
@@ -145,9 +146,21 @@ def run_job(name: str, tenant_id: str, *args: Any) -> Any:
     if stable is None:
         raise UnknownJob(name)
     fn = plugins.jobs[stable]
-    session = new_session(current_app, uuid.UUID(tenant_id))
+    tenant = uuid.UUID(tenant_id)
+    session = new_session(current_app, tenant)
     try:
-        result = fn(session, *args)
+        try:
+            result = fn(session, *args)
+        except OperationalError as exc:
+            # SQLite: the job read, then could not write while another writer was about
+            # (a plain BEGIN is never let wait for the lock). Jobs are idempotent: it
+            # runs once more, its transactions taking the write lock at BEGIN.
+            if not lost_write_lock(exc):
+                raise
+            session.close()
+            log.info("job %s lost SQLite's write lock; running it again as a writer", stable)
+            session = new_session(current_app, tenant, writer=True)
+            result = fn(session, *args)
     except BaseException:
         metrics.JOBS_FAILED.labels(stable).inc()
         raise
