@@ -229,6 +229,24 @@ def test_an_integer_too_large_in_the_query_is_a_422(acme, url):
     assert err["errors"]["query"], err
 
 
+@pytest.mark.parametrize("url, name", [
+    ("/api/v1/kpis?metrics=records&metrics=score", "metrics"),
+    ("/api/v1/records?kind=complaint&kind=observation", "kind"),
+    ("/api/v1/sites?page=1&page=2&page_size=5", "page"),
+])
+def test_a_parameter_given_twice_is_a_422_not_its_first_value(acme, url, name):
+    # webargs alone answered the first value and dropped the rest without a word.
+    err = error_shape(acme.api.get(url), 422)
+    assert err["errors"]["query"] == {name: ["Given 2 times; give it once (where it takes several "
+                                             "values, they are comma-separated)."]}, err
+    assert acme.api.get(url.split("&")[0]).status_code == 200
+
+
+def test_an_argument_the_endpoint_does_not_take_is_judged_the_same_repeated_or_not(acme):
+    once, twice = acme.api.get("/api/v1/sites?utm=a"), acme.api.get("/api/v1/sites?utm=a&utm=b")
+    assert once.status_code == twice.status_code and once.json == twice.json
+
+
 # -- LIKE wildcards ----------------------------------------------------------------------
 
 
