@@ -29,8 +29,9 @@ deadline and turns failures into corrective actions.
 **Authentication.** `POST /api/v1/auth/token` with `{tenant, email, password}` returns a
 bearer token; send it as `Authorization: Bearer <token>`. The token decides the tenant.
 
-**Conventions.** JSON in and out; timestamps are ISO 8601 with an offset. Lists take
-`page` and `page_size` and describe the page in an `X-Pagination` header. Writes to an
+**Conventions.** JSON in and out; timestamps are ISO 8601 with an offset. A query
+argument is given once; several values of one are comma-separated (a repeat is a 422).
+Lists take `page` and `page_size` and describe the page in an `X-Pagination` header. Writes to an
 existing object need `If-Match` with the object's `ETag` (428 without it, 412 when it is
 stale); of concurrent writers with the same `ETag` exactly one wins, the others get 412.
 A `201 Created` carries `Location` (the new object's URL) and its `ETag` (the one a GET
