@@ -24,9 +24,9 @@ from sqlalchemy import func, select, text
 from servq.cli import make_cli
 from servq.core.models import AuditEvent, Token
 from tests.test_clocks import CALLBACKS
+from tests.test_quality_files import CUSTOMER
 
 RECORDS = "/api/v1/records"
-CUSTOMER = {"name": "张三", "phone": "13812345678", "email": "zhang@example.com"}
 
 
 class Writer:
@@ -47,7 +47,7 @@ class Writer:
                 self.holding.set()
                 if not self.released.wait(10):
                     self.error = "still holding after 10 s: something waited for this writer"
-        except Exception as exc:  # pragma: no cover - reported by stop()
+        except Exception as exc:  # pragma: no cover - reported by __exit__
             self.error = exc
             self.holding.set()
 

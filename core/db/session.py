@@ -162,10 +162,10 @@ def request_session() -> TenantSession:
     return session
 
 
-def lost_write_lock(exc: BaseException, app: Flask | None = None) -> bool:
+def lost_write_lock(exc: BaseException) -> bool:
     """Whether ``exc`` (a SQLAlchemy error) is SQLite's ``SQLITE_BUSY``, any of its
-    extended codes (``SQLITE_BUSY_SNAPSHOT`` …), on an app (default: the current one)
-    whose writers can wait for the lock instead (:func:`new_session`'s ``writer``).
+    extended codes (``SQLITE_BUSY_SNAPSHOT`` …), on the current app, whose writers can
+    wait for the lock instead (:func:`new_session`'s ``writer``).
 
     A transaction that began with a plain ``BEGIN`` and read is never let wait for the
     write lock: if a writer holds it, or committed since the read began, its first write
@@ -175,7 +175,7 @@ def lost_write_lock(exc: BaseException, app: Flask | None = None) -> bool:
     """
     code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
     return (code is not None and code & 0xFF == 5
-            and (app or current_app).extensions.get("servq.write_engine") is not None)
+            and current_app.extensions.get("servq.write_engine") is not None)
 
 
 def rerun_as_writer(exc: BaseException) -> bool:
